@@ -1,0 +1,3 @@
+//! `careplan-app`: the desktop app and the headless sub-commands of the `careplan` binary.
+
+pub mod cli;
