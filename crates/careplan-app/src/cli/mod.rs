@@ -1,0 +1,57 @@
+//! Sub-commands of the `careplan` binary. Without a sub-command the desktop app starts.
+//!
+//! Exit codes: 0 ok, 1 refused or failed (or findings with errors), 2 usage.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod inspect;
+pub mod net;
+
+/// ケアプランデータ連携クライアント
+#[derive(Debug, Parser)]
+#[command(
+    name = "careplan",
+    version,
+    about = "ケアプランデータ連携クライアント（デスクトップアプリとコマンド）"
+)]
+pub struct Cli {
+    /// The sub-command; none starts the desktop app.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// All sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// ファイル名と中身を検査する（送信前チェック）
+    Inspect(inspect::InspectArgs),
+    /// ファイル名から送信先事業所ごとに振り分ける（一括送信の下見）
+    Route(inspect::RouteArgs),
+    /// Commands that talk to the relay.
+    #[command(flatten)]
+    Net(net::NetCommand),
+}
+
+/// Entry point of the `careplan` binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version to stdout with exit 0, usage errors with exit 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Some(Command::Inspect(a)) => inspect::run_inspect(&a),
+        Some(Command::Route(a)) => inspect::run_route(&a),
+        Some(Command::Net(c)) => net::run(c),
+        None => crate::gui_main(),
+    }
+}
