@@ -55,11 +55,7 @@ fn first_field_and_next_record(bytes: &[u8], start: usize) -> (&[u8], usize) {
         }
         match b {
             b'"' => in_quotes = true,
-            b',' => {
-                if field_end.is_none() {
-                    field_end = Some(i);
-                }
-            }
+            b',' if field_end.is_none() => field_end = Some(i),
             b'\r' | b'\n' => {
                 let end = field_end.unwrap_or(i);
                 let mut next = i + 1;

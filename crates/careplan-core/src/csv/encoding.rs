@@ -1,0 +1,263 @@
+//! MS932 (Shift-JIS as Windows writes it) decoding and encoding with encoding_rs.
+//!
+//! encoding_rs's `SHIFT_JIS` is the WHATWG Shift_JIS, i.e. Windows-31J / CP932 / MS932 with
+//! the NEC and IBM extensions.
+
+use encoding_rs::{DecoderResult, EncoderResult, SHIFT_JIS};
+
+use crate::finding::Finding;
+
+/// The text of a file and what is wrong with its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decoded {
+    /// The readable text (UTF-8 input is shown as UTF-8; bytes that are not MS932 become
+    /// U+FFFD).
+    pub text: String,
+    /// Findings about the encoding (empty file, UTF-8, BOM, bytes that are not MS932).
+    pub findings: Vec<Finding>,
+    /// 1-based byte offset of the first byte that is not MS932, if any.
+    pub bad_offset: Option<usize>,
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Decode for reading: always returns readable text, plus findings.
+pub(crate) fn decode_for_reading(bytes: &[u8]) -> Decoded {
+    let mut findings = Vec::new();
+    if bytes.is_empty() {
+        findings.push(empty_finding());
+        return Decoded {
+            text: String::new(),
+            findings,
+            bad_offset: None,
+        };
+    }
+    if let Some(rest) = bytes.strip_prefix(UTF8_BOM) {
+        findings.push(Finding::error(
+            "E_CSV_UTF8_BOM",
+            "ファイルの先頭にUTF-8のBOMがあります。このファイルはUTF-8で保存されています。標準仕様の文字コードはShift-JIS（MS932）です。介護ソフトでShift-JIS（MS932）として出力し直してください（表計算ソフトで保存した場合は「CSV（コンマ区切り）」を選んでください）。",
+        ));
+        return Decoded {
+            text: String::from_utf8_lossy(rest).into_owned(),
+            findings,
+            bad_offset: None,
+        };
+    }
+    // UTF-8 Japanese text always has 3-byte characters (kana, kanji, full-width forms);
+    // MS932 half-width kana pairs can look like 2-byte UTF-8 by chance, so those alone are
+    // not taken as UTF-8.
+    if !bytes.is_ascii()
+        && let Ok(s) = std::str::from_utf8(bytes)
+        && s.chars().any(|c| u32::from(c) >= 0x800)
+    {
+        findings.push(Finding::error(
+            "E_CSV_UTF8",
+            "このファイルはUTF-8で保存されています。標準仕様の文字コードはShift-JIS（MS932）です。介護ソフトでShift-JIS（MS932）として出力し直してください。",
+        ));
+        return Decoded {
+            text: s.to_owned(),
+            findings,
+            bad_offset: None,
+        };
+    }
+    if let Some(text) = SHIFT_JIS.decode_without_bom_handling_and_without_replacement(bytes) {
+        return Decoded {
+            text: text.into_owned(),
+            findings,
+            bad_offset: None,
+        };
+    }
+    // Not MS932: keep what is readable (U+FFFD for bad bytes) and say where.
+    let (text, _) = SHIFT_JIS.decode_without_bom_handling(bytes);
+    let offset = first_bad_offset(bytes).unwrap_or(0);
+    let byte = bytes.get(offset).copied().unwrap_or(0);
+    findings.push(Finding::error(
+        "E_CSV_NOT_MS932",
+        format!(
+            "先頭から{}バイト目（0x{:02X}）がShift-JIS（MS932）の文字として読めません。ファイルが壊れているか、別の文字コードで保存されています。介護ソフトでShift-JIS（MS932）として出力し直してください。",
+            offset + 1,
+            byte
+        ),
+    ));
+    Decoded {
+        text: text.into_owned(),
+        findings,
+        bad_offset: Some(offset + 1),
+    }
+}
+
+fn empty_finding() -> Finding {
+    Finding::error(
+        "E_CSV_EMPTY",
+        "ファイルが空です（データがありません）。介護ソフトで出力し直してください。",
+    )
+}
+
+/// 0-based offset of the first byte sequence that is not MS932.
+fn first_bad_offset(bytes: &[u8]) -> Option<usize> {
+    let mut decoder = SHIFT_JIS.new_decoder_without_bom_handling();
+    let mut buf = [0u8; 8192];
+    let mut pos = 0usize;
+    loop {
+        let rest = bytes.get(pos..)?;
+        let (result, read, _) = decoder.decode_to_utf8_without_replacement(rest, &mut buf, true);
+        pos += read;
+        match result {
+            DecoderResult::InputEmpty => return None,
+            DecoderResult::OutputFull => {}
+            DecoderResult::Malformed(bad, extra) => {
+                return Some(pos.saturating_sub(usize::from(bad) + usize::from(extra)));
+            }
+        }
+    }
+}
+
+/// Decode MS932 bytes strictly: the text, or the first problem (empty file, UTF-8 with or
+/// without BOM, bytes that are not MS932) as an error [`Finding`].
+pub fn decode_ms932(bytes: &[u8]) -> Result<String, Finding> {
+    let d = decode_for_reading(bytes);
+    match d.findings.into_iter().next() {
+        Some(f) => Err(f),
+        None => Ok(d.text),
+    }
+}
+
+/// A character that Shift-JIS (MS932) cannot represent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EncodeError {
+    /// The character.
+    pub character: char,
+    /// 1-based position of the character (in characters) in the encoded text, or in the
+    /// field when `field` is set.
+    pub position: usize,
+    /// 1-based record number, when writing a CSV.
+    pub record: Option<usize>,
+    /// 1-based field number, when writing a CSV.
+    pub field: Option<usize>,
+    /// What is wrong and what to do, in Japanese.
+    pub message: String,
+}
+
+impl EncodeError {
+    fn new(character: char, position: usize, record: Option<usize>, field: Option<usize>) -> Self {
+        let place = match (record, field) {
+            (Some(r), Some(f)) => format!("{r}行目 {f}項目の{position}文字目"),
+            _ => format!("{position}文字目"),
+        };
+        let shown = if character.is_control() {
+            String::from("制御文字")
+        } else {
+            format!("「{character}」")
+        };
+        let message = format!(
+            "{place}の{shown}(U+{:04X}) は Shift-JIS(MS932) で表せません。外字・絵文字・一部の異体字は使えないため、MS932で表せる文字（例: 「𠮷」→「吉」）に置き換えてください。",
+            u32::from(character)
+        );
+        Self {
+            character,
+            position,
+            record,
+            field,
+            message,
+        }
+    }
+
+    /// This error as an error [`Finding`] (code `E_CSV_UNMAPPABLE`).
+    pub fn to_finding(&self) -> Finding {
+        let mut f = Finding::error("E_CSV_UNMAPPABLE", self.message.clone());
+        f.record = self.record;
+        f.field = self.field;
+        f
+    }
+}
+
+/// Encode text as MS932, refusing any character MS932 cannot represent (encoding_rs would
+/// otherwise write an HTML numeric character reference such as `&#134071;`).
+pub fn encode_ms932(text: &str) -> Result<Vec<u8>, EncodeError> {
+    let mut encoder = SHIFT_JIS.new_encoder();
+    let cap = encoder
+        .max_buffer_length_from_utf8_without_replacement(text.len())
+        .unwrap_or(text.len().saturating_mul(2));
+    let mut out = Vec::with_capacity(cap);
+    let mut pos = 0usize;
+    loop {
+        let rest = text.get(pos..).unwrap_or_default();
+        let (result, read) =
+            encoder.encode_from_utf8_to_vec_without_replacement(rest, &mut out, true);
+        pos += read;
+        match result {
+            EncoderResult::InputEmpty => return Ok(out),
+            EncoderResult::OutputFull => out.reserve(rest.len().saturating_mul(2) + 16),
+            EncoderResult::Unmappable(c) => {
+                let before = text.get(..pos).unwrap_or_default();
+                let position = before.chars().count();
+                return Err(EncodeError::new(c, position, None, None));
+            }
+        }
+    }
+}
+
+/// [`encode_ms932`] for one field of a record, with the error naming record and field.
+pub(crate) fn unmappable_in_field(
+    err: &EncodeError,
+    field_text: &str,
+    record: usize,
+    field: usize,
+) -> EncodeError {
+    let position = field_text
+        .chars()
+        .position(|c| c == err.character)
+        .map_or(err.position, |p| p + 1);
+    EncodeError::new(err.character, position, Some(record), Some(field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_kanji_and_kana() {
+        let s = "山田　太郎,ﾔﾏﾀﾞ ﾀﾛｳ,①髙﨑～";
+        let b = encode_ms932(s).unwrap();
+        assert_eq!(decode_ms932(&b).unwrap(), s);
+    }
+
+    #[test]
+    fn refuses_and_names_the_character() {
+        let e = encode_ms932("吉田と𠮷田").unwrap_err();
+        assert_eq!(e.character, '𠮷');
+        assert_eq!(e.position, 4);
+        assert!(
+            e.message
+                .contains("「𠮷」(U+20BB7) は Shift-JIS(MS932) で表せません")
+        );
+        let e = encode_ms932("ok😀").unwrap_err();
+        assert_eq!(e.position, 3);
+    }
+
+    #[test]
+    fn detects_bad_bytes() {
+        let mut b = encode_ms932("202407,あいう\r\n").unwrap();
+        b.push(0x82);
+        b.push(0x20); // lead byte followed by a byte that is not a trail byte
+        let d = decode_for_reading(&b);
+        assert_eq!(d.findings[0].code, "E_CSV_NOT_MS932");
+        assert_eq!(d.bad_offset, Some(b.len() - 1));
+        assert!(decode_ms932(&b).is_err());
+    }
+
+    #[test]
+    fn detects_utf8() {
+        assert_eq!(
+            decode_ms932("202407,あ".as_bytes()).unwrap_err().code,
+            "E_CSV_UTF8"
+        );
+        assert_eq!(
+            decode_ms932(b"\xEF\xBB\xBF202407").unwrap_err().code,
+            "E_CSV_UTF8_BOM"
+        );
+        assert_eq!(decode_ms932(b"").unwrap_err().code, "E_CSV_EMPTY");
+        assert_eq!(decode_ms932(b"202407,1").unwrap(), "202407,1");
+    }
+}

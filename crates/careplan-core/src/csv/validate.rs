@@ -1,0 +1,625 @@
+//! Validation of a CSV file against its layout (standard.md §3, §4).
+
+use std::collections::BTreeSet;
+
+use crate::finding::{Finding, Findings, Severity};
+use crate::kind::{FileKind, NameShape};
+use crate::name::FileName;
+
+use super::encoding::decode_for_reading;
+use super::layout::{FieldDef, Format, Generation, Layout, resolve_layout, resolve_version, shown};
+use super::reader::{Record, issue_finding, tokenize};
+
+/// How many findings of one code are listed before the rest are summed up.
+const MAX_PER_CODE: usize = 50;
+
+/// The result of reading and validating one CSV file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvReport {
+    /// CSVバージョン of the first data record.
+    pub csv_version: Option<String>,
+    /// The layout the records were read with.
+    pub layout: Option<&'static Layout>,
+    /// The data records (header rows skipped), kept even when other records are broken.
+    pub records: Vec<Record>,
+    /// Everything found, errors and warnings.
+    pub findings: Vec<Finding>,
+}
+
+impl CsvReport {
+    /// True when any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.findings.has_errors()
+    }
+
+    /// Only the errors.
+    pub fn errors(&self) -> Vec<&Finding> {
+        self.findings.errors()
+    }
+
+    /// Only the warnings.
+    pub fn warnings(&self) -> Vec<&Finding> {
+        self.findings.warnings()
+    }
+}
+
+/// Collects findings, listing at most [`MAX_PER_CODE`] per code and summing up the rest.
+struct Sink {
+    findings: Vec<Finding>,
+    counts: Vec<(&'static str, Severity, usize)>,
+}
+
+impl Sink {
+    fn new(initial: Vec<Finding>) -> Self {
+        Self {
+            findings: initial,
+            counts: Vec::new(),
+        }
+    }
+
+    /// Whether another finding of `code` would still be listed (saves building messages).
+    fn wants(&mut self, code: &'static str, severity: Severity) -> bool {
+        match self.counts.iter_mut().find(|(c, _, _)| *c == code) {
+            Some(entry) => {
+                entry.2 += 1;
+                entry.2 <= MAX_PER_CODE
+            }
+            None => {
+                self.counts.push((code, severity, 1));
+                true
+            }
+        }
+    }
+
+    fn push(&mut self, f: Finding) {
+        self.findings.push(f);
+    }
+
+    fn finish(mut self) -> Vec<Finding> {
+        for (code, severity, n) in self.counts {
+            if n > MAX_PER_CODE {
+                let msg = format!(
+                    "同じ種類の指摘（{code}）がほかに{}件あります。上の指摘を参考に、介護ソフトの出力を確認してください。",
+                    n - MAX_PER_CODE
+                );
+                self.findings.push(match severity {
+                    Severity::Error => Finding::error(code, msg),
+                    Severity::Warning => Finding::warning(code, msg),
+                });
+            }
+        }
+        self.findings
+    }
+}
+
+fn is_version_like(s: &str) -> bool {
+    s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Read and validate a CSV file of `kind`.
+///
+/// `name` is the parsed file name when known: its month, shape and sender are compared with
+/// the content. Readable records are kept even when others are broken, so a viewer can show
+/// a damaged file.
+pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvReport {
+    if kind.is_image() {
+        let (_, findings) = resolve_layout(kind, "");
+        return CsvReport {
+            csv_version: None,
+            layout: None,
+            records: Vec::new(),
+            findings,
+        };
+    }
+    let decoded = decode_for_reading(bytes);
+    let mut sink = Sink::new(decoded.findings);
+    if bytes.is_empty() {
+        return CsvReport {
+            csv_version: None,
+            layout: None,
+            records: Vec::new(),
+            findings: sink.finish(),
+        };
+    }
+    let mut issues = Vec::new();
+    let all = tokenize(&decoded.text, |i| issues.push(i));
+    for i in issues {
+        let f = issue_finding(i);
+        if sink.wants(code_of(&f), f.severity) {
+            sink.push(f);
+        }
+    }
+    if all.is_empty() {
+        sink.push(Finding::error(
+            "E_CSV_EMPTY",
+            "ファイルに空行しかありません（データがありません）。介護ソフトで出力し直してください。",
+        ));
+        return CsvReport {
+            csv_version: None,
+            layout: None,
+            records: all,
+            findings: sink.finish(),
+        };
+    }
+    if let Some(offset) = decoded.bad_offset {
+        // Point at the first record holding an unreadable byte.
+        if let Some(r) = all
+            .iter()
+            .find(|r| r.fields.iter().any(|f| f.contains('\u{FFFD}')))
+        {
+            let field = r
+                .fields
+                .iter()
+                .position(|f| f.contains('\u{FFFD}'))
+                .map_or(1, |p| p + 1);
+            if let Some(f) = sink
+                .findings
+                .iter_mut()
+                .find(|f| f.code == "E_CSV_NOT_MS932")
+            {
+                f.record = Some(r.number);
+                f.field = Some(field);
+                f.message = format!("{}行目 {}項目: {}", r.number, field, f.message);
+            }
+        }
+        let _ = offset;
+    }
+
+    let mut records = Vec::with_capacity(all.len());
+    for r in all {
+        let first = r.fields.first().map(String::as_str).unwrap_or_default();
+        if is_version_like(first) {
+            records.push(r);
+        } else if sink.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
+            sink.push(
+                Finding::warning(
+                    "W_CSV_ROW_SKIPPED",
+                    format!(
+                        "{}行目は1項目目「{}」がCSVバージョン（YYYYMMの6桁）ではないため、見出し行とみなして読み飛ばしました。データ行であれば、1項目目にCSVバージョン（例: 202407）を出力してください。",
+                        r.number,
+                        shown(first)
+                    ),
+                )
+                .at_record(r.number)
+                .at_field(1),
+            );
+        }
+    }
+    let Some(first) = records.first() else {
+        sink.push(Finding::error(
+            "E_CSV_NO_RECORDS",
+            "データ行がありません（1項目目がCSVバージョン（YYYYMMの6桁）の行が1行もありません）。介護ソフトで出力し直してください。",
+        ));
+        return CsvReport {
+            csv_version: None,
+            layout: None,
+            records,
+            findings: sink.finish(),
+        };
+    };
+    let version = first.fields.first().cloned().unwrap_or_default();
+    let (layout, layout_findings) = resolve_layout(kind, &version);
+    for f in layout_findings {
+        sink.push(f.at_record(first.number).at_field(1));
+    }
+
+    for r in &records {
+        check_record(&mut sink, layout, &version, r);
+    }
+    check_months(&mut sink, kind, layout, name, &records);
+    if let Some(name) = name {
+        check_name(&mut sink, kind, layout, name, &version, &records);
+    }
+
+    CsvReport {
+        csv_version: Some(version),
+        layout: Some(layout),
+        records,
+        findings: sink.finish(),
+    }
+}
+
+fn code_of(f: &Finding) -> &'static str {
+    match f.code.as_str() {
+        "E_CSV_QUOTE_UNTERMINATED" => "E_CSV_QUOTE_UNTERMINATED",
+        "W_CSV_AFTER_QUOTE" => "W_CSV_AFTER_QUOTE",
+        _ => "W_CSV_BARE_QUOTE",
+    }
+}
+
+fn check_record(sink: &mut Sink, layout: &Layout, version: &str, r: &Record) {
+    let n = r.number;
+    if let Some(v) = r.fields.first()
+        && v != version
+        && sink.wants("E_CSV_VERSION_MIXED", Severity::Error)
+    {
+        sink.push(
+            Finding::error(
+                "E_CSV_VERSION_MIXED",
+                format!(
+                    "{n}行目のCSVバージョンが「{}」で、1行目のデータ（{version}）と異なります。1つのファイルに異なるCSVバージョンのレコードを混在させることはできません。バージョンごとに別のファイルとして出力し直してください。",
+                    shown(v)
+                ),
+            )
+            .at_record(n)
+            .at_field(1),
+        );
+    }
+    let expected = layout.fields.len();
+    if r.fields.len() != expected && sink.wants("E_CSV_FIELD_COUNT", Severity::Error) {
+        let hint = other_generation_hint(layout, r.fields.len());
+        sink.push(
+            Finding::error(
+                "E_CSV_FIELD_COUNT",
+                format!(
+                    "{n}行目の項目数が{}です。{}（CSVバージョン {version}）は{expected}項目です。{hint}介護ソフトで出力し直してください。",
+                    r.fields.len(),
+                    layout.kind.label(),
+                ),
+            )
+            .at_record(n),
+        );
+    }
+    for (value, def) in r.fields.iter().zip(layout.fields.iter()).skip(1) {
+        check_field(sink, n, def, value);
+    }
+}
+
+fn other_generation_hint(layout: &Layout, got: usize) -> String {
+    let other = if layout.is_v4() {
+        Generation::V3
+    } else {
+        Generation::V4
+    };
+    let o = super::layout::layout_for(layout.kind, other);
+    if o.fields.len() == got && o.version != layout.version {
+        format!(
+            "この項目数はCSVバージョン{}のレイアウトと同じです。1項目目のCSVバージョンと項目の並びが合っているか確認し、",
+            o.version
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// Check one field value; pushes at most one finding.
+fn check_field(sink: &mut Sink, record: usize, def: &FieldDef, value: &str) {
+    let no = usize::from(def.no);
+    if value.is_empty() {
+        if def.required && sink.wants("E_CSV_REQUIRED", Severity::Error) {
+            sink.push(
+                Finding::error(
+                    "E_CSV_REQUIRED",
+                    format!(
+                        "{record}行目 {no}項目「{}」が空です。必須項目のため、介護ソフトで入力してから出力し直してください。",
+                        def.name
+                    ),
+                )
+                .at_record(record)
+                .at_field(no),
+            );
+        }
+        return;
+    }
+    if let Some(len) = def.len {
+        let len = usize::from(len);
+        if value.len() > len {
+            let chars = value.chars().count();
+            if chars > len {
+                if sink.wants("E_CSV_LENGTH", Severity::Error) {
+                    sink.push(
+                        Finding::error(
+                            "E_CSV_LENGTH",
+                            format!(
+                                "{record}行目 {no}項目「{}」が{chars}文字です。この項目は{len}文字以内です。介護ソフトで内容を確認して出力し直してください。",
+                                def.name
+                            ),
+                        )
+                        .at_record(record)
+                        .at_field(no),
+                    );
+                }
+                return;
+            }
+        }
+    }
+    if let Some(problem) = check_format(def.format, value) {
+        let (code, severity) = match problem {
+            Problem::Code => ("W_CSV_CODE", Severity::Warning),
+            Problem::Format(_) => ("E_CSV_FORMAT", Severity::Error),
+        };
+        if !sink.wants(code, severity) {
+            return;
+        }
+        let f = match problem {
+            Problem::Code => {
+                let table = match def.format {
+                    Format::Code(t) => t.describe(),
+                    _ => String::new(),
+                };
+                Finding::warning(
+                    code,
+                    format!(
+                        "{record}行目 {no}項目「{}」の「{}」はコード表にない値です。使えるコード: {table}。送信先で取り込めない可能性があるため、介護ソフトの設定を確認してください。",
+                        def.name,
+                        shown(value)
+                    ),
+                )
+            }
+            Problem::Format(expect) => {
+                let what = if def.format == Format::Insured {
+                    format!("{}文字の値", value.chars().count())
+                } else {
+                    format!("「{}」", shown(value))
+                };
+                Finding::error(
+                    code,
+                    format!(
+                        "{record}行目 {no}項目「{}」が{what}です。{expect}の形式で出力し直してください。",
+                        def.name
+                    ),
+                )
+            }
+        };
+        sink.push(f.at_record(record).at_field(no));
+    }
+}
+
+enum Problem {
+    Format(&'static str),
+    Code,
+}
+
+fn all_digits(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(u8::is_ascii_digit)
+}
+
+fn num(s: &[u8]) -> u32 {
+    s.iter().fold(0u32, |acc, &b| {
+        acc.saturating_mul(10)
+            .saturating_add(u32::from(b.wrapping_sub(b'0')))
+    })
+}
+
+pub(crate) fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 8 || !all_digits(b) {
+        return false;
+    }
+    let y = num(&b[0..4]);
+    let m = num(&b[4..6]);
+    let d = num(&b[6..8]);
+    if !(1868..=2199).contains(&y) || !(1..=12).contains(&m) || d == 0 {
+        return false;
+    }
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    let dim = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    d <= dim
+}
+
+pub(crate) fn is_month(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 6
+        && all_digits(b)
+        && (1868..=2199).contains(&num(&b[0..4]))
+        && (1..=12).contains(&num(&b[4..6]))
+}
+
+fn is_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 4 || !all_digits(b) {
+        return false;
+    }
+    let h = num(&b[0..2]);
+    let m = num(&b[2..4]);
+    (h < 24 && m < 60) || (h == 24 && m == 0)
+}
+
+fn is_integer(s: &str) -> bool {
+    let b = s.as_bytes();
+    all_digits(b.strip_prefix(b"-").unwrap_or(b))
+}
+
+fn is_decimal(s: &str) -> bool {
+    let b = s.as_bytes();
+    let b = b.strip_prefix(b"-").unwrap_or(b);
+    let mut parts = b.splitn(2, |&c| c == b'.');
+    let int = parts.next().unwrap_or_default();
+    match parts.next() {
+        None => all_digits(int),
+        Some(frac) => all_digits(int) && all_digits(frac),
+    }
+}
+
+fn is_office(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, &c)| {
+            c.is_ascii_digit()
+                || (i == 2 && c.is_ascii_uppercase() && !matches!(c, b'I' | b'O' | b'Q'))
+        })
+}
+
+fn check_format(format: Format, v: &str) -> Option<Problem> {
+    let ok = match format {
+        Format::Text | Format::FreeText => true,
+        Format::Version => is_version_like(v),
+        Format::Digits => all_digits(v.as_bytes()),
+        Format::Integer => is_integer(v),
+        Format::Decimal => is_decimal(v),
+        Format::Alnum => v.bytes().all(|b| b.is_ascii_alphanumeric()),
+        Format::Date => is_date(v),
+        Format::DateOrZero => v == "00000000" || is_date(v),
+        Format::Month => is_month(v),
+        Format::MonthOrZero => v == "000000" || is_month(v),
+        Format::Time => is_time(v),
+        Format::TimeOr9999 => v == "9999" || is_time(v),
+        Format::DayMask => v.bytes().all(|b| b == b'0' || b == b'1'),
+        Format::Insurer => v.len() == 6 && all_digits(v.as_bytes()),
+        Format::Insured => {
+            let b = v.as_bytes();
+            b.len() == 10 && (all_digits(b) || (b[0] == b'H' && all_digits(&b[1..])))
+        }
+        Format::Office => is_office(v),
+        Format::Code(table) => {
+            return table.meaning(v).is_none().then_some(Problem::Code);
+        }
+    };
+    if ok {
+        return None;
+    }
+    Some(Problem::Format(match format {
+        Format::Version => "YYYYMM（例: 202407）",
+        Format::Digits => "半角数字",
+        Format::Integer => "半角の整数（例: 350、-20）",
+        Format::Decimal => "半角の数値（例: 10.21）",
+        Format::Alnum => "半角英数字（例: 111111、11AAAA）",
+        Format::Date => "YYYYMMDD（例: 20250401）の実在する日付",
+        Format::DateOrZero => "YYYYMMDD（例: 20250401、該当なしは00000000）",
+        Format::Month => "YYYYMM（例: 202504）",
+        Format::MonthOrZero => "YYYYMM（例: 202504、第1表・第2表に紐づく場合は000000）",
+        Format::Time => "HHMM（例: 0930）",
+        Format::TimeOr9999 => "HHMM（例: 0930。時間のないサービスは9999）",
+        Format::DayMask => "日ごとに0か1を並べた31桁以内（例: 1111100000000000000000000000000）",
+        Format::Insurer => "半角数字6桁",
+        Format::Insured => "半角数字10桁（生活保護単独の場合は「H」＋数字9桁）",
+        Format::Office => "10桁の事業所番号（3桁目のみ英大文字可）",
+        Format::Text | Format::FreeText | Format::Code(_) => "正しい値",
+    }))
+}
+
+/// The 1-based number of the field holding the service month, for kinds that have one.
+pub(crate) fn month_field(kind: FileKind, layout: &Layout) -> Option<usize> {
+    let name = match kind {
+        FileKind::UpPlan | FileKind::UpJsk | FileKind::UpSikyu | FileKind::UpHosoku => "対象年月",
+        FileKind::DltPlan | FileKind::DltJsk => "削除対象年月",
+        _ => return None,
+    };
+    layout
+        .fields
+        .iter()
+        .position(|f| f.name == name)
+        .map(|p| p + 1)
+}
+
+fn check_months(
+    sink: &mut Sink,
+    kind: FileKind,
+    layout: &Layout,
+    name: Option<&FileName>,
+    records: &[Record],
+) {
+    let Some(mf) = month_field(kind, layout) else {
+        return;
+    };
+    let mut months = BTreeSet::new();
+    for r in records {
+        if let Some(m) = r.fields.get(mf - 1)
+            && !m.is_empty()
+        {
+            months.insert(m.as_str());
+        }
+    }
+    if kind.is_monthly() && months.len() > 1 {
+        let list: Vec<String> = months.iter().take(6).map(|m| shown(m)).collect();
+        sink.push(
+            Finding::error(
+                "E_CSV_MONTHS_MIXED",
+                format!(
+                    "1つのファイルに複数の対象年月（{}）のデータがあります。{}は1ファイルに1か月分しか入れられません。対象年月ごとに別のファイルとして出力し直してください。",
+                    list.join("、"),
+                    kind.label()
+                ),
+            )
+            .at_field(mf),
+        );
+    }
+    let Some(name_month) = name.and_then(|n| n.month.as_deref()) else {
+        return;
+    };
+    if let Some(r) = records.iter().find(|r| {
+        r.fields
+            .get(mf - 1)
+            .is_some_and(|m| !m.is_empty() && m != name_month)
+    }) {
+        let m = r.fields.get(mf - 1).map(String::as_str).unwrap_or_default();
+        let field_name = layout.field(mf).map_or("対象年月", |f| f.name);
+        sink.push(
+            Finding::error(
+                "E_CSV_NAME_MONTH",
+                format!(
+                    "{}行目 {mf}項目「{field_name}」が「{}」ですが、ファイル名の年月は「{name_month}」です。ファイル名と中身の年月を合わせて出力し直してください。",
+                    r.number,
+                    shown(m)
+                ),
+            )
+            .at_record(r.number)
+            .at_field(mf),
+        );
+    }
+}
+
+fn check_name(
+    sink: &mut Sink,
+    kind: FileKind,
+    layout: &Layout,
+    name: &FileName,
+    version: &str,
+    records: &[Record],
+) {
+    let (generation, _) = resolve_version(version);
+    match (name.shape, generation) {
+        (Some(NameShape::V4), Generation::V3) if !kind.v4_only() => sink.push(Finding::warning(
+            "W_CSV_NAME_SHAPE",
+            format!(
+                "ファイル名は第4版の形（サービス種類コード付き）ですが、CSVバージョンは「{}」（第3版以前）です。送信先の介護ソフトが取り込めるか確認してください。",
+                shown(version)
+            ),
+        )),
+        (Some(NameShape::V3), Generation::V4) => sink.push(Finding::warning(
+            "W_CSV_NAME_SHAPE",
+            format!(
+                "CSVバージョンは「{}」（第4版）ですが、ファイル名にサービス種類コードがありません（第3版の形）。第4版のファイル名（例: {}_…_送信元事業所番号_43_送信先事業所番号_11_…）で出力し直してください。",
+                shown(version),
+                kind.prefix()
+            ),
+        )),
+        _ => {}
+    }
+    let Some(from) = name.from_office.as_ref() else {
+        return;
+    };
+    let Some(uf) = layout
+        .fields
+        .iter()
+        .position(|f| f.name == "更新業者コード")
+        .map(|p| p + 1)
+    else {
+        return;
+    };
+    if let Some(r) = records.iter().find(|r| {
+        r.fields
+            .get(uf - 1)
+            .is_some_and(|v| !v.is_empty() && v != from.as_str())
+    }) {
+        let v = r.fields.get(uf - 1).map(String::as_str).unwrap_or_default();
+        sink.push(
+            Finding::warning(
+                "W_CSV_SENDER",
+                format!(
+                    "{}行目 {uf}項目「更新業者コード」が「{}」で、ファイル名の送信元事業所番号「{}」と異なります。別の事業所のデータでないか確認してください。",
+                    r.number,
+                    shown(v),
+                    from
+                ),
+            )
+            .at_record(r.number)
+            .at_field(uf),
+        );
+    }
+}
