@@ -112,16 +112,84 @@ macro_rules! string_id {
     };
 }
 
-string_id!(
+macro_rules! inline_id {
+    ($(#[$m:meta])* $name:ident, $n:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; $n]);
+
+        impl $name {
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                // Only ASCII is ever stored (checked by `parse`).
+                std::str::from_utf8(&self.0).unwrap_or_default()
+            }
+
+            fn from_ascii(s: &str) -> Option<Self> {
+                <[u8; $n]>::try_from(s.as_bytes()).ok().map(Self)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.as_str())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::parse(s)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+inline_id!(
     /// 介護保険事業所番号: 10 characters; position 3 may be an upper-case letter (not I, O, Q);
     /// the 10th is a check digit, which is only checked as a warning
     /// ([`OfficeNumber::check_digit_ok`]) because dummy numbers are common in test data.
-    OfficeNumber
+    /// Stored inline (no allocation): it is parsed for every file name.
+    OfficeNumber, 10
 );
 
 impl OfficeNumber {
     /// Parse a 事業所番号. The check digit is NOT enforced here.
     pub fn parse(s: &str) -> Result<Self, IdError> {
+        let b = s.as_bytes();
+        if b.len() == 10
+            && b.iter().enumerate().all(|(i, &c)| {
+                c.is_ascii_digit() || (i == 2 && OFFICE_LETTERS.as_bytes().contains(&c))
+            })
+            && let Some(n) = Self::from_ascii(s)
+        {
+            return Ok(n);
+        }
         let n = s.chars().count();
         if n != 10 {
             return Err(IdError::new(
@@ -158,7 +226,9 @@ impl OfficeNumber {
                 ));
             }
         }
-        Ok(Self(s.to_owned()))
+        // Unreachable in practice: every character was checked above.
+        Self::from_ascii(s)
+            .ok_or_else(|| IdError::new("E_OFFICE_CHAR", "事業所番号が正しくありません。"))
     }
 
     /// Parse and return the check-digit warning, if any, beside the number.
@@ -170,10 +240,17 @@ impl OfficeNumber {
 
     /// The check digit the first 9 characters call for (モジュラス10 ウェイト2-1 分割方式).
     pub fn expected_check_digit(first9: &str) -> Option<u32> {
-        let values: Option<Vec<u32>> = first9.chars().map(office_char_value).collect();
-        let values = values?;
-        if values.len() != 9 {
+        let b = first9.as_bytes();
+        if b.len() != 9 {
             return None;
+        }
+        let mut values = [0u32; 9];
+        for (v, &c) in values.iter_mut().zip(b) {
+            *v = if c.is_ascii_digit() {
+                u32::from(c - b'0')
+            } else {
+                office_char_value(char::from(c))?
+            };
         }
         Some(mod10_w21(values.into_iter()))
     }
@@ -194,9 +271,18 @@ impl OfficeNumber {
 
     /// Whether the 10th character is the right check digit.
     pub fn check_digit_ok(&self) -> bool {
-        let expected = Self::expected_check_digit(&self.0[..9]);
-        let actual = self.0[9..].chars().next().and_then(|c| c.to_digit(10));
-        expected.is_some() && expected == actual
+        let b = &self.0;
+        let mut values = [0u32; 9];
+        for (v, &c) in values.iter_mut().zip(&b[..9]) {
+            *v = match c {
+                b'0'..=b'9' => u32::from(c - b'0'),
+                _ => match office_char_value(char::from(c)) {
+                    Some(x) => x,
+                    None => return false,
+                },
+            };
+        }
+        b[9].is_ascii_digit() && mod10_w21(values.into_iter()) == u32::from(b[9] - b'0')
     }
 
     /// A warning when the check digit does not match (dummy numbers are common in test data).
@@ -204,25 +290,26 @@ impl OfficeNumber {
         if self.check_digit_ok() {
             return None;
         }
-        let expected = Self::expected_check_digit(&self.0[..9]).unwrap_or(0);
+        let expected = Self::expected_check_digit(&self.as_str()[..9]).unwrap_or(0);
         Some(Finding::warning(
             "W_OFFICE_CHECK_DIGIT",
             format!(
                 "事業所番号「{}」の検証番号（10桁目）が計算上の値「{}」と一致しません。番号に誤りがないか確認してください（テスト用の番号であれば問題ありません）。",
-                self.0, expected
+                self.as_str(),
+                expected
             ),
         ))
     }
 
     /// 都道府県番号 (first two digits).
     pub fn prefecture(&self) -> &str {
-        &self.0[..2]
+        &self.as_str()[..2]
     }
 }
 
-string_id!(
+inline_id!(
     /// サービス種類コード: 2 characters, digits or upper-case letters (`11`, `43`, `2A`, `A1`).
-    ServiceType
+    ServiceType, 2
 );
 
 impl ServiceType {
@@ -231,22 +318,21 @@ impl ServiceType {
         let ok = s.len() == 2
             && s.chars()
                 .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(IdError::new(
+        match Self::from_ascii(s) {
+            Some(t) if ok => Ok(t),
+            _ => Err(IdError::new(
                 "E_SERVICE_TYPE",
                 format!(
                     "サービス種類コード「{}」が正しくありません。半角英数字2桁（例: 43, 11, 2A）で指定してください。",
                     shown(s)
                 ),
-            ))
+            )),
         }
     }
 
     /// The Japanese name of common service types, when known.
     pub fn label(&self) -> Option<&'static str> {
-        service_type_label(&self.0)
+        service_type_label(self.as_str())
     }
 }
 

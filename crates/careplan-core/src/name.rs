@@ -31,9 +31,9 @@ pub struct FileName {
     /// Destination サービス種類コード (v4 names).
     pub to_service: Option<ServiceType>,
     /// 対象年月 / 提供年月 `YYYYMM`, or `000000` for a 利用者補足情報 tied to a 1表/2表 set.
-    pub month: Option<String>,
+    pub month: Option<Month>,
     /// The 14-digit ファイル連番 (`YYYYMMDDHHMMSS`) shared by a send-set.
-    pub serial: Option<String>,
+    pub serial: Option<Serial>,
     /// The 4-digit branch number of a family image.
     pub branch: Option<String>,
     /// Errors and warnings about the name.
@@ -65,6 +65,96 @@ impl FileName {
         parts.to_name()
     }
 }
+
+macro_rules! fixed_token {
+    ($(#[$m:meta])* $name:ident, $n:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; $n]);
+
+        impl $name {
+            /// From ASCII text of exactly the right length (the caller checked the content).
+            fn from_ascii(s: &str) -> Option<Self> {
+                if !s.is_ascii() {
+                    return None;
+                }
+                <[u8; $n]>::try_from(s.as_bytes()).ok().map(Self)
+            }
+
+            /// The token as text.
+            pub fn as_str(&self) -> &str {
+                std::str::from_utf8(&self.0).unwrap_or_default()
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(t: $name) -> String {
+                t.as_str().to_owned()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::from_ascii(&s).ok_or_else(|| serde::de::Error::custom(concat!("bad ", stringify!($name))))
+            }
+        }
+    };
+}
+
+fixed_token!(
+    /// A month segment of a name: `YYYYMM`, or `000000` (利用者補足情報 of a 1表 set).
+    /// Stored inline: names are parsed by the ten thousand.
+    Month, 6
+);
+
+fixed_token!(
+    /// The 14-digit ファイル連番 `YYYYMMDDHHMMSS`, stored inline.
+    Serial, 14
+);
 
 /// The parts of a name to build with [`NameParts::to_name`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,18 +222,22 @@ pub fn serial_for(dt: time::PrimitiveDateTime) -> String {
 
 /// Reads a 14-digit serial back into a date-time, if it is a valid one.
 pub fn serial_datetime(serial: &str) -> Option<time::PrimitiveDateTime> {
-    if serial.len() != 14 || !serial.bytes().all(|b| b.is_ascii_digit()) {
+    let b = serial.as_bytes();
+    if b.len() != 14 || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n = |r: std::ops::Range<usize>| serial[r].parse::<u32>().ok();
-    let year = i32::try_from(n(0..4)?).ok()?;
-    let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
-    let day = u8::try_from(n(6..8)?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
+    let n = |i: usize, len: usize| {
+        b[i..i + len]
+            .iter()
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+    };
+    let year = i32::try_from(n(0, 4)).ok()?;
+    let month = time::Month::try_from(u8::try_from(n(4, 2)).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, u8::try_from(n(6, 2)).ok()?).ok()?;
     let t = time::Time::from_hms(
-        u8::try_from(n(8..10)?).ok()?,
-        u8::try_from(n(10..12)?).ok()?,
-        u8::try_from(n(12..14)?).ok()?,
+        u8::try_from(n(8, 2)).ok()?,
+        u8::try_from(n(10, 2)).ok()?,
+        u8::try_from(n(12, 2)).ok()?,
     )
     .ok()?;
     Some(time::PrimitiveDateTime::new(date, t))
@@ -158,9 +252,6 @@ pub fn is_valid_month(s: &str) -> bool {
     let m: u32 = s[4..].parse().unwrap_or(0);
     (1900..=2199).contains(&y) && (1..=12).contains(&m)
 }
-
-/// The `JP…` prefixes shown in the start guide; read as `UP…` with a warning.
-const JP_ALIAS: &str = "JP";
 
 /// What each segment of a name is, for messages and diagnosis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,29 +299,52 @@ impl Seg {
     }
 }
 
-fn layout(kind: FileKind, shape: NameShape) -> Vec<Seg> {
-    let mut v = Vec::with_capacity(7);
+/// The segments of a name after its prefix, in order (at most 7).
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    segs: [Seg; 7],
+    len: usize,
+}
+
+impl Layout {
+    fn as_slice(&self) -> &[Seg] {
+        &self.segs[..self.len]
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+fn layout(kind: FileKind, shape: NameShape) -> Layout {
+    let mut l = Layout {
+        segs: [Seg::Serial; 7],
+        len: 0,
+    };
+    let mut push = |s: Seg| {
+        l.segs[l.len] = s;
+        l.len += 1;
+    };
     if kind.has_month() {
-        v.push(Seg::Month);
+        push(Seg::Month);
     }
-    v.push(Seg::From);
+    push(Seg::From);
     if shape == NameShape::V4 {
-        v.push(Seg::FromSvc);
+        push(Seg::FromSvc);
     }
-    v.push(Seg::To);
+    push(Seg::To);
     if shape == NameShape::V4 {
-        v.push(Seg::ToSvc);
+        push(Seg::ToSvc);
     }
-    v.push(Seg::Serial);
+    push(Seg::Serial);
     if kind.is_image() {
-        v.push(Seg::Branch);
+        push(Seg::Branch);
     }
-    v
+    l
 }
 
 fn pattern(kind: FileKind, shape: NameShape) -> String {
     let mut s = String::from(kind.prefix());
-    for seg in layout(kind, shape) {
+    for &seg in layout(kind, shape).as_slice() {
         s.push('_');
         s.push_str(seg.placeholder());
     }
@@ -238,20 +352,74 @@ fn pattern(kind: FileKind, shape: NameShape) -> String {
     s
 }
 
-/// Prefixes ordered longest first, with whether they are the `JP` alias.
-fn prefixes() -> impl Iterator<Item = (FileKind, String, bool)> {
-    let mut all: Vec<(FileKind, String, bool)> = FileKind::ALL
-        .iter()
-        .flat_map(|&k| {
-            let p = k.prefix().to_owned();
-            let alias = p
-                .strip_prefix("UP")
-                .map(|rest| (k, format!("{JP_ALIAS}{rest}"), true));
-            std::iter::once((k, p, false)).chain(alias)
-        })
-        .collect();
-    all.sort_by_key(|(_, p, _)| std::cmp::Reverse(p.len()));
-    all.into_iter()
+/// The prefix (standard `UP…`/`DLT…`, or the `JP…` alias of an `UP…` prefix) that `stem`
+/// starts with, case-insensitively, followed by `_` or the end; the longest one wins
+/// (`UPKIHON_SUB1` before `UPKIHON`). Returns the kind, the prefix length and whether it
+/// was the alias.
+fn match_prefix(stem: &str) -> Option<(FileKind, usize, bool)> {
+    let b = stem.as_bytes();
+    // The head is everything up to the first `_`; the sub-file kinds add one more token.
+    let head_len = b.iter().position(|&c| c == b'_').unwrap_or(b.len());
+    if !(5..=8).contains(&head_len) {
+        return None;
+    }
+    let mut head = [0u8; 8];
+    for (d, s) in head.iter_mut().zip(&b[..head_len]) {
+        *d = s.to_ascii_uppercase();
+    }
+    let head = &head[..head_len];
+    let (alias, up_head): (bool, &[u8]) = match head {
+        [b'J', b'P', rest @ ..] => (true, rest),
+        [b'U', b'P', rest @ ..] => (false, rest),
+        _ => (false, head),
+    };
+    let kind = if head.starts_with(b"DLT") {
+        match head {
+            b"DLT1KYO" => FileKind::Dlt1Kyo,
+            b"DLTPLAN" => FileKind::DltPlan,
+            b"DLTJSK" => FileKind::DltJsk,
+            b"DLTKIHON" => FileKind::DltKihon,
+            b"DLTYOBO" => FileKind::DltYobo,
+            _ => return None,
+        }
+    } else if head.starts_with(b"UP") || head.starts_with(b"JP") {
+        match up_head {
+            b"HOSOKU" => FileKind::UpHosoku,
+            b"1KYO" => FileKind::Up1Kyo,
+            b"2KYO" => FileKind::Up2Kyo,
+            b"3KYO" => FileKind::Up3Kyo,
+            b"PLAN" => FileKind::UpPlan,
+            b"JSK" => FileKind::UpJsk,
+            b"SIKYU" => FileKind::UpSikyu,
+            b"KIHON" => FileKind::UpKihon,
+            b"YOBO" => FileKind::UpYobo,
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    // Sub-files: `UPKIHON_SUB1`, `UPKIHON_SUB2`, `UPKIHON_IMAGE`, `UPYOBO_SUB`.
+    let rest = &b[head_len..];
+    let sub = |token: &[u8]| {
+        rest.len() > token.len()
+            && rest[1..=token.len()].eq_ignore_ascii_case(token)
+            && matches!(rest.get(token.len() + 1), None | Some(b'_'))
+    };
+    let sub_kind = match kind {
+        FileKind::UpKihon => [
+            (&b"SUB1"[..], FileKind::UpKihonSub1),
+            (&b"SUB2"[..], FileKind::UpKihonSub2),
+            (&b"IMAGE"[..], FileKind::UpKihonImage),
+        ]
+        .into_iter()
+        .find(|(t, _)| sub(t)),
+        FileKind::UpYobo => sub(b"SUB").then_some((&b"SUB"[..], FileKind::UpYoboSub)),
+        _ => None,
+    };
+    Some(match sub_kind {
+        Some((t, k)) => (k, head_len + 1 + t.len(), alias),
+        None => (kind, head_len, alias),
+    })
 }
 
 fn attachment(file: &str) -> FileName {
@@ -277,10 +445,7 @@ pub fn parse_name(file: &str) -> FileName {
         Some((s, e)) => (s, Some(e)),
         None => (file, None),
     };
-    let upper = stem.to_ascii_uppercase();
-    let Some((kind, prefix, alias)) = prefixes().find(|(_, p, _)| {
-        upper.starts_with(p.as_str()) && matches!(upper.as_bytes().get(p.len()), None | Some(b'_'))
-    }) else {
+    let Some((kind, prefix_len, alias)) = match_prefix(stem) else {
         let mut out = attachment(file);
         if ext.is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
             out.findings.push(Finding::warning(
@@ -298,25 +463,43 @@ pub fn parse_name(file: &str) -> FileName {
         out.findings.push(Finding::warning(
             "W_NAME_JP_PREFIX",
             format!(
-                "ファイル名の先頭「{prefix}」は標準仕様にない名前です。「{}」として読み取りました。",
+                "ファイル名の先頭「{}」は標準仕様にない名前です。「{}」として読み取りました。",
+                &stem[..prefix_len],
                 kind.prefix()
             ),
         ));
     }
 
-    let tail = &stem[prefix.len()..];
+    let tail = &stem[prefix_len..];
     let tail = tail.strip_prefix('_').unwrap_or(tail);
-    let mut segs: Vec<&str> = if tail.is_empty() {
-        Vec::new()
-    } else {
-        tail.split('_').collect()
-    };
+    // At most 10 segments are kept (no valid name has more than 8); more only ever makes
+    // the count wrong, which `count` still tells.
+    let mut buf = [""; 10];
+    let mut count = 0usize;
+    if !tail.is_empty() {
+        // A plain byte loop: segments are short, so this beats `split`'s memchr searcher.
+        let mut start = 0;
+        for (i, &c) in tail.as_bytes().iter().enumerate() {
+            if c == b'_' {
+                if let Some(slot) = buf.get_mut(count) {
+                    *slot = &tail[start..i];
+                }
+                count += 1;
+                start = i + 1;
+            }
+        }
+        if let Some(slot) = buf.get_mut(count) {
+            *slot = &tail[start..];
+        }
+        count += 1;
+    }
+    let mut segs: &[&str] = &buf[..count.min(buf.len())];
 
     let v3 = layout(kind, NameShape::V3);
     let v4 = layout(kind, NameShape::V4);
     // The start guide shows `DLT1KYO_202304_…` with a month segment: tolerate it.
     if kind == FileKind::Dlt1Kyo
-        && (segs.len() == v3.len() + 1 || segs.len() == v4.len() + 1)
+        && (count == v3.len() + 1 || count == v4.len() + 1)
         && segs
             .first()
             .is_some_and(|s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()))
@@ -328,16 +511,22 @@ pub fn parse_name(file: &str) -> FileName {
                 segs[0]
             ),
         ));
-        segs.remove(0);
+        segs = &segs[1..];
+        count -= 1;
     }
 
-    let shape = if segs.len() == v4.len() {
+    let shape = if count == v4.len() {
         NameShape::V4
-    } else if segs.len() == v3.len() {
+    } else if count == v3.len() {
         NameShape::V3
     } else {
-        out.findings
-            .push(segment_count_error(kind, &segs, &v3, &v4));
+        out.findings.push(segment_count_error(
+            kind,
+            segs,
+            count,
+            v3.as_slice(),
+            v4.as_slice(),
+        ));
         check_extension(&mut out, kind, ext);
         return out;
     };
@@ -354,7 +543,7 @@ pub fn parse_name(file: &str) -> FileName {
     }
 
     let segments = if shape == NameShape::V4 { v4 } else { v3 };
-    for (seg, value) in segments.into_iter().zip(segs) {
+    for (&seg, &value) in segments.as_slice().iter().zip(segs) {
         read_segment(&mut out, kind, seg, value);
     }
     check_extension(&mut out, kind, ext);
@@ -372,7 +561,13 @@ pub fn parse_name(file: &str) -> FileName {
     out
 }
 
-fn segment_count_error(kind: FileKind, segs: &[&str], v3: &[Seg], v4: &[Seg]) -> Finding {
+fn segment_count_error(
+    kind: FileKind,
+    segs: &[&str],
+    count: usize,
+    v3: &[Seg],
+    v4: &[Seg],
+) -> Finding {
     // Which single segment is missing? Try each layout with one segment left out and see
     // whether every remaining width matches.
     let widths: Vec<usize> = segs.iter().map(|s| s.len()).collect();
@@ -412,7 +607,7 @@ fn segment_count_error(kind: FileKind, segs: &[&str], v3: &[Seg], v4: &[Seg]) ->
             format!(
                 "{}のファイル名の区切り（_）の数が合いません（{}個の項目があります。v4は{}個、v3は{}個）。{}",
                 kind.label(),
-                segs.len(),
+                count,
                 v4.len(),
                 v3.len(),
                 expected
@@ -422,12 +617,12 @@ fn segment_count_error(kind: FileKind, segs: &[&str], v3: &[Seg], v4: &[Seg]) ->
 }
 
 fn read_segment(out: &mut FileName, kind: FileKind, seg: Seg, value: &str) {
-    let shown: String = value.chars().take(20).collect();
+    let shown = || value.chars().take(20).collect::<String>();
     match seg {
         Seg::Month => {
             let ok = is_valid_month(value) || (kind == FileKind::UpHosoku && value == "000000");
-            if ok {
-                out.month = Some(value.to_owned());
+            if let (true, Some(m)) = (ok, Month::from_ascii(value)) {
+                out.month = Some(m);
             } else {
                 let hint = if kind == FileKind::UpHosoku {
                     "YYYYMM（例: 202504）、または第1表・第2表と送る場合は000000"
@@ -436,7 +631,7 @@ fn read_segment(out: &mut FileName, kind: FileKind, seg: Seg, value: &str) {
                 };
                 out.findings.push(Finding::error(
                     "E_NAME_MONTH",
-                    format!("ファイル名の対象年月「{shown}」が正しくありません。{hint}の形で指定してください。"),
+                    format!("ファイル名の対象年月「{}」が正しくありません。{hint}の形で指定してください。", shown()),
                 ));
             }
         }
@@ -491,13 +686,14 @@ fn read_segment(out: &mut FileName, kind: FileKind, seg: Seg, value: &str) {
             }
         }
         Seg::Serial => {
-            if serial_datetime(value).is_some() {
-                out.serial = Some(value.to_owned());
+            if let (Some(_), Some(t)) = (serial_datetime(value), Serial::from_ascii(value)) {
+                out.serial = Some(t);
             } else {
                 out.findings.push(Finding::error(
                     "E_NAME_SERIAL",
                     format!(
-                        "ファイル名の連番「{shown}」が正しくありません。作成日時を表す14桁の数字（YYYYMMDDHHMMSS、例: 20250401093000）で指定してください。"
+                        "ファイル名の連番「{}」が正しくありません。作成日時を表す14桁の数字（YYYYMMDDHHMMSS、例: 20250401093000）で指定してください。",
+                        shown()
                     ),
                 ));
             }
@@ -508,7 +704,7 @@ fn read_segment(out: &mut FileName, kind: FileKind, seg: Seg, value: &str) {
             } else {
                 out.findings.push(Finding::error(
                     "E_NAME_BRANCH",
-                    format!("家族構成画像の枝番「{shown}」が正しくありません。4桁の数字（例: 0001）で指定してください。"),
+                    format!("家族構成画像の枝番「{}」が正しくありません。4桁の数字（例: 0001）で指定してください。", shown()),
                 ));
             }
         }

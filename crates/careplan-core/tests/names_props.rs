@@ -57,7 +57,7 @@ proptest! {
         prop_assert_eq!(n.to_office.as_ref(), Some(&p.to));
         prop_assert_eq!(n.serial.as_deref(), Some(p.serial.as_str()));
         if p.kind.has_month() {
-            prop_assert_eq!(n.month, p.month);
+            prop_assert_eq!(n.month.as_deref(), p.month.as_deref());
         }
         if p.shape == NameShape::V4 {
             prop_assert_eq!(n.from_service, p.from_service);
