@@ -190,3 +190,62 @@ fn usage_errors_exit_2() {
     let (code, _, _) = careplan(&["no-such-command"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn inspect_reads_real_ms932_files_from_the_demo_generator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let world =
+        careplan_core::demo::generate(7, time::macros::datetime!(2025-05-20 10:00 UTC), 5, 2);
+    let mut paths = Vec::new();
+    for t in world.transmissions.iter().take(6) {
+        for f in &t.files {
+            let p = dir.path().join(&f.name);
+            std::fs::write(&p, &f.bytes).expect("write");
+            paths.push(p);
+        }
+    }
+    assert!(!paths.is_empty());
+    let mut args = vec!["inspect", "--json"];
+    args.extend(paths.iter().map(|p| path(p)));
+    let (code, out, _) = careplan(&args);
+    assert_eq!(code, 0, "{out}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), paths.len());
+    let csvs: Vec<&Value> = lines.iter().filter(|v| v["kind"].is_string()).collect();
+    assert!(!csvs.is_empty());
+    for v in csvs {
+        if v["kind"] == "UPKIHON_IMAGE" {
+            continue;
+        }
+        assert!(v["csv_version"].is_string(), "{v}");
+        assert!(v["records"].as_u64().is_some_and(|n| n > 0), "{v}");
+        assert_eq!(v["errors"].as_array().map(Vec::len), Some(0), "{v}");
+    }
+}
+
+#[test]
+fn inspect_refuses_utf8_content_with_a_japanese_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir
+        .path()
+        .join("UPPLAN_202504_0300000100_43_0300000005_11_20250401093000.CSV");
+    std::fs::write(
+        &p,
+        "\u{feff}202407,131011,0000012345,20250401,202504,利用者\r\n",
+    )
+    .expect("write");
+    let (code, out, _) = careplan(&["inspect", "--json", path(&p)]);
+    assert_eq!(code, 1);
+    let v = json_lines(&out);
+    let errors = v[0]["errors"].as_array().expect("errors");
+    assert!(!errors.is_empty());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["message"].as_str().is_some_and(|m| m.contains("Shift")))
+            || errors.iter().any(|e| e["code"]
+                .as_str()
+                .is_some_and(|c| c.contains("UTF8") || c.contains("BOM"))),
+        "{out}"
+    );
+}

@@ -156,9 +156,10 @@ pub fn inspect_path(path: &Path, names_only: bool) -> Inspection {
     };
     match name.kind {
         Some(kind) if kind.is_csv() => {
-            // CSV_VALIDATE_PENDING: switch to careplan_core::csv::validate when it lands.
-            let _ = kind;
-            out.csv_version = careplan_core::csv::read_csv_version(&bytes);
+            let report = careplan_core::csv::validate(kind, Some(&name), &bytes);
+            out.csv_version = report.csv_version;
+            out.records = Some(report.records.len());
+            out.findings.extend(report.findings);
         }
         Some(_) => {
             if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
