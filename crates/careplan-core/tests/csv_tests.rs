@@ -251,7 +251,7 @@ fn valid_plan_file_has_no_findings() {
     assert_eq!(report.csv_version.as_deref(), Some("202407"));
     assert_eq!(report.layout.map(|l| l.fields.len()), Some(25));
     assert_eq!(report.records.len(), 2);
-    assert_eq!(report.records[0].fields, recs[0]);
+    assert_eq!(report.records[0].to_vec(), recs[0]);
     assert_eq!(report.records[1].number, 2);
     assert_eq!(read_csv_version(&bytes).as_deref(), Some("202407"));
 }
@@ -303,7 +303,7 @@ fn e_csv_utf8_and_bom() {
             .contains("Shift-JIS（MS932）")
     );
     // The text is still shown (as UTF-8) for the viewer.
-    assert_eq!(r.records[1].fields[1], "あ");
+    assert_eq!(r.records[1].get(1).unwrap(), "あ");
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend(text.as_bytes());
     let r = validate(FileKind::UpPlan, None, &bom);
@@ -345,7 +345,7 @@ fn e_csv_quote_unterminated() {
     let f = find(&r, "E_CSV_QUOTE_UNTERMINATED");
     assert_eq!((f.record, f.field), (Some(2), Some(3)));
     assert_eq!(r.records.len(), 2);
-    assert_eq!(r.records[0].fields.len(), 25);
+    assert_eq!(r.records[0].len(), 25);
 }
 
 #[test]
@@ -360,7 +360,7 @@ fn w_csv_quote_warnings() {
     let r = validate(FileKind::UpPlan, None, &sjis(&text));
     assert!(has(&r, "W_CSV_AFTER_QUOTE"));
     assert!(has(&r, "W_CSV_BARE_QUOTE"));
-    assert_eq!(r.records[0].fields[6], "xy");
+    assert_eq!(r.records[0].get(6).unwrap(), "xy");
 }
 
 #[test]
@@ -713,7 +713,7 @@ proptest! {
         // Some MS932 byte strings are valid UTF-8 by chance; those are (rightly) flagged.
         prop_assume!(bytes.is_ascii() || std::str::from_utf8(&bytes).is_err());
         let report = validate(kind, None, &bytes);
-        let got: Vec<Vec<String>> = report.records.iter().map(|r| r.fields.clone()).collect();
+        let got: Vec<Vec<String>> = report.records.iter().map(|r| r.to_vec()).collect();
         prop_assert_eq!(got, records.clone());
         let numbers: Vec<usize> = report.records.iter().map(|r| r.number).collect();
         prop_assert_eq!(numbers, (1..=records.len()).collect::<Vec<_>>());

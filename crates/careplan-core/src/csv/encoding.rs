@@ -7,29 +7,31 @@ use encoding_rs::{DecoderResult, EncoderResult, SHIFT_JIS};
 
 use crate::finding::Finding;
 
-/// The text of a file and what is wrong with its bytes.
+use super::reader::{BadByte, Encoding};
+
+/// What the first bytes of a file say about its encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Decoded {
-    /// The readable text (UTF-8 input is shown as UTF-8; bytes that are not MS932 become
-    /// U+FFFD).
-    pub text: String,
-    /// Findings about the encoding (empty file, UTF-8, BOM, bytes that are not MS932).
+pub(crate) struct Sniffed<'a> {
+    /// The bytes to read (without a UTF-8 BOM).
+    pub body: &'a [u8],
+    /// How to read them.
+    pub encoding: Encoding,
+    /// Findings about the encoding (empty file, UTF-8, BOM).
     pub findings: Vec<Finding>,
-    /// 1-based byte offset of the first byte that is not MS932, if any.
-    pub bad_offset: Option<usize>,
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Decode for reading: always returns readable text, plus findings.
-pub(crate) fn decode_for_reading(bytes: &[u8]) -> Decoded {
+/// Decide how to read a file: MS932, or UTF-8 (with an error finding) when it has a UTF-8
+/// BOM or is valid UTF-8 holding Japanese text.
+pub(crate) fn sniff(bytes: &[u8]) -> Sniffed<'_> {
     let mut findings = Vec::new();
     if bytes.is_empty() {
         findings.push(empty_finding());
-        return Decoded {
-            text: String::new(),
+        return Sniffed {
+            body: bytes,
+            encoding: Encoding::Ms932,
             findings,
-            bad_offset: None,
         };
     }
     if let Some(rest) = bytes.strip_prefix(UTF8_BOM) {
@@ -37,53 +39,36 @@ pub(crate) fn decode_for_reading(bytes: &[u8]) -> Decoded {
             "E_CSV_UTF8_BOM",
             "ファイルの先頭にUTF-8のBOMがあります。このファイルはUTF-8で保存されています。標準仕様の文字コードはShift-JIS（MS932）です。介護ソフトでShift-JIS（MS932）として出力し直してください（表計算ソフトで保存した場合は「CSV（コンマ区切り）」を選んでください）。",
         ));
-        return Decoded {
-            text: String::from_utf8_lossy(rest).into_owned(),
+        return Sniffed {
+            body: rest,
+            encoding: Encoding::Utf8,
             findings,
-            bad_offset: None,
         };
     }
-    // UTF-8 Japanese text always has 3-byte characters (kana, kanji, full-width forms);
-    // MS932 half-width kana pairs can look like 2-byte UTF-8 by chance, so those alone are
-    // not taken as UTF-8.
-    if !bytes.is_ascii()
-        && let Ok(s) = std::str::from_utf8(bytes)
-        && s.chars().any(|c| u32::from(c) >= 0x800)
-    {
+    if looks_like_utf8(bytes) {
         findings.push(Finding::error(
             "E_CSV_UTF8",
             "このファイルはUTF-8で保存されています。標準仕様の文字コードはShift-JIS（MS932）です。介護ソフトでShift-JIS（MS932）として出力し直してください。",
         ));
-        return Decoded {
-            text: s.to_owned(),
+        return Sniffed {
+            body: bytes,
+            encoding: Encoding::Utf8,
             findings,
-            bad_offset: None,
         };
     }
-    if let Some(text) = SHIFT_JIS.decode_without_bom_handling_and_without_replacement(bytes) {
-        return Decoded {
-            text: text.into_owned(),
-            findings,
-            bad_offset: None,
-        };
-    }
-    // Not MS932: keep what is readable (U+FFFD for bad bytes) and say where.
-    let (text, _) = SHIFT_JIS.decode_without_bom_handling(bytes);
-    let offset = first_bad_offset(bytes).unwrap_or(0);
-    let byte = bytes.get(offset).copied().unwrap_or(0);
-    findings.push(Finding::error(
-        "E_CSV_NOT_MS932",
-        format!(
-            "先頭から{}バイト目（0x{:02X}）がShift-JIS（MS932）の文字として読めません。ファイルが壊れているか、別の文字コードで保存されています。介護ソフトでShift-JIS（MS932）として出力し直してください。",
-            offset + 1,
-            byte
-        ),
-    ));
-    Decoded {
-        text: text.into_owned(),
+    Sniffed {
+        body: bytes,
+        encoding: Encoding::Ms932,
         findings,
-        bad_offset: Some(offset + 1),
     }
+}
+
+/// Valid UTF-8 with at least one 3-byte character. UTF-8 Japanese text always has them
+/// (kana, kanji, full-width forms); MS932 half-width kana pairs can form 2-byte UTF-8 by
+/// chance, so those alone are not taken as UTF-8. Fails fast on MS932 input.
+fn looks_like_utf8(bytes: &[u8]) -> bool {
+    !bytes.is_ascii()
+        && std::str::from_utf8(bytes).is_ok_and(|s| s.chars().any(|c| u32::from(c) >= 0x800))
 }
 
 fn empty_finding() -> Finding {
@@ -91,6 +76,23 @@ fn empty_finding() -> Finding {
         "E_CSV_EMPTY",
         "ファイルが空です（データがありません）。介護ソフトで出力し直してください。",
     )
+}
+
+/// The finding for a byte that is not MS932.
+pub(crate) fn not_ms932_finding(bytes: &[u8], bad: BadByte) -> Finding {
+    let byte = bytes.get(bad.offset).copied().unwrap_or(0);
+    Finding::error(
+        "E_CSV_NOT_MS932",
+        format!(
+            "{}行目 {}項目: 先頭から{}バイト目（0x{:02X}）がShift-JIS（MS932）の文字として読めません。ファイルが壊れているか、別の文字コードで保存されています。介護ソフトでShift-JIS（MS932）として出力し直してください。",
+            bad.record,
+            bad.field,
+            bad.offset + 1,
+            byte
+        ),
+    )
+    .at_record(bad.record)
+    .at_field(bad.field)
 }
 
 /// 0-based offset of the first byte sequence that is not MS932.
@@ -115,10 +117,24 @@ fn first_bad_offset(bytes: &[u8]) -> Option<usize> {
 /// Decode MS932 bytes strictly: the text, or the first problem (empty file, UTF-8 with or
 /// without BOM, bytes that are not MS932) as an error [`Finding`].
 pub fn decode_ms932(bytes: &[u8]) -> Result<String, Finding> {
-    let d = decode_for_reading(bytes);
-    match d.findings.into_iter().next() {
-        Some(f) => Err(f),
-        None => Ok(d.text),
+    let sniffed = sniff(bytes);
+    if let Some(f) = sniffed.findings.into_iter().next() {
+        return Err(f);
+    }
+    match SHIFT_JIS.decode_without_bom_handling_and_without_replacement(bytes) {
+        Some(text) => Ok(text.into_owned()),
+        None => {
+            let offset = first_bad_offset(bytes).unwrap_or(0);
+            let byte = bytes.get(offset).copied().unwrap_or(0);
+            Err(Finding::error(
+                "E_CSV_NOT_MS932",
+                format!(
+                    "先頭から{}バイト目（0x{:02X}）がShift-JIS（MS932）の文字として読めません。ファイルが壊れているか、別の文字コードで保存されています。介護ソフトでShift-JIS（MS932）として出力し直してください。",
+                    offset + 1,
+                    byte
+                ),
+            ))
+        }
     }
 }
 
@@ -241,10 +257,12 @@ mod tests {
         let mut b = encode_ms932("202407,あいう\r\n").unwrap();
         b.push(0x82);
         b.push(0x20); // lead byte followed by a byte that is not a trail byte
-        let d = decode_for_reading(&b);
-        assert_eq!(d.findings[0].code, "E_CSV_NOT_MS932");
-        assert_eq!(d.bad_offset, Some(b.len() - 1));
-        assert!(decode_ms932(&b).is_err());
+        let e = decode_ms932(&b).unwrap_err();
+        assert_eq!(e.code, "E_CSV_NOT_MS932");
+        assert!(
+            e.message
+                .contains(&format!("先頭から{}バイト目（0x82）", b.len() - 1))
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod codes;
 mod encoding;
 mod layout;
+mod ms932;
 mod reader;
 mod validate;
 mod version;

@@ -1,18 +1,146 @@
-//! A hand-written RFC 4180 style tokenizer over decoded text.
+//! A hand-written RFC 4180 style tokenizer over the raw bytes.
 //!
 //! Quoted fields may hold commas, CR/LF and `""`; records end with CRLF, LF or a lone CR;
-//! the last record needs no line end; blank lines are skipped. It never panics: every
-//! slice is cut at an ASCII delimiter, which is always a UTF-8 character boundary.
+//! the last record needs no line end; blank lines are skipped. It never panics: slices are
+//! taken with `get`, and text is only built from ASCII bytes and encoding_rs output.
+//!
+//! Speed: tokenizing the raw MS932 bytes is exact (the trail bytes of double-byte characters,
+//! 0x40–0xFC, never equal `"` `,` CR or LF), so ASCII fields are copied without decoding and
+//! only fields holding other bytes go through encoding_rs. All records of a file share one
+//! text buffer and one offset table (two allocations per file, not one per field).
+
+use std::sync::Arc;
 
 use crate::finding::Finding;
 
 /// One record (data row) of a CSV file.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Read the fields with [`Record::fields`], [`Record::field`] (1-based, like the layouts)
+/// or [`Record::get`] (0-based). Records of one file share their text buffer, so cloning
+/// a record is cheap.
+#[derive(Clone, Default)]
 pub struct Record {
     /// 1-based record number: the n-th non-blank row of the file, header rows included.
     pub number: usize,
-    /// The fields, unquoted and unescaped.
-    pub fields: Vec<String>,
+    text: Arc<String>,
+    ends: Arc<Vec<u32>>,
+    /// Offset in `text` where the first field starts.
+    start: usize,
+    /// Range of this record's field ends in `ends`.
+    first: usize,
+    count: usize,
+}
+
+impl Record {
+    /// A record from its fields.
+    pub fn new<S: AsRef<str>>(number: usize, fields: &[S]) -> Self {
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(fields.len());
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(f.as_ref());
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        Self {
+            number,
+            text: Arc::new(text),
+            ends: Arc::new(ends),
+            start: 0,
+            first: 0,
+            count: fields.len(),
+        }
+    }
+
+    fn ends(&self) -> &[u32] {
+        self.ends
+            .get(self.first..self.first + self.count)
+            .unwrap_or_default()
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the record has no field (never the case for a parsed record).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The field at 0-based `index`.
+    pub fn get(&self, index: usize) -> Option<&str> {
+        let ends = self.ends();
+        let end = *ends.get(index)? as usize;
+        let start = match index {
+            0 => self.start,
+            i => *ends.get(i - 1)? as usize + 1,
+        };
+        self.text.get(start..end)
+    }
+
+    /// The field with 1-based number `no` (as in the layouts: field 1 = CSVバージョン).
+    pub fn field(&self, no: usize) -> Option<&str> {
+        self.get(no.checked_sub(1)?)
+    }
+
+    /// The fields in order.
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            text: &self.text,
+            ends: self.ends().iter(),
+            start: self.start,
+        }
+    }
+
+    /// The fields as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.fields().map(str::to_owned).collect()
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.number == other.number && self.count == other.count && self.fields().eq(other.fields())
+    }
+}
+
+impl Eq for Record {}
+
+/// Iterator over the fields of a [`Record`].
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    text: &'a str,
+    ends: std::slice::Iter<'a, u32>,
+    start: usize,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let end = *self.ends.next()? as usize;
+        let s = self.text.get(self.start..end).unwrap_or_default();
+        // Fields are separated by one byte in the shared text.
+        self.start = end + 1;
+        Some(s)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ends.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Fields<'_> {}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("number", &self.number)
+            .field("fields", &self.fields().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Problems the tokenizer reports; they are turned into findings by the caller.
@@ -31,16 +159,80 @@ fn is_delim(b: u8) -> bool {
     matches!(b, b',' | b'\r' | b'\n')
 }
 
-/// Split text into records and fields, reporting quoting problems.
-pub(crate) fn tokenize(text: &str, mut issue: impl FnMut(TokenIssue)) -> Vec<Record> {
-    let b = text.as_bytes();
+/// How field bytes are turned into text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// MS932 (the standard's encoding).
+    Ms932,
+    /// UTF-8 (wrong for the standard, but shown readably).
+    Utf8,
+}
+
+/// Where the first byte that is not MS932 was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadByte {
+    /// 0-based offset in the file.
+    pub offset: usize,
+    /// 1-based record.
+    pub record: usize,
+    /// 1-based field.
+    pub field: usize,
+}
+
+/// Appends the UTF-8 text of `raw` (the bytes of a field, a part of one or a whole
+/// record) to `out`.
+///
+/// ASCII is copied as is; anything else is decoded as MS932 (see [`super::ms932`]) or
+/// checked as UTF-8. Bytes that cannot be read become U+FFFD and the first one is reported
+/// through `bad` (`offset` = file offset of `raw`). Only valid UTF-8 is ever appended.
+#[inline]
+fn append(out: &mut Vec<u8>, raw: &[u8], enc: Encoding, offset: usize, bad: &mut Option<usize>) {
+    if raw.is_ascii() {
+        out.extend_from_slice(raw);
+        return;
+    }
+    match enc {
+        Encoding::Utf8 => out.extend_from_slice(String::from_utf8_lossy(raw).as_bytes()),
+        Encoding::Ms932 => {
+            if let Some(at) = super::ms932::decode_into(out, raw)
+                && bad.is_none()
+            {
+                *bad = Some(offset + at);
+            }
+        }
+    }
+}
+
+/// The largest input the tokenizer reads (1 GiB): its text always fits u32 offsets.
+pub(crate) const MAX_INPUT: usize = 1 << 30;
+
+#[inline]
+fn offset32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Split raw file bytes into records and fields, decoding field by field, and report
+/// quoting problems and the first byte that is not MS932.
+pub(crate) fn tokenize(
+    b: &[u8],
+    enc: Encoding,
+    mut issue: impl FnMut(TokenIssue),
+    bad_byte: &mut Option<BadByte>,
+) -> Vec<Record> {
     let n = b.len();
-    let slice = |from: usize, to: usize| text.get(from..to).unwrap_or_default();
-    let mut records: Vec<Record> = Vec::new();
+    let slice = |from: usize, to: usize| b.get(from..to).unwrap_or_default();
+    // (number, start, first, count) of each record.
+    let mut metas: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(n / 128 + 1);
+    let mut buf: Vec<u8> = Vec::with_capacity(n + n / 4);
+    let mut ends: Vec<u32> = Vec::with_capacity(n / 6 + 1);
+    // Offsets are u32: refuse (return nothing for) inputs whose text could exceed them.
+    if n > MAX_INPUT {
+        return Vec::new();
+    }
     let mut i = 0usize;
     let mut number = 0usize;
-    let mut width = 8usize;
-    // After an unterminated quote, no `"` remains in the text: re-read that field as plain.
+    let mut bad: Option<usize> = None;
+    // After an unterminated quote, no `"` remains in the input: re-read that field as plain.
     let mut quote_recovery_at: Option<usize> = None;
     while i < n {
         if b[i] == b'\n' || b[i] == b'\r' {
@@ -48,13 +240,52 @@ pub(crate) fn tokenize(text: &str, mut issue: impl FnMut(TokenIssue)) -> Vec<Rec
             continue;
         }
         number += 1;
-        let mut fields: Vec<String> = Vec::with_capacity(width);
+        let rec_start = buf.len();
+        let rec_first = ends.len();
+        // Fast path: a record without any quote is decoded in one go; its commas are the
+        // separators, and the decoded text keeps them.
+        let rest = b.get(i..).unwrap_or_default();
+        let stop = memchr::memchr3(b'\n', b'\r', b'"', rest).unwrap_or(rest.len());
+        if rest.get(stop) != Some(&b'"') {
+            let raw = rest.get(..stop).unwrap_or_default();
+            let had_bad = bad.is_some();
+            append(&mut buf, raw, enc, i, &mut bad);
+            for p in memchr::memchr_iter(b',', buf.get(rec_start..).unwrap_or_default()) {
+                ends.push(offset32(rec_start + p));
+            }
+            ends.push(offset32(buf.len()));
+            if !had_bad
+                && let Some(offset) = bad
+                && bad_byte.is_none()
+            {
+                let before = b.get(i..offset).unwrap_or_default();
+                *bad_byte = Some(BadByte {
+                    offset,
+                    record: number,
+                    field: memchr::memchr_iter(b',', before).count() + 1,
+                });
+            }
+            i += stop;
+            if b.get(i) == Some(&b'\r') {
+                i += 1;
+            }
+            if b.get(i) == Some(&b'\n') {
+                i += 1;
+            }
+            buf.push(b'\n');
+            metas.push((number, rec_start, rec_first, ends.len() - rec_first));
+            continue;
+        }
         loop {
-            let field_no = fields.len() + 1;
+            let field_no = ends.len() - rec_first + 1;
+            let before_separator = buf.len();
+            if field_no > 1 {
+                buf.push(b',');
+            }
+            let had_bad = bad.is_some();
             if i < n && b[i] == b'"' && quote_recovery_at != Some(i) {
                 let open = i;
                 i += 1;
-                let mut value = String::new();
                 let mut seg = i;
                 let mut closed = false;
                 while let Some(k) = b
@@ -63,11 +294,11 @@ pub(crate) fn tokenize(text: &str, mut issue: impl FnMut(TokenIssue)) -> Vec<Rec
                 {
                     let q = i + k;
                     if b.get(q + 1) == Some(&b'"') {
-                        value.push_str(slice(seg, q + 1));
+                        append(&mut buf, slice(seg, q + 1), enc, seg, &mut bad);
                         i = q + 2;
                         seg = i;
                     } else {
-                        value.push_str(slice(seg, q));
+                        append(&mut buf, slice(seg, q), enc, seg, &mut bad);
                         i = q + 1;
                         closed = true;
                         break;
@@ -76,6 +307,7 @@ pub(crate) fn tokenize(text: &str, mut issue: impl FnMut(TokenIssue)) -> Vec<Rec
                 if !closed {
                     issue(TokenIssue::Unterminated(number, field_no));
                     // Read the field again as an unquoted one, from its opening quote.
+                    buf.truncate(before_separator);
                     quote_recovery_at = Some(open);
                     i = open;
                     continue;
@@ -86,9 +318,8 @@ pub(crate) fn tokenize(text: &str, mut issue: impl FnMut(TokenIssue)) -> Vec<Rec
                 }
                 if i > after {
                     issue(TokenIssue::AfterQuote(number, field_no));
-                    value.push_str(slice(after, i));
+                    append(&mut buf, slice(after, i), enc, after, &mut bad);
                 }
-                fields.push(value);
             } else {
                 let start = i;
                 let mut quote = false;
@@ -103,8 +334,19 @@ pub(crate) fn tokenize(text: &str, mut issue: impl FnMut(TokenIssue)) -> Vec<Rec
                 if quote && quote_recovery_at != Some(start) {
                     issue(TokenIssue::BareQuote(number, field_no));
                 }
-                fields.push(slice(start, i).to_owned());
+                append(&mut buf, slice(start, i), enc, start, &mut bad);
             }
+            if !had_bad
+                && let Some(offset) = bad
+                && bad_byte.is_none()
+            {
+                *bad_byte = Some(BadByte {
+                    offset,
+                    record: number,
+                    field: field_no,
+                });
+            }
+            ends.push(offset32(buf.len()));
             if i >= n {
                 break;
             }
@@ -112,7 +354,8 @@ pub(crate) fn tokenize(text: &str, mut issue: impl FnMut(TokenIssue)) -> Vec<Rec
                 b',' => {
                     i += 1;
                     if i >= n {
-                        fields.push(String::new());
+                        buf.push(b',');
+                        ends.push(offset32(buf.len()));
                         break;
                     }
                 }
@@ -129,16 +372,32 @@ pub(crate) fn tokenize(text: &str, mut issue: impl FnMut(TokenIssue)) -> Vec<Rec
                 }
             }
         }
-        width = fields.len().max(1);
-        records.push(Record { number, fields });
+        buf.push(b'\n');
+        metas.push((number, rec_start, rec_first, ends.len() - rec_first));
     }
-    records
+    // Only ASCII and decoder output were appended, so this is valid UTF-8.
+    let text = Arc::new(match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    });
+    let ends = Arc::new(ends);
+    metas
+        .into_iter()
+        .map(|(number, start, first, count)| Record {
+            number,
+            text: Arc::clone(&text),
+            ends: Arc::clone(&ends),
+            start,
+            first,
+            count,
+        })
+        .collect()
 }
 
 /// Split decoded CSV text into records (quoting problems are ignored; use
 /// [`validate`](super::validate) for findings).
 pub fn parse_records(text: &str) -> Vec<Record> {
-    tokenize(text, |_| {})
+    tokenize(text.as_bytes(), Encoding::Utf8, |_| {}, &mut None)
 }
 
 /// The finding for a tokenizer issue.
@@ -176,7 +435,7 @@ mod tests {
     use super::*;
 
     fn fields(text: &str) -> Vec<Vec<String>> {
-        parse_records(text).into_iter().map(|r| r.fields).collect()
+        parse_records(text).iter().map(Record::to_vec).collect()
     }
 
     #[test]
@@ -196,7 +455,7 @@ mod tests {
         let r = parse_records("\r\n1\r\n\r\n2\n\n3");
         let nums: Vec<usize> = r.iter().map(|r| r.number).collect();
         assert_eq!(nums, vec![1, 2, 3]);
-        assert_eq!(r[2].fields, vec!["3"]);
+        assert_eq!(r[2].to_vec(), vec!["3"]);
     }
 
     #[test]
@@ -212,10 +471,15 @@ mod tests {
     #[test]
     fn unterminated_quote_keeps_what_is_readable() {
         let mut issues = Vec::new();
-        let r = tokenize("1,\"abc\r\n2,x\r\n3,y", |i| issues.push(i));
+        let r = tokenize(
+            b"1,\"abc\r\n2,x\r\n3,y",
+            Encoding::Utf8,
+            |i| issues.push(i),
+            &mut None,
+        );
         assert_eq!(issues, vec![TokenIssue::Unterminated(1, 2)]);
         assert_eq!(
-            r.into_iter().map(|r| r.fields).collect::<Vec<_>>(),
+            r.iter().map(Record::to_vec).collect::<Vec<_>>(),
             vec![vec!["1", "\"abc"], vec!["2", "x"], vec!["3", "y"]]
         );
     }
@@ -223,8 +487,13 @@ mod tests {
     #[test]
     fn stray_quotes() {
         let mut issues = Vec::new();
-        let r = tokenize("\"ab\"c,d\"e\"", |i| issues.push(i));
-        assert_eq!(r[0].fields, vec!["abc", "d\"e\""]);
+        let r = tokenize(
+            b"\"ab\"c,d\"e\"",
+            Encoding::Utf8,
+            |i| issues.push(i),
+            &mut None,
+        );
+        assert_eq!(r[0].to_vec(), vec!["abc", "d\"e\""]);
         assert_eq!(
             issues,
             vec![TokenIssue::AfterQuote(1, 1), TokenIssue::BareQuote(1, 2)]

@@ -6,9 +6,9 @@ use crate::finding::{Finding, Findings, Severity};
 use crate::kind::{FileKind, NameShape};
 use crate::name::FileName;
 
-use super::encoding::decode_for_reading;
+use super::encoding::{not_ms932_finding, sniff};
 use super::layout::{FieldDef, Format, Generation, Layout, resolve_layout, resolve_version, shown};
-use super::reader::{Record, issue_finding, tokenize};
+use super::reader::{MAX_INPUT, Record, issue_finding, tokenize};
 
 /// How many findings of one code are listed before the rest are summed up.
 const MAX_PER_CODE: usize = 50;
@@ -111,9 +111,18 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
             findings,
         };
     }
-    let decoded = decode_for_reading(bytes);
-    let mut sink = Sink::new(decoded.findings);
-    if bytes.is_empty() {
+    let sniffed = sniff(bytes);
+    let mut sink = Sink::new(sniffed.findings);
+    if bytes.len() > MAX_INPUT {
+        sink.push(Finding::error(
+            "E_CSV_TOO_LARGE",
+            format!(
+                "ファイルが大きすぎます（{}バイト）。1GiBを超えるCSVは読み込めません。ファイルを分けて出力し直してください。",
+                bytes.len()
+            ),
+        ));
+    }
+    if bytes.is_empty() || bytes.len() > MAX_INPUT {
         return CsvReport {
             csv_version: None,
             layout: None,
@@ -122,7 +131,11 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         };
     }
     let mut issues = Vec::new();
-    let all = tokenize(&decoded.text, |i| issues.push(i));
+    let mut bad = None;
+    let all = tokenize(sniffed.body, sniffed.encoding, |i| issues.push(i), &mut bad);
+    if let Some(bad) = bad {
+        sink.push(not_ms932_finding(sniffed.body, bad));
+    }
     for i in issues {
         let f = issue_finding(i);
         if sink.wants(code_of(&f), f.severity) {
@@ -141,33 +154,10 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
             findings: sink.finish(),
         };
     }
-    if let Some(offset) = decoded.bad_offset {
-        // Point at the first record holding an unreadable byte.
-        if let Some(r) = all
-            .iter()
-            .find(|r| r.fields.iter().any(|f| f.contains('\u{FFFD}')))
-        {
-            let field = r
-                .fields
-                .iter()
-                .position(|f| f.contains('\u{FFFD}'))
-                .map_or(1, |p| p + 1);
-            if let Some(f) = sink
-                .findings
-                .iter_mut()
-                .find(|f| f.code == "E_CSV_NOT_MS932")
-            {
-                f.record = Some(r.number);
-                f.field = Some(field);
-                f.message = format!("{}行目 {}項目: {}", r.number, field, f.message);
-            }
-        }
-        let _ = offset;
-    }
 
     let mut records = Vec::with_capacity(all.len());
     for r in all {
-        let first = r.fields.first().map(String::as_str).unwrap_or_default();
+        let first = r.get(0).unwrap_or_default();
         if is_version_like(first) {
             records.push(r);
         } else if sink.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
@@ -197,7 +187,7 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
             findings: sink.finish(),
         };
     };
-    let version = first.fields.first().cloned().unwrap_or_default();
+    let version = first.get(0).unwrap_or_default().to_owned();
     let (layout, layout_findings) = resolve_layout(kind, &version);
     for f in layout_findings {
         sink.push(f.at_record(first.number).at_field(1));
@@ -229,7 +219,7 @@ fn code_of(f: &Finding) -> &'static str {
 
 fn check_record(sink: &mut Sink, layout: &Layout, version: &str, r: &Record) {
     let n = r.number;
-    if let Some(v) = r.fields.first()
+    if let Some(v) = r.get(0)
         && v != version
         && sink.wants("E_CSV_VERSION_MIXED", Severity::Error)
     {
@@ -246,21 +236,21 @@ fn check_record(sink: &mut Sink, layout: &Layout, version: &str, r: &Record) {
         );
     }
     let expected = layout.fields.len();
-    if r.fields.len() != expected && sink.wants("E_CSV_FIELD_COUNT", Severity::Error) {
-        let hint = other_generation_hint(layout, r.fields.len());
+    if r.len() != expected && sink.wants("E_CSV_FIELD_COUNT", Severity::Error) {
+        let hint = other_generation_hint(layout, r.len());
         sink.push(
             Finding::error(
                 "E_CSV_FIELD_COUNT",
                 format!(
                     "{n}行目の項目数が{}です。{}（CSVバージョン {version}）は{expected}項目です。{hint}介護ソフトで出力し直してください。",
-                    r.fields.len(),
+                    r.len(),
                     layout.kind.label(),
                 ),
             )
             .at_record(n),
         );
     }
-    for (value, def) in r.fields.iter().zip(layout.fields.iter()).skip(1) {
+    for (value, def) in r.fields().zip(layout.fields.iter()).skip(1) {
         check_field(sink, n, def, value);
     }
 }
@@ -519,10 +509,10 @@ fn check_months(
     };
     let mut months = BTreeSet::new();
     for r in records {
-        if let Some(m) = r.fields.get(mf - 1)
+        if let Some(m) = r.get(mf - 1)
             && !m.is_empty()
         {
-            months.insert(m.as_str());
+            months.insert(m);
         }
     }
     if kind.is_monthly() && months.len() > 1 {
@@ -543,11 +533,10 @@ fn check_months(
         return;
     };
     if let Some(r) = records.iter().find(|r| {
-        r.fields
-            .get(mf - 1)
+        r.get(mf - 1)
             .is_some_and(|m| !m.is_empty() && m != name_month)
     }) {
-        let m = r.fields.get(mf - 1).map(String::as_str).unwrap_or_default();
+        let m = r.get(mf - 1).unwrap_or_default();
         let field_name = layout.field(mf).map_or("対象年月", |f| f.name);
         sink.push(
             Finding::error(
@@ -603,11 +592,10 @@ fn check_name(
         return;
     };
     if let Some(r) = records.iter().find(|r| {
-        r.fields
-            .get(uf - 1)
+        r.get(uf - 1)
             .is_some_and(|v| !v.is_empty() && v != from.as_str())
     }) {
-        let v = r.fields.get(uf - 1).map(String::as_str).unwrap_or_default();
+        let v = r.get(uf - 1).unwrap_or_default();
         sink.push(
             Finding::warning(
                 "W_CSV_SENDER",
