@@ -1,1 +1,61 @@
-//! Client library of the relay (in progress).
+//! `careplan-client`: the client library of the ケアプランデータ連携 relay.
+//!
+//! Everything the desktop app and the headless commands do with the relay and the disk:
+//!
+//! - [`Client`]: the blocking facade (no async; `Clone + Send + Sync`, call it from worker
+//!   threads): two-step login, notices, received/sent lists with an offline cache,
+//!   validated sending, durable receiving, drafts with sync, the ledger.
+//! - [`cert`]: the office's TLS identity (PEM or PKCS#12) and the certificate information.
+//! - [`store`]: the local sled store (settings, cache, drafts, ledger, receive journal).
+//! - [`send`]: pre-send validation with `careplan-core` (pure).
+//! - [`ClientError`]: typed errors with a Japanese message ([`ClientError::message_ja`]).
+//!
+//! May depend on `careplan-core` only among our crates; never on the UI or the relay.
+//! See `docs/client.md` for the store layout, offline behaviour and receive algorithm.
+
+mod api;
+pub mod cert;
+mod client;
+mod drafts;
+pub mod error;
+pub mod fsutil;
+pub mod ledger;
+pub mod model;
+mod receive;
+mod relay;
+pub mod send;
+pub mod store;
+
+pub use cert::{CertInfo, Identity, ProfilePaths};
+pub use client::{Client, ClientOptions, SendReceipt};
+pub use drafts::{DraftInput, DraftSyncReport};
+pub use error::{ClientError, FileProblem, OfficeProblem, Refusal};
+pub use model::{
+    Listing, LoginInfo, Notice, ReceivedFile, ReceivedTransmission, SentDestination, SentFile,
+    SentTransmission,
+};
+pub use receive::{ReceiveFailure, ReceiveProgress, ReceiveReport, SavedFile};
+pub use send::{Limits, OutgoingFile, SendMode, SendPlan};
+pub use store::{Draft, DraftSync, LedgerEntry, Settings, Store};
+
+/// Result type of the library.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// SHA-256 of `bytes` as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A fresh random key (idempotency keys, draft IDs): 32 lower-case hex characters.
+pub fn new_key() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// The current time (UTC).
+pub(crate) fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
