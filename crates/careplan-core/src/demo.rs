@@ -1163,21 +1163,16 @@ pub fn large_plan_file(seed: u64, target_bytes: usize) -> Vec<u8> {
     let cm = &offices[0];
     let month = "202504";
     let made = "20250325";
-    let mut records: Vec<Vec<String>> = Vec::new();
-    let mut size = 0usize;
+    let mut out: Vec<u8> = Vec::with_capacity(target_bytes + 64 * 1024);
     let mut batch = 0u64;
-    while size < target_bytes {
+    while out.len() < target_bytes {
         let users = demo_users(seed.wrapping_add(batch), 50);
         for p in &offices[1..] {
             let recs = sheet6_records(Era::V4, cm, p, cm, month, made, &users, false);
-            // Rough MS932 size: the UTF-8 length minus a third of the non-ASCII bytes.
-            size += recs
-                .iter()
-                .map(|r| r.iter().map(|f| f.len() * 3 / 4 + 1).sum::<usize>() + 1)
-                .sum::<usize>();
-            records.extend(recs);
+            // Batches of whole CRLF-terminated records concatenate into one valid file.
+            out.extend(write_csv(FileKind::UpPlan, V4, &recs).unwrap_or_default());
         }
         batch += 1;
     }
-    write_csv(FileKind::UpPlan, V4, &records).unwrap_or_default()
+    out
 }

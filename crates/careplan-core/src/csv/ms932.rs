@@ -61,6 +61,25 @@ fn single(b: u8) -> Option<char> {
     }
 }
 
+/// Length of the ASCII prefix of `b`, eight bytes at a time.
+#[inline]
+pub(crate) fn ascii_run(b: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let high = u64::from_le_bytes(w) & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return i + (high.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && b[i] < 0x80 {
+        i += 1;
+    }
+    i
+}
+
 #[inline]
 fn push_char(out: &mut Vec<u8>, c: char) {
     let mut tmp = [0u8; 4];
@@ -77,10 +96,7 @@ pub(crate) fn decode_into(out: &mut Vec<u8>, raw: &[u8]) -> Option<usize> {
     out.reserve(n + n / 2);
     while i < n {
         // Copy the ASCII run as it is.
-        let run = raw
-            .get(i..)
-            .and_then(|r| r.iter().position(|&b| b >= 0x80))
-            .unwrap_or(n - i);
+        let run = ascii_run(raw.get(i..).unwrap_or_default());
         if run > 0 {
             out.extend_from_slice(raw.get(i..i + run).unwrap_or_default());
             i += run;
@@ -135,6 +151,15 @@ mod tests {
         let mut out = Vec::new();
         let bad = decode_into(&mut out, raw);
         (String::from_utf8(out).unwrap(), bad.is_some())
+    }
+
+    #[test]
+    fn ascii_runs() {
+        assert_eq!(super::ascii_run(b""), 0);
+        assert_eq!(super::ascii_run(b"abc"), 3);
+        assert_eq!(super::ascii_run(b"abcdefghij\x80"), 10);
+        assert_eq!(super::ascii_run(b"abcdefg\x82"), 7);
+        assert_eq!(super::ascii_run(b"\x82abcdefghij"), 0);
     }
 
     #[test]

@@ -23,10 +23,8 @@ pub struct Record {
     /// 1-based record number: the n-th non-blank row of the file, header rows included.
     pub number: usize,
     text: Arc<String>,
-    ends: Arc<Vec<u32>>,
-    /// Offset in `text` where the first field starts.
-    start: usize,
-    /// Range of this record's field ends in `ends`.
+    spans: Arc<Vec<(u32, u32)>>,
+    /// Range of this record's fields in `spans`.
     first: usize,
     count: usize,
 }
@@ -35,26 +33,23 @@ impl Record {
     /// A record from its fields.
     pub fn new<S: AsRef<str>>(number: usize, fields: &[S]) -> Self {
         let mut text = String::new();
-        let mut ends = Vec::with_capacity(fields.len());
-        for (i, f) in fields.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
+        let mut spans = Vec::with_capacity(fields.len());
+        for f in fields {
+            let start = offset32(text.len());
             text.push_str(f.as_ref());
-            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+            spans.push((start, offset32(text.len())));
         }
         Self {
             number,
             text: Arc::new(text),
-            ends: Arc::new(ends),
-            start: 0,
+            spans: Arc::new(spans),
             first: 0,
             count: fields.len(),
         }
     }
 
-    fn ends(&self) -> &[u32] {
-        self.ends
+    fn spans(&self) -> &[(u32, u32)] {
+        self.spans
             .get(self.first..self.first + self.count)
             .unwrap_or_default()
     }
@@ -71,13 +66,8 @@ impl Record {
 
     /// The field at 0-based `index`.
     pub fn get(&self, index: usize) -> Option<&str> {
-        let ends = self.ends();
-        let end = *ends.get(index)? as usize;
-        let start = match index {
-            0 => self.start,
-            i => *ends.get(i - 1)? as usize + 1,
-        };
-        self.text.get(start..end)
+        let (start, end) = *self.spans().get(index)?;
+        self.text.get(start as usize..end as usize)
     }
 
     /// The field with 1-based number `no` (as in the layouts: field 1 = CSVバージョン).
@@ -89,8 +79,7 @@ impl Record {
     pub fn fields(&self) -> Fields<'_> {
         Fields {
             text: &self.text,
-            ends: self.ends().iter(),
-            start: self.start,
+            spans: self.spans().iter(),
         }
     }
 
@@ -112,23 +101,24 @@ impl Eq for Record {}
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
     text: &'a str,
-    ends: std::slice::Iter<'a, u32>,
-    start: usize,
+    spans: std::slice::Iter<'a, (u32, u32)>,
 }
 
 impl<'a> Iterator for Fields<'a> {
     type Item = &'a str;
 
+    #[inline]
     fn next(&mut self) -> Option<&'a str> {
-        let end = *self.ends.next()? as usize;
-        let s = self.text.get(self.start..end).unwrap_or_default();
-        // Fields are separated by one byte in the shared text.
-        self.start = end + 1;
-        Some(s)
+        let (start, end) = *self.spans.next()?;
+        Some(
+            self.text
+                .get(start as usize..end as usize)
+                .unwrap_or_default(),
+        )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.ends.size_hint()
+        self.spans.size_hint()
     }
 }
 
@@ -152,11 +142,6 @@ pub(crate) enum TokenIssue {
     AfterQuote(usize, usize),
     /// A `"` inside an unquoted field (record, field).
     BareQuote(usize, usize),
-}
-
-#[inline]
-fn is_delim(b: u8) -> bool {
-    matches!(b, b',' | b'\r' | b'\n')
 }
 
 /// How field bytes are turned into text.
@@ -211,7 +196,193 @@ fn offset32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-/// Split raw file bytes into records and fields, decoding field by field, and report
+/// Where a record ends in the raw bytes.
+struct RecordEnd {
+    /// Exclusive end of the record's content (before its line end).
+    end: usize,
+    /// Where the next record starts.
+    next: usize,
+    /// Whether the record holds any `"`.
+    has_quote: bool,
+}
+
+/// Find the end of the record starting at `start`: the first CR or LF outside a quoted
+/// field. A `"` opens a quoted field only at the start of a field; one that is never
+/// closed is taken literally (then no `"` follows it anywhere in the input).
+fn record_end(b: &[u8], start: usize) -> RecordEnd {
+    let n = b.len();
+    let mut p = start;
+    let mut has_quote = false;
+    loop {
+        let Some(k) = b
+            .get(p..)
+            .and_then(|r| memchr::memchr3(b'\n', b'\r', b'"', r))
+        else {
+            return RecordEnd {
+                end: n,
+                next: n,
+                has_quote,
+            };
+        };
+        let q = p + k;
+        match b[q] {
+            b'"' => {
+                has_quote = true;
+                let opener = q == start || b[q - 1] == b',';
+                p = q + 1;
+                if !opener {
+                    continue;
+                }
+                // Skip to the closing quote (`""` is an escaped quote).
+                loop {
+                    match b.get(p..).and_then(|r| memchr::memchr(b'"', r)) {
+                        Some(c) if b.get(p + c + 1) == Some(&b'"') => p = p + c + 2,
+                        Some(c) => {
+                            p = p + c + 1;
+                            break;
+                        }
+                        None => {
+                            // Unterminated: the quote is literal; the record ends at the
+                            // line end after it.
+                            let rest = b.get(q..).unwrap_or_default();
+                            let e = memchr::memchr2(b'\n', b'\r', rest).map_or(n, |e| q + e);
+                            return RecordEnd {
+                                end: e,
+                                next: line_end(b, e),
+                                has_quote,
+                            };
+                        }
+                    }
+                }
+            }
+            _ => {
+                return RecordEnd {
+                    end: q,
+                    next: line_end(b, q),
+                    has_quote,
+                };
+            }
+        }
+    }
+}
+
+/// The offset after the line end (CRLF, CR or LF) at `at`.
+fn line_end(b: &[u8], at: usize) -> usize {
+    match b.get(at) {
+        Some(b'\r') if b.get(at + 1) == Some(&b'\n') => at + 2,
+        Some(b'\r' | b'\n') => at + 1,
+        _ => at,
+    }
+}
+
+/// Remove the quoting of a quoted field's raw content (`""` → `"`) and add stray text.
+fn unescape(content: &[u8], stray: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(content.len() + stray.len());
+    let mut i = 0;
+    while i < content.len() {
+        v.push(content[i]);
+        i += if content[i] == b'"' { 2 } else { 1 };
+    }
+    v.extend_from_slice(stray);
+    v
+}
+
+/// Split one decoded record (`buf[rec..]`) into field spans, reporting quoting problems.
+fn split_record(
+    buf: &mut Vec<u8>,
+    rec: usize,
+    has_quote: bool,
+    spans: &mut Vec<(u32, u32)>,
+    number: usize,
+    issue: &mut impl FnMut(TokenIssue),
+) {
+    let len = buf.len();
+    if !has_quote {
+        let mut start = rec;
+        for p in memchr::memchr_iter(b',', buf.get(rec..).unwrap_or_default()) {
+            spans.push((offset32(start), offset32(rec + p)));
+            start = rec + p + 1;
+        }
+        spans.push((offset32(start), offset32(len)));
+        return;
+    }
+    let first = spans.len();
+    let mut pending: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut pos = rec;
+    loop {
+        let field_no = spans.len() - first + 1;
+        let t = buf.as_slice();
+        let closing = if t.get(pos) == Some(&b'"') {
+            let mut q = pos + 1;
+            let mut escaped = false;
+            loop {
+                match t.get(q..len).and_then(|r| memchr::memchr(b'"', r)) {
+                    Some(c) if t.get(q + c + 1) == Some(&b'"') => {
+                        escaped = true;
+                        q += c + 2;
+                    }
+                    Some(c) => break Some((q + c, escaped)),
+                    None => break None,
+                }
+            }
+        } else {
+            None
+        };
+        match closing {
+            Some((c, escaped)) => {
+                let content = (pos + 1, c);
+                pos = c + 1;
+                let after = pos;
+                while pos < len && t[pos] != b',' {
+                    pos += 1;
+                }
+                if pos > after {
+                    issue(TokenIssue::AfterQuote(number, field_no));
+                }
+                if escaped || pos > after {
+                    let raw = t.get(content.0..content.1).unwrap_or_default();
+                    let stray = t.get(after..pos).unwrap_or_default();
+                    pending.push((spans.len(), unescape(raw, stray)));
+                }
+                spans.push((offset32(content.0), offset32(content.1)));
+            }
+            None => {
+                let start = pos;
+                let unterminated = t.get(pos) == Some(&b'"');
+                if unterminated {
+                    issue(TokenIssue::Unterminated(number, field_no));
+                }
+                let mut quote = false;
+                while pos < len && t[pos] != b',' {
+                    quote |= t[pos] == b'"';
+                    pos += 1;
+                }
+                if quote && !unterminated {
+                    issue(TokenIssue::BareQuote(number, field_no));
+                }
+                spans.push((offset32(start), offset32(pos)));
+            }
+        }
+        if pos >= len {
+            break;
+        }
+        pos += 1;
+        if pos >= len {
+            spans.push((offset32(len), offset32(len)));
+            break;
+        }
+    }
+    // Fields that needed unescaping get their text after the record.
+    for (index, text) in pending {
+        let start = offset32(buf.len());
+        buf.extend_from_slice(&text);
+        if let Some(span) = spans.get_mut(index) {
+            *span = (start, offset32(buf.len()));
+        }
+    }
+}
+
+/// Split raw file bytes into records and fields, decoding record by record, and report
 /// quoting problems and the first byte that is not MS932.
 pub(crate) fn tokenize(
     b: &[u8],
@@ -220,174 +391,75 @@ pub(crate) fn tokenize(
     bad_byte: &mut Option<BadByte>,
 ) -> Vec<Record> {
     let n = b.len();
-    let slice = |from: usize, to: usize| b.get(from..to).unwrap_or_default();
-    // (number, start, first, count) of each record.
-    let mut metas: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(n / 128 + 1);
-    let mut buf: Vec<u8> = Vec::with_capacity(n + n / 4);
-    let mut ends: Vec<u32> = Vec::with_capacity(n / 6 + 1);
-    // Offsets are u32: refuse (return nothing for) inputs whose text could exceed them.
+    // Offsets are u32: inputs whose text could exceed them are not read.
     if n > MAX_INPUT {
         return Vec::new();
     }
+    // (number, first span, span count) of each record.
+    let mut metas: Vec<(usize, usize, usize)> = Vec::with_capacity(n / 128 + 1);
+    let mut buf: Vec<u8> = Vec::with_capacity(n + n / 4);
+    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(n / 6 + 1);
+    let mut bad: Option<usize> = None;
     let mut i = 0usize;
     let mut number = 0usize;
-    let mut bad: Option<usize> = None;
-    // After an unterminated quote, no `"` remains in the input: re-read that field as plain.
-    let mut quote_recovery_at: Option<usize> = None;
     while i < n {
         if b[i] == b'\n' || b[i] == b'\r' {
             i += 1;
             continue;
         }
         number += 1;
-        let rec_start = buf.len();
-        let rec_first = ends.len();
-        // Fast path: a record without any quote is decoded in one go; its commas are the
-        // separators, and the decoded text keeps them.
-        let rest = b.get(i..).unwrap_or_default();
-        let stop = memchr::memchr3(b'\n', b'\r', b'"', rest).unwrap_or(rest.len());
-        if rest.get(stop) != Some(&b'"') {
-            let raw = rest.get(..stop).unwrap_or_default();
-            let had_bad = bad.is_some();
-            append(&mut buf, raw, enc, i, &mut bad);
-            for p in memchr::memchr_iter(b',', buf.get(rec_start..).unwrap_or_default()) {
-                ends.push(offset32(rec_start + p));
-            }
-            ends.push(offset32(buf.len()));
-            if !had_bad
-                && let Some(offset) = bad
-                && bad_byte.is_none()
-            {
-                let before = b.get(i..offset).unwrap_or_default();
-                *bad_byte = Some(BadByte {
-                    offset,
-                    record: number,
-                    field: memchr::memchr_iter(b',', before).count() + 1,
-                });
-            }
-            i += stop;
-            if b.get(i) == Some(&b'\r') {
-                i += 1;
-            }
-            if b.get(i) == Some(&b'\n') {
-                i += 1;
-            }
-            buf.push(b'\n');
-            metas.push((number, rec_start, rec_first, ends.len() - rec_first));
-            continue;
-        }
-        loop {
-            let field_no = ends.len() - rec_first + 1;
-            let before_separator = buf.len();
-            if field_no > 1 {
-                buf.push(b',');
-            }
-            let had_bad = bad.is_some();
-            if i < n && b[i] == b'"' && quote_recovery_at != Some(i) {
-                let open = i;
-                i += 1;
-                let mut seg = i;
-                let mut closed = false;
-                while let Some(k) = b
-                    .get(i..)
-                    .and_then(|rest| rest.iter().position(|&c| c == b'"'))
-                {
-                    let q = i + k;
-                    if b.get(q + 1) == Some(&b'"') {
-                        append(&mut buf, slice(seg, q + 1), enc, seg, &mut bad);
-                        i = q + 2;
-                        seg = i;
-                    } else {
-                        append(&mut buf, slice(seg, q), enc, seg, &mut bad);
-                        i = q + 1;
-                        closed = true;
-                        break;
-                    }
-                }
-                if !closed {
-                    issue(TokenIssue::Unterminated(number, field_no));
-                    // Read the field again as an unquoted one, from its opening quote.
-                    buf.truncate(before_separator);
-                    quote_recovery_at = Some(open);
-                    i = open;
-                    continue;
-                }
-                let after = i;
-                while i < n && !is_delim(b[i]) {
-                    i += 1;
-                }
-                if i > after {
-                    issue(TokenIssue::AfterQuote(number, field_no));
-                    append(&mut buf, slice(after, i), enc, after, &mut bad);
-                }
-            } else {
-                let start = i;
-                let mut quote = false;
-                while i < n {
-                    let c = b[i];
-                    if is_delim(c) {
-                        break;
-                    }
-                    quote |= c == b'"';
-                    i += 1;
-                }
-                if quote && quote_recovery_at != Some(start) {
-                    issue(TokenIssue::BareQuote(number, field_no));
-                }
-                append(&mut buf, slice(start, i), enc, start, &mut bad);
-            }
-            if !had_bad
-                && let Some(offset) = bad
-                && bad_byte.is_none()
-            {
-                *bad_byte = Some(BadByte {
-                    offset,
-                    record: number,
-                    field: field_no,
-                });
-            }
-            ends.push(offset32(buf.len()));
-            if i >= n {
-                break;
-            }
-            match b[i] {
-                b',' => {
-                    i += 1;
-                    if i >= n {
-                        buf.push(b',');
-                        ends.push(offset32(buf.len()));
-                        break;
-                    }
-                }
-                b'\r' => {
-                    i += 1;
-                    if i < n && b[i] == b'\n' {
-                        i += 1;
-                    }
-                    break;
-                }
-                _ => {
-                    i += 1;
-                    break;
-                }
-            }
+        let RecordEnd {
+            end,
+            next,
+            has_quote,
+        } = record_end(b, i);
+        let rec = buf.len();
+        let had_bad = bad.is_some();
+        append(
+            &mut buf,
+            b.get(i..end).unwrap_or_default(),
+            enc,
+            i,
+            &mut bad,
+        );
+        let first = spans.len();
+        split_record(&mut buf, rec, has_quote, &mut spans, number, &mut issue);
+        if !had_bad
+            && let Some(offset) = bad
+            && bad_byte.is_none()
+        {
+            // The first field holding U+FFFD (which MS932 text can never contain).
+            let field = spans
+                .get(first..)
+                .unwrap_or_default()
+                .iter()
+                .position(|&(s, e)| {
+                    buf.get(s as usize..e as usize)
+                        .is_some_and(|f| f.windows(3).any(|w| w == "\u{FFFD}".as_bytes()))
+                })
+                .map_or(1, |p| p + 1);
+            *bad_byte = Some(BadByte {
+                offset,
+                record: number,
+                field,
+            });
         }
         buf.push(b'\n');
-        metas.push((number, rec_start, rec_first, ends.len() - rec_first));
+        metas.push((number, first, spans.len() - first));
+        i = next.max(i + 1);
     }
     // Only ASCII and decoder output were appended, so this is valid UTF-8.
     let text = Arc::new(match String::from_utf8(buf) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     });
-    let ends = Arc::new(ends);
+    let spans = Arc::new(spans);
     metas
         .into_iter()
-        .map(|(number, start, first, count)| Record {
+        .map(|(number, first, count)| Record {
             number,
             text: Arc::clone(&text),
-            ends: Arc::clone(&ends),
-            start,
+            spans: Arc::clone(&spans),
             first,
             count,
         })

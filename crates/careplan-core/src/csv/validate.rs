@@ -155,12 +155,13 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         };
     }
 
-    let mut records = Vec::with_capacity(all.len());
-    for r in all {
+    let mut records = all;
+    records.retain(|r| {
         let first = r.get(0).unwrap_or_default();
         if is_version_like(first) {
-            records.push(r);
-        } else if sink.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
+            return true;
+        }
+        if sink.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
             sink.push(
                 Finding::warning(
                     "W_CSV_ROW_SKIPPED",
@@ -174,7 +175,8 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
                 .at_field(1),
             );
         }
-    }
+        false
+    });
     let Some(first) = records.first() else {
         sink.push(Finding::error(
             "E_CSV_NO_RECORDS",
