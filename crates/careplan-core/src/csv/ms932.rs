@@ -82,8 +82,21 @@ pub(crate) fn ascii_run(b: &[u8]) -> usize {
 
 #[inline]
 fn push_char(out: &mut Vec<u8>, c: char) {
-    let mut tmp = [0u8; 4];
-    out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+    let v = u32::from(c);
+    // Bit twiddling of UTF-8; each `as u8` keeps the low bits on purpose.
+    if v < 0x80 {
+        out.push(v as u8);
+    } else if v < 0x800 {
+        out.push(0xC0 | (v >> 6) as u8);
+        out.push(0x80 | (v & 0x3F) as u8);
+    } else if v < 0x1_0000 {
+        out.push(0xE0 | (v >> 12) as u8);
+        out.push(0x80 | ((v >> 6) & 0x3F) as u8);
+        out.push(0x80 | (v & 0x3F) as u8);
+    } else {
+        let mut tmp = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+    }
 }
 
 /// Append the UTF-8 text of MS932 `raw` to `out`. Returns the offset (in `raw`) of the

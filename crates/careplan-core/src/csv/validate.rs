@@ -229,7 +229,7 @@ fn check_record(sink: &mut Sink, layout: &Layout, version: &str, r: &Record) {
             Finding::error(
                 "E_CSV_VERSION_MIXED",
                 format!(
-                    "{n}行目のCSVバージョンが「{}」で、1行目のデータ（{version}）と異なります。1つのファイルに異なるCSVバージョンのレコードを混在させることはできません。バージョンごとに別のファイルとして出力し直してください。",
+                    "{n}行目のCSVバージョンが「{}」で、最初のデータ行（{version}）と異なります。1つのファイルに異なるCSVバージョンのレコードを混在させることはできません。バージョンごとに別のファイルとして出力し直してください。",
                     shown(v)
                 ),
             )
@@ -275,86 +275,115 @@ fn other_generation_hint(layout: &Layout, got: usize) -> String {
 }
 
 /// Check one field value; pushes at most one finding.
+/// Check one field value; pushes at most one finding. The checks are inline, the
+/// reporting is out of line (it is rare).
+#[inline]
 fn check_field(sink: &mut Sink, record: usize, def: &FieldDef, value: &str) {
-    let no = usize::from(def.no);
     if value.is_empty() {
-        if def.required && sink.wants("E_CSV_REQUIRED", Severity::Error) {
-            sink.push(
-                Finding::error(
-                    "E_CSV_REQUIRED",
-                    format!(
-                        "{record}行目 {no}項目「{}」が空です。必須項目のため、介護ソフトで入力してから出力し直してください。",
-                        def.name
-                    ),
-                )
-                .at_record(record)
-                .at_field(no),
-            );
+        if def.required {
+            report_required(sink, record, def);
         }
         return;
     }
     if let Some(len) = def.len {
         let len = usize::from(len);
-        if value.len() > len {
-            let chars = value.chars().count();
-            if chars > len {
-                if sink.wants("E_CSV_LENGTH", Severity::Error) {
-                    sink.push(
-                        Finding::error(
-                            "E_CSV_LENGTH",
-                            format!(
-                                "{record}行目 {no}項目「{}」が{chars}文字です。この項目は{len}文字以内です。介護ソフトで内容を確認して出力し直してください。",
-                                def.name
-                            ),
-                        )
-                        .at_record(record)
-                        .at_field(no),
-                    );
-                }
-                return;
-            }
-        }
-    }
-    if let Some(problem) = check_format(def.format, value) {
-        let (code, severity) = match problem {
-            Problem::Code => ("W_CSV_CODE", Severity::Warning),
-            Problem::Format(_) => ("E_CSV_FORMAT", Severity::Error),
-        };
-        if !sink.wants(code, severity) {
+        if value.len() > len && value.chars().count() > len {
+            report_length(sink, record, def, value);
             return;
         }
-        let f = match problem {
-            Problem::Code => {
-                let table = match def.format {
-                    Format::Code(t) => t.describe(),
-                    _ => String::new(),
-                };
-                Finding::warning(
-                    code,
-                    format!(
-                        "{record}行目 {no}項目「{}」の「{}」はコード表にない値です。使えるコード: {table}。送信先で取り込めない可能性があるため、介護ソフトの設定を確認してください。",
-                        def.name,
-                        shown(value)
-                    ),
-                )
-            }
-            Problem::Format(expect) => {
-                let what = if def.format == Format::Insured {
-                    format!("{}文字の値", value.chars().count())
-                } else {
-                    format!("「{}」", shown(value))
-                };
-                Finding::error(
-                    code,
-                    format!(
-                        "{record}行目 {no}項目「{}」が{what}です。{expect}の形式で出力し直してください。",
-                        def.name
-                    ),
-                )
-            }
-        };
-        sink.push(f.at_record(record).at_field(no));
     }
+    if matches!(def.format, Format::Text | Format::FreeText) {
+        return;
+    }
+    if let Some(problem) = check_format(def.format, value) {
+        report_problem(sink, record, def, value, problem);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn report_required(sink: &mut Sink, record: usize, def: &FieldDef) {
+    if !sink.wants("E_CSV_REQUIRED", Severity::Error) {
+        return;
+    }
+    let no = usize::from(def.no);
+    sink.push(
+        Finding::error(
+            "E_CSV_REQUIRED",
+            format!(
+                "{record}行目 {no}項目「{}」が空です。必須項目のため、介護ソフトで入力してから出力し直してください。",
+                def.name
+            ),
+        )
+        .at_record(record)
+        .at_field(no),
+    );
+}
+
+#[cold]
+#[inline(never)]
+fn report_length(sink: &mut Sink, record: usize, def: &FieldDef, value: &str) {
+    if !sink.wants("E_CSV_LENGTH", Severity::Error) {
+        return;
+    }
+    let no = usize::from(def.no);
+    let chars = value.chars().count();
+    let len = def.len.unwrap_or_default();
+    sink.push(
+        Finding::error(
+            "E_CSV_LENGTH",
+            format!(
+                "{record}行目 {no}項目「{}」が{chars}文字です。この項目は{len}文字以内です。介護ソフトで内容を確認して出力し直してください。",
+                def.name
+            ),
+        )
+        .at_record(record)
+        .at_field(no),
+    );
+}
+
+#[cold]
+#[inline(never)]
+fn report_problem(sink: &mut Sink, record: usize, def: &FieldDef, value: &str, problem: Problem) {
+    let no = usize::from(def.no);
+    let (code, severity) = match problem {
+        Problem::Code => ("W_CSV_CODE", Severity::Warning),
+        Problem::Format(_) => ("E_CSV_FORMAT", Severity::Error),
+    };
+    if !sink.wants(code, severity) {
+        return;
+    }
+    let f = match problem {
+        Problem::Code => {
+            let table = match def.format {
+                Format::Code(t) => t.describe(),
+                _ => String::new(),
+            };
+            Finding::warning(
+                code,
+                format!(
+                    "{record}行目 {no}項目「{}」の「{}」はコード表にない値です。使えるコード: {table}。送信先で取り込めない可能性があるため、介護ソフトの設定を確認してください。",
+                    def.name,
+                    shown(value)
+                ),
+            )
+        }
+        Problem::Format(expect) => {
+            let what = if def.format == Format::Insured {
+                format!("{}文字の値", value.chars().count())
+            } else {
+                format!("「{}」", shown(value))
+            };
+            Finding::error(
+                code,
+                format!(
+                    "{record}行目 {no}項目「{}」が{what}です。{expect}の形式で出力し直してください。",
+                    def.name
+                ),
+            )
+        }
+    };
+    sink.push(f.at_record(record).at_field(no));
 }
 
 enum Problem {
