@@ -293,7 +293,7 @@ fn e_csv_no_records() {
 #[test]
 fn e_csv_utf8_and_bom() {
     let text = "202407,131011,0000012345,20250325,202504\r\n";
-    let mut utf8 = text.replace("20250325", "20250325").into_bytes();
+    let mut utf8 = text.as_bytes().to_vec();
     utf8.extend("202407,あ\r\n".as_bytes());
     let r = validate(FileKind::UpPlan, None, &utf8);
     assert!(has(&r, "E_CSV_UTF8"));

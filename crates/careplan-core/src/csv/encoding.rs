@@ -7,7 +7,31 @@ use encoding_rs::{DecoderResult, EncoderResult, SHIFT_JIS};
 
 use crate::finding::Finding;
 
-use super::reader::{BadByte, Encoding};
+/// How a file's bytes are turned into text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// MS932 (the standard's encoding).
+    Ms932,
+    /// UTF-8 (wrong for the standard, but shown readably).
+    Utf8,
+}
+
+/// Decode a file body. MS932 bytes that are not valid become U+FFFD; the 0-based offset of
+/// the first one is returned beside the text.
+pub(crate) fn decode_body(body: &[u8], encoding: Encoding) -> (String, Option<usize>) {
+    match encoding {
+        Encoding::Utf8 => (String::from_utf8_lossy(body).into_owned(), None),
+        Encoding::Ms932 => {
+            match SHIFT_JIS.decode_without_bom_handling_and_without_replacement(body) {
+                Some(text) => (text.into_owned(), None),
+                None => {
+                    let (text, _) = SHIFT_JIS.decode_without_bom_handling(body);
+                    (text.into_owned(), Some(first_bad_offset(body).unwrap_or(0)))
+                }
+            }
+        }
+    }
+}
 
 /// What the first bytes of a file say about its encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,21 +102,26 @@ fn empty_finding() -> Finding {
     )
 }
 
-/// The finding for a byte that is not MS932.
-pub(crate) fn not_ms932_finding(bytes: &[u8], bad: BadByte) -> Finding {
-    let byte = bytes.get(bad.offset).copied().unwrap_or(0);
+/// The finding for a byte that is not MS932, at 0-based `offset`, in `record` / `field`.
+pub(crate) fn not_ms932_finding(
+    bytes: &[u8],
+    offset: usize,
+    record: usize,
+    field: usize,
+) -> Finding {
+    let byte = bytes.get(offset).copied().unwrap_or(0);
     Finding::error(
         "E_CSV_NOT_MS932",
         format!(
             "{}行目 {}項目: 先頭から{}バイト目（0x{:02X}）がShift-JIS（MS932）の文字として読めません。ファイルが壊れているか、別の文字コードで保存されています。介護ソフトでShift-JIS（MS932）として出力し直してください。",
-            bad.record,
-            bad.field,
-            bad.offset + 1,
+            record,
+            field,
+            offset + 1,
             byte
         ),
     )
-    .at_record(bad.record)
-    .at_field(bad.field)
+    .at_record(record)
+    .at_field(field)
 }
 
 /// 0-based offset of the first byte sequence that is not MS932.

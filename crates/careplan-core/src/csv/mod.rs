@@ -10,7 +10,6 @@
 pub mod codes;
 mod encoding;
 mod layout;
-mod ms932;
 mod reader;
 mod validate;
 mod version;

@@ -1,13 +1,12 @@
-//! A hand-written RFC 4180 style tokenizer over the raw bytes.
+//! A hand-written RFC 4180 style tokenizer.
 //!
 //! Quoted fields may hold commas, CR/LF and `""`; records end with CRLF, LF or a lone CR;
 //! the last record needs no line end; blank lines are skipped. It never panics: slices are
-//! taken with `get`, and text is only built from ASCII bytes and encoding_rs output.
+//! taken with `get` and every cut is at an ASCII delimiter (a UTF-8 character boundary).
 //!
-//! Speed: tokenizing the raw MS932 bytes is exact (the trail bytes of double-byte characters,
-//! 0x40–0xFC, never equal `"` `,` CR or LF), so ASCII fields are copied without decoding and
-//! only fields holding other bytes go through encoding_rs. All records of a file share one
-//! text buffer and one offset table (two allocations per file, not one per field).
+//! Speed: the file is decoded once (encoding_rs), then records are found with SIMD searches
+//! for `"` CR LF and split on the positions of `,` and `"`. All records of a file share the
+//! decoded text and one span table (two allocations per file, not one per field).
 
 use std::sync::Arc;
 
@@ -144,52 +143,11 @@ pub(crate) enum TokenIssue {
     BareQuote(usize, usize),
 }
 
-/// How field bytes are turned into text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Encoding {
-    /// MS932 (the standard's encoding).
-    Ms932,
-    /// UTF-8 (wrong for the standard, but shown readably).
-    Utf8,
-}
-
-/// Where the first byte that is not MS932 was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BadByte {
-    /// 0-based offset in the file.
-    pub offset: usize,
-    /// 1-based record.
-    pub record: usize,
-    /// 1-based field.
-    pub field: usize,
-}
-
-/// Appends the UTF-8 text of `raw` (the bytes of a field, a part of one or a whole
-/// record) to `out`.
-///
-/// ASCII is copied as is; anything else is decoded as MS932 (see [`super::ms932`]) or
-/// checked as UTF-8. Bytes that cannot be read become U+FFFD and the first one is reported
-/// through `bad` (`offset` = file offset of `raw`). Only valid UTF-8 is ever appended.
-#[inline]
-fn append(out: &mut Vec<u8>, raw: &[u8], enc: Encoding, offset: usize, bad: &mut Option<usize>) {
-    if raw.is_ascii() {
-        out.extend_from_slice(raw);
-        return;
-    }
-    match enc {
-        Encoding::Utf8 => out.extend_from_slice(String::from_utf8_lossy(raw).as_bytes()),
-        Encoding::Ms932 => {
-            if let Some(at) = super::ms932::decode_into(out, raw)
-                && bad.is_none()
-            {
-                *bad = Some(offset + at);
-            }
-        }
-    }
-}
-
-/// The largest input the tokenizer reads (1 GiB): its text always fits u32 offsets.
+/// The largest input file read (1 GiB); its decoded text (at most 3 bytes of UTF-8 per
+/// byte) always fits u32 offsets.
 pub(crate) const MAX_INPUT: usize = 1 << 30;
+/// The largest decoded text the tokenizer reads.
+const MAX_TEXT: usize = 3 << 30;
 
 #[inline]
 fn offset32(len: usize) -> u32 {
@@ -291,18 +249,20 @@ fn unescape(content: &[u8], stray: &[u8]) -> Vec<u8> {
 ///
 /// Works on the positions of `,` and `"` only (found with SIMD); a record whose quote never
 /// closes is handed to [`split_record_slow`].
+#[allow(clippy::too_many_arguments)]
 fn split_record(
-    buf: &mut Vec<u8>,
+    buf: &[u8],
     rec: usize,
+    len: usize,
     has_quote: bool,
     spans: &mut Vec<(u32, u32)>,
+    pending: &mut Vec<(usize, Vec<u8>)>,
     number: usize,
     issue: &mut impl FnMut(TokenIssue),
 ) {
-    let len = buf.len();
     if !has_quote {
         let mut start = rec;
-        for p in memchr::memchr_iter(b',', buf.get(rec..).unwrap_or_default()) {
+        for p in memchr::memchr_iter(b',', buf.get(rec..len).unwrap_or_default()) {
             spans.push((offset32(start), offset32(rec + p)));
             start = rec + p + 1;
         }
@@ -310,8 +270,8 @@ fn split_record(
         return;
     }
     let first = spans.len();
+    let first_pending = pending.len();
     let mut issues: Vec<TokenIssue> = Vec::new();
-    let mut pending: Vec<(usize, Vec<u8>)> = Vec::new();
     let t = buf.get(rec..len).unwrap_or_default();
     // State of the current field (offsets relative to `rec`).
     let mut field_start = 0usize;
@@ -384,38 +344,32 @@ fn split_record(
     if open.is_some() && close.is_none() {
         // A quote that never closes: read this record the slow way.
         spans.truncate(first);
-        split_record_slow(buf, rec, spans, number, issue);
+        pending.truncate(first_pending);
+        split_record_slow(buf, rec, len, spans, pending, number, issue);
         return;
     }
     finish(t.len(), open, close, escaped, bare, spans, field_start);
     for i in issues {
         issue(i);
     }
-    // Fields that needed unescaping get their text after the record.
-    for (index, text) in pending {
-        let start = offset32(buf.len());
-        buf.extend_from_slice(&text);
-        if let Some(span) = spans.get_mut(index) {
-            *span = (start, offset32(buf.len()));
-        }
-    }
 }
 
 /// Byte-by-byte splitting of one decoded record, for records with an unterminated quote.
+#[allow(clippy::too_many_arguments)]
 fn split_record_slow(
-    buf: &mut Vec<u8>,
+    buf: &[u8],
     rec: usize,
+    len: usize,
     spans: &mut Vec<(u32, u32)>,
+    pending: &mut Vec<(usize, Vec<u8>)>,
     number: usize,
     issue: &mut impl FnMut(TokenIssue),
 ) {
-    let len = buf.len();
     let first = spans.len();
-    let mut pending: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut pos = rec;
     loop {
         let field_no = spans.len() - first + 1;
-        let t = buf.as_slice();
+        let t = buf;
         let closing = if t.get(pos) == Some(&b'"') {
             let mut q = pos + 1;
             let mut escaped = false;
@@ -476,87 +430,60 @@ fn split_record_slow(
             break;
         }
     }
-    // Fields that needed unescaping get their text after the record.
-    for (index, text) in pending {
-        let start = offset32(buf.len());
-        buf.extend_from_slice(&text);
-        if let Some(span) = spans.get_mut(index) {
-            *span = (start, offset32(buf.len()));
-        }
-    }
 }
 
-/// Split raw file bytes into records and fields, decoding record by record, and report
-/// quoting problems and the first byte that is not MS932.
-pub(crate) fn tokenize(
-    b: &[u8],
-    enc: Encoding,
-    mut issue: impl FnMut(TokenIssue),
-    bad_byte: &mut Option<BadByte>,
-) -> Vec<Record> {
-    let n = b.len();
+/// Split decoded CSV text into records and fields, reporting quoting problems.
+///
+/// The records share `text` (fields that needed unescaping get their text appended to it).
+pub(crate) fn tokenize(mut text: String, mut issue: impl FnMut(TokenIssue)) -> Vec<Record> {
     // Offsets are u32: inputs whose text could exceed them are not read.
-    if n > MAX_INPUT {
+    if text.len() > MAX_TEXT {
         return Vec::new();
     }
+    let n = text.len();
     // (number, first span, span count) of each record.
     let mut metas: Vec<(usize, usize, usize)> = Vec::with_capacity(n / 128 + 1);
-    let mut buf: Vec<u8> = Vec::with_capacity(n + n / 4);
     let mut spans: Vec<(u32, u32)> = Vec::with_capacity(n / 6 + 1);
-    let mut bad: Option<usize> = None;
-    let mut i = 0usize;
-    let mut number = 0usize;
-    while i < n {
-        if b[i] == b'\n' || b[i] == b'\r' {
-            i += 1;
-            continue;
+    let mut pending: Vec<(usize, Vec<u8>)> = Vec::new();
+    {
+        let b = text.as_bytes();
+        let mut i = 0usize;
+        let mut number = 0usize;
+        while i < n {
+            if b[i] == b'\n' || b[i] == b'\r' {
+                i += 1;
+                continue;
+            }
+            number += 1;
+            let RecordEnd {
+                end,
+                next,
+                has_quote,
+            } = record_end(b, i);
+            let first = spans.len();
+            split_record(
+                b,
+                i,
+                end,
+                has_quote,
+                &mut spans,
+                &mut pending,
+                number,
+                &mut issue,
+            );
+            metas.push((number, first, spans.len() - first));
+            i = next.max(i + 1);
         }
-        number += 1;
-        let RecordEnd {
-            end,
-            next,
-            has_quote,
-        } = record_end(b, i);
-        let rec = buf.len();
-        let had_bad = bad.is_some();
-        append(
-            &mut buf,
-            b.get(i..end).unwrap_or_default(),
-            enc,
-            i,
-            &mut bad,
-        );
-        let first = spans.len();
-        split_record(&mut buf, rec, has_quote, &mut spans, number, &mut issue);
-        if !had_bad
-            && let Some(offset) = bad
-            && bad_byte.is_none()
-        {
-            // The first field holding U+FFFD (which MS932 text can never contain).
-            let field = spans
-                .get(first..)
-                .unwrap_or_default()
-                .iter()
-                .position(|&(s, e)| {
-                    buf.get(s as usize..e as usize)
-                        .is_some_and(|f| f.windows(3).any(|w| w == "\u{FFFD}".as_bytes()))
-                })
-                .map_or(1, |p| p + 1);
-            *bad_byte = Some(BadByte {
-                offset,
-                record: number,
-                field,
-            });
-        }
-        buf.push(b'\n');
-        metas.push((number, first, spans.len() - first));
-        i = next.max(i + 1);
     }
-    // Only ASCII and decoder output were appended, so this is valid UTF-8.
-    let text = Arc::new(match String::from_utf8(buf) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    });
+    // Fields that needed unescaping get their text after everything else.
+    for (index, bytes) in pending {
+        let start = offset32(text.len());
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        if let Some(span) = spans.get_mut(index) {
+            *span = (start, offset32(text.len()));
+        }
+    }
+    let text = Arc::new(text);
     let spans = Arc::new(spans);
     metas
         .into_iter()
@@ -573,7 +500,7 @@ pub(crate) fn tokenize(
 /// Split decoded CSV text into records (quoting problems are ignored; use
 /// [`validate`](super::validate) for findings).
 pub fn parse_records(text: &str) -> Vec<Record> {
-    tokenize(text.as_bytes(), Encoding::Utf8, |_| {}, &mut None)
+    tokenize(text.to_owned(), |_| {})
 }
 
 /// The finding for a tokenizer issue.
@@ -647,12 +574,7 @@ mod tests {
     #[test]
     fn unterminated_quote_keeps_what_is_readable() {
         let mut issues = Vec::new();
-        let r = tokenize(
-            b"1,\"abc\r\n2,x\r\n3,y",
-            Encoding::Utf8,
-            |i| issues.push(i),
-            &mut None,
-        );
+        let r = tokenize("1,\"abc\r\n2,x\r\n3,y".into(), |i| issues.push(i));
         assert_eq!(issues, vec![TokenIssue::Unterminated(1, 2)]);
         assert_eq!(
             r.iter().map(Record::to_vec).collect::<Vec<_>>(),
@@ -660,26 +582,36 @@ mod tests {
         );
     }
 
-    fn split_both(
-        text: &str,
-    ) -> (
-        (Vec<String>, Vec<TokenIssue>),
-        (Vec<String>, Vec<TokenIssue>),
-    ) {
+    type Split = (Vec<String>, Vec<TokenIssue>);
+
+    fn split_both(text: &str) -> (Split, Split) {
         let run = |fast: bool| {
-            let mut buf = text.as_bytes().to_vec();
+            let buf = text.as_bytes();
             let mut spans = Vec::new();
+            let mut pending = Vec::new();
             let mut issues = Vec::new();
             let mut push = |i| issues.push(i);
             if fast {
-                split_record(&mut buf, 0, true, &mut spans, 1, &mut push);
+                split_record(
+                    buf,
+                    0,
+                    buf.len(),
+                    true,
+                    &mut spans,
+                    &mut pending,
+                    1,
+                    &mut push,
+                );
             } else {
-                split_record_slow(&mut buf, 0, &mut spans, 1, &mut push);
+                split_record_slow(buf, 0, buf.len(), &mut spans, &mut pending, 1, &mut push);
             }
-            let fields = spans
+            let mut fields: Vec<String> = spans
                 .iter()
                 .map(|&(s, e)| String::from_utf8_lossy(&buf[s as usize..e as usize]).into_owned())
                 .collect();
+            for (i, v) in pending {
+                fields[i] = String::from_utf8_lossy(&v).into_owned();
+            }
             (fields, issues)
         };
         (run(true), run(false))
@@ -698,12 +630,7 @@ mod tests {
     #[test]
     fn stray_quotes() {
         let mut issues = Vec::new();
-        let r = tokenize(
-            b"\"ab\"c,d\"e\"",
-            Encoding::Utf8,
-            |i| issues.push(i),
-            &mut None,
-        );
+        let r = tokenize("\"ab\"c,d\"e\"".into(), |i| issues.push(i));
         assert_eq!(r[0].to_vec(), vec!["abc", "d\"e\""]);
         assert_eq!(
             issues,

@@ -6,7 +6,7 @@ use crate::finding::{Finding, Findings, Severity};
 use crate::kind::{FileKind, NameShape};
 use crate::name::FileName;
 
-use super::encoding::{not_ms932_finding, sniff};
+use super::encoding::{decode_body, not_ms932_finding, sniff};
 use super::layout::{FieldDef, Format, Generation, Layout, resolve_layout, resolve_version, shown};
 use super::reader::{MAX_INPUT, Record, issue_finding, tokenize};
 
@@ -130,11 +130,18 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
             findings: sink.finish(),
         };
     }
+    let (text, bad) = decode_body(sniffed.body, sniffed.encoding);
     let mut issues = Vec::new();
-    let mut bad = None;
-    let all = tokenize(sniffed.body, sniffed.encoding, |i| issues.push(i), &mut bad);
-    if let Some(bad) = bad {
-        sink.push(not_ms932_finding(sniffed.body, bad));
+    let all = tokenize(text, |i| issues.push(i));
+    if let Some(offset) = bad {
+        // The first field holding U+FFFD, which MS932 text can never contain.
+        let place = all.iter().find_map(|r| {
+            r.fields()
+                .position(|f| f.contains('\u{FFFD}'))
+                .map(|p| (r.number, p + 1))
+        });
+        let (record, field) = place.unwrap_or((1, 1));
+        sink.push(not_ms932_finding(sniffed.body, offset, record, field));
     }
     for i in issues {
         let f = issue_finding(i);
