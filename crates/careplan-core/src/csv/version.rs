@@ -54,7 +54,8 @@ fn first_field_and_next_record(bytes: &[u8], start: usize) -> (&[u8], usize) {
             continue;
         }
         match b {
-            b'"' => in_quotes = true,
+            // A quote opens a quoted field only at the start of a field (as in the reader).
+            b'"' if i == start || bytes[i - 1] == b',' => in_quotes = true,
             b',' if field_end.is_none() => field_end = Some(i),
             b'\r' | b'\n' => {
                 let end = field_end.unwrap_or(i);
@@ -103,6 +104,12 @@ mod tests {
         assert_eq!(read_csv_version(data.as_bytes()), Some("202407".into()));
         let data = b"\xEF\xBB\xBF\"a\r\n202208,\",x\r\n202003,1\r\n";
         assert_eq!(read_csv_version(data), Some("202003".into()));
+    }
+
+    #[test]
+    fn bare_quote_does_not_open_a_field() {
+        let data = b"x\"y,1\r\n202407,2\r\n";
+        assert_eq!(read_csv_version(data), Some("202407".into()));
     }
 
     #[test]
