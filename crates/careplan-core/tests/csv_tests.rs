@@ -749,3 +749,53 @@ proptest! {
         let _ = report.findings.has_errors();
     }
 }
+
+#[test]
+fn version_format_and_kind_version_findings() {
+    let (_, f) = layout(FileKind::UpPlan, "2024-7");
+    let f = f.expect("finding");
+    assert_eq!(f.code, "E_CSV_VERSION_FORMAT");
+    assert!(f.is_error());
+    // A 第3表 file written with a v3-era version is read with its v4 layout, with a warning.
+    let rec: Vec<String> = [
+        "202208",
+        "131011",
+        "0000012345",
+        "20250301",
+        "20250301",
+        "訪問介護",
+        "1",
+        "0900",
+        "1000",
+        "",
+        "",
+        "",
+        "",
+    ]
+    .map(String::from)
+    .to_vec();
+    let bytes = write_csv(FileKind::Up3Kyo, "202208", &[rec]).unwrap();
+    let r = validate(FileKind::Up3Kyo, None, &bytes);
+    assert_eq!(codes(&r), vec!["W_CSV_KIND_VERSION"]);
+    assert_eq!(r.layout.map(|l| l.fields.len()), Some(13));
+}
+
+#[test]
+fn records_are_cheap_views() {
+    let bytes = plan_bytes(&[plan_record("202504", 1), plan_record("202504", 2)]);
+    let r = validate(FileKind::UpPlan, None, &bytes);
+    let rec = &r.records[1];
+    assert_eq!(rec.len(), 25);
+    assert_eq!(rec.field(1), Some("202407"));
+    assert_eq!(rec.get(9), Some("20250402"));
+    assert_eq!(rec.field(21), Some("さくら訪問介護, 本店\r\n(第2)"));
+    assert_eq!(rec.field(26), None);
+    assert_eq!(rec.field(0), None);
+    assert_eq!(rec.fields().len(), 25);
+    assert_eq!(rec.clone(), *rec);
+    assert_eq!(
+        csv::Record::new(2, &rec.to_vec()),
+        rec.clone(),
+        "a record built from its fields equals the parsed one"
+    );
+}
