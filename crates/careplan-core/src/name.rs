@@ -475,28 +475,17 @@ pub fn parse_name(file: &str) -> FileName {
     // At most 10 segments are kept (no valid name has more than 8); more only ever makes
     // the count wrong, which `count` still tells.
     let mut buf = [""; 10];
-    let mut count = 0usize;
-    if !tail.is_empty() {
-        // A plain byte loop: segments are short, so this beats `split`'s memchr searcher.
-        let mut start = 0;
-        for (i, &c) in tail.as_bytes().iter().enumerate() {
-            if c == b'_' {
-                if let Some(slot) = buf.get_mut(count) {
-                    *slot = &tail[start..i];
-                }
-                count += 1;
-                start = i + 1;
-            }
-        }
-        if let Some(slot) = buf.get_mut(count) {
-            *slot = &tail[start..];
-        }
-        count += 1;
-    }
-    let mut segs: &[&str] = &buf[..count.min(buf.len())];
-
     let v3 = layout(kind, NameShape::V3);
     let v4 = layout(kind, NameShape::V4);
+    let mut count = if let Some(n) = split_fixed(tail, &v4, &mut buf) {
+        n
+    } else if let Some(n) = split_fixed(tail, &v3, &mut buf) {
+        n
+    } else {
+        split_any(tail, &mut buf)
+    };
+    let mut segs: &[&str] = &buf[..count.min(buf.len())];
+
     // The start guide shows `DLT1KYO_202304_…` with a month segment: tolerate it.
     if kind == FileKind::Dlt1Kyo
         && (count == v3.len() + 1 || count == v4.len() + 1)
@@ -559,6 +548,44 @@ pub fn parse_name(file: &str) -> FileName {
         ));
     }
     out
+}
+
+/// Fast path: `tail` has exactly the widths of `lay` with `_` between the segments.
+fn split_fixed<'a>(tail: &'a str, lay: &Layout, out: &mut [&'a str; 10]) -> Option<usize> {
+    let segs = lay.as_slice();
+    let total: usize = segs.iter().map(|s| s.width()).sum::<usize>() + segs.len() - 1;
+    let b = tail.as_bytes();
+    if b.len() != total {
+        return None;
+    }
+    let mut pos = 0;
+    for (i, seg) in segs.iter().enumerate() {
+        if i > 0 {
+            if b[pos] != b'_' {
+                return None;
+            }
+            pos += 1;
+        }
+        let w = seg.width();
+        out[i] = tail.get(pos..pos + w)?;
+        pos += w;
+    }
+    Some(segs.len())
+}
+
+/// Any `_`-separated tail: fills `out` (at most 10) and returns the real segment count.
+fn split_any<'a>(tail: &'a str, out: &mut [&'a str; 10]) -> usize {
+    if tail.is_empty() {
+        return 0;
+    }
+    let mut count = 0;
+    for part in tail.split('_') {
+        if let Some(slot) = out.get_mut(count) {
+            *slot = part;
+        }
+        count += 1;
+    }
+    count
 }
 
 fn segment_count_error(
