@@ -4,9 +4,10 @@
 //! the last record needs no line end; blank lines are skipped. It never panics: slices are
 //! taken with `get` and every cut is at an ASCII delimiter (a UTF-8 character boundary).
 //!
-//! Speed: the file is decoded once (encoding_rs), then records are found with SIMD searches
-//! for `"` CR LF and split on the positions of `,` and `"`. All records of a file share the
-//! decoded text and one span table (two allocations per file, not one per field).
+//! Speed: the file is decoded once (encoding_rs), then each record is scanned in one pass
+//! (a byte-class loop outside quotes, a SIMD search for the closing quote inside them).
+//! All records of a file share the decoded text and one span table (two allocations per
+//! file, not one per field).
 
 use std::sync::Arc;
 
@@ -154,73 +155,107 @@ fn offset32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-/// Where a record ends in the raw bytes.
-struct RecordEnd {
-    /// Exclusive end of the record's content (before its line end).
-    end: usize,
-    /// Where the next record starts.
-    next: usize,
-    /// Whether the record holds any `"`.
-    has_quote: bool,
-}
+/// Byte classes for the record scanner: 0 ordinary, 1 `,`, 2 `"`, 3 CR or LF.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b',' as usize] = 1;
+    t[b'"' as usize] = 2;
+    t[b'\r' as usize] = 3;
+    t[b'\n' as usize] = 3;
+    t
+};
 
-/// Find the end of the record starting at `start`: the first CR or LF outside a quoted
-/// field. A `"` opens a quoted field only at the start of a field; one that is never
-/// closed is taken literally (then no `"` follows it anywhere in the input).
-fn record_end(b: &[u8], start: usize) -> RecordEnd {
-    let n = b.len();
+/// Scan the record that starts at `start` (not a line end) in one pass: push its field
+/// spans, the unescaped text of fields that need it, and quoting issues; return where the
+/// next record starts.
+///
+/// A `"` opens a quoted field only at the start of a field; inside, `""` is a quote and
+/// `,` CR LF are text. A quote that never closes is taken literally (then no `"` follows
+/// it anywhere) and the field is read as unquoted. Text after a closing quote is kept.
+fn scan_record(
+    t: &[u8],
+    start: usize,
+    number: usize,
+    spans: &mut Vec<(u32, u32)>,
+    pending: &mut Vec<(usize, Vec<u8>)>,
+    issue: &mut impl FnMut(TokenIssue),
+) -> usize {
+    let n = t.len();
+    let first = spans.len();
     let mut p = start;
-    let mut has_quote = false;
     loop {
-        let Some(k) = b
-            .get(p..)
-            .and_then(|r| memchr::memchr3(b'\n', b'\r', b'"', r))
-        else {
-            return RecordEnd {
-                end: n,
-                next: n,
-                has_quote,
-            };
-        };
-        let q = p + k;
-        match b[q] {
-            b'"' => {
-                has_quote = true;
-                let opener = q == start || b[q - 1] == b',';
-                p = q + 1;
-                if !opener {
-                    continue;
-                }
-                // Skip to the closing quote (`""` is an escaped quote).
-                loop {
-                    match b.get(p..).and_then(|r| memchr::memchr(b'"', r)) {
-                        Some(c) if b.get(p + c + 1) == Some(&b'"') => p = p + c + 2,
-                        Some(c) => {
-                            p = p + c + 1;
-                            break;
-                        }
-                        None => {
-                            // Unterminated: the quote is literal; the record ends at the
-                            // line end after it.
-                            let rest = b.get(q..).unwrap_or_default();
-                            let e = memchr::memchr2(b'\n', b'\r', rest).map_or(n, |e| q + e);
-                            return RecordEnd {
-                                end: e,
-                                next: line_end(b, e),
-                                has_quote,
-                            };
-                        }
+        let field_no = spans.len() - first + 1;
+        let field_start = p;
+        let mut quoted = false;
+        let mut literal_open = false;
+        if t.get(p) == Some(&b'"') {
+            let mut q = p + 1;
+            let mut escaped = false;
+            let close = loop {
+                match t.get(q..).and_then(|r| memchr::memchr(b'"', r)) {
+                    Some(k) if t.get(q + k + 1) == Some(&b'"') => {
+                        escaped = true;
+                        q += k + 2;
                     }
+                    Some(k) => break Some(q + k),
+                    None => break None,
                 }
-            }
-            _ => {
-                return RecordEnd {
-                    end: q,
-                    next: line_end(b, q),
-                    has_quote,
-                };
+            };
+            match close {
+                Some(c) => {
+                    quoted = true;
+                    p = c + 1;
+                    let after = p;
+                    while p < n && !matches!(CLASS[usize::from(t[p])], 1 | 3) {
+                        p += 1;
+                    }
+                    if p > after {
+                        issue(TokenIssue::AfterQuote(number, field_no));
+                    }
+                    if escaped || p > after {
+                        let raw = t.get(field_start + 1..c).unwrap_or_default();
+                        let stray = t.get(after..p).unwrap_or_default();
+                        pending.push((spans.len(), unescape(raw, stray)));
+                    }
+                    spans.push((offset32(field_start + 1), offset32(c)));
+                }
+                None => {
+                    issue(TokenIssue::Unterminated(number, field_no));
+                    literal_open = true;
+                    p += 1;
+                }
             }
         }
+        if !quoted {
+            let mut bare = false;
+            loop {
+                while p < n && CLASS[usize::from(t[p])] == 0 {
+                    p += 1;
+                }
+                if p < n && t[p] == b'"' {
+                    bare = true;
+                    p += 1;
+                    continue;
+                }
+                break;
+            }
+            if bare && !literal_open {
+                issue(TokenIssue::BareQuote(number, field_no));
+            }
+            spans.push((offset32(field_start), offset32(p)));
+        }
+        if p >= n {
+            return n;
+        }
+        if t[p] == b',' {
+            p += 1;
+            if p >= n {
+                spans.push((offset32(n), offset32(n)));
+                return n;
+            }
+            continue;
+        }
+        return line_end(t, p);
     }
 }
 
@@ -245,116 +280,9 @@ fn unescape(content: &[u8], stray: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Split one decoded record (`buf[rec..]`) into field spans, reporting quoting problems.
-///
-/// Works on the positions of `,` and `"` only (found with SIMD); a record whose quote never
-/// closes is handed to [`split_record_slow`].
-#[allow(clippy::too_many_arguments)]
-fn split_record(
-    buf: &[u8],
-    rec: usize,
-    len: usize,
-    has_quote: bool,
-    spans: &mut Vec<(u32, u32)>,
-    pending: &mut Vec<(usize, Vec<u8>)>,
-    number: usize,
-    issue: &mut impl FnMut(TokenIssue),
-) {
-    if !has_quote {
-        let mut start = rec;
-        for p in memchr::memchr_iter(b',', buf.get(rec..len).unwrap_or_default()) {
-            spans.push((offset32(start), offset32(rec + p)));
-            start = rec + p + 1;
-        }
-        spans.push((offset32(start), offset32(len)));
-        return;
-    }
-    let first = spans.len();
-    let first_pending = pending.len();
-    let mut issues: Vec<TokenIssue> = Vec::new();
-    let t = buf.get(rec..len).unwrap_or_default();
-    // State of the current field (offsets relative to `rec`).
-    let mut field_start = 0usize;
-    let mut open: Option<usize> = None;
-    let mut close: Option<usize> = None;
-    let mut escaped = false;
-    let mut bare = false;
-    let mut skip: Option<usize> = None;
-    let mut finish = |end: usize,
-                      open: Option<usize>,
-                      close: Option<usize>,
-                      escaped: bool,
-                      bare: bool,
-                      spans: &mut Vec<(u32, u32)>,
-                      field_start: usize| {
-        let field_no = spans.len() - first + 1;
-        match (open, close) {
-            (Some(o), Some(c)) => {
-                let stray = c + 1 < end;
-                if stray {
-                    issues.push(TokenIssue::AfterQuote(number, field_no));
-                }
-                if escaped || stray {
-                    let raw = t.get(o + 1..c).unwrap_or_default();
-                    let rest = t.get(c + 1..end).unwrap_or_default();
-                    pending.push((spans.len(), unescape(raw, rest)));
-                }
-                spans.push((offset32(rec + o + 1), offset32(rec + c)));
-            }
-            _ => {
-                if bare {
-                    issues.push(TokenIssue::BareQuote(number, field_no));
-                }
-                spans.push((offset32(rec + field_start), offset32(rec + end)));
-            }
-        }
-    };
-    for p in memchr::memchr2_iter(b',', b'"', t) {
-        if skip == Some(p) {
-            continue;
-        }
-        let c = t[p];
-        if open.is_some() && close.is_none() {
-            // Inside quotes: only a quote matters.
-            if c == b'"' {
-                if t.get(p + 1) == Some(&b'"') {
-                    escaped = true;
-                    skip = Some(p + 1);
-                } else {
-                    close = Some(p);
-                }
-            }
-            continue;
-        }
-        if c == b'"' {
-            if p == field_start {
-                open = Some(p);
-            } else if open.is_none() {
-                bare = true;
-            }
-            continue;
-        }
-        finish(p, open, close, escaped, bare, spans, field_start);
-        field_start = p + 1;
-        open = None;
-        close = None;
-        escaped = false;
-        bare = false;
-    }
-    if open.is_some() && close.is_none() {
-        // A quote that never closes: read this record the slow way.
-        spans.truncate(first);
-        pending.truncate(first_pending);
-        split_record_slow(buf, rec, len, spans, pending, number, issue);
-        return;
-    }
-    finish(t.len(), open, close, escaped, bare, spans, field_start);
-    for i in issues {
-        issue(i);
-    }
-}
-
-/// Byte-by-byte splitting of one decoded record, for records with an unterminated quote.
+/// Reference splitter of one line (the first implementation), kept to check
+/// [`scan_record`] against it.
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
 fn split_record_slow(
     buf: &[u8],
@@ -455,22 +383,8 @@ pub(crate) fn tokenize(mut text: String, mut issue: impl FnMut(TokenIssue)) -> V
                 continue;
             }
             number += 1;
-            let RecordEnd {
-                end,
-                next,
-                has_quote,
-            } = record_end(b, i);
             let first = spans.len();
-            split_record(
-                b,
-                i,
-                end,
-                has_quote,
-                &mut spans,
-                &mut pending,
-                number,
-                &mut issue,
-            );
+            let next = scan_record(b, i, number, &mut spans, &mut pending, &mut issue);
             metas.push((number, first, spans.len() - first));
             i = next.max(i + 1);
         }
@@ -592,16 +506,7 @@ mod tests {
             let mut issues = Vec::new();
             let mut push = |i| issues.push(i);
             if fast {
-                split_record(
-                    buf,
-                    0,
-                    buf.len(),
-                    true,
-                    &mut spans,
-                    &mut pending,
-                    1,
-                    &mut push,
-                );
+                scan_record(buf, 0, 1, &mut spans, &mut pending, &mut push);
             } else {
                 split_record_slow(buf, 0, buf.len(), &mut spans, &mut pending, 1, &mut push);
             }
@@ -619,7 +524,7 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
-        /// The SIMD splitter and the byte-by-byte one agree on every record.
+        /// The one-pass scanner and the reference splitter agree on every record.
         #[test]
         fn fast_split_matches_slow(text in "[a\",x]{0,24}") {
             let (fast, slow) = split_both(&text);
