@@ -799,3 +799,17 @@ fn records_are_cheap_views() {
         "a record built from its fields equals the parsed one"
     );
 }
+
+#[test]
+fn repeated_bad_values_are_reported_on_every_row() {
+    let mut rec = plan_record("202504", 1);
+    rec[3] = "20250230".into();
+    let r = validate(FileKind::UpPlan, None, &plan_bytes(&[rec.clone(), rec]));
+    let rows: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "E_CSV_FORMAT")
+        .map(|f| (f.record, f.field))
+        .collect();
+    assert_eq!(rows, vec![(Some(1), Some(4)), (Some(2), Some(4))]);
+}

@@ -202,8 +202,11 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         sink.push(f.at_record(first.number).at_field(1));
     }
 
+    let mut ok = vec![false; layout.fields.len()];
+    let mut prev: Option<&Record> = None;
     for r in &records {
-        check_record(&mut sink, layout, &version, r);
+        check_record(&mut sink, layout, &version, r, prev, &mut ok);
+        prev = Some(r);
     }
     check_months(&mut sink, kind, layout, name, &records);
     if let Some(name) = name {
@@ -226,7 +229,17 @@ fn code_of(f: &Finding) -> &'static str {
     }
 }
 
-fn check_record(sink: &mut Sink, layout: &Layout, version: &str, r: &Record) {
+/// Check one record. `prev` is the record before it and `ok[i]` whether its field `i` was
+/// fine: a coded value equal to a fine one just above is not checked again (the rows of one
+/// user repeat 保険者番号, 被保険者番号, dates, months, office numbers and codes).
+fn check_record(
+    sink: &mut Sink,
+    layout: &Layout,
+    version: &str,
+    r: &Record,
+    prev: Option<&Record>,
+    ok: &mut [bool],
+) {
     let n = r.number;
     if let Some(v) = r.get(0)
         && v != version
@@ -259,8 +272,20 @@ fn check_record(sink: &mut Sink, layout: &Layout, version: &str, r: &Record) {
             .at_record(n),
         );
     }
-    for (value, def) in r.fields().zip(layout.fields.iter()).skip(1) {
-        check_field(sink, n, def, value);
+    let mut prev_fields = prev.map(Record::fields);
+    for (i, (value, def)) in r.fields().zip(layout.fields.iter()).enumerate() {
+        let above = prev_fields.as_mut().and_then(Iterator::next);
+        if i == 0 {
+            continue;
+        }
+        let simple = matches!(def.format, Format::Text | Format::FreeText);
+        if !simple && above == Some(value) && ok.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let fine = check_field(sink, n, def, value);
+        if let Some(slot) = ok.get_mut(i) {
+            *slot = fine;
+        }
     }
 }
 
@@ -284,26 +309,32 @@ fn other_generation_hint(layout: &Layout, got: usize) -> String {
 /// Check one field value; pushes at most one finding.
 /// Check one field value; pushes at most one finding. The checks are inline, the
 /// reporting is out of line (it is rare).
+/// Returns whether the value is fine (no finding).
 #[inline]
-fn check_field(sink: &mut Sink, record: usize, def: &FieldDef, value: &str) {
+fn check_field(sink: &mut Sink, record: usize, def: &FieldDef, value: &str) -> bool {
     if value.is_empty() {
         if def.required {
             report_required(sink, record, def);
+            return false;
         }
-        return;
+        return true;
     }
     if let Some(len) = def.len {
         let len = usize::from(len);
         if value.len() > len && value.chars().count() > len {
             report_length(sink, record, def, value);
-            return;
+            return false;
         }
     }
     if matches!(def.format, Format::Text | Format::FreeText) {
-        return;
+        return true;
     }
-    if let Some(problem) = check_format(def.format, value) {
-        report_problem(sink, record, def, value, problem);
+    match check_format(def.format, value) {
+        Some(problem) => {
+            report_problem(sink, record, def, value, problem);
+            false
+        }
+        None => true,
     }
 }
 
