@@ -83,6 +83,14 @@ impl Record {
         }
     }
 
+    /// The fields as bytes (UTF-8; no character-boundary checks, for the validator).
+    pub(crate) fn raw_fields(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let bytes = self.text.as_bytes();
+        self.spans()
+            .iter()
+            .map(move |&(s, e)| bytes.get(s as usize..e as usize).unwrap_or_default())
+    }
+
     /// The fields as owned strings.
     pub fn to_vec(&self) -> Vec<String> {
         self.fields().map(str::to_owned).collect()

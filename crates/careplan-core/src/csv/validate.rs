@@ -164,10 +164,14 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
 
     let mut records = all;
     records.retain(|r| {
-        let first = r.get(0).unwrap_or_default();
-        if is_version_like(first) {
+        if r
+            .raw_fields()
+            .next()
+            .is_some_and(|f| f.len() == 6 && all_digits(f))
+        {
             return true;
         }
+        let first = r.get(0).unwrap_or_default();
         if sink.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
             sink.push(
                 Finding::warning(
@@ -272,14 +276,14 @@ fn check_record(
             .at_record(n),
         );
     }
-    let mut prev_fields = prev.map(Record::fields);
-    for (i, (value, def)) in r.fields().zip(layout.fields.iter()).enumerate() {
+    let mut prev_fields = prev.map(Record::raw_fields);
+    for (i, (value, def)) in r.raw_fields().zip(layout.fields.iter()).enumerate() {
         let above = prev_fields.as_mut().and_then(Iterator::next);
         if i == 0 {
             continue;
         }
         let simple = matches!(def.format, Format::Text | Format::FreeText);
-        if !simple && above == Some(value) && ok.get(i).copied().unwrap_or(false) {
+        if !simple && ok.get(i).copied().unwrap_or(false) && above.is_some_and(|a| same(a, value)) {
             continue;
         }
         let fine = check_field(sink, n, def, value);
@@ -311,7 +315,7 @@ fn other_generation_hint(layout: &Layout, got: usize) -> String {
 /// reporting is out of line (it is rare).
 /// Returns whether the value is fine (no finding).
 #[inline]
-fn check_field(sink: &mut Sink, record: usize, def: &FieldDef, value: &str) -> bool {
+fn check_field(sink: &mut Sink, record: usize, def: &FieldDef, value: &[u8]) -> bool {
     if value.is_empty() {
         if def.required {
             report_required(sink, record, def);
@@ -321,8 +325,9 @@ fn check_field(sink: &mut Sink, record: usize, def: &FieldDef, value: &str) -> b
     }
     if let Some(len) = def.len {
         let len = usize::from(len);
-        if value.len() > len && value.chars().count() > len {
-            report_length(sink, record, def, value);
+        // Characters = bytes that are not UTF-8 continuation bytes.
+        if value.len() > len && value.iter().filter(|&&b| (b & 0xC0) != 0x80).count() > len {
+            report_length(sink, record, def, as_str(value));
             return false;
         }
     }
@@ -331,7 +336,7 @@ fn check_field(sink: &mut Sink, record: usize, def: &FieldDef, value: &str) -> b
     }
     match check_format(def.format, value) {
         Some(problem) => {
-            report_problem(sink, record, def, value, problem);
+            report_problem(sink, record, def, as_str(value), problem);
             false
         }
         None => true,
@@ -440,8 +445,7 @@ fn num(s: &[u8]) -> u32 {
     })
 }
 
-pub(crate) fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
+pub(crate) fn is_date(b: &[u8]) -> bool {
     if b.len() != 8 || !all_digits(b) {
         return false;
     }
@@ -461,16 +465,14 @@ pub(crate) fn is_date(s: &str) -> bool {
     d <= dim
 }
 
-pub(crate) fn is_month(s: &str) -> bool {
-    let b = s.as_bytes();
+pub(crate) fn is_month(b: &[u8]) -> bool {
     b.len() == 6
         && all_digits(b)
         && (1868..=2199).contains(&num(&b[0..4]))
         && (1..=12).contains(&num(&b[4..6]))
 }
 
-fn is_time(s: &str) -> bool {
-    let b = s.as_bytes();
+fn is_time(b: &[u8]) -> bool {
     if b.len() != 4 || !all_digits(b) {
         return false;
     }
@@ -479,13 +481,11 @@ fn is_time(s: &str) -> bool {
     (h < 24 && m < 60) || (h == 24 && m == 0)
 }
 
-fn is_integer(s: &str) -> bool {
-    let b = s.as_bytes();
+fn is_integer(b: &[u8]) -> bool {
     all_digits(b.strip_prefix(b"-").unwrap_or(b))
 }
 
-fn is_decimal(s: &str) -> bool {
-    let b = s.as_bytes();
+fn is_decimal(b: &[u8]) -> bool {
     let b = b.strip_prefix(b"-").unwrap_or(b);
     let mut parts = b.splitn(2, |&c| c == b'.');
     let int = parts.next().unwrap_or_default();
@@ -495,8 +495,7 @@ fn is_decimal(s: &str) -> bool {
     }
 }
 
-fn is_office(s: &str) -> bool {
-    let b = s.as_bytes();
+fn is_office(b: &[u8]) -> bool {
     b.len() == 10
         && b.iter().enumerate().all(|(i, &c)| {
             c.is_ascii_digit()
@@ -504,29 +503,40 @@ fn is_office(s: &str) -> bool {
         })
 }
 
-fn check_format(format: Format, v: &str) -> Option<Problem> {
+/// Equality of two short fields without a call to `memcmp`.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// A field as text for messages (field bytes are always whole UTF-8 characters).
+fn as_str(v: &[u8]) -> &str {
+    std::str::from_utf8(v).unwrap_or_default()
+}
+
+fn check_format(format: Format, v: &[u8]) -> Option<Problem> {
     let ok = match format {
         Format::Text | Format::FreeText => true,
-        Format::Version => is_version_like(v),
-        Format::Digits => all_digits(v.as_bytes()),
+        Format::Version => v.len() == 6 && all_digits(v),
+        Format::Digits => all_digits(v),
         Format::Integer => is_integer(v),
         Format::Decimal => is_decimal(v),
-        Format::Alnum => v.bytes().all(|b| b.is_ascii_alphanumeric()),
+        Format::Alnum => v.iter().all(u8::is_ascii_alphanumeric),
         Format::Date => is_date(v),
-        Format::DateOrZero => v == "00000000" || is_date(v),
+        Format::DateOrZero => v == b"00000000" || is_date(v),
         Format::Month => is_month(v),
-        Format::MonthOrZero => v == "000000" || is_month(v),
+        Format::MonthOrZero => v == b"000000" || is_month(v),
         Format::Time => is_time(v),
-        Format::TimeOr9999 => v == "9999" || is_time(v),
-        Format::DayMask => v.bytes().all(|b| b == b'0' || b == b'1'),
-        Format::Insurer => v.len() == 6 && all_digits(v.as_bytes()),
+        Format::TimeOr9999 => v == b"9999" || is_time(v),
+        Format::DayMask => v.iter().all(|&b| b == b'0' || b == b'1'),
+        Format::Insurer => v.len() == 6 && all_digits(v),
         Format::Insured => {
-            let b = v.as_bytes();
-            b.len() == 10 && (all_digits(b) || (b[0] == b'H' && all_digits(&b[1..])))
+            v.len() == 10 && (all_digits(v) || (v[0] == b'H' && all_digits(&v[1..])))
         }
         Format::Office => is_office(v),
         Format::Code(table) => {
-            return table.meaning(v).is_none().then_some(Problem::Code);
+            let known = table.codes.iter().any(|(c, _)| c.as_bytes() == v);
+            return (!known).then_some(Problem::Code);
         }
     };
     if ok {
