@@ -92,10 +92,6 @@ impl Sink {
     }
 }
 
-fn is_version_like(s: &str) -> bool {
-    s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Read and validate a CSV file of `kind`.
 ///
 /// `name` is the parsed file name when known: its month, shape and sender are compared with
