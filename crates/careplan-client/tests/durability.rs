@@ -77,7 +77,7 @@ fn kill_right_after_saved_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "durability_child",
+            "durability::durability_child",
             "--exact",
             "--nocapture",
             "--test-threads=1",

@@ -1,0 +1,4 @@
+//! Integration tests of `careplan-client`, compiled into one test binary.
+
+mod cert;
+mod durability;
