@@ -2,3 +2,4 @@
 
 mod cert;
 mod durability;
+mod send;
