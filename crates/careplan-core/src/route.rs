@@ -129,7 +129,7 @@ pub fn route(our_office: &OfficeNumber, names: &[FileName], max_offices: usize) 
     let groups: Vec<RouteGroup> = groups
         .into_iter()
         .map(|(to, files)| RouteGroup {
-            to_office: to.clone(),
+            to_office: *to,
             files,
         })
         .collect();
@@ -185,7 +185,7 @@ pub fn single_destination(
             "E_NO_DESTINATION",
             "送信先を判定できるCSVファイルがありません。送信先の事業所番号を指定するか、標準仕様のCSVファイルを追加してください。",
         )),
-        1 => Ok(offices[0].clone()),
+        1 => Ok(*offices[0]),
         n => Err(Finding::error(
             "E_SEVERAL_DESTINATIONS",
             format!(
