@@ -249,3 +249,32 @@ fn inspect_refuses_utf8_content_with_a_japanese_message() {
         "{out}"
     );
 }
+
+/// Golden test: every name example of the standard, the start guide's variants and
+/// malformed names, against the committed expected output (`tests/golden/`).
+#[test]
+fn golden_names() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden");
+    let names = std::fs::read_to_string(dir.join("names.txt")).expect("names.txt");
+    let names: Vec<&str> = names.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut args = vec!["inspect", "--json", "--names-only"];
+    args.extend(names.iter().copied());
+    let (_, out, _) = careplan(&args);
+    let golden = dir.join("names.golden.jsonl");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &out).expect("write golden");
+    }
+    let expected =
+        std::fs::read_to_string(&golden).expect("names.golden.jsonl (UPDATE_GOLDEN=1 makes it)");
+    let got = json_lines(&out);
+    let want = json_lines(&expected);
+    assert_eq!(got.len(), names.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "golden has a different number of lines"
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w, "inspect output changed for {}", g["file"]);
+    }
+}

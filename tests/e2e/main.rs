@@ -1,1 +1,0 @@
-//! End-to-end tests: one test binary, one module per area.
