@@ -130,10 +130,10 @@ impl Http {
         let detail = e.to_string();
         let rustls = match &e {
             ureq::Error::Rustls(r) => Some(r.clone()),
-            ureq::Error::Io(io) => io
-                .get_ref()
-                .and_then(|x| to_rustls_err(x))
-                .map(Clone::clone),
+            ureq::Error::Io(io) => {
+                let inner: Option<&rustls::Error> = io.get_ref().and_then(|x| to_rustls_err(x));
+                inner.cloned()
+            }
             _ => None,
         };
         if let Some(r) = rustls {

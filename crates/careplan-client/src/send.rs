@@ -245,7 +245,7 @@ pub fn prepare_send(
                     ));
                     None
                 }
-                (Some(t), _) => Some(t.clone()),
+                (Some(t), _) => Some(*t),
                 (None, Some(d)) => Some(d),
                 (None, None) => {
                     if !files.is_empty() && !general.iter().any(Finding::is_error) {

@@ -189,7 +189,7 @@ fn broken_content_and_unsafe_names_and_long_messages_are_refused() {
             }],
             "",
             &SendMode::Single {
-                to: Some(offices[1].number.clone()),
+                to: Some(offices[1].number),
             },
             &Limits::default(),
         )
