@@ -1,13 +1,19 @@
-//! The relay's HTTP/JSON endpoints (see `docs/protocol.md`), mapped onto the client's
-//! model types. PROVISIONAL until the relay's protocol lands.
+//! The relay's HTTP/JSON endpoints (`docs/protocol.md`, types in `careplan_core::wire`),
+//! mapped onto the client's model types and typed errors.
 
 use std::io::Read;
 
-use serde::{Deserialize, Serialize};
+use base64::Engine;
+use careplan_core::wire;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::drafts::RemoteDraft;
 use crate::error::{ClientError, FileProblem, OfficeProblem, Refusal};
-use crate::model::{LoginInfo, Notice, ReceivedTransmission, SentTransmission};
+use crate::model::{
+    LoginInfo, Notice, ReceivedFile, ReceivedTransmission, SentDestination, SentFile,
+    SentTransmission,
+};
 use crate::relay::{Answer, Http, RelayErrorBody};
 use crate::send::SendPlan;
 use crate::store::{Draft, DraftFile};
@@ -16,7 +22,9 @@ pub(crate) struct Api {
     pub(crate) http: Http,
 }
 
+/// The relay's receipt of a send.
 pub(crate) struct Accepted {
+    pub(crate) send_id: String,
     pub(crate) ids: Vec<String>,
     pub(crate) accepted_at: time::OffsetDateTime,
 }
@@ -25,83 +33,151 @@ fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
 
+/// Error codes of a refused send (HTTP 422 with details).
+fn refusal(e: RelayErrorBody) -> Refusal {
+    let d: wire::ErrorDetails = serde_json::from_value(e.details).unwrap_or_default();
+    Refusal {
+        code: e.code,
+        message: e.message,
+        files: d
+            .files
+            .into_iter()
+            .map(|f| FileProblem {
+                file: f.file,
+                findings: vec![careplan_core::Finding::error(&f.code, f.message)],
+            })
+            .collect(),
+        offices: d
+            .offices
+            .into_iter()
+            .map(|o| OfficeProblem {
+                office: o.office,
+                code: o.code,
+                message: o.message,
+            })
+            .collect(),
+    }
+}
+
+fn urlenc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl Api {
     fn map_err(&self, status: u16, e: RelayErrorBody) -> ClientError {
-        let message = if e.message.is_empty() {
-            format!("HTTP {status}")
-        } else {
-            e.message.clone()
-        };
         match (status, e.code.as_str()) {
-            (401, _) => ClientError::SessionExpired,
-            (404, _) => ClientError::NotFound { what: message },
+            (401, _) | (_, "E_SESSION") => ClientError::SessionExpired,
+            (404, _) => ClientError::NotFound {
+                what: if e.message.is_empty() {
+                    "対象".into()
+                } else {
+                    e.message
+                },
+            },
+            (422, _) => ClientError::Refused(refusal(e)),
             _ => ClientError::Relay {
                 status,
+                message: if e.message.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    e.message
+                },
                 code: e.code,
-                message,
             },
         }
     }
 
-    fn get<T: for<'de> Deserialize<'de>>(&self, token: &str, path: &str) -> Result<T, ClientError> {
-        match self.http.request("GET", path, &[bearer(token)], None, "")? {
-            Answer::Ok(r) => self.http.json(r),
-            Answer::Err(s, e) => Err(self.map_err(s, e)),
+    fn login_err(
+        &self,
+        step: &'static str,
+        user: &str,
+        status: u16,
+        e: RelayErrorBody,
+    ) -> ClientError {
+        match e.code.as_str() {
+            "E_LOCKED" => ClientError::AccountLocked { message: e.message },
+            "E_PASSWORD_EXPIRED" | "E_PASSWORD_CHANGE_REQUIRED" => {
+                ClientError::PasswordChangeRequired
+            }
+            "E_OFFICE_MISMATCH" => ClientError::OfficeMismatch {
+                cert_office: String::new(),
+                user_office: user.to_owned(),
+            },
+            "E_PASSWORD_POLICY" => ClientError::Refused(refusal(e)),
+            _ if status == 401 && e.code != "E_SESSION" || status == 400 => {
+                ClientError::LoginFailed {
+                    step,
+                    message: if e.message.is_empty() {
+                        "IDまたはパスワードが違います。入力し直してください。".into()
+                    } else {
+                        e.message
+                    },
+                }
+            }
+            _ => self.map_err(status, e),
         }
     }
 
-    fn post<B: Serialize, T: for<'de> Deserialize<'de>>(
+    fn call(
         &self,
+        method: &str,
+        token: Option<&str>,
+        path: &str,
+        body: Option<Vec<u8>>,
+        extra: &[(&str, String)],
+    ) -> Result<Result<ureq::http::Response<ureq::Body>, (u16, RelayErrorBody)>, ClientError> {
+        let mut headers: Vec<(&str, String)> = extra.to_vec();
+        if let Some(t) = token {
+            headers.push(bearer(t));
+        }
+        match self
+            .http
+            .request(method, path, &headers, body.as_deref(), "application/json")?
+        {
+            Answer::Ok(r) => Ok(Ok(r)),
+            Answer::Err(s, e) => Ok(Err((s, e))),
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, token: &str, path: &str) -> Result<T, ClientError> {
+        match self.call("GET", Some(token), path, None, &[])? {
+            Ok(r) => self.http.json(r),
+            Err((s, e)) => Err(self.map_err(s, e)),
+        }
+    }
+
+    fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
         token: Option<&str>,
         path: &str,
         body: &B,
         extra: &[(&str, String)],
     ) -> Result<Result<T, (u16, RelayErrorBody)>, ClientError> {
-        let mut headers: Vec<(&str, String)> = extra.to_vec();
-        if let Some(t) = token {
-            headers.push(bearer(t));
-        }
         let body = Http::to_json(body)?;
-        match self
-            .http
-            .request("POST", path, &headers, Some(&body), "application/json")?
-        {
-            Answer::Ok(r) => Ok(Ok(self.http.json(r)?)),
-            Answer::Err(s, e) => Ok(Err((s, e))),
+        match self.call(method, token, path, Some(body), extra)? {
+            Ok(r) => Ok(Ok(self.http.json(r)?)),
+            Err(x) => Ok(Err(x)),
         }
     }
 
     pub(crate) fn login_personal(&self, user: &str, password: &str) -> Result<String, ClientError> {
-        #[derive(Deserialize)]
-        struct R {
-            token: String,
-        }
-        let r: Result<R, _> = self.post(
-            None,
-            "/api/v1/login/personal",
-            &serde_json::json!({"user_id": user, "password": password}),
-            &[],
-        )?;
+        let req = wire::LoginRequest {
+            user_id: user.to_owned(),
+            password: password.to_owned(),
+        };
+        let r: Result<wire::TokenResponse, _> =
+            self.send_json("POST", None, "/api/v1/login/personal", &req, &[])?;
         r.map(|r| r.token)
-            .map_err(|(s, e)| self.login_err("personal", s, e))
-    }
-
-    fn login_err(&self, step: &'static str, status: u16, e: RelayErrorBody) -> ClientError {
-        match e.code.as_str() {
-            "E_LOCKED" | "ACCOUNT_LOCKED" => ClientError::AccountLocked { message: e.message },
-            "E_PASSWORD_EXPIRED" | "E_PASSWORD_CHANGE_REQUIRED" | "PASSWORD_CHANGE_REQUIRED" => {
-                ClientError::PasswordChangeRequired
-            }
-            _ if status == 401 || status == 403 => ClientError::LoginFailed {
-                step,
-                message: if e.message.is_empty() {
-                    "IDまたはパスワードが違います。".into()
-                } else {
-                    e.message
-                },
-            },
-            _ => self.map_err(status, e),
-        }
+            .map_err(|(s, e)| self.login_err("personal", user, s, e))
     }
 
     pub(crate) fn login_office(
@@ -110,69 +186,131 @@ impl Api {
         user: &str,
         password: &str,
     ) -> Result<(String, LoginInfo), ClientError> {
-        #[derive(Deserialize)]
-        struct R {
-            token: String,
-            #[serde(flatten)]
-            info: LoginInfo,
-        }
-        let r: Result<R, _> = self.post(
-            Some(personal),
-            "/api/v1/login/office",
-            &serde_json::json!({"user_id": user, "password": password}),
-            &[],
-        )?;
-        r.map(|r| (r.token, r.info))
-            .map_err(|(s, e)| self.login_err("office", s, e))
+        let req = wire::LoginRequest {
+            user_id: user.to_owned(),
+            password: password.to_owned(),
+        };
+        let r: Result<wire::SessionResponse, _> =
+            self.send_json("POST", Some(personal), "/api/v1/login/office", &req, &[])?;
+        r.map(|r| {
+            (
+                r.token,
+                LoginInfo {
+                    office: r.office,
+                    office_name: r.office_name,
+                    licence_expires_at: r.licence_expires_at,
+                    password_expires_at: r.password_expires_at,
+                },
+            )
+        })
+        .map_err(|(s, e)| self.login_err("office", user, s, e))
     }
 
     pub(crate) fn change_password(
         &self,
-        personal: Option<&str>,
-        session: Option<&str>,
+        token: &str,
         user: &str,
         old: &str,
         new: &str,
     ) -> Result<(), ClientError> {
-        let r: Result<serde_json::Value, _> = self.post(
-            session.or(personal),
-            "/api/v1/password",
-            &serde_json::json!({"user_id": user, "old_password": old, "new_password": new}),
-            &[],
-        )?;
+        let req = wire::ChangePasswordRequest {
+            user_id: user.to_owned(),
+            old_password: old.to_owned(),
+            new_password: new.to_owned(),
+        };
+        let r: Result<serde_json::Value, _> =
+            self.send_json("POST", Some(token), "/api/v1/password", &req, &[])?;
         r.map(|_| ())
-            .map_err(|(s, e)| self.login_err("office", s, e))
+            .map_err(|(s, e)| self.login_err("office", user, s, e))
     }
 
     pub(crate) fn logout(&self, token: &str) -> Result<(), ClientError> {
-        let _: Result<serde_json::Value, _> =
-            self.post(Some(token), "/api/v1/logout", &serde_json::json!({}), &[])?;
+        let _: Result<serde_json::Value, _> = self.send_json(
+            "POST",
+            Some(token),
+            "/api/v1/logout",
+            &serde_json::json!({}),
+            &[],
+        )?;
         Ok(())
     }
 
     pub(crate) fn notices(&self, token: &str) -> Result<Vec<Notice>, ClientError> {
-        self.get(token, "/api/v1/notices")
+        let v: Vec<wire::Notice> = self.get(token, "/api/v1/notices")?;
+        Ok(v.into_iter()
+            .map(|n| Notice {
+                id: n.id,
+                posted_at: n.posted_at,
+                title: n.title,
+                body: n.body,
+            })
+            .collect())
     }
 
     pub(crate) fn received(&self, token: &str) -> Result<Vec<ReceivedTransmission>, ClientError> {
-        self.get(token, "/api/v1/received")
+        let v: Vec<wire::ReceivedTransmission> = self.get(token, "/api/v1/received")?;
+        Ok(v.into_iter()
+            .map(|t| ReceivedTransmission {
+                id: t.id,
+                received_at: t.received_at,
+                sender_office: t.sender_office,
+                sender_name: t.sender_name,
+                message: t.message,
+                files: t
+                    .files
+                    .into_iter()
+                    .map(|f| ReceivedFile {
+                        id: f.id,
+                        name: f.name,
+                        category: f.category,
+                        csv_version: f.csv_version,
+                        size: f.size,
+                        sha256: f.sha256,
+                        acquired: f.acquired,
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     pub(crate) fn sent(&self, token: &str) -> Result<Vec<SentTransmission>, ClientError> {
-        self.get(token, "/api/v1/sent")
+        let v: Vec<wire::SentTransmission> = self.get(token, "/api/v1/sent")?;
+        Ok(v.into_iter()
+            .map(|t| SentTransmission {
+                id: t.id,
+                sent_at: t.sent_at,
+                message: t.message,
+                destinations: t
+                    .destinations
+                    .into_iter()
+                    .map(|d| SentDestination {
+                        office: d.office,
+                        name: d.name,
+                        files: d
+                            .files
+                            .into_iter()
+                            .map(|f| SentFile {
+                                id: f.id,
+                                name: f.name,
+                                category: f.category,
+                                acquired: f.acquired,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     pub(crate) fn download(&self, token: &str, file_id: &str) -> Result<impl Read, ClientError> {
         let path = format!("/api/v1/files/{}", urlenc(file_id));
-        match self
-            .http
-            .request("GET", &path, &[bearer(token)], None, "")?
-        {
-            Answer::Ok(r) => Ok(Http::reader(r)),
-            Answer::Err(s, e) => Err(self.map_err(s, e)),
+        match self.call("GET", Some(token), &path, None, &[])? {
+            Ok(r) => Ok(Http::reader(r)),
+            Err((s, e)) => Err(self.map_err(s, e)),
         }
     }
 
+    /// Acknowledge 済; returns the receipt text for the ledger.
     pub(crate) fn ack(
         &self,
         token: &str,
@@ -180,39 +318,124 @@ impl Api {
         sha256: &str,
     ) -> Result<String, ClientError> {
         let path = format!("/api/v1/files/{}/ack", urlenc(file_id));
-        let r: Result<serde_json::Value, _> = self.post(
-            Some(token),
-            &path,
-            &serde_json::json!({"sha256": sha256}),
-            &[],
-        )?;
-        r.map(|v| v.to_string())
-            .map_err(|(s, e)| self.map_err(s, e))
+        let req = wire::AckRequest {
+            sha256: sha256.to_owned(),
+        };
+        let r: Result<wire::AckResponse, _> =
+            self.send_json("POST", Some(token), &path, &req, &[])?;
+        match r {
+            Ok(a) => Ok(format!(
+                "取得済 {} ファイルID {}",
+                crate::ledger::jst(a.acquired_at),
+                a.id
+            )),
+            Err((409, e)) if e.code == "E_HASH_MISMATCH" => Err(ClientError::Integrity {
+                file: file_id.to_owned(),
+            }),
+            Err((s, e)) => Err(self.map_err(s, e)),
+        }
     }
 
     pub(crate) fn send(&self, token: &str, plan: &SendPlan) -> Result<Accepted, ClientError> {
-        let _ = (token, plan);
-        Err(ClientError::Protocol("送信は準備中です".into()))
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let req = wire::SendRequest {
+            message: plan.message.clone(),
+            destinations: plan
+                .groups
+                .iter()
+                .map(|g| wire::SendDestination {
+                    office: g.to_office.clone(),
+                    files: g
+                        .files
+                        .iter()
+                        .filter_map(|&i| plan.files.get(i))
+                        .map(|f| wire::UploadFile {
+                            name: f.name.clone(),
+                            data: b64.encode(&f.bytes),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let r: Result<wire::SendResponse, _> = self.send_json(
+            "POST",
+            Some(token),
+            "/api/v1/send",
+            &req,
+            &[("Idempotency-Key", plan.key.clone())],
+        )?;
+        match r {
+            Ok(r) => Ok(Accepted {
+                send_id: r.send_id,
+                ids: r.ids,
+                accepted_at: r.accepted_at,
+            }),
+            Err((s, e)) if s == 400 || s == 413 || s == 422 => {
+                Err(ClientError::Refused(refusal(e)))
+            }
+            Err((s, e)) => Err(self.map_err(s, e)),
+        }
     }
 
     pub(crate) fn drafts(&self, token: &str) -> Result<Vec<RemoteDraft>, ClientError> {
-        let _ = token;
-        Ok(vec![])
+        let v: Vec<wire::DraftInfo> = self.get(token, "/api/v1/drafts")?;
+        Ok(v.into_iter()
+            .map(|d| RemoteDraft {
+                id: d.id,
+                saved_at: d.saved_at,
+                terminal: d.terminal,
+                message: d.message,
+                to_office: d.to_office,
+                files: d
+                    .files
+                    .into_iter()
+                    .map(|f| DraftFile {
+                        name: f.name,
+                        size: f.size,
+                        sha256: f.sha256,
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
+    /// Upload a draft. `Ok(false)` when the relay holds a newer save (conflict).
     pub(crate) fn put_draft(
         &self,
         token: &str,
         d: &Draft,
         files: &[(DraftFile, Vec<u8>)],
-    ) -> Result<(), ClientError> {
-        let _ = (token, d, files);
-        Err(ClientError::Protocol("下書きの同期は準備中です".into()))
+    ) -> Result<bool, ClientError> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let req = wire::DraftUpload {
+            saved_at: d.saved_at,
+            terminal: d.terminal.clone(),
+            message: d.message.clone(),
+            to_office: d.to_office.clone(),
+            files: files
+                .iter()
+                .map(|(f, bytes)| wire::UploadFile {
+                    name: f.name.clone(),
+                    data: b64.encode(bytes),
+                })
+                .collect(),
+        };
+        let path = format!("/api/v1/drafts/{}", urlenc(&d.id));
+        let r: Result<serde_json::Value, _> =
+            self.send_json("PUT", Some(token), &path, &req, &[])?;
+        match r {
+            Ok(_) => Ok(true),
+            Err((409, e)) if e.code == "E_DRAFT_CONFLICT" => Ok(false),
+            Err((s, e)) => Err(self.map_err(s, e)),
+        }
     }
 
     pub(crate) fn delete_draft(&self, token: &str, id: &str) -> Result<(), ClientError> {
-        let _ = (token, id);
-        Err(ClientError::Protocol("下書きの同期は準備中です".into()))
+        let path = format!("/api/v1/drafts/{}", urlenc(id));
+        match self.call("DELETE", Some(token), &path, None, &[])? {
+            Ok(_) => Ok(()),
+            Err((s, e)) => Err(self.map_err(s, e)),
+        }
     }
 
     pub(crate) fn draft_file(
@@ -221,40 +444,19 @@ impl Api {
         id: &str,
         f: &DraftFile,
     ) -> Result<Vec<u8>, ClientError> {
-        let _ = (token, id, f);
-        Err(ClientError::Protocol("下書きの同期は準備中です".into()))
-    }
-}
-
-#[allow(dead_code)]
-fn refusal(e: RelayErrorBody) -> Refusal {
-    let _ = (
-        FileProblem {
-            file: String::new(),
-            findings: vec![],
-        },
-        OfficeProblem {
-            office: String::new(),
-            code: String::new(),
-            message: String::new(),
-        },
-    );
-    Refusal {
-        code: e.code,
-        message: e.message,
-        files: vec![],
-        offices: vec![],
-    }
-}
-
-fn urlenc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+        let path = format!("/api/v1/drafts/{}/files/{}", urlenc(id), urlenc(&f.name));
+        match self.call("GET", Some(token), &path, None, &[])? {
+            Ok(r) => {
+                let mut buf = Vec::new();
+                Http::reader(r)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| ClientError::Unreachable {
+                        url: self.http.base().to_owned(),
+                        detail: e.to_string(),
+                    })?;
+                Ok(buf)
+            }
+            Err((s, e)) => Err(self.map_err(s, e)),
         }
     }
-    out
 }

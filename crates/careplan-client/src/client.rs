@@ -180,7 +180,17 @@ impl Client {
         let personal = lock(&self.inner.pending_personal)
             .clone()
             .ok_or(ClientError::SessionExpired)?;
-        let (token, info) = self.inner.api.login_office(&personal, user, password)?;
+        let (token, info) = self
+            .inner
+            .api
+            .login_office(&personal, user, password)
+            .map_err(|e| match e {
+                ClientError::OfficeMismatch { user_office, .. } => ClientError::OfficeMismatch {
+                    cert_office: self.office().as_str().to_owned(),
+                    user_office,
+                },
+                other => other,
+            })?;
         if info.office != self.office().as_str() {
             return Err(ClientError::OfficeMismatch {
                 cert_office: self.office().as_str().to_owned(),
@@ -224,15 +234,13 @@ impl Client {
                 offices: vec![],
             }));
         }
-        let personal = lock(&self.inner.pending_personal).clone();
         let session = lock(&self.inner.session).as_ref().map(|s| s.token.clone());
-        self.inner.api.change_password(
-            personal.as_deref(),
-            session.as_deref(),
-            office_user,
-            old_password,
-            new_password,
-        )
+        let token = session
+            .or_else(|| lock(&self.inner.pending_personal).clone())
+            .ok_or(ClientError::SessionExpired)?;
+        self.inner
+            .api
+            .change_password(&token, office_user, old_password, new_password)
     }
 
     /// Forget the session (and tell the relay when reachable).
@@ -420,7 +428,11 @@ impl Client {
                         saved_as: None,
                     })
                     .collect(),
-                receipt: format!("受付 {} ID {tid}", crate::ledger::jst(accepted.accepted_at)),
+                receipt: format!(
+                    "受付番号 {} 受付 {} 送信ID {tid}",
+                    accepted.send_id,
+                    crate::ledger::jst(accepted.accepted_at)
+                ),
                 terminal: self.inner.terminal.clone(),
             };
             // The relay owns the data now; a ledger failure is reported, not hidden.

@@ -86,7 +86,9 @@ impl Client {
         store.put_draft(&d)?;
         if self.is_logged_in() {
             match self.push_draft(&d) {
-                Ok(d2) => return Ok(d2),
+                Ok(Some(d2)) => return Ok(d2),
+                // The relay holds a newer save: the next sync resolves it (nothing lost).
+                Ok(None) => {}
                 Err(e) if e.is_offline() => {}
                 Err(e) => tracing::warn!(code = %e.code(), "draft saved locally, sync failed"),
             }
@@ -94,7 +96,8 @@ impl Client {
         Ok(d)
     }
 
-    fn push_draft(&self, d: &Draft) -> Result<Draft, ClientError> {
+    /// Upload a draft; `None` when the relay holds a newer save of it.
+    fn push_draft(&self, d: &Draft) -> Result<Option<Draft>, ClientError> {
         let store = &self.inner.store;
         let mut blobs = Vec::new();
         for f in &d.files {
@@ -106,11 +109,13 @@ impl Client {
             blobs.push((f.clone(), bytes));
         }
         let api = &self.inner.api;
-        self.with_session(|t| api.put_draft(t, d, &blobs))?;
+        if !self.with_session(|t| api.put_draft(t, d, &blobs))? {
+            return Ok(None);
+        }
         let mut d2 = d.clone();
         d2.sync = DraftSync::Synced;
         store.put_draft(&d2)?;
-        Ok(d2)
+        Ok(Some(d2))
     }
 
     /// The drafts of our office known on this terminal (newest first), without pending
@@ -214,7 +219,7 @@ impl Client {
                     );
                     copy.conflict = Some(note.clone());
                     store.put_draft(&copy)?;
-                    if self.push_draft(&copy).is_ok() {
+                    if let Ok(Some(_)) = self.push_draft(&copy) {
                         report.uploaded += 1;
                     }
                     self.pull_draft(r, Some(note.clone()))?;
@@ -222,8 +227,14 @@ impl Client {
                     report.conflicts.push(note);
                 }
                 (DraftSync::Pending, _) => {
-                    self.push_draft(l)?;
-                    report.uploaded += 1;
+                    if self.push_draft(l)?.is_some() {
+                        report.uploaded += 1;
+                    } else {
+                        // Saved later elsewhere meanwhile: resolved at the next sync.
+                        report
+                            .conflicts
+                            .push("別の端末でより新しく保存された下書きがあります。もう一度同期してください。".into());
+                    }
                 }
                 (DraftSync::PendingDelete, Some(r)) if r.saved_at > l.saved_at => {
                     let note = format!(

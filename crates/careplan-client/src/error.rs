@@ -114,12 +114,12 @@ pub enum ClientError {
     PasswordChangeRequired,
     /// The office user's office differs from the certificate's office.
     #[error(
-        "事業所ユーザID（{user_office}）の事業所と、この端末の証明書の事業所（{cert_office}）が一致しません。"
+        "事業所ユーザ（{user_office}）は、この端末の証明書の事業所（{cert_office}）のものではありません。証明書と事業所ユーザIDの組み合わせを確認してください。"
     )]
     OfficeMismatch {
         /// 事業所番号 in the certificate.
         cert_office: String,
-        /// 事業所番号 of the office user.
+        /// The office user ID (or its 事業所番号) that does not belong to it.
         user_office: String,
     },
     /// Not logged in, or the session has expired: log in again.

@@ -59,3 +59,34 @@ pub fn new_key() -> String {
 pub(crate) fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn the_api_can_be_used_from_worker_threads() {
+        send_sync::<crate::Client>();
+        send_sync::<crate::Store>();
+        send_sync::<crate::Identity>();
+        send_sync::<crate::ClientError>();
+        send_sync::<crate::SendPlan>();
+        send_sync::<crate::ReceiveReport>();
+    }
+
+    #[test]
+    fn errors_speak_japanese_and_have_codes() {
+        let e = crate::ClientError::Unreachable {
+            url: "https://relay".into(),
+            detail: "connection refused".into(),
+        };
+        assert!(e.is_offline());
+        assert_eq!(e.code(), "E_UNREACHABLE");
+        assert!(e.message_ja().contains("接続できません"));
+        assert!(
+            crate::ClientError::SessionExpired
+                .message_ja()
+                .contains("ログイン")
+        );
+    }
+}

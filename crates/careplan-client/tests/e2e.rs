@@ -20,7 +20,11 @@ fn send_list_receive_ack_and_see_it_acquired() {
 
     let files = relay.plan_set(0, 1, "20261101090000");
     let plan = a
-        .prepare_send(outgoing(&files), "11月分の利用票です", &SendMode::Single { to: None })
+        .prepare_send(
+            outgoing(&files),
+            "11月分の利用票です",
+            &SendMode::Single { to: None },
+        )
         .unwrap();
     let receipt = a.send(&plan, false).unwrap();
     assert_eq!(receipt.offices, vec![relay.offices[1].office.clone()]);
@@ -38,7 +42,11 @@ fn send_list_receive_ack_and_see_it_acquired() {
         .expect("the transmission is listed");
     assert_eq!(t.files.len(), 3);
     assert!(t.files.iter().all(|f| !f.acquired));
-    assert!(t.files.iter().any(|f| f.csv_version.as_deref() == Some("202407")));
+    assert!(
+        t.files
+            .iter()
+            .any(|f| f.csv_version.as_deref() == Some("202407"))
+    );
 
     // B receives into a folder: identical bytes.
     let out = tempfile::tempdir().unwrap();
@@ -74,7 +82,11 @@ fn send_list_receive_ack_and_see_it_acquired() {
     assert_eq!(b.ledger().unwrap().len(), 3);
     let csv = tb.path().join("ledger.csv");
     assert_eq!(b.export_ledger(&csv).unwrap(), 3);
-    assert!(std::fs::read(&csv).unwrap().starts_with("\u{feff}".as_bytes()));
+    assert!(
+        std::fs::read(&csv)
+            .unwrap()
+            .starts_with("\u{feff}".as_bytes())
+    );
 
     // Receiving again into the same folder neither duplicates the file nor the 済.
     let r2 = b.receive(&ids, out.path(), &mut no_progress()).unwrap();
@@ -108,7 +120,11 @@ fn bulk_send_reaches_each_office_and_a_name_collision_gets_a_suffix() {
             .find(|f| f.name.contains(&relay.offices[i].office))
             .unwrap();
         std::fs::write(out.join(&first.name), b"keep me").unwrap();
-        let report = c.receive_all(&out, &mut no_progress()).unwrap();
+        // The demo relay holds demo data too: receive only this transmission.
+        let l = c.received().unwrap();
+        let t = l.items.iter().find(|t| t.message == "一括送信").unwrap();
+        let ids: Vec<String> = t.files.iter().map(|f| f.id.clone()).collect();
+        let report = c.receive(&ids, &out, &mut no_progress()).unwrap();
         assert!(report.failed.is_empty(), "{:?}", report.failed);
         assert_eq!(report.saved.len(), 3);
         assert_eq!(std::fs::read(out.join(&first.name)).unwrap(), b"keep me");
@@ -128,9 +144,7 @@ fn lists_come_from_the_cache_when_the_relay_is_down() {
     let cached = b.received().unwrap();
     assert!(cached.offline);
     assert_eq!(cached.items, live.items);
-    let e = b
-        .receive_all(tb.path(), &mut no_progress())
-        .unwrap_err();
+    let e = b.receive_all(tb.path(), &mut no_progress()).unwrap_err();
     assert!(e.is_offline(), "{e:?}");
     assert!(e.message_ja().contains("接続できません"));
 
@@ -138,7 +152,12 @@ fn lists_come_from_the_cache_when_the_relay_is_down() {
     let b2 = relay.client(1, tb.path().join("other").as_path(), "B-2");
     let o = &relay.offices[1];
     let e = b2
-        .login(&o.personal_user, &o.personal_password, &o.office_user, &o.office_password)
+        .login(
+            &o.personal_user,
+            &o.personal_password,
+            &o.office_user,
+            &o.office_password,
+        )
         .unwrap_err();
     assert!(matches!(e, ClientError::Unreachable { .. }), "{e:?}");
 }
@@ -194,24 +213,47 @@ fn a_certificate_of_another_ca_is_rejected_and_a_wrong_ca_is_not_trusted() {
     for f in ["client.crt", "client.key"] {
         std::fs::copy(other.offices[0].profile.join(f), mixed.join(f)).unwrap();
     }
-    std::fs::copy(relay.offices[0].profile.join("ca.crt"), mixed.join("ca.crt")).unwrap();
+    std::fs::copy(
+        relay.offices[0].profile.join("ca.crt"),
+        mixed.join("ca.crt"),
+    )
+    .unwrap();
     let id = careplan_client::Identity::from_profile_dir(mixed).unwrap();
     let store = careplan_client::Store::open(t.path()).unwrap();
     let c = careplan_client::Client::new(store, &id, &relay.url, Default::default()).unwrap();
     let o = &other.offices[0];
-    let e = c.login_personal(&o.personal_user, &o.personal_password).unwrap_err();
-    assert!(matches!(e, ClientError::CertificateRejected { .. }), "{e:?}");
+    let e = c
+        .login_personal(&o.personal_user, &o.personal_password)
+        .unwrap_err();
+    assert!(
+        matches!(e, ClientError::CertificateRejected { .. }),
+        "{e:?}"
+    );
 
     // The right client certificate but the other relay's CA: the server is not trusted.
-    std::fs::copy(relay.offices[0].profile.join("client.crt"), mixed.join("client.crt")).unwrap();
-    std::fs::copy(relay.offices[0].profile.join("client.key"), mixed.join("client.key")).unwrap();
-    std::fs::copy(other.offices[0].profile.join("ca.crt"), mixed.join("ca.crt")).unwrap();
+    std::fs::copy(
+        relay.offices[0].profile.join("client.crt"),
+        mixed.join("client.crt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        relay.offices[0].profile.join("client.key"),
+        mixed.join("client.key"),
+    )
+    .unwrap();
+    std::fs::copy(
+        other.offices[0].profile.join("ca.crt"),
+        mixed.join("ca.crt"),
+    )
+    .unwrap();
     let id = careplan_client::Identity::from_profile_dir(mixed).unwrap();
     let t2 = tempfile::tempdir().unwrap();
     let store = careplan_client::Store::open(t2.path()).unwrap();
     let c = careplan_client::Client::new(store, &id, &relay.url, Default::default()).unwrap();
     let o = &relay.offices[0];
-    let e = c.login_personal(&o.personal_user, &o.personal_password).unwrap_err();
+    let e = c
+        .login_personal(&o.personal_user, &o.personal_password)
+        .unwrap_err();
     assert!(matches!(e, ClientError::ServerNotTrusted { .. }), "{e:?}");
 }
 
@@ -221,15 +263,23 @@ fn wrong_passwords_and_a_foreign_office_user_are_clear_errors() {
     let t = tempfile::tempdir().unwrap();
     let c = relay.client(0, t.path(), "A");
     let o = &relay.offices[0];
-    let e = c.login_personal(&o.personal_user, "wrong-password").unwrap_err();
+    let e = c
+        .login_personal(&o.personal_user, "wrong-password")
+        .unwrap_err();
     assert!(matches!(e, ClientError::LoginFailed { .. }), "{e:?}");
     assert!(!e.message_ja().contains("wrong-password"));
     // Office B's office user with office A's certificate.
     let b = &relay.offices[1];
-    c.login_personal(&o.personal_user, &o.personal_password).unwrap();
-    let e = c.login_office(&b.office_user, &b.office_password).unwrap_err();
+    c.login_personal(&o.personal_user, &o.personal_password)
+        .unwrap();
+    let e = c
+        .login_office(&b.office_user, &b.office_password)
+        .unwrap_err();
     assert!(
-        matches!(e, ClientError::OfficeMismatch { .. } | ClientError::LoginFailed { .. }),
+        matches!(
+            e,
+            ClientError::OfficeMismatch { .. } | ClientError::LoginFailed { .. }
+        ),
         "{e:?}"
     );
 }

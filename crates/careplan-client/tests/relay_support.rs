@@ -28,17 +28,15 @@ pub struct Relay {
     running: Option<careplan_relay::embedded::RunningRelay>,
     pub url: String,
     pub offices: Vec<Office>,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Relay {
     pub fn start() -> Relay {
         let dir = tempfile::tempdir().unwrap();
-        let running = careplan_relay::embedded::start_demo(
-            dir.path(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .unwrap();
+        let running =
+            careplan_relay::embedded::start_demo(dir.path(), "127.0.0.1:0".parse().unwrap())
+                .unwrap();
         let url = format!("https://localhost:{}", running.addr.port());
         let demo: DemoJson =
             serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();
@@ -56,7 +54,7 @@ impl Relay {
             running: Some(running),
             url,
             offices,
-            dir,
+            _dir: dir,
         }
     }
 
