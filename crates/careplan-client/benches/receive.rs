@@ -1,1 +1,100 @@
-fn main() {}
+//! Benchmark: receiving 1 000 files (list + download + fsync + rename + ack + ledger) from a
+//! real relay on loopback over mutual TLS, into a temp folder, with a real sled store.
+//!
+//! `cargo bench -p careplan-client --bench receive` (harness = false; prints the figures).
+
+use std::time::Instant;
+
+use careplan_client::send::SendMode;
+use careplan_client::{Client, ClientOptions, Identity, OutgoingFile, Store};
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Office {
+    office: String,
+    personal_user: String,
+    personal_password: String,
+    office_user: String,
+    office_password: String,
+    profile: std::path::PathBuf,
+}
+
+#[derive(serde::Deserialize)]
+struct DemoJson {
+    offices: Vec<Office>,
+}
+
+fn client(url: &str, o: &Office, data: &std::path::Path) -> Client {
+    let id = Identity::from_profile_dir(&o.profile).expect("profile");
+    let c = Client::new(
+        Store::open(data).expect("store"),
+        &id,
+        url,
+        ClientOptions::default(),
+    )
+    .expect("client");
+    c.login(
+        &o.personal_user,
+        &o.personal_password,
+        &o.office_user,
+        &o.office_password,
+    )
+    .expect("login");
+    c
+}
+
+fn main() {
+    let n: usize = std::env::var("CAREPLAN_BENCH_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay =
+        careplan_relay::embedded::start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+            .expect("relay");
+    let url = format!("https://localhost:{}", relay.addr.port());
+    let demo: DemoJson =
+        serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).expect("demo.json"))
+            .expect("demo.json");
+    let mut offices = demo.offices;
+    for o in &mut offices {
+        if o.profile.is_relative() {
+            o.profile = dir.path().join(&o.profile);
+        }
+    }
+    let (ta, tb) = (
+        tempfile::tempdir().expect("t"),
+        tempfile::tempdir().expect("t"),
+    );
+    let a = client(&url, &offices[0], ta.path());
+    let to = careplan_core::OfficeNumber::parse(&offices[1].office).expect("office");
+
+    // Prepare: n attachments of 8 KiB in sends of 100 files.
+    let t0 = Instant::now();
+    for batch in 0..n.div_ceil(100) {
+        let files: Vec<OutgoingFile> = (batch * 100..((batch + 1) * 100).min(n))
+            .map(|i| OutgoingFile {
+                name: format!("添付{i:05}.pdf"),
+                bytes: (0..8192u32).map(|k| (k as usize ^ i) as u8).collect(),
+            })
+            .collect();
+        let plan = a
+            .prepare_send(files, "bench", &SendMode::Single { to: Some(to) })
+            .expect("plan");
+        a.send(&plan, true).expect("send");
+    }
+    eprintln!("sent {n} files in {:.2?}", t0.elapsed());
+
+    let b = client(&url, &offices[1], tb.path());
+    let out = tempfile::tempdir().expect("out");
+    let t1 = Instant::now();
+    let report = b.receive_all(out.path(), &mut |_| {}).expect("receive");
+    let el = t1.elapsed();
+    assert_eq!(report.saved.len(), n, "{:?}", report.failed.first());
+    println!(
+        "receive {n} files (list + download + fsync + rename + ack + ledger): {:.2?} total, {:.2} ms/file, {:.0} files/s",
+        el,
+        el.as_secs_f64() * 1000.0 / n as f64,
+        n as f64 / el.as_secs_f64()
+    );
+    relay.shutdown();
+}

@@ -2,4 +2,6 @@
 
 mod cert;
 mod durability;
+mod e2e;
+mod relay_support;
 mod send;
