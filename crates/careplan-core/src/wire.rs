@@ -1,1 +1,313 @@
-//! (in progress)
+//! Wire types of the relay's HTTP/JSON API (`docs/protocol.md`), shared by the relay and
+//! the client. Pure data: no IO. Times are RFC 3339 strings.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::kind::Category;
+
+/// Every error answer: `{"error": {...}}` with an HTTP status ≥ 400.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// One error: a stable code, a Japanese message, and details (offending files or offices).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code such as `E_UNKNOWN_DESTINATION`.
+    pub code: String,
+    /// What is wrong and what to do, in Japanese.
+    pub message: String,
+    /// Per-file and per-office problems, when the error is about a send.
+    #[serde(default)]
+    pub details: ErrorDetails,
+}
+
+/// Offending files and offices of a refused send.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetails {
+    /// Files with their problems.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileProblem>,
+    /// Offices with their problems.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offices: Vec<OfficeProblem>,
+}
+
+/// A refused file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProblem {
+    /// File name.
+    pub file: String,
+    /// Code of the problem.
+    pub code: String,
+    /// Japanese message.
+    pub message: String,
+}
+
+/// A refused destination office.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficeProblem {
+    /// 事業所番号.
+    pub office: String,
+    /// Code of the problem.
+    pub code: String,
+    /// Japanese message.
+    pub message: String,
+}
+
+/// `POST /api/v1/login/personal` and `/api/v1/login/office` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// 個人ユーザID (`c…`) or 事業所ユーザID (`KJ…`).
+    pub user_id: String,
+    /// The password (never logged).
+    pub password: String,
+}
+
+/// `POST /api/v1/login/personal` answer: a short-lived token for step 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// Bearer token.
+    pub token: String,
+}
+
+/// `POST /api/v1/login/office` answer: the session token and what the top page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionResponse {
+    /// Session bearer token.
+    pub token: String,
+    /// The office of the certificate and the office user.
+    pub office: String,
+    /// Its name.
+    pub office_name: String,
+    /// ライセンス期限.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub licence_expires_at: Option<OffsetDateTime>,
+    /// When the office user's password expires.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub password_expires_at: Option<OffsetDateTime>,
+}
+
+/// `POST /api/v1/password` request (with the step-1 token or a session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangePasswordRequest {
+    /// 事業所ユーザID whose password changes.
+    pub user_id: String,
+    /// Current (or temporary) password.
+    pub old_password: String,
+    /// New password (8–16, letters and digits).
+    pub new_password: String,
+}
+
+/// `GET /api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// System status line.
+    pub message: String,
+    /// Our office.
+    pub office: String,
+    /// Its name.
+    pub office_name: String,
+    /// ライセンス期限.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub licence_expires_at: Option<OffsetDateTime>,
+}
+
+/// One お知らせ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Id.
+    pub id: String,
+    /// 掲載日時.
+    #[serde(with = "time::serde::rfc3339")]
+    pub posted_at: OffsetDateTime,
+    /// 件名.
+    pub title: String,
+    /// 詳細.
+    pub body: String,
+}
+
+/// A received file in `GET /api/v1/received`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedFile {
+    /// File id for download and ack.
+    pub id: String,
+    /// File name.
+    pub name: String,
+    /// The standard's prefix (`UPPLAN` …), or null for attachments.
+    pub kind: Option<String>,
+    /// 登録 / 削除 / PDF等.
+    pub category: Category,
+    /// CSVバージョン read from the content.
+    pub csv_version: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 (lower-case hex).
+    pub sha256: String,
+    /// 済 when the receiver acknowledged it.
+    pub acquired: bool,
+}
+
+/// One transmission to us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedTransmission {
+    /// Transmission id.
+    pub id: String,
+    /// 受信日時.
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// Sender 事業所番号.
+    pub sender_office: String,
+    /// 送信元事業所名称.
+    pub sender_name: String,
+    /// メッセージ.
+    pub message: String,
+    /// Files.
+    pub files: Vec<ReceivedFile>,
+}
+
+/// A sent file and whether the destination acquired it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentFile {
+    /// File id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// 登録 / 削除 / PDF等.
+    pub category: Category,
+    /// 済.
+    pub acquired: bool,
+}
+
+/// One destination of a send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentDestination {
+    /// 送信先事業所番号.
+    pub office: String,
+    /// Its name when registered.
+    pub name: Option<String>,
+    /// Files.
+    pub files: Vec<SentFile>,
+}
+
+/// One send of ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentTransmission {
+    /// Send id.
+    pub id: String,
+    /// 送信日時.
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+    /// メッセージ.
+    pub message: String,
+    /// Destinations.
+    pub destinations: Vec<SentDestination>,
+}
+
+/// A file in a send or draft upload (bytes as standard base64).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadFile {
+    /// File name.
+    pub name: String,
+    /// Content, standard base64.
+    pub data: String,
+}
+
+/// One destination of a send request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendDestination {
+    /// 送信先事業所番号.
+    pub office: String,
+    /// Files for it.
+    pub files: Vec<UploadFile>,
+}
+
+/// `POST /api/v1/send` (header `Idempotency-Key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// メッセージ (≤ 200 characters by default).
+    pub message: String,
+    /// One (新規作成) or up to 50 (一括送信) destinations.
+    pub destinations: Vec<SendDestination>,
+}
+
+/// `POST /api/v1/send` answer: the relay's receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendResponse {
+    /// The send id (the receipt number).
+    pub send_id: String,
+    /// One transmission id per destination, in request order.
+    pub ids: Vec<String>,
+    /// The destination offices, in request order.
+    pub offices: Vec<String>,
+    /// When the relay accepted it (everything durable).
+    #[serde(with = "time::serde::rfc3339")]
+    pub accepted_at: OffsetDateTime,
+    /// True when this answer repeats an earlier send with the same key.
+    pub replayed: bool,
+}
+
+/// `POST /api/v1/files/{id}/ack` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRequest {
+    /// SHA-256 of what was saved; must equal the stored file's.
+    pub sha256: String,
+}
+
+/// `POST /api/v1/files/{id}/ack` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckResponse {
+    /// The file id.
+    pub id: String,
+    /// When it was first acknowledged.
+    #[serde(with = "time::serde::rfc3339")]
+    pub acquired_at: OffsetDateTime,
+}
+
+/// A file of a draft (metadata).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftFileInfo {
+    /// Name.
+    pub name: String,
+    /// Size.
+    pub size: u64,
+    /// SHA-256.
+    pub sha256: String,
+}
+
+/// A draft as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftInfo {
+    /// Client-chosen id.
+    pub id: String,
+    /// 保存日時.
+    #[serde(with = "time::serde::rfc3339")]
+    pub saved_at: OffsetDateTime,
+    /// 端末名.
+    pub terminal: String,
+    /// メッセージ.
+    pub message: String,
+    /// 送信先事業所番号.
+    pub to_office: Option<String>,
+    /// Files.
+    pub files: Vec<DraftFileInfo>,
+}
+
+/// `PUT /api/v1/drafts/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftUpload {
+    /// 保存日時 (the client's; the newer save wins).
+    #[serde(with = "time::serde::rfc3339")]
+    pub saved_at: OffsetDateTime,
+    /// 端末名.
+    pub terminal: String,
+    /// メッセージ.
+    pub message: String,
+    /// 送信先事業所番号.
+    pub to_office: Option<String>,
+    /// Files with content.
+    pub files: Vec<UploadFile>,
+}

@@ -1,0 +1,125 @@
+//! Relay configuration (TOML), with documented defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on, e.g. `127.0.0.1:8443`.
+    pub listen: SocketAddr,
+    /// Data directory (holds `relay.sqlite3` unless `database_url` is set).
+    pub data_dir: PathBuf,
+    /// Database URL; default `sqlite://<data_dir>/relay.sqlite3`. `postgres://…` is the
+    /// path for several relay instances sharing one database.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// PEM of the CA that issues client certificates.
+    pub ca_cert: PathBuf,
+    /// PEM of the server certificate (chain).
+    pub server_cert: PathBuf,
+    /// PEM of the server key.
+    pub server_key: PathBuf,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Login and session security.
+    #[serde(default)]
+    pub security: Security,
+}
+
+/// Limits of a send (defaults from product.md §4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Bytes per file (10 MiB).
+    pub max_file_bytes: u64,
+    /// Files per destination per send (100).
+    pub max_files_per_destination: usize,
+    /// Destinations per send (50).
+    pub max_destinations: usize,
+    /// Characters of the message (200).
+    pub max_message_chars: usize,
+    /// Days a transmission is kept (365).
+    pub retention_days: i64,
+    /// Bytes of one request body (256 MiB).
+    pub max_request_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 10 * 1024 * 1024,
+            max_files_per_destination: 100,
+            max_destinations: careplan_core::route::MAX_OFFICES,
+            max_message_chars: 200,
+            retention_days: 365,
+            max_request_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Password hashing, lockout and session settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Security {
+    /// argon2id memory in KiB (19 456 = OWASP minimum).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (2).
+    pub argon2_iterations: u32,
+    /// Failed logins before the account locks (5).
+    pub lockout_failures: i64,
+    /// Minutes an account stays locked (15).
+    pub lockout_minutes: i64,
+    /// Minutes of inactivity that end a session (30).
+    pub session_idle_minutes: i64,
+    /// Hours after which a session ends anyway (12).
+    pub session_absolute_hours: i64,
+    /// Minutes the step-1 token of the two-step login lives (5).
+    pub pending_minutes: i64,
+    /// Days an office-user password is valid (90).
+    pub password_max_age_days: i64,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            lockout_failures: 5,
+            lockout_minutes: 15,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            pending_minutes: 5,
+            password_max_age_days: 90,
+        }
+    }
+}
+
+impl Config {
+    /// Read a TOML file.
+    pub fn load(path: &std::path::Path) -> Result<Self, crate::RelayError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            crate::RelayError::Config(format!("設定ファイル {} を読めません: {e}", path.display()))
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            crate::RelayError::Config(format!(
+                "設定ファイル {} の形式が違います: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    /// The database URL to use.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("relay.sqlite3").display()
+            )
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! `careplan-relay demo`: a complete demo relay in one directory — CA, server certificate,
+//! demo offices with users and client-certificate profiles, notices, licences and a few
+//! weeks of realistic transmissions from `careplan_core::demo`.
+//!
+//! Layout of the directory:
+//! - `pki/ca.crt`, `pki/ca.key`, `pki/server.crt`, `pki/server.key`
+//! - `profiles/<事業所番号>/client.crt`, `client.key`, `ca.crt` (a client profile)
+//! - `relay.sqlite3` (the store), `relay.toml` (the configuration used)
+//! - `demo.json` (offices, users, passwords, profiles; see [`DemoInfo`])
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::RelayError;
+use crate::auth;
+use crate::config::{Config, Limits, Security};
+use crate::db::Db;
+use crate::mailbox::{NewFile, NewSend};
+use crate::pki;
+
+/// One demo office as written to `demo.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoOfficeInfo {
+    /// 事業所番号.
+    pub office: String,
+    /// 事業所名.
+    pub name: String,
+    /// 個人ユーザID.
+    pub personal_user: String,
+    /// Its password.
+    pub personal_password: String,
+    /// 事業所ユーザID.
+    pub office_user: String,
+    /// Its password.
+    pub office_password: String,
+    /// Directory with `client.crt`, `client.key`, `ca.crt`.
+    pub profile: PathBuf,
+}
+
+/// `demo.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoInfo {
+    /// `https://127.0.0.1:PORT`.
+    pub relay_url: String,
+    /// The CA certificate (PEM path).
+    pub ca: PathBuf,
+    /// Offices; the first is the 居宅介護支援事業所.
+    pub offices: Vec<DemoOfficeInfo>,
+}
+
+/// The configuration of a demo directory (cheap argon2 costs: it is a demo on loopback).
+pub fn demo_config(dir: &Path, listen: SocketAddr) -> Config {
+    Config {
+        listen,
+        data_dir: dir.to_path_buf(),
+        database_url: None,
+        ca_cert: dir.join("pki/ca.crt"),
+        server_cert: dir.join("pki/server.crt"),
+        server_key: dir.join("pki/server.key"),
+        limits: Limits::default(),
+        security: Security {
+            argon2_memory_kib: 4096,
+            argon2_iterations: 1,
+            ..Security::default()
+        },
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), RelayError> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+const NOTICES: [(&str, &str); 5] = [
+    (
+        "【重要】事業所ユーザIDのパスワード期限切れにご注意ください",
+        "事業所ユーザIDのパスワードには有効期限（90日）が設定されています。\n期限が近づくとトップページに表示されます。早めに変更してください。",
+    ),
+    (
+        "【デモ】この中継サーバはデモ用です",
+        "このデモの事業所・利用者・ファイルはすべて架空のものです。\n実際の個人情報は入力しないでください。",
+    ),
+    (
+        "ケアプランデータ連携システムの機能変更について",
+        "受信したCSVファイルの中身を一覧で確認できるようになりました。\n送信前のチェックも強化しています。",
+    ),
+    (
+        "メンテナンスのお知らせ",
+        "毎月第3日曜日 2:00〜5:00 はメンテナンスのため利用できません。",
+    ),
+    (
+        "【よくあるご質問の更新】",
+        "データ送信の際に「有効期限切れ」と表示される場合の対処を追加しました。",
+    ),
+];
+
+/// Create the demo directory once (PKI, store, users, data); later calls reuse it and only
+/// update the URL. Returns the demo information.
+pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, RelayError> {
+    let info_path = dir.join("demo.json");
+    let url = format!("https://127.0.0.1:{}", listen.port());
+    if let Ok(text) = std::fs::read_to_string(&info_path)
+        && let Ok(mut info) = serde_json::from_str::<DemoInfo>(&text)
+    {
+        info.relay_url = url;
+        write(
+            &info_path,
+            &serde_json::to_string_pretty(&info).unwrap_or_default(),
+        )?;
+        return Ok(info);
+    }
+    std::fs::create_dir_all(dir)?;
+    let now = OffsetDateTime::now_utc();
+    let cfg = demo_config(dir, listen);
+    let ca = pki::create_ca("careplan demo CA", now, 10)?;
+    let server = pki::issue_server(&ca, &["localhost", "127.0.0.1", "::1"], now, 825)?;
+    write(&cfg.ca_cert, &ca.cert)?;
+    write(&dir.join("pki/ca.key"), &ca.key)?;
+    write(&cfg.server_cert, &server.cert)?;
+    write(&cfg.server_key, &server.key)?;
+    write(
+        &dir.join("relay.toml"),
+        &toml::to_string_pretty(&cfg).unwrap_or_default(),
+    )?;
+
+    let db = Db::open(&cfg.database_url()).await?;
+    let world = careplan_core::demo::generate(20_250_401, now, 6, 4);
+    let mut offices = Vec::new();
+    for (i, o) in world.offices.iter().enumerate() {
+        // The first office's licence ends soon, to show the top page's warning.
+        let licence_days = if i == 0 {
+            20
+        } else {
+            200 + 30 * i64::try_from(i).unwrap_or(0)
+        };
+        db.upsert_office(
+            o.number.as_str(),
+            &o.name,
+            Some((now + Duration::days(licence_days)).unix_timestamp()),
+        )
+        .await?;
+        let personal_user = format!("c{}", o.number);
+        let office_user = format!("KJ{}", o.number);
+        let personal_password = auth::random_password();
+        let office_password = auth::random_password();
+        db.put_personal_user(
+            &personal_user,
+            &auth::hash_password(&cfg.security, &personal_password),
+        )
+        .await?;
+        db.put_office_user(
+            &office_user,
+            o.number.as_str(),
+            &auth::hash_password(&cfg.security, &office_password),
+            now.unix_timestamp(),
+            false,
+        )
+        .await?;
+        let profile = dir.join("profiles").join(o.number.as_str());
+        let client = pki::issue_client(
+            &ca,
+            &o.number,
+            &o.name,
+            now - Duration::days(1),
+            now + Duration::days(365),
+        )?;
+        write(&profile.join("client.crt"), &client.cert)?;
+        write(&profile.join("client.key"), &client.key)?;
+        write(&profile.join("ca.crt"), &ca.cert)?;
+        offices.push(DemoOfficeInfo {
+            office: o.number.to_string(),
+            name: o.name.clone(),
+            personal_user,
+            personal_password,
+            office_user,
+            office_password,
+            profile,
+        });
+    }
+    for (i, (title, body)) in NOTICES.iter().enumerate() {
+        let posted = now - Duration::days(3 * i64::try_from(i).unwrap_or(0) + 1);
+        db.add_notice(&format!("demo-{i}"), posted.unix_timestamp(), title, body)
+            .await?;
+    }
+    for (i, t) in world.transmissions.iter().enumerate() {
+        let files = t
+            .files
+            .iter()
+            .map(|f| {
+                let n = careplan_core::parse_name(&f.name);
+                NewFile {
+                    id: auth::new_id(),
+                    name: f.name.clone(),
+                    kind: n.kind.map(|k| k.prefix().to_owned()),
+                    category: n.category.label().to_owned(),
+                    csv_version: n
+                        .kind
+                        .filter(|k| k.is_csv())
+                        .and_then(|_| careplan_core::csv::read_csv_version(&f.bytes)),
+                    sha256: auth::sha256_hex(&f.bytes),
+                    data: f.bytes.clone(),
+                }
+            })
+            .collect();
+        db.insert_send(&NewSend {
+            id: auth::new_id(),
+            key: format!("demo-{i}"),
+            from: t.from.to_string(),
+            message: t.message.clone(),
+            sent_at: t.sent_at.unix_timestamp(),
+            destinations: vec![(auth::new_id(), t.to.to_string(), files)],
+        })
+        .await?;
+    }
+    db.pool.close().await;
+    let info = DemoInfo {
+        relay_url: url,
+        ca: cfg.ca_cert.clone(),
+        offices,
+    };
+    write(
+        &info_path,
+        &serde_json::to_string_pretty(&info).unwrap_or_default(),
+    )?;
+    Ok(info)
+}
+
+/// Base64 of bytes (for callers building send requests).
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

@@ -1,0 +1,482 @@
+//! Mailbox queries: sends, transmissions, files, acknowledgements, drafts.
+
+use sqlx::Row;
+
+use crate::RelayError;
+use crate::db::Db;
+
+/// A file to store.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Prefix of its kind, if a data file.
+    pub kind: Option<String>,
+    /// 登録 / 削除 / PDF等.
+    pub category: String,
+    /// CSVバージョン.
+    pub csv_version: Option<String>,
+    /// SHA-256 hex.
+    pub sha256: String,
+    /// Content.
+    pub data: Vec<u8>,
+}
+
+/// A send to store: one transmission per destination.
+#[derive(Debug, Clone)]
+pub struct NewSend {
+    /// Send id.
+    pub id: String,
+    /// Client-chosen idempotency key.
+    pub key: String,
+    /// Sender office.
+    pub from: String,
+    /// メッセージ.
+    pub message: String,
+    /// Unix seconds.
+    pub sent_at: i64,
+    /// (transmission id, destination, files).
+    pub destinations: Vec<(String, String, Vec<NewFile>)>,
+}
+
+/// The receipt of a stored send.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// Send id.
+    pub send_id: String,
+    /// Transmission ids, in destination order.
+    pub ids: Vec<String>,
+    /// Destination offices, in order.
+    pub offices: Vec<String>,
+    /// Unix seconds.
+    pub sent_at: i64,
+}
+
+/// A file row for the lists.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    /// Transmission it belongs to.
+    pub transmission_id: String,
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Kind prefix.
+    pub kind: Option<String>,
+    /// Category label.
+    pub category: String,
+    /// CSVバージョン.
+    pub csv_version: Option<String>,
+    /// Size.
+    pub size: i64,
+    /// SHA-256.
+    pub sha256: String,
+    /// When acknowledged.
+    pub acquired_at: Option<i64>,
+}
+
+/// A transmission row for the lists.
+#[derive(Debug, Clone)]
+pub struct TransmissionRow {
+    /// Transmission id.
+    pub id: String,
+    /// Send id.
+    pub send_id: String,
+    /// Sent (Unix seconds).
+    pub sent_at: i64,
+    /// Sender.
+    pub from_office: String,
+    /// Sender name ("" when unknown).
+    pub from_name: String,
+    /// Destination.
+    pub to_office: String,
+    /// Destination name.
+    pub to_name: Option<String>,
+    /// メッセージ.
+    pub message: String,
+}
+
+/// A draft row.
+#[derive(Debug, Clone)]
+pub struct DraftRow {
+    /// Id.
+    pub id: String,
+    /// 保存日時.
+    pub saved_at: i64,
+    /// 端末名.
+    pub terminal: String,
+    /// メッセージ.
+    pub message: String,
+    /// 送信先.
+    pub to_office: Option<String>,
+    /// (name, size, sha256).
+    pub files: Vec<(String, i64, String)>,
+}
+
+const TX_COLS: &str = "t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message";
+const TX_FROM: &str = "FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office";
+
+fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
+    Ok(TransmissionRow {
+        id: r.try_get(0)?,
+        send_id: r.try_get(1)?,
+        sent_at: r.try_get(2)?,
+        from_office: r.try_get(3)?,
+        from_name: r.try_get(4)?,
+        to_office: r.try_get(5)?,
+        to_name: r.try_get(6)?,
+        message: r.try_get(7)?,
+    })
+}
+
+impl Db {
+    /// The receipt of an earlier send with this key, if any.
+    pub async fn receipt_for_key(
+        &self,
+        from: &str,
+        key: &str,
+    ) -> Result<Option<Receipt>, RelayError> {
+        let Some(row) =
+            sqlx::query("SELECT id, sent_at FROM sends WHERE from_office = $1 AND idem_key = $2")
+                .bind(from)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let send_id: String = row.try_get(0)?;
+        let sent_at: i64 = row.try_get(1)?;
+        let rows =
+            sqlx::query("SELECT id, to_office FROM transmissions WHERE send_id = $1 ORDER BY seq")
+                .bind(&send_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut ids = Vec::new();
+        let mut offices = Vec::new();
+        for r in &rows {
+            ids.push(r.try_get(0)?);
+            offices.push(r.try_get(1)?);
+        }
+        Ok(Some(Receipt {
+            send_id,
+            ids,
+            offices,
+            sent_at,
+        }))
+    }
+
+    /// Store a send and all its files in one transaction. Returns the receipt; when the same
+    /// key was stored concurrently, the first send's receipt.
+    pub async fn insert_send(&self, s: &NewSend) -> Result<Receipt, RelayError> {
+        let res = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("INSERT INTO sends (id, idem_key, from_office, message, sent_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&s.id)
+                .bind(&s.key)
+                .bind(&s.from)
+                .bind(&s.message)
+                .bind(s.sent_at)
+                .execute(&mut *tx)
+                .await?;
+            for (seq, (tid, to, files)) in s.destinations.iter().enumerate() {
+                sqlx::query("INSERT INTO transmissions (id, send_id, seq, to_office) VALUES ($1, $2, $3, $4)")
+                    .bind(tid)
+                    .bind(&s.id)
+                    .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                    .bind(to)
+                    .execute(&mut *tx)
+                    .await?;
+                for (fseq, f) in files.iter().enumerate() {
+                    sqlx::query("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                        .bind(&f.id)
+                        .bind(tid)
+                        .bind(i64::try_from(fseq).unwrap_or(i64::MAX))
+                        .bind(&f.name)
+                        .bind(&f.kind)
+                        .bind(&f.category)
+                        .bind(&f.csv_version)
+                        .bind(i64::try_from(f.data.len()).unwrap_or(i64::MAX))
+                        .bind(&f.sha256)
+                        .bind(&f.data)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        match res {
+            Ok(()) => Ok(Receipt {
+                send_id: s.id.clone(),
+                ids: s.destinations.iter().map(|d| d.0.clone()).collect(),
+                offices: s.destinations.iter().map(|d| d.1.clone()).collect(),
+                sent_at: s.sent_at,
+            }),
+            Err(e) => match self.receipt_for_key(&s.from, &s.key).await? {
+                Some(r) => Ok(r),
+                None => Err(e.into()),
+            },
+        }
+    }
+
+    async fn files_of(&self, where_sql: &str, office: &str) -> Result<Vec<FileRow>, RelayError> {
+        let rows = sqlx::query(&format!(
+            "SELECT f.transmission_id, f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at FROM files f JOIN transmissions t ON t.id = f.transmission_id JOIN sends s ON s.id = t.send_id WHERE {where_sql} ORDER BY f.transmission_id, f.seq"
+        ))
+        .bind(office)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FileRow {
+                    transmission_id: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    kind: r.try_get(3)?,
+                    category: r.try_get(4)?,
+                    csv_version: r.try_get(5)?,
+                    size: r.try_get(6)?,
+                    sha256: r.try_get(7)?,
+                    acquired_at: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Transmissions to `office`, newest first, with their files.
+    pub async fn received(
+        &self,
+        office: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(TransmissionRow, Vec<FileRow>)>, RelayError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TX_COLS} {TX_FROM} WHERE t.to_office = $1 ORDER BY s.sent_at DESC, t.id LIMIT $2 OFFSET $3"
+        ))
+        .bind(office)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
+        let files = self.files_of("t.to_office = $1", office).await?;
+        Ok(group(txs, files))
+    }
+
+    /// Transmissions from `office` (one per destination), newest first, with their files.
+    pub async fn sent(
+        &self,
+        office: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(TransmissionRow, Vec<FileRow>)>, RelayError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TX_COLS} {TX_FROM} WHERE s.id IN (SELECT id FROM sends WHERE from_office = $1 ORDER BY sent_at DESC, id LIMIT $2 OFFSET $3) ORDER BY s.sent_at DESC, s.id, t.seq"
+        ))
+        .bind(office)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
+        let files = self.files_of("s.from_office = $1", office).await?;
+        Ok(group(txs, files))
+    }
+
+    /// A file addressed to `office`: (name, sha256, bytes).
+    pub async fn file_for(
+        &self,
+        office: &str,
+        id: &str,
+    ) -> Result<Option<(String, String, Vec<u8>)>, RelayError> {
+        let row = sqlx::query("SELECT f.name, f.sha256, f.data FROM files f JOIN transmissions t ON t.id = f.transmission_id WHERE f.id = $1 AND t.to_office = $2")
+            .bind(id)
+            .bind(office)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
+            None => None,
+        })
+    }
+
+    /// Acknowledge a file addressed to `office` (first time wins). Returns (sha256 stored,
+    /// acquired_at), or None when there is no such file for that office.
+    pub async fn ack(
+        &self,
+        office: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<(String, i64)>, RelayError> {
+        sqlx::query("UPDATE files SET acquired_at = $1 WHERE id = $2 AND acquired_at IS NULL AND transmission_id IN (SELECT id FROM transmissions WHERE to_office = $3)")
+            .bind(now)
+            .bind(id)
+            .bind(office)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT f.sha256, f.acquired_at FROM files f JOIN transmissions t ON t.id = f.transmission_id WHERE f.id = $1 AND t.to_office = $2")
+            .bind(id)
+            .bind(office)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((
+                r.try_get(0)?,
+                r.try_get::<Option<i64>, _>(1)?.unwrap_or(now),
+            )),
+            None => None,
+        })
+    }
+
+    /// The SHA-256 of a file addressed to `office`.
+    pub async fn file_sha(&self, office: &str, id: &str) -> Result<Option<String>, RelayError> {
+        let row = sqlx::query("SELECT f.sha256 FROM files f JOIN transmissions t ON t.id = f.transmission_id WHERE f.id = $1 AND t.to_office = $2")
+            .bind(id)
+            .bind(office)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Drafts of an office, newest first.
+    pub async fn drafts(&self, office: &str) -> Result<Vec<DraftRow>, RelayError> {
+        let rows = sqlx::query("SELECT id, saved_at, terminal, message, to_office FROM drafts WHERE office = $1 ORDER BY saved_at DESC, id")
+            .bind(office)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get(0)?;
+            let files = sqlx::query("SELECT name, LENGTH(data), sha256 FROM draft_files WHERE office = $1 AND draft_id = $2 ORDER BY seq")
+                .bind(office)
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|f| Ok((f.try_get(0)?, f.try_get(1)?, f.try_get(2)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            out.push(DraftRow {
+                id,
+                saved_at: r.try_get(1)?,
+                terminal: r.try_get(2)?,
+                message: r.try_get(3)?,
+                to_office: r.try_get(4)?,
+                files,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Store a draft unless a newer save of it exists; returns false on conflict.
+    pub async fn put_draft(
+        &self,
+        office: &str,
+        d: &DraftRow,
+        data: &[Vec<u8>],
+    ) -> Result<bool, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        let existing = sqlx::query("SELECT saved_at FROM drafts WHERE office = $1 AND id = $2")
+            .bind(office)
+            .bind(&d.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(r) = existing {
+            let saved: i64 = r.try_get(0)?;
+            if saved > d.saved_at {
+                return Ok(false);
+            }
+        }
+        sqlx::query("DELETE FROM draft_files WHERE office = $1 AND draft_id = $2")
+            .bind(office)
+            .bind(&d.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM drafts WHERE office = $1 AND id = $2")
+            .bind(office)
+            .bind(&d.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO drafts (id, office, saved_at, terminal, message, to_office) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&d.id)
+            .bind(office)
+            .bind(d.saved_at)
+            .bind(&d.terminal)
+            .bind(&d.message)
+            .bind(&d.to_office)
+            .execute(&mut *tx)
+            .await?;
+        for (seq, ((name, _, sha), bytes)) in d.files.iter().zip(data).enumerate() {
+            sqlx::query("INSERT INTO draft_files (office, draft_id, seq, name, sha256, data) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(office)
+                .bind(&d.id)
+                .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                .bind(name)
+                .bind(sha)
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Delete a draft; false when there was none.
+    pub async fn delete_draft(&self, office: &str, id: &str) -> Result<bool, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM draft_files WHERE office = $1 AND draft_id = $2")
+            .bind(office)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM drafts WHERE office = $1 AND id = $2")
+            .bind(office)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// One file of a draft.
+    pub async fn draft_file(
+        &self,
+        office: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, RelayError> {
+        let row = sqlx::query(
+            "SELECT data FROM draft_files WHERE office = $1 AND draft_id = $2 AND name = $3",
+        )
+        .bind(office)
+        .bind(id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+}
+
+fn group(txs: Vec<TransmissionRow>, files: Vec<FileRow>) -> Vec<(TransmissionRow, Vec<FileRow>)> {
+    let mut by_tx: std::collections::HashMap<String, Vec<FileRow>> =
+        std::collections::HashMap::new();
+    for f in files {
+        by_tx.entry(f.transmission_id.clone()).or_default().push(f);
+    }
+    txs.into_iter()
+        .map(|t| {
+            let files = by_tx.remove(&t.id).unwrap_or_default();
+            (t, files)
+        })
+        .collect()
+}

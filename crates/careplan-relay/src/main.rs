@@ -1,0 +1,327 @@
+//! `careplan-relay`: serve, run the demo, and operator commands. Glue only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use careplan_relay::config::Config;
+use careplan_relay::db::Db;
+use careplan_relay::{auth, demo, pki, server::Server};
+use clap::{Parser, Subcommand};
+use time::{Duration, OffsetDateTime};
+
+/// ケアプランデータ連携 中継サーバ
+#[derive(Debug, Parser)]
+#[command(
+    name = "careplan-relay",
+    version,
+    about = "ケアプランデータ連携 中継サーバ"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// 設定ファイルで中継サーバを起動する
+    Serve {
+        /// 設定ファイル (TOML)
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// デモ用の中継サーバを作成して起動する（ループバック）
+    Demo {
+        /// デモのデータフォルダ
+        #[arg(long)]
+        data: PathBuf,
+        /// 待ち受けアドレス
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+    },
+    /// 事業所を登録・一覧する
+    Office {
+        #[command(subcommand)]
+        cmd: OfficeCmd,
+    },
+    /// ユーザを登録する（仮パスワードを表示）
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// 事業所のクライアント証明書を発行する (PEM)
+    Cert {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// CA の秘密鍵 (PEM)
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// 事業所番号
+        #[arg(long)]
+        office: String,
+        /// 有効日数
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// 出力フォルダ (client.crt, client.key, ca.crt)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// お知らせを掲載する
+    Notice {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 件名
+        #[arg(long)]
+        title: String,
+        /// 本文
+        #[arg(long)]
+        body: String,
+    },
+    /// ライセンス期限を設定する
+    Licence {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 事業所番号
+        #[arg(long)]
+        office: String,
+        /// 期限 (YYYY-MM-DD)
+        #[arg(long)]
+        until: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OfficeCmd {
+    /// 登録（名称の変更）
+    Add {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 事業所番号
+        #[arg(long)]
+        office: String,
+        /// 名称
+        #[arg(long)]
+        name: String,
+    },
+    /// 一覧
+    List {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    /// 個人ユーザ (c…) を登録、またはパスワードをリセット
+    Personal {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 個人ユーザID
+        #[arg(long)]
+        user: String,
+    },
+    /// 事業所ユーザ (KJ…) を登録、またはパスワードをリセット（仮パスワード）
+    Office {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 事業所ユーザID
+        #[arg(long)]
+        user: String,
+        /// 事業所番号
+        #[arg(long)]
+        office: String,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("careplan-relay-worker")
+        .build()?;
+    rt.block_on(run(cli.cmd))
+}
+
+async fn open(config: &std::path::Path) -> Result<(Config, Db)> {
+    let cfg = Config::load(config)?;
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let db = Db::open(&cfg.database_url()).await?;
+    Ok((cfg, db))
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    let server = Server::bind(cfg).await.context("起動できません")?;
+    tracing::info!(addr = %server.local_addr()?, "relay listening");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(true);
+    });
+    server.run(rx).await?;
+    Ok(())
+}
+
+async fn run(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Serve { config } => serve(Config::load(&config)?).await,
+        Cmd::Demo { data, listen } => {
+            let info = demo::ensure_demo(&data, listen).await?;
+            println!("デモ用中継サーバ: {}", info.relay_url);
+            println!("事業所とログイン情報: {}", data.join("demo.json").display());
+            serve(demo::demo_config(&data, listen)).await
+        }
+        Cmd::Office {
+            cmd:
+                OfficeCmd::Add {
+                    config,
+                    office,
+                    name,
+                },
+        } => {
+            let (_, db) = open(&config).await?;
+            let o = careplan_core::OfficeNumber::parse(&office)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            db.upsert_office(
+                o.as_str(),
+                &name,
+                db.office(o.as_str()).await?.and_then(|x| x.1),
+            )
+            .await?;
+            println!("登録しました: {o} {name}");
+            Ok(())
+        }
+        Cmd::Office {
+            cmd: OfficeCmd::List { config },
+        } => {
+            let (_, db) = open(&config).await?;
+            for (n, name, lic) in db.offices().await? {
+                let lic = lic
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                    .map(|t| t.date().to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!("{n}\t{name}\tライセンス期限 {lic}");
+            }
+            Ok(())
+        }
+        Cmd::User {
+            cmd: UserCmd::Personal { config, user },
+        } => {
+            let (cfg, db) = open(&config).await?;
+            let u = careplan_core::PersonalUserId::parse(&user)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let pw = auth::random_password();
+            db.put_personal_user(u.as_str(), &auth::hash_password(&cfg.security, &pw))
+                .await?;
+            println!("個人ユーザ {u} のパスワード: {pw}");
+            Ok(())
+        }
+        Cmd::User {
+            cmd:
+                UserCmd::Office {
+                    config,
+                    user,
+                    office,
+                },
+        } => {
+            let (cfg, db) = open(&config).await?;
+            let u = careplan_core::OfficeUserId::parse(&user)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let o = careplan_core::OfficeNumber::parse(&office)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            if db.office(o.as_str()).await?.is_none() {
+                bail!("事業所 {o} が登録されていません。先に office add で登録してください。");
+            }
+            let pw = auth::random_password();
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            db.put_office_user(
+                u.as_str(),
+                o.as_str(),
+                &auth::hash_password(&cfg.security, &pw),
+                now,
+                true,
+            )
+            .await?;
+            println!(
+                "事業所ユーザ {u}（{o}）の仮パスワード: {pw}（初回ログイン時に変更が必要です）"
+            );
+            Ok(())
+        }
+        Cmd::Cert {
+            config,
+            ca_key,
+            office,
+            days,
+            out,
+        } => {
+            let (cfg, db) = open(&config).await?;
+            let o = careplan_core::OfficeNumber::parse(&office)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let Some((name, _)) = db.office(o.as_str()).await? else {
+                bail!("事業所 {o} が登録されていません。");
+            };
+            let ca = pki::Pem {
+                cert: std::fs::read_to_string(&cfg.ca_cert)?,
+                key: std::fs::read_to_string(&ca_key)?,
+            };
+            let now = OffsetDateTime::now_utc();
+            let c = pki::issue_client(
+                &ca,
+                &o,
+                &name,
+                now - Duration::hours(1),
+                now + Duration::days(days),
+            )?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("client.crt"), c.cert)?;
+            std::fs::write(out.join("client.key"), c.key)?;
+            std::fs::write(out.join("ca.crt"), ca.cert)?;
+            println!("証明書を {} に書き出しました。", out.display());
+            Ok(())
+        }
+        Cmd::Notice {
+            config,
+            title,
+            body,
+        } => {
+            let (_, db) = open(&config).await?;
+            db.add_notice(
+                &auth::new_id(),
+                OffsetDateTime::now_utc().unix_timestamp(),
+                &title,
+                &body,
+            )
+            .await?;
+            println!("掲載しました。");
+            Ok(())
+        }
+        Cmd::Licence {
+            config,
+            office,
+            until,
+        } => {
+            let (_, db) = open(&config).await?;
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            let d =
+                time::Date::parse(&until, &fmt).context("期限は YYYY-MM-DD で指定してください")?;
+            let Some((name, _)) = db.office(&office).await? else {
+                bail!("事業所 {office} が登録されていません。");
+            };
+            let t = d.midnight().assume_utc().unix_timestamp();
+            db.upsert_office(&office, &name, Some(t)).await?;
+            println!("{office} のライセンス期限を {d} にしました。");
+            Ok(())
+        }
+    }
+}

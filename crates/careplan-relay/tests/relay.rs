@@ -1,0 +1,468 @@
+//! The relay over real mutual TLS on loopback: the embedded demo relay in a temp dir, and a
+//! ureq (rustls/ring) client presenting the demo offices' certificates.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use careplan_relay::demo::{DemoInfo, DemoOfficeInfo, b64};
+use careplan_relay::embedded::{RunningRelay, start_demo};
+use serde_json::{Value, json};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+fn relay() -> (tempfile::TempDir, RunningRelay, DemoInfo) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr")).expect("start demo relay");
+    let info = r.demo.clone().expect("demo info");
+    (dir, r, info)
+}
+
+fn pem_certs(path: &Path) -> Vec<Certificate<'static>> {
+    let pem = std::fs::read(path).expect("read pem");
+    Certificate::from_pem(&pem)
+        .map(|c| vec![c.to_owned()])
+        .expect("certificate pem")
+}
+
+/// An HTTPS agent with an optional client identity (profile dir) and a trust root.
+fn agent(profile: Option<&Path>, ca: &Path) -> ureq::Agent {
+    let mut tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::Specific(Arc::new(pem_certs(ca))));
+    if let Some(p) = profile {
+        let chain = pem_certs(&p.join("client.crt"));
+        let key = PrivateKey::from_pem(&std::fs::read(p.join("client.key")).expect("key"))
+            .expect("key pem")
+            .to_owned();
+        tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+    }
+    let cfg = ureq::Agent::config_builder()
+        .tls_config(tls.build())
+        .http_status_as_error(false)
+        .build();
+    ureq::Agent::new_with_config(cfg)
+}
+
+struct Office {
+    agent: ureq::Agent,
+    url: String,
+    token: Option<String>,
+    info: DemoOfficeInfo,
+}
+
+impl Office {
+    fn new(r: &RunningRelay, demo: &DemoInfo, i: usize) -> Self {
+        let info = demo.offices[i].clone();
+        Self {
+            agent: agent(Some(&info.profile), &demo.ca),
+            url: r.url(),
+            token: None,
+            info,
+        }
+    }
+
+    fn post(&self, path: &str, body: &Value, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = self.agent.post(&format!("{}{path}", self.url));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let mut resp = req.send_json(body).expect("request");
+        let status = resp.status().as_u16();
+        let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    fn get(&self, path: &str) -> (u16, Vec<u8>, Option<String>) {
+        let mut req = self.agent.get(&format!("{}{path}", self.url));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.call().expect("request");
+        let sha = resp
+            .headers()
+            .get("x-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .expect("body");
+        (status, body, sha)
+    }
+
+    fn get_json(&self, path: &str) -> Value {
+        let (s, b, _) = self.get(path);
+        assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&b));
+        serde_json::from_slice(&b).expect("json")
+    }
+
+    fn login(&mut self) {
+        let (s, v) = self.post(
+            "/api/v1/login/personal",
+            &json!({"user_id": self.info.personal_user, "password": self.info.personal_password}),
+            &[],
+        );
+        assert_eq!(s, 200, "{v}");
+        self.token = v["token"].as_str().map(str::to_owned);
+        let (s, v) = self.post(
+            "/api/v1/login/office",
+            &json!({"user_id": self.info.office_user, "password": self.info.office_password}),
+            &[],
+        );
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["office"], self.info.office.as_str());
+        self.token = v["token"].as_str().map(str::to_owned);
+    }
+}
+
+fn plan_file(from: &str, to: &str, serial: &str) -> (String, Vec<u8>) {
+    let name = format!("UPPLAN_202505_{from}_43_{to}_11_{serial}.CSV");
+    let bytes = b"202407,131011,0000012345,20250425,202505\r\n".to_vec();
+    (name, bytes)
+}
+
+#[test]
+fn send_receive_ack_over_mutual_tls() {
+    let (_dir, r, demo) = relay();
+    assert!(demo.offices.len() >= 5);
+    let mut a = Office::new(&r, &demo, 0);
+    let mut b = Office::new(&r, &demo, 1);
+    a.login();
+    b.login();
+    let notices = a.get_json("/api/v1/notices");
+    assert!(notices.as_array().is_some_and(|n| !n.is_empty()));
+    let before = b
+        .get_json("/api/v1/received")
+        .as_array()
+        .map_or(0, Vec::len);
+
+    let (name, bytes) = plan_file(&a.info.office, &b.info.office, "20250425093000");
+    let body = json!({"message": "5月分の利用票です", "destinations": [
+        {"office": b.info.office, "files": [{"name": name, "data": b64(&bytes)}, {"name": "説明.pdf", "data": b64(b"%PDF-1.4 demo")}]}
+    ]});
+    let (s, v) = a.post("/api/v1/send", &body, &[("Idempotency-Key", "k-1")]);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["offices"][0], b.info.office.as_str());
+    assert_eq!(v["replayed"], false);
+    // the same key again: the same receipt, nothing new
+    let (s, v2) = a.post("/api/v1/send", &body, &[("Idempotency-Key", "k-1")]);
+    assert_eq!(s, 200);
+    assert_eq!(v2["send_id"], v["send_id"]);
+    assert_eq!(v2["replayed"], true);
+
+    let list = b.get_json("/api/v1/received");
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), before + 1);
+    let t = list
+        .iter()
+        .find(|t| t["message"] == "5月分の利用票です")
+        .expect("new transmission listed");
+    assert_eq!(t["sender_office"], a.info.office.as_str());
+    assert_eq!(t["sender_name"], a.info.name.as_str());
+    let f = &t["files"][0];
+    assert_eq!(f["name"], name.as_str());
+    assert_eq!(f["category"], "登録");
+    assert_eq!(f["csv_version"], "202407");
+    assert_eq!(f["acquired"], false);
+    assert_eq!(t["files"][1]["category"], "PDF等");
+
+    let id = f["id"].as_str().expect("id");
+    let (s, got, sha) = b.get(&format!("/api/v1/files/{id}"));
+    assert_eq!(s, 200);
+    assert_eq!(got, bytes);
+    let sha = sha.expect("sha header");
+    assert_eq!(sha, f["sha256"].as_str().expect("sha"));
+    // a wrong hash is refused, the right one acknowledges
+    let (s, _) = b.post(
+        &format!("/api/v1/files/{id}/ack"),
+        &json!({"sha256": "00"}),
+        &[],
+    );
+    assert_eq!(s, 409);
+    let (s, _) = b.post(
+        &format!("/api/v1/files/{id}/ack"),
+        &json!({"sha256": sha}),
+        &[],
+    );
+    assert_eq!(s, 200);
+    // another office cannot fetch it
+    let (s, _, _) = a.get(&format!("/api/v1/files/{id}"));
+    assert_eq!(s, 404);
+
+    let sent = a.get_json("/api/v1/sent");
+    let mine = sent
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["message"] == "5月分の利用票です"))
+        .expect("sent listed");
+    let files = &mine["destinations"][0]["files"];
+    assert_eq!(files[0]["acquired"], true);
+    assert_eq!(files[1]["acquired"], false);
+    r.shutdown();
+}
+
+#[test]
+fn refusals_name_offices_and_files() {
+    let (_dir, r, demo) = relay();
+    let mut a = Office::new(&r, &demo, 0);
+    a.login();
+    let b = demo.offices[1].office.clone();
+    // unknown destination
+    let (name, bytes) = plan_file(&a.info.office, "1312345678", "20250425093000");
+    let (s, v) = a.post(
+        "/api/v1/send",
+        &json!({"message": "", "destinations": [{"office": "1312345678", "files": [{"name": name, "data": b64(&bytes)}]}]}),
+        &[("Idempotency-Key", "k-unknown")],
+    );
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "E_UNKNOWN_DESTINATION");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1312345678"))
+    );
+    // path traversal and a name from another office
+    let (other, _) = plan_file(&b, &a.info.office, "20250425093000");
+    let (s, v) = a.post(
+        "/api/v1/send",
+        &json!({"message": "", "destinations": [{"office": b, "files": [
+            {"name": "../../etc/passwd", "data": b64(b"x")},
+            {"name": other, "data": b64(&bytes)}
+        ]}]}),
+        &[("Idempotency-Key", "k-bad")],
+    );
+    assert_eq!(s, 422, "{v}");
+    let codes: Vec<&str> = v["error"]["details"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert_eq!(codes, vec!["E_NAME_UNSAFE", "E_NOT_OUR_OFFICE"]);
+    // 51 destinations
+    let dests: Vec<Value> = (0..51)
+        .map(|i| json!({"office": format!("13000000{i:02}"), "files": []}))
+        .collect();
+    let (s, v) = a.post(
+        "/api/v1/send",
+        &json!({"message": "", "destinations": dests}),
+        &[("Idempotency-Key", "k-51")],
+    );
+    assert_eq!(s, 422);
+    assert_eq!(v["error"]["code"], "E_TOO_MANY_DESTINATIONS");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("51"))
+    );
+    // oversized file
+    let big = vec![b'a'; 10 * 1024 * 1024 + 1];
+    let (name, _) = plan_file(&a.info.office, &b, "20250425093001");
+    let (s, v) = a.post(
+        "/api/v1/send",
+        &json!({"message": "", "destinations": [{"office": b, "files": [{"name": name, "data": b64(&big)}]}]}),
+        &[("Idempotency-Key", "k-big")],
+    );
+    assert_eq!(s, 422);
+    assert_eq!(
+        v["error"]["details"]["files"][0]["code"],
+        "E_FILE_TOO_LARGE"
+    );
+    // a too long message
+    let (s, v) = a.post(
+        "/api/v1/send",
+        &json!({"message": "あ".repeat(201), "destinations": [{"office": b, "files": []}]}),
+        &[("Idempotency-Key", "k-msg")],
+    );
+    assert_eq!(s, 422);
+    assert_eq!(v["error"]["code"], "E_MESSAGE_TOO_LONG");
+    r.shutdown();
+}
+
+#[test]
+fn login_errors_lockout_and_sessions() {
+    let (_dir, r, demo) = relay();
+    let a = Office::new(&r, &demo, 0);
+    // no token: refused
+    let (s, _, _) = a.get("/api/v1/notices");
+    assert_eq!(s, 401);
+    // step 2 without step 1
+    let (s, _) = a.post(
+        "/api/v1/login/office",
+        &json!({"user_id": a.info.office_user, "password": a.info.office_password}),
+        &[],
+    );
+    assert_eq!(s, 401);
+    // wrong passwords lock the account after 5 failures
+    for i in 0..5 {
+        let (s, v) = a.post(
+            "/api/v1/login/personal",
+            &json!({"user_id": a.info.personal_user, "password": "wrong1234"}),
+            &[],
+        );
+        if i < 4 {
+            assert_eq!(s, 401, "{v}");
+            assert_eq!(v["error"]["code"], "E_LOGIN_FAILED");
+        } else {
+            assert_eq!(s, 423, "{v}");
+            assert_eq!(v["error"]["code"], "E_LOCKED");
+        }
+    }
+    let (s, _) = a.post(
+        "/api/v1/login/personal",
+        &json!({"user_id": a.info.personal_user, "password": a.info.personal_password}),
+        &[],
+    );
+    assert_eq!(s, 423, "locked even with the right password");
+    // another office's certificate cannot use this office user
+    let mut b = Office::new(&r, &demo, 1);
+    let (s, v) = b.post(
+        "/api/v1/login/personal",
+        &json!({"user_id": b.info.personal_user, "password": b.info.personal_password}),
+        &[],
+    );
+    assert_eq!(s, 200);
+    b.token = v["token"].as_str().map(str::to_owned);
+    let c = &demo.offices[2];
+    let (s, v) = b.post(
+        "/api/v1/login/office",
+        &json!({"user_id": c.office_user, "password": c.office_password}),
+        &[],
+    );
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "E_OFFICE_MISMATCH");
+    // a session token presented with another office's certificate is refused
+    let mut c_office = Office::new(&r, &demo, 2);
+    c_office.login();
+    let stolen = c_office.token.clone();
+    b.token = stolen;
+    let (s, _, _) = b.get("/api/v1/received");
+    assert_eq!(s, 401);
+    // logout ends the session
+    let (s, _) = c_office.post("/api/v1/logout", &json!({}), &[]);
+    assert_eq!(s, 200);
+    let (s, _, _) = c_office.get("/api/v1/received");
+    assert_eq!(s, 401);
+    r.shutdown();
+}
+
+#[test]
+fn tls_refuses_missing_and_foreign_certificates() {
+    let (_dir, r, demo) = relay();
+    // no client certificate
+    let no_cert = agent(None, &demo.ca);
+    assert!(
+        no_cert
+            .get(&format!("{}/api/v1/notices", r.url()))
+            .call()
+            .is_err()
+    );
+    // a certificate from another CA
+    let other = tempfile::tempdir().expect("tempdir");
+    let now = time::OffsetDateTime::now_utc();
+    let ca = careplan_relay::pki::create_ca("other CA", now, 1).expect("ca");
+    let office = careplan_core::OfficeNumber::parse(&demo.offices[0].office).expect("office");
+    let c = careplan_relay::pki::issue_client(
+        &ca,
+        &office,
+        "x",
+        now - time::Duration::days(1),
+        now + time::Duration::days(1),
+    )
+    .expect("cert");
+    std::fs::write(other.path().join("client.crt"), c.cert).expect("write");
+    std::fs::write(other.path().join("client.key"), c.key).expect("write");
+    let foreign = agent(Some(other.path()), &demo.ca);
+    assert!(
+        foreign
+            .get(&format!("{}/api/v1/notices", r.url()))
+            .call()
+            .is_err()
+    );
+    // an expired certificate from the right CA
+    let real_ca = careplan_relay::pki::Pem {
+        cert: std::fs::read_to_string(&demo.ca).expect("ca"),
+        key: std::fs::read_to_string(demo.ca.with_file_name("ca.key")).expect("ca key"),
+    };
+    let old = careplan_relay::pki::issue_client(
+        &real_ca,
+        &office,
+        "x",
+        now - time::Duration::days(30),
+        now - time::Duration::days(1),
+    )
+    .expect("cert");
+    let exp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(exp.path().join("client.crt"), old.cert).expect("write");
+    std::fs::write(exp.path().join("client.key"), old.key).expect("write");
+    let expired = agent(Some(exp.path()), &demo.ca);
+    assert!(
+        expired
+            .get(&format!("{}/api/v1/notices", r.url()))
+            .call()
+            .is_err()
+    );
+    // the demo profile works
+    let ok = agent(Some(&demo.offices[0].profile), &demo.ca);
+    let resp = ok
+        .get(&format!("{}/api/v1/notices", r.url()))
+        .call()
+        .expect("tls ok");
+    assert_eq!(
+        resp.status().as_u16(),
+        401,
+        "TLS passes, the session is missing"
+    );
+    r.shutdown();
+}
+
+#[test]
+fn concurrent_sends_are_all_stored_once() {
+    let (_dir, r, demo) = relay();
+    let mut a = Office::new(&r, &demo, 0);
+    a.login();
+    let b = demo.offices[1].office.clone();
+    let token = a.token.clone().expect("token");
+    let url = r.url();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let agent = agent(Some(&demo.offices[0].profile), &demo.ca);
+            let (url, token, b, from) = (url.clone(), token.clone(), b.clone(), a.info.office.clone());
+            std::thread::spawn(move || {
+                let (name, bytes) = plan_file(&from, &b, &format!("202504250930{i:02}"));
+                let body = json!({"message": format!("並行{i}"), "destinations": [{"office": b, "files": [{"name": name, "data": b64(&bytes)}]}]});
+                // each request twice with the same key
+                let mut ids = Vec::new();
+                for _ in 0..2 {
+                    let mut resp = agent
+                        .post(&format!("{url}/api/v1/send"))
+                        .header("Authorization", &format!("Bearer {token}"))
+                        .header("Idempotency-Key", &format!("conc-{i}"))
+                        .send_json(&body)
+                        .expect("send");
+                    assert_eq!(resp.status().as_u16(), 200);
+                    let v: Value = resp.body_mut().read_json().expect("json");
+                    ids.push(v["send_id"].as_str().unwrap_or_default().to_owned());
+                }
+                assert_eq!(ids[0], ids[1]);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+    let sent = a.get_json("/api/v1/sent");
+    let n = sent
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|t| t["message"].as_str().is_some_and(|m| m.starts_with("並行")))
+        .count();
+    assert_eq!(n, 8);
+    r.shutdown();
+}
