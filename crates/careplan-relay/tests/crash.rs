@@ -1,0 +1,200 @@
+//! Crash test (the Postfix rule): the real `careplan-relay` binary is killed with SIGKILL
+//! while clients send; after a restart every acknowledged send is present exactly once and
+//! every listed send is whole.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use careplan_relay::demo::{DemoInfo, b64};
+use serde_json::{Value, json};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn spawn_relay(dir: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
+        .args(["demo", "--data"])
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn relay")
+}
+
+fn agent(profile: &Path, ca: &Path) -> ureq::Agent {
+    let pem = |p: &Path| std::fs::read(p).expect("pem");
+    let ca = Certificate::from_pem(&pem(ca)).expect("ca").to_owned();
+    let cert = Certificate::from_pem(&pem(&profile.join("client.crt")))
+        .expect("cert")
+        .to_owned();
+    let key = PrivateKey::from_pem(&pem(&profile.join("client.key")))
+        .expect("key")
+        .to_owned();
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::Specific(Arc::new(vec![ca])))
+        .client_cert(Some(ClientCert::new_with_certs(&[cert], key)))
+        .build();
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build(),
+    )
+}
+
+fn wait_ready(dir: &Path, deadline: Duration) -> DemoInfo {
+    let start = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(dir.join("demo.json"))
+            && let Ok(info) = serde_json::from_str::<DemoInfo>(&text)
+        {
+            let a = agent(&info.offices[0].profile, &info.ca);
+            if a.get(&format!("{}/api/v1/status", info.relay_url))
+                .call()
+                .is_ok()
+            {
+                return info;
+            }
+        }
+        assert!(start.elapsed() < deadline, "relay did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn login(a: &ureq::Agent, url: &str, o: &careplan_relay::demo::DemoOfficeInfo) -> Option<String> {
+    let mut r = a
+        .post(&format!("{url}/api/v1/login/personal"))
+        .send_json(json!({"user_id": o.personal_user, "password": o.personal_password}))
+        .ok()?;
+    let t: Value = r.body_mut().read_json().ok()?;
+    let mut r = a
+        .post(&format!("{url}/api/v1/login/office"))
+        .header("Authorization", &format!("Bearer {}", t["token"].as_str()?))
+        .send_json(json!({"user_id": o.office_user, "password": o.office_password}))
+        .ok()?;
+    let s: Value = r.body_mut().read_json().ok()?;
+    s["token"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn acknowledged_sends_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = spawn_relay(dir.path(), port);
+    let info = wait_ready(dir.path(), Duration::from_secs(60));
+    let a = &info.offices[0];
+    let b = info.offices[1].office.clone();
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (acked, stop, info, b) = (acked.clone(), stop.clone(), info.clone(), b.clone());
+        workers.push(std::thread::spawn(move || {
+            let a = &info.offices[0];
+            let agent = agent(&a.profile, &info.ca);
+            let Some(token) = login(&agent, &info.relay_url, a) else {
+                return;
+            };
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let key = format!("crash-{w}-{i}");
+                let files: Vec<Value> = ["UPPLAN", "UPSIKYU", "UPHOSOKU"]
+                    .iter()
+                    .map(|p| {
+                        let name = format!("{p}_202505_{}_43_{b}_11_2025042509{w:02}{:02}.CSV", a.office, i % 60);
+                        json!({"name": name, "data": b64(format!("202407,131011,{key},{p}\r\n").repeat(200).as_bytes())})
+                    })
+                    .collect();
+                let body = json!({"message": key, "destinations": [{"office": b, "files": files}]});
+                let resp = agent
+                    .post(&format!("{}/api/v1/send", info.relay_url))
+                    .header("Authorization", &format!("Bearer {token}"))
+                    .header("Idempotency-Key", &key)
+                    .send_json(&body);
+                match resp {
+                    Ok(mut r) if r.status().as_u16() == 200 => {
+                        let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+                        if let Some(id) = v["send_id"].as_str() {
+                            acked.lock().expect("lock").push((key, id.to_owned()));
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // let sends flow, then kill -9 mid-stream
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        !acked.is_empty(),
+        "some sends were acknowledged before the kill"
+    );
+
+    // restart on the same data and check
+    let mut child = spawn_relay(dir.path(), port);
+    let info = wait_ready(dir.path(), Duration::from_secs(60));
+    let agent = agent(&a.profile, &info.ca);
+    let token = login(&agent, &info.relay_url, a).expect("login after restart");
+    let mut r = agent
+        .get(&format!("{}/api/v1/sent", info.relay_url))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("sent");
+    let sent: Value = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_json()
+        .expect("json");
+    let sent = sent.as_array().expect("array");
+    for (key, id) in &acked {
+        let n = sent.iter().filter(|t| t["message"] == key.as_str()).count();
+        assert_eq!(n, 1, "acknowledged send {key} present exactly once");
+        assert!(sent.iter().any(|t| t["id"] == id.as_str()));
+    }
+    for t in sent.iter().filter(|t| {
+        t["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("crash-"))
+    }) {
+        let files = t["destinations"][0]["files"].as_array().map_or(0, Vec::len);
+        assert_eq!(files, 3, "a listed send is whole: {t}");
+    }
+    // a retry of an acknowledged key after the crash is a replay, not a new send
+    let (key, id) = &acked[0];
+    let mut r = agent
+        .post(&format!("{}/api/v1/send", info.relay_url))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Idempotency-Key", key)
+        .send_json(json!({"message": key, "destinations": [{"office": b, "files": [{"name": "x.pdf", "data": b64(b"x")}]}]}))
+        .expect("retry");
+    let v: Value = r.body_mut().read_json().expect("json");
+    assert_eq!(v["send_id"], id.as_str());
+    assert_eq!(v["replayed"], true);
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!(
+        "crash test: {} acknowledged sends before SIGKILL, all present once after restart",
+        acked.len()
+    );
+}
