@@ -68,6 +68,13 @@ fn main() {
     let a = client(&url, &offices[0], ta.path());
     let to = careplan_core::OfficeNumber::parse(&offices[1].office).expect("office");
 
+    // The demo relay holds demo data for B: take it first so that only the n files count.
+    {
+        let tb0 = tempfile::tempdir().expect("t");
+        let b0 = client(&url, &offices[1], tb0.path());
+        let drain = tempfile::tempdir().expect("t");
+        b0.receive_all(drain.path(), &mut |_| {}).expect("drain");
+    }
     // Prepare: n attachments of 8 KiB in sends of 100 files.
     let t0 = Instant::now();
     for batch in 0..n.div_ceil(100) {

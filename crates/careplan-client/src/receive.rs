@@ -335,7 +335,7 @@ impl Client {
             size,
             acked: false,
         };
-        store.put_receive_record(&office, &rec)?;
+        store.put_receive_record_lazy(&office, &rec)?;
         self.ack_and_record(t, f, rec)?;
         Ok(SavedFile {
             id: f.id.clone(),
@@ -357,12 +357,11 @@ impl Client {
         let receipt = self.with_session(|token| api.ack(token, &f.id, &rec.sha256))?;
         rec.acked = true;
         let office = self.office().as_str().to_owned();
-        self.inner.store.put_receive_record(&office, &rec)?;
         let entry = LedgerEntry {
             seq: 0,
             at: crate::now(),
             direction: Direction::Receive,
-            office,
+            office: office.clone(),
             counterpart: t.sender_office.clone(),
             counterpart_name: Some(t.sender_name.clone()),
             transmission_id: t.id.clone(),
@@ -376,9 +375,10 @@ impl Client {
             receipt,
             terminal: self.terminal_name().to_owned(),
         };
+        let key = format!("recv:{}:{}", f.id, rec.path.display());
         self.inner
             .store
-            .append_ledger(&format!("recv:{}:{}", f.id, rec.path.display()), entry)?;
+            .record_receive(&office, &rec, &key, entry)?;
         Ok(())
     }
 }

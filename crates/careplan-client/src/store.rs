@@ -450,6 +450,32 @@ impl Store {
         Ok(entry)
     }
 
+    /// Mark a received file acknowledged and append its ledger entry (once per
+    /// `unique_key`), with ONE flush for both.
+    pub fn record_receive(
+        &self,
+        office: &str,
+        r: &ReceiveRecord,
+        unique_key: &str,
+        mut entry: LedgerEntry,
+    ) -> Result<LedgerEntry, StoreError> {
+        self.put("receipts", format!("{office}/{}", r.file_id).as_bytes(), r)?;
+        let keys = self.tree("ledger_keys")?;
+        let ledger = self.tree("ledger")?;
+        if let Some(seq) = keys.get(unique_key.as_bytes())?
+            && let Some(v) = ledger.get(&seq)?
+        {
+            self.flush()?;
+            return dec("ledger", &v);
+        }
+        let seq = self.db.generate_id()?;
+        entry.seq = seq;
+        ledger.insert(seq.to_be_bytes(), enc(&entry)?)?;
+        keys.insert(unique_key.as_bytes(), &seq.to_be_bytes())?;
+        self.flush()?;
+        Ok(entry)
+    }
+
     /// Every ledger entry in recording order.
     pub fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut out = Vec::new();
@@ -473,8 +499,19 @@ impl Store {
 
     /// Write a receive record durably (flushed).
     pub fn put_receive_record(&self, office: &str, r: &ReceiveRecord) -> Result<(), StoreError> {
-        self.put("receipts", format!("{office}/{}", r.file_id).as_bytes(), r)?;
+        self.put_receive_record_lazy(office, r)?;
         self.flush()
+    }
+
+    /// Write a receive record without waiting for the disk (sled flushes within 500 ms).
+    /// Used before the 済: losing it in a crash only costs a re-download, since the file
+    /// in the folder is recognised by its SHA-256.
+    pub fn put_receive_record_lazy(
+        &self,
+        office: &str,
+        r: &ReceiveRecord,
+    ) -> Result<(), StoreError> {
+        self.put("receipts", format!("{office}/{}", r.file_id).as_bytes(), r)
     }
 }
 
