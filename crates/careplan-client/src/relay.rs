@@ -28,6 +28,8 @@ pub(crate) struct Transport {
 #[derive(Clone)]
 pub(crate) struct Http {
     agent: ureq::Agent,
+    /// The same TLS settings as the agent's, for [`Http::diagnose_tls`].
+    probe: Arc<rustls::ClientConfig>,
     base: String,
     t: Transport,
 }
@@ -46,6 +48,26 @@ pub(crate) struct RelayErrorBody {
 #[derive(serde::Deserialize)]
 struct ErrorEnvelope {
     error: RelayErrorBody,
+}
+
+/// A rustls client configuration equal to the agent's (ring, relay CA, client certificate).
+fn probe_config(id: &Identity) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    let err = |e: rustls::Error| ClientError::Certificate {
+        message: format!("証明書を設定できません（{e}）。"),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in &id.roots {
+        roots.add(c.clone()).map_err(err)?;
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(err)?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+    .map_err(err)?;
+    Ok(Arc::new(cfg))
 }
 
 /// The outcome of one request that reached the relay.
@@ -114,8 +136,10 @@ impl Http {
             .timeout_per_call(Some(t.timeout_call))
             .user_agent(concat!("careplan-client/", env!("CARGO_PKG_VERSION")))
             .build();
+        let probe = probe_config(id)?;
         Ok(Self {
             agent: ureq::Agent::new_with_config(config),
+            probe,
             base,
             t,
         })
@@ -159,6 +183,18 @@ impl Http {
                 },
             };
         }
+        if let ureq::Error::Io(io) = &e
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+            && let Some(diag) = self.diagnose_tls()
+        {
+            return diag;
+        }
         match e {
             ureq::Error::BadUri(_) | ureq::Error::RequireHttpsOnly(_) => {
                 ClientError::Protocol(detail)
@@ -168,6 +204,60 @@ impl Http {
                 url: self.base.clone(),
                 detail,
             },
+        }
+    }
+
+    /// With TLS 1.3 the relay checks our certificate after our side of the handshake has
+    /// finished, so a refusal can surface as a broken pipe while sending the request. Probe
+    /// once with a bare handshake and read the relay's alert to tell a rejected certificate
+    /// apart from a network problem.
+    fn diagnose_tls(&self) -> Option<ClientError> {
+        use std::io::{Read as _, Write as _};
+        let rest = self.base.strip_prefix("https://")?;
+        let authority = rest.split('/').next()?;
+        let host = match authority.rsplit_once(':') {
+            Some((h, _)) => h,
+            None => authority,
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let addr = if authority.contains(':') && !authority.ends_with(']') {
+            authority.to_owned()
+        } else {
+            format!("{authority}:443")
+        };
+        let name = rustls_pki_types::ServerName::try_from(host).ok()?;
+        let mut sock = std::net::TcpStream::connect(&addr).ok()?;
+        let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = sock.set_write_timeout(Some(Duration::from_secs(5)));
+        let mut conn = rustls::ClientConnection::new(self.probe.clone(), name).ok()?;
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let outcome = tls
+            .write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
+            .and_then(|()| {
+                let mut buf = [0u8; 64];
+                tls.read(&mut buf).map(|_| ())
+            });
+        let err = outcome.err()?;
+        let r = err.get_ref().and_then(|x| to_rustls_err(x))?.clone();
+        let detail = r.to_string();
+        use rustls::AlertDescription as A;
+        match r {
+            rustls::Error::InvalidCertificate(_) => Some(ClientError::ServerNotTrusted { detail }),
+            rustls::Error::AlertReceived(
+                A::BadCertificate
+                | A::CertificateRequired
+                | A::UnknownCA
+                | A::CertificateExpired
+                | A::CertificateRevoked
+                | A::CertificateUnknown
+                | A::AccessDenied
+                | A::DecryptError
+                | A::HandshakeFailure,
+            ) => Some(ClientError::CertificateRejected { detail }),
+            _ => None,
         }
     }
 

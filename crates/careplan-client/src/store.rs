@@ -274,13 +274,26 @@ impl Store {
             path: path.clone(),
             detail: e.to_string(),
         })?;
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(|e| StoreError::Open {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
+        // The lock of a store just closed (a restart, another command) can take a moment
+        // to be released by sled's background thread: wait up to 3 s before giving up.
+        let mut attempt = 0;
+        let db = loop {
+            match sled::Config::new().path(&path).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && attempt < 60 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(StoreError::Open {
+                        path: path.clone(),
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        };
         Ok(Self { db, path })
     }
 
