@@ -283,3 +283,32 @@ fn wrong_passwords_and_a_foreign_office_user_are_clear_errors() {
         "{e:?}"
     );
 }
+
+#[test]
+fn the_office_password_can_be_changed_and_notices_are_listed() {
+    let relay = Relay::start();
+    let t = tempfile::tempdir().unwrap();
+    let c = relay.client(0, t.path(), "A");
+    let o = &relay.offices[0];
+    c.login_personal(&o.personal_user, &o.personal_password)
+        .unwrap();
+    // The new password is checked locally first.
+    let e = c
+        .change_password(&o.office_user, &o.office_password, "short")
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Refused(_)), "{e:?}");
+    c.change_password(&o.office_user, &o.office_password, "Newpass2026x")
+        .unwrap();
+    let info = c.login_office(&o.office_user, "Newpass2026x").unwrap();
+    assert_eq!(info.office, o.office);
+    assert!(info.password_expires_at.is_some());
+    let n = c.notices().unwrap();
+    assert!(!n.offline);
+    for x in &n.items {
+        assert!(!x.title.is_empty());
+    }
+    c.logout();
+    assert!(!c.is_logged_in());
+    // After logout the lists come from the cache only.
+    assert!(c.notices().unwrap().offline);
+}
