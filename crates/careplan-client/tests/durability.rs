@@ -9,6 +9,7 @@ use careplan_client::store::{Direction, DraftFile, DraftSync, LedgerEntry, Ledge
 use careplan_client::{Draft, Store};
 
 const CHILD_ENV: &str = "CAREPLAN_DURABILITY_CHILD_DIR";
+const WHAT_ENV: &str = "CAREPLAN_DURABILITY_WHAT";
 
 fn draft(i: usize, sha: &str) -> Draft {
     Draft {
@@ -55,11 +56,16 @@ fn durability_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
+    let what = std::env::var(WHAT_ENV).unwrap_or_default();
     let store = Store::open(std::path::Path::new(&dir)).unwrap();
-    let sha = store.put_draft_file(b"hello").unwrap();
     for i in 0..20 {
-        store.put_draft(&draft(i, &sha)).unwrap();
-        store.append_ledger(&format!("k{i}"), entry(i)).unwrap();
+        // Only one kind of write per child, so that no other flush hides a missing one.
+        if what == "drafts" {
+            let sha = store.put_draft_file(b"hello").unwrap();
+            store.put_draft(&draft(i, &sha)).unwrap();
+        } else {
+            store.append_ledger(&format!("k{i}"), entry(i)).unwrap();
+        }
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "SAVED").unwrap();
@@ -72,8 +78,8 @@ fn durability_child() {
     }
 }
 
-#[test]
-fn kill_right_after_saved_loses_nothing() {
+/// Run the child saving `what`, SIGKILL it as soon as it says SAVED, reopen the store.
+fn kill_after_saved(what: &str) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -83,6 +89,7 @@ fn kill_right_after_saved_loses_nothing() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, dir.path())
+        .env(WHAT_ENV, what)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -96,8 +103,13 @@ fn kill_right_after_saved_loses_nothing() {
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-
     let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn kill_right_after_a_saved_draft_loses_nothing() {
+    let (_dir, store) = kill_after_saved("drafts");
     let drafts = store.drafts("1310000001").unwrap();
     assert_eq!(drafts.len(), 20, "every saved draft survives the kill");
     for d in &drafts {
@@ -106,6 +118,14 @@ fn kill_right_after_saved_loses_nothing() {
             Some(&b"hello"[..])
         );
     }
-    let ledger = store.ledger().unwrap();
-    assert_eq!(ledger.len(), 20, "every ledger entry survives the kill");
+}
+
+#[test]
+fn kill_right_after_a_ledger_entry_loses_nothing() {
+    let (_dir, store) = kill_after_saved("ledger");
+    assert_eq!(
+        store.ledger().unwrap().len(),
+        20,
+        "every ledger entry survives the kill"
+    );
 }
