@@ -15,6 +15,9 @@ use crate::RelayError;
 pub struct Db {
     /// The pool (SQLite or PostgreSQL).
     pub pool: AnyPool,
+    /// Serializes the big write transactions in this process: SQLite has one writer, and
+    /// waiting here is fair and sleep-free, unlike SQLite's busy handler.
+    pub writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 const SCHEMA: &str = r"
@@ -127,7 +130,10 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
-        let db = Self { pool };
+        let db = Self {
+            pool,
+            writer: std::sync::Arc::default(),
+        };
         let bytes = if sqlite { "BLOB" } else { "BYTEA" };
         for stmt in SCHEMA.replace("{BYTES}", bytes).split(';') {
             if !stmt.trim().is_empty() {

@@ -158,7 +158,10 @@ async fn token_session(
     if !kinds.contains(&s.kind.as_str()) || s.office != peer.office.as_str() {
         return Err(ApiError::unauthorized());
     }
-    st.db.touch_session(&th, t).await?;
+    // Idle time is tracked to the minute: one write per session and minute, not per request.
+    if t - s.last_seen >= 60 {
+        st.db.touch_session(&th, t).await?;
+    }
     Ok(s)
 }
 

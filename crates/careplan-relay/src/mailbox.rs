@@ -171,6 +171,7 @@ impl Db {
     /// Store a send and all its files in one transaction. Returns the receipt; when the same
     /// key was stored concurrently, the first send's receipt.
     pub async fn insert_send(&self, s: &NewSend) -> Result<Receipt, RelayError> {
+        let guard = self.writer.lock().await;
         let res = async {
             let mut tx = self.pool.begin().await?;
             sqlx::query("INSERT INTO sends (id, idem_key, from_office, message, sent_at) VALUES ($1, $2, $3, $4, $5)")
@@ -209,6 +210,7 @@ impl Db {
             Ok::<_, sqlx::Error>(())
         }
         .await;
+        drop(guard);
         match res {
             Ok(()) => Ok(Receipt {
                 send_id: s.id.clone(),

@@ -161,15 +161,13 @@ pub fn inspect_path(path: &Path, names_only: bool) -> Inspection {
             out.records = Some(report.records.len());
             out.findings.extend(report.findings);
         }
-        Some(_) => {
-            if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-                out.findings.push(Finding::error(
-                    "E_IMAGE_NOT_JPEG",
-                    "家族構成画像の中身がJPEG形式ではありません。JPEG（.jpg）で保存し直してください。",
-                ));
-            }
+        Some(_) if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) => {
+            out.findings.push(Finding::error(
+                "E_IMAGE_NOT_JPEG",
+                "家族構成画像の中身がJPEG形式ではありません。JPEG（.jpg）で保存し直してください。",
+            ));
         }
-        None => {}
+        _ => {}
     }
     out
 }

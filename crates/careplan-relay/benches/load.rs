@@ -1,0 +1,164 @@
+//! Load benchmark on loopback: N concurrent clients × M sends of a 3-file set each, against
+//! the embedded relay (real mutual TLS, SQLite WAL + synchronous=FULL), and in the same run
+//! the machine's raw rate of writing + fsyncing the same bytes. Bounded in count and time.
+//!
+//! `cargo bench -p careplan-relay --bench load` (env: `CLIENTS`, `SENDS`).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use careplan_relay::demo::{DemoOfficeInfo, b64};
+use careplan_relay::embedded::start_demo;
+use serde_json::{Value, json};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+fn agent(profile: &Path, ca: &Path) -> ureq::Agent {
+    let pem = |p: &Path| std::fs::read(p).expect("pem");
+    let ca = Certificate::from_pem(&pem(ca)).expect("ca").to_owned();
+    let cert = Certificate::from_pem(&pem(&profile.join("client.crt")))
+        .expect("cert")
+        .to_owned();
+    let key = PrivateKey::from_pem(&pem(&profile.join("client.key")))
+        .expect("key")
+        .to_owned();
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::Specific(Arc::new(vec![ca])))
+        .client_cert(Some(ClientCert::new_with_certs(&[cert], key)))
+        .build();
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build(),
+    )
+}
+
+fn login(a: &ureq::Agent, url: &str, o: &DemoOfficeInfo) -> String {
+    let mut r = a
+        .post(&format!("{url}/api/v1/login/personal"))
+        .send_json(json!({"user_id": o.personal_user, "password": o.personal_password}))
+        .expect("login 1");
+    let t: Value = r.body_mut().read_json().expect("json");
+    let mut r = a
+        .post(&format!("{url}/api/v1/login/office"))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", t["token"].as_str().unwrap_or("")),
+        )
+        .send_json(json!({"user_id": o.office_user, "password": o.office_password}))
+        .expect("login 2");
+    let s: Value = r.body_mut().read_json().expect("json");
+    s["token"].as_str().unwrap_or("").to_owned()
+}
+
+fn env_usize(k: &str, d: usize) -> usize {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    // `cargo test --benches` runs benches with --test-ish args: stay quick then.
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    let clients = env_usize("CLIENTS", 50);
+    let sends = env_usize("SENDS", 10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr")).expect("relay");
+    let info = relay.demo.clone().expect("demo");
+    let a = info.offices[0].clone();
+    let b = info.offices[1].office.clone();
+    // A realistic 3-file set: 6表 + 7表 + 補足, about 20 KB each.
+    let set: Vec<(String, Vec<u8>)> = ["UPPLAN", "UPSIKYU", "UPHOSOKU"]
+        .iter()
+        .map(|p| {
+            let bytes =
+                "202407,131011,0000012345,20250425,202505,1310000001,ケアマネ 太郎,000123\r\n"
+                    .repeat(250)
+                    .into_bytes();
+            (p.to_string(), bytes)
+        })
+        .collect();
+    let set_bytes: usize = set.iter().map(|(_, b)| b.len()).sum();
+
+    let url = relay.url();
+    let token = {
+        let ag = agent(&a.profile, &info.ca);
+        login(&ag, &url, &a)
+    };
+    let start = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let (a, ca, url, token, b, set) = (a.clone(), info.ca.clone(), url.clone(), token.clone(), b.clone(), set.clone());
+            std::thread::spawn(move || {
+                let ag = agent(&a.profile, &ca);
+                let mut lat = Vec::new();
+                for s in 0..sends {
+                    let files: Vec<Value> = set
+                        .iter()
+                        .map(|(p, bytes)| json!({"name": format!("{p}_202505_{}_43_{b}_11_2025042509{:02}{:02}.CSV", a.office, c % 60, s % 60), "data": b64(bytes)}))
+                        .collect();
+                    let body = json!({"message": "", "destinations": [{"office": b, "files": files}]});
+                    let t = Instant::now();
+                    let r = ag
+                        .post(&format!("{url}/api/v1/send"))
+                        .header("Authorization", &format!("Bearer {token}"))
+                        .header("Idempotency-Key", &format!("load-{c}-{s}"))
+                        .send_json(&body)
+                        .expect("send");
+                    assert_eq!(r.status().as_u16(), 200);
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat: Vec<f64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("client"))
+        .collect();
+    let wall = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let n = lat.len();
+    let sends_per_s = n as f64 / wall;
+    let mb_s = (n * set_bytes) as f64 / wall / 1e6;
+
+    // Raw rate: write + fsync the same bytes (one file per send, as one durable commit).
+    let raw_dir = tempfile::tempdir_in(dir.path()).expect("tempdir");
+    let raw_n = n.min(200);
+    let t = Instant::now();
+    for i in 0..raw_n {
+        let mut f = std::fs::File::create(raw_dir.path().join(format!("{i}"))).expect("create");
+        for (_, bytes) in &set {
+            f.write_all(bytes).expect("write");
+        }
+        f.sync_all().expect("fsync");
+    }
+    let raw_per_s = raw_n as f64 / t.elapsed().as_secs_f64();
+    println!("load: {clients} clients × {sends} sends of a 3-file set ({set_bytes} bytes)");
+    println!(
+        "  sends/s {sends_per_s:.1}, MB/s {mb_s:.2}, p50 {:.1} ms, p99 {:.1} ms, wall {wall:.2} s",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99)
+    );
+    println!(
+        "  raw write+fsync of the same bytes: {raw_per_s:.1} sets/s; ratio {:.2}",
+        sends_per_s / raw_per_s
+    );
+    relay.shutdown();
+}
