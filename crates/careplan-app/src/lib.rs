@@ -4,11 +4,10 @@
 //! demo mode). UI code lives here so that `egui_kittest` can drive it; `main.rs` is glue.
 
 pub mod cli;
+mod demo;
 
-/// Start the desktop app (the default when no sub-command is given).
+/// Start the app (the default when no sub-command is given). Until the desktop window
+/// lands, this starts the embedded demo relay when nothing is configured.
 pub fn gui_main() -> std::process::ExitCode {
-    eprintln!(
-        "デスクトップアプリはまだ組み込まれていません。`careplan --help` でコマンドを確認してください。"
-    );
-    std::process::ExitCode::from(1)
+    demo::run()
 }
