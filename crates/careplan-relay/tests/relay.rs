@@ -466,3 +466,92 @@ fn concurrent_sends_are_all_stored_once() {
     assert_eq!(n, 8);
     r.shutdown();
 }
+
+/// Temporary and expired office-user passwords must be changed (with the step-1 token)
+/// before a session is given; the new password follows the policy.
+#[test]
+fn temporary_and_expired_passwords_must_be_changed() {
+    let (dir, r, demo) = relay();
+    let o = demo.offices[3].clone();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt
+        .block_on(careplan_relay::db::Db::open(&format!(
+            "sqlite://{}",
+            dir.path().join("relay.sqlite3").display()
+        )))
+        .expect("db");
+    let sec = careplan_relay::config::Security {
+        argon2_memory_kib: 64,
+        argon2_iterations: 1,
+        ..Default::default()
+    };
+    let temp_pw = "temp1234X";
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    rt.block_on(db.put_office_user(
+        &o.office_user,
+        &o.office,
+        &careplan_relay::auth::hash_password(&sec, temp_pw),
+        now,
+        true,
+    ))
+    .expect("temporary password");
+
+    let mut a = Office::new(&r, &demo, 3);
+    let step1 = |a: &mut Office| {
+        let (s, v) = a.post(
+            "/api/v1/login/personal",
+            &json!({"user_id": a.info.personal_user, "password": a.info.personal_password}),
+            &[],
+        );
+        assert_eq!(s, 200, "{v}");
+        a.token = v["token"].as_str().map(str::to_owned);
+    };
+    step1(&mut a);
+    let (s, v) = a.post(
+        "/api/v1/login/office",
+        &json!({"user_id": o.office_user, "password": temp_pw}),
+        &[],
+    );
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "E_PASSWORD_CHANGE_REQUIRED");
+    // the policy is enforced
+    let (s, v) = a.post(
+        "/api/v1/password",
+        &json!({"user_id": o.office_user, "old_password": temp_pw, "new_password": "short"}),
+        &[],
+    );
+    assert_eq!(s, 400);
+    assert_eq!(v["error"]["code"], "E_PASSWORD_POLICY");
+    let (s, v) = a.post(
+        "/api/v1/password",
+        &json!({"user_id": o.office_user, "old_password": temp_pw, "new_password": "newpass99"}),
+        &[],
+    );
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = a.post(
+        "/api/v1/login/office",
+        &json!({"user_id": o.office_user, "password": "newpass99"}),
+        &[],
+    );
+    assert_eq!(s, 200, "{v}");
+    assert!(v["password_expires_at"].is_string());
+
+    // a password set 91 days ago has expired
+    rt.block_on(db.put_office_user(
+        &o.office_user,
+        &o.office,
+        &careplan_relay::auth::hash_password(&sec, "newpass99"),
+        now - 91 * 86_400,
+        false,
+    ))
+    .expect("old password");
+    step1(&mut a);
+    let (s, v) = a.post(
+        "/api/v1/login/office",
+        &json!({"user_id": o.office_user, "password": "newpass99"}),
+        &[],
+    );
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "E_PASSWORD_EXPIRED");
+    r.shutdown();
+}
