@@ -284,9 +284,16 @@ async fn run(cmd: Cmd) -> Result<()> {
                 now + Duration::days(days),
             )?;
             std::fs::create_dir_all(&out)?;
-            std::fs::write(out.join("client.crt"), c.cert)?;
-            std::fs::write(out.join("client.key"), c.key)?;
-            std::fs::write(out.join("ca.crt"), ca.cert)?;
+            if let Ok(pw) = std::env::var("CAREPLAN_P12_PASSWORD") {
+                let p12 = pki::to_pkcs12(&c, &ca.cert, o.as_str(), &pw)?;
+                std::fs::write(out.join("client.p12"), p12)?;
+                println!(
+                    "PKCS#12 も書き出しました: client.p12（パスワードは CAREPLAN_P12_PASSWORD の値）"
+                );
+            }
+            std::fs::write(out.join("client.crt"), &c.cert)?;
+            std::fs::write(out.join("client.key"), &c.key)?;
+            std::fs::write(out.join("ca.crt"), &ca.cert)?;
             println!("証明書を {} に書き出しました。", out.display());
             Ok(())
         }

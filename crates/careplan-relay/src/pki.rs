@@ -113,3 +113,63 @@ pub fn office_of(der: &[u8]) -> Option<careplan_core::OfficeNumber> {
     let cn = cert.subject().iter_common_name().next()?.as_str().ok()?;
     careplan_core::OfficeNumber::parse(cn).ok()
 }
+
+/// The client certificate, its key and the CA as a PKCS#12 file protected by `password`
+/// (for Windows certificate import and the client's PKCS#12 import).
+pub fn to_pkcs12(
+    client: &Pem,
+    ca_cert: &str,
+    alias: &str,
+    password: &str,
+) -> Result<Vec<u8>, RelayError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let p = |e: &dyn std::fmt::Display| RelayError::Pki(e.to_string());
+    let leaf = CertificateDer::from_pem_slice(client.cert.as_bytes()).map_err(|e| p(&e))?;
+    let ca = CertificateDer::from_pem_slice(ca_cert.as_bytes()).map_err(|e| p(&e))?;
+    let key = PrivatePkcs8KeyDer::from_pem_slice(client.key.as_bytes()).map_err(|e| p(&e))?;
+    let chain = [leaf.as_ref(), ca.as_ref()]
+        .into_iter()
+        .map(p12_keystore::Certificate::from_der)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| p(&e))?;
+    let key_id = crate::auth::sha256_hex(leaf.as_ref());
+    let mut ks = p12_keystore::KeyStore::new();
+    ks.add_entry(
+        alias,
+        p12_keystore::KeyStoreEntry::PrivateKeyChain(p12_keystore::PrivateKeyChain::new(
+            key.secret_pkcs8_der(),
+            &key_id.as_bytes()[..20],
+            chain,
+        )),
+    );
+    ks.writer(password).write().map_err(|e| p(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::pem::PemObject;
+
+    #[test]
+    fn client_certificate_carries_the_office_and_exports_as_pkcs12() {
+        let now = OffsetDateTime::now_utc();
+        let ca = create_ca("test CA", now, 1).expect("ca");
+        let office = careplan_core::OfficeNumber::parse("1370526111").expect("office");
+        let c = issue_client(
+            &ca,
+            &office,
+            "かえで居宅介護支援事業所",
+            now - Duration::days(1),
+            now + Duration::days(30),
+        )
+        .expect("client");
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(c.cert.as_bytes()).expect("der");
+        assert_eq!(office_of(der.as_ref()), Some(office));
+        let p12 = to_pkcs12(&c, &ca.cert, office.as_str(), "pass1234").expect("p12");
+        let ks = p12_keystore::KeyStore::from_pkcs12(&p12, "pass1234").expect("read back");
+        let (_, chain) = ks.private_key_chain().expect("key chain");
+        assert_eq!(chain.chain().len(), 2);
+        assert!(p12_keystore::KeyStore::from_pkcs12(&p12, "wrong").is_err());
+    }
+}
