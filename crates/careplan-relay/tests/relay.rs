@@ -555,3 +555,46 @@ fn temporary_and_expired_passwords_must_be_changed() {
     assert_eq!(v["error"]["code"], "E_PASSWORD_EXPIRED");
     r.shutdown();
 }
+
+/// Step-1 tokens and idle sessions expire (here configured to zero minutes).
+#[test]
+fn pending_tokens_and_idle_sessions_expire() {
+    let (dir, r, demo) = relay();
+    let addr = r.addr;
+    r.shutdown();
+    let mut cfg = careplan_relay::demo::demo_config(dir.path(), addr);
+    cfg.security.pending_minutes = 0;
+    cfg.security.session_idle_minutes = 0;
+    let r = careplan_relay::embedded::start(cfg).expect("restart with short expiry");
+    let mut a = Office::new(&r, &demo, 0);
+    let (s, v) = a.post(
+        "/api/v1/login/personal",
+        &json!({"user_id": a.info.personal_user, "password": a.info.personal_password}),
+        &[],
+    );
+    assert_eq!(s, 200, "{v}");
+    a.token = v["token"].as_str().map(str::to_owned);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (s, v) = a.post(
+        "/api/v1/login/office",
+        &json!({"user_id": a.info.office_user, "password": a.info.office_password}),
+        &[],
+    );
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(v["error"]["code"], "E_SESSION");
+    // a fresh login works at once (started just after a second boundary, so that the
+    // Unix-second clock of the relay does not tick in between), and the idle session ends
+    // a second later
+    let into_second = time::OffsetDateTime::now_utc().nanosecond();
+    std::thread::sleep(std::time::Duration::from_nanos(
+        u64::from(1_000_000_000 - into_second) + 20_000_000,
+    ));
+    a.token = None;
+    a.login();
+    let (s, _, _) = a.get("/api/v1/notices");
+    assert_eq!(s, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (s, _, _) = a.get("/api/v1/notices");
+    assert_eq!(s, 401);
+    r.shutdown();
+}
