@@ -188,6 +188,15 @@ fn locked(until: i64) -> ApiError {
     )
 }
 
+/// A real argon2id hash to verify against when the user does not exist, so that an unknown
+/// user costs the same time as a wrong password (no user enumeration by timing).
+fn dummy_hash(st: &AppState) -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| auth::hash_password(&st.cfg.security, "no-such-user-0"))
+        .clone()
+}
+
 async fn verify(hash: String, password: String) -> bool {
     tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
         .await
@@ -239,7 +248,7 @@ async fn login_personal(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
     let Some((hash, _, locked_until)) = st.db.personal_user(user.as_str()).await? else {
         // Same work and answer as a wrong password: no user enumeration.
-        let _ = verify(String::new(), req.password).await;
+        let _ = verify(dummy_hash(&st), req.password).await;
         return Err(login_failed());
     };
     check_with_lockout(
@@ -281,7 +290,7 @@ async fn login_office(
     let user = OfficeUserId::parse(&req.user_id)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
     let Some(u) = st.db.office_user(user.as_str()).await? else {
-        let _ = verify(String::new(), req.password).await;
+        let _ = verify(dummy_hash(&st), req.password).await;
         return Err(login_failed());
     };
     check_with_lockout(
