@@ -6,36 +6,18 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+use std::time::Instant;
 
 use careplan_relay::demo::{DemoOfficeInfo, b64};
 use careplan_relay::embedded::start_demo;
 use serde_json::{Value, json};
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 fn agent(profile: &Path, ca: &Path) -> ureq::Agent {
-    let pem = |p: &Path| std::fs::read(p).expect("pem");
-    let ca = Certificate::from_pem(&pem(ca)).expect("ca").to_owned();
-    let cert = Certificate::from_pem(&pem(&profile.join("client.crt")))
-        .expect("cert")
-        .to_owned();
-    let key = PrivateKey::from_pem(&pem(&profile.join("client.key")))
-        .expect("key")
-        .to_owned();
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .root_certs(RootCerts::Specific(Arc::new(vec![ca])))
-        .client_cert(Some(ClientCert::new_with_certs(&[cert], key)))
-        .build();
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build(),
-    )
+    support::agent(Some(profile), ca)
 }
 
 fn login(a: &ureq::Agent, url: &str, o: &DemoOfficeInfo) -> String {

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+mod support;
 use std::time::{Duration, Instant};
 
 use careplan_relay::demo::{DemoInfo, b64};
 use serde_json::{Value, json};
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -31,27 +32,7 @@ fn spawn_relay(dir: &Path, port: u16) -> Child {
 }
 
 fn agent(profile: &Path, ca: &Path) -> ureq::Agent {
-    let pem = |p: &Path| std::fs::read(p).expect("pem");
-    let ca = Certificate::from_pem(&pem(ca)).expect("ca").to_owned();
-    let cert = Certificate::from_pem(&pem(&profile.join("client.crt")))
-        .expect("cert")
-        .to_owned();
-    let key = PrivateKey::from_pem(&pem(&profile.join("client.key")))
-        .expect("key")
-        .to_owned();
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .root_certs(RootCerts::Specific(Arc::new(vec![ca])))
-        .client_cert(Some(ClientCert::new_with_certs(&[cert], key)))
-        .build();
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build(),
-    )
+    support::agent(Some(profile), ca)
 }
 
 fn wait_ready(dir: &Path, deadline: Duration) -> DemoInfo {

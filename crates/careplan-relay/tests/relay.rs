@@ -1,46 +1,18 @@
 //! The relay over real mutual TLS on loopback: the embedded demo relay in a temp dir, and a
 //! ureq (rustls/ring) client presenting the demo offices' certificates.
 
-use std::path::Path;
-use std::sync::Arc;
-
 use careplan_relay::demo::{DemoInfo, DemoOfficeInfo, b64};
 use careplan_relay::embedded::{RunningRelay, start_demo};
 use serde_json::{Value, json};
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+mod support;
+use support::agent;
 
 fn relay() -> (tempfile::TempDir, RunningRelay, DemoInfo) {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr")).expect("start demo relay");
     let info = r.demo.clone().expect("demo info");
     (dir, r, info)
-}
-
-fn pem_certs(path: &Path) -> Vec<Certificate<'static>> {
-    let pem = std::fs::read(path).expect("read pem");
-    Certificate::from_pem(&pem)
-        .map(|c| vec![c.to_owned()])
-        .expect("certificate pem")
-}
-
-/// An HTTPS agent with an optional client identity (profile dir) and a trust root.
-fn agent(profile: Option<&Path>, ca: &Path) -> ureq::Agent {
-    let mut tls = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .root_certs(RootCerts::Specific(Arc::new(pem_certs(ca))));
-    if let Some(p) = profile {
-        let chain = pem_certs(&p.join("client.crt"));
-        let key = PrivateKey::from_pem(&std::fs::read(p.join("client.key")).expect("key"))
-            .expect("key pem")
-            .to_owned();
-        tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
-    }
-    let cfg = ureq::Agent::config_builder()
-        .tls_config(tls.build())
-        .http_status_as_error(false)
-        .build();
-    ureq::Agent::new_with_config(cfg)
 }
 
 struct Office {

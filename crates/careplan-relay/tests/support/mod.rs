@@ -1,0 +1,40 @@
+//! Shared by the relay's tests and its load bench: an HTTPS agent (ureq, rustls/ring) that
+//! trusts only the relay CA and presents a profile's client certificate.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+fn pem_cert(path: &Path) -> Certificate<'static> {
+    let pem = std::fs::read(path).expect("read certificate");
+    Certificate::from_pem(&pem)
+        .expect("certificate pem")
+        .to_owned()
+}
+
+/// An agent trusting `ca`, with the client identity of `profile` (a folder with
+/// `client.crt` and `client.key`) when given; HTTP errors are answers, not `Err`.
+pub fn agent(profile: Option<&Path>, ca: &Path) -> ureq::Agent {
+    let mut tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::Specific(Arc::new(vec![pem_cert(ca)])));
+    if let Some(p) = profile {
+        let key = PrivateKey::from_pem(&std::fs::read(p.join("client.key")).expect("key"))
+            .expect("key pem")
+            .to_owned();
+        tls = tls.client_cert(Some(ClientCert::new_with_certs(
+            &[pem_cert(&p.join("client.crt"))],
+            key,
+        )));
+    }
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build(),
+    )
+}
