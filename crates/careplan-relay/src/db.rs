@@ -18,6 +18,8 @@ pub struct Db {
     /// Serializes the big write transactions in this process: SQLite has one writer, and
     /// waiting here is fair and sleep-free, unlike SQLite's busy handler.
     pub writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Sends waiting for the next group commit (see [`Db::insert_send`]).
+    pub(crate) queue: std::sync::Arc<std::sync::Mutex<Vec<crate::mailbox::Job>>>,
 }
 
 const SCHEMA: &str = r"
@@ -133,6 +135,7 @@ impl Db {
         let db = Self {
             pool,
             writer: std::sync::Arc::default(),
+            queue: std::sync::Arc::default(),
         };
         let bytes = if sqlite { "BLOB" } else { "BYTEA" };
         for stmt in SCHEMA.replace("{BYTES}", bytes).split(';') {

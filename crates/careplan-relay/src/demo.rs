@@ -209,7 +209,7 @@ pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, Rel
                 }
             })
             .collect();
-        db.insert_send(&NewSend {
+        db.insert_send(NewSend {
             id: auth::new_id(),
             key: format!("demo-{i}"),
             from: t.from.to_string(),

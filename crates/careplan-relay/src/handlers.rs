@@ -651,7 +651,7 @@ async fn send(
         }));
     }
     let plan = validate_send(&st, &peer, req).await?;
-    let receipt = st.db.insert_send(&plan.with_key(&key, &from)).await?;
+    let receipt = st.db.insert_send(plan.with_key(&key, &from)).await?;
     let replayed = receipt.send_id != plan.id;
     tracing::info!(office = %from, destinations = receipt.offices.len(), "send accepted");
     Ok(Json(SendResponse {

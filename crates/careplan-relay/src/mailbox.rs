@@ -1,6 +1,9 @@
 //! Mailbox queries: sends, transmissions, files, acknowledgements, drafts.
 
-use sqlx::Row;
+use std::sync::Arc;
+
+use sqlx::{Acquire, Row};
+use tokio::sync::oneshot;
 
 use crate::RelayError;
 use crate::db::Db;
@@ -131,6 +134,50 @@ fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
     })
 }
 
+/// A send waiting for the group commit, with where to report whether it was stored.
+pub(crate) type Job = (Arc<NewSend>, oneshot::Sender<Result<bool, String>>);
+
+/// The rows of one send: the send, a transmission per destination, every file with its bytes.
+async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sends (id, idem_key, from_office, message, sent_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&s.id)
+    .bind(&s.key)
+    .bind(&s.from)
+    .bind(&s.message)
+    .bind(s.sent_at)
+    .execute(&mut *conn)
+    .await?;
+    for (seq, (tid, to, files)) in s.destinations.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO transmissions (id, send_id, seq, to_office) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tid)
+        .bind(&s.id)
+        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+        for (fseq, f) in files.iter().enumerate() {
+            sqlx::query("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                .bind(&f.id)
+                .bind(tid)
+                .bind(i64::try_from(fseq).unwrap_or(i64::MAX))
+                .bind(&f.name)
+                .bind(&f.kind)
+                .bind(&f.category)
+                .bind(&f.csv_version)
+                .bind(i64::try_from(f.data.len()).unwrap_or(i64::MAX))
+                .bind(&f.sha256)
+                .bind(&f.data)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// The receipt of an earlier send with this key, if any.
     pub async fn receipt_for_key(
@@ -168,60 +215,93 @@ impl Db {
         }))
     }
 
-    /// Store a send and all its files in one transaction. Returns the receipt; when the same
-    /// key was stored concurrently, the first send's receipt.
-    pub async fn insert_send(&self, s: &NewSend) -> Result<Receipt, RelayError> {
-        let guard = self.writer.lock().await;
-        let res = async {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("INSERT INTO sends (id, idem_key, from_office, message, sent_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&s.id)
-                .bind(&s.key)
-                .bind(&s.from)
-                .bind(&s.message)
-                .bind(s.sent_at)
-                .execute(&mut *tx)
-                .await?;
-            for (seq, (tid, to, files)) in s.destinations.iter().enumerate() {
-                sqlx::query("INSERT INTO transmissions (id, send_id, seq, to_office) VALUES ($1, $2, $3, $4)")
-                    .bind(tid)
-                    .bind(&s.id)
-                    .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-                    .bind(to)
-                    .execute(&mut *tx)
-                    .await?;
-                for (fseq, f) in files.iter().enumerate() {
-                    sqlx::query("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                        .bind(&f.id)
-                        .bind(tid)
-                        .bind(i64::try_from(fseq).unwrap_or(i64::MAX))
-                        .bind(&f.name)
-                        .bind(&f.kind)
-                        .bind(&f.category)
-                        .bind(&f.csv_version)
-                        .bind(i64::try_from(f.data.len()).unwrap_or(i64::MAX))
-                        .bind(&f.sha256)
-                        .bind(&f.data)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(())
+    /// Store a send and all its files durably; returns the receipt only after the commit.
+    /// When the same key was stored concurrently (or earlier), the first send's receipt.
+    ///
+    /// **Group commit**: sends arriving while another commit runs queue up; the next one
+    /// to take the writer lock commits the whole queue in one transaction (one fsync), each
+    /// send inside its own savepoint so that one failing send (e.g. a concurrent retry of
+    /// the same key) does not take the others with it. Every caller is answered only after
+    /// the transaction holding its send has committed. The commit runs in its own task, so
+    /// a client that disconnects mid-commit cannot cancel it for the others.
+    pub async fn insert_send(&self, s: NewSend) -> Result<Receipt, RelayError> {
+        let s = Arc::new(s);
+        let (done_tx, done_rx) = oneshot::channel();
+        self.queue
+            .lock()
+            .map_err(|_| RelayError::Refused("送信キューが壊れています。".into()))?
+            .push((s.clone(), done_tx));
+        let guard = self.writer.clone().lock_owned().await;
+        let batch: Vec<Job> = match self.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => Vec::new(),
+        };
+        if batch.is_empty() {
+            // An earlier holder of the lock committed our send already.
+            drop(guard);
+        } else {
+            let db = self.clone();
+            tokio::spawn(async move {
+                db.commit_batch(batch).await;
+                drop(guard);
+            });
         }
-        .await;
-        drop(guard);
-        match res {
-            Ok(()) => Ok(Receipt {
+        match done_rx.await {
+            Ok(Ok(true)) => Ok(Receipt {
                 send_id: s.id.clone(),
                 ids: s.destinations.iter().map(|d| d.0.clone()).collect(),
                 offices: s.destinations.iter().map(|d| d.1.clone()).collect(),
                 sent_at: s.sent_at,
             }),
-            Err(e) => match self.receipt_for_key(&s.from, &s.key).await? {
+            outcome => match self.receipt_for_key(&s.from, &s.key).await? {
                 Some(r) => Ok(r),
-                None => Err(e.into()),
+                None => Err(match outcome {
+                    Ok(Err(e)) => RelayError::Refused(format!("保存できませんでした: {e}")),
+                    _ => RelayError::Refused("保存できませんでした。".into()),
+                }),
             },
+        }
+    }
+
+    /// One transaction for a batch of sends, one savepoint per send; answers every job.
+    async fn commit_batch(&self, batch: Vec<Job>) {
+        let res = async {
+            let mut tx = self.pool.begin().await?;
+            let mut stored = Vec::with_capacity(batch.len());
+            for (s, _) in &batch {
+                let mut sp = (&mut tx).begin().await?;
+                match insert_rows(&mut sp, s).await {
+                    Ok(()) => {
+                        sp.commit().await?;
+                        stored.push(true);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "send not stored (savepoint rolled back)");
+                        sp.rollback().await?;
+                        stored.push(false);
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(stored)
+        }
+        .await;
+        match res {
+            Ok(stored) => {
+                if batch.len() > 1 {
+                    tracing::debug!(sends = batch.len(), "group commit");
+                }
+                for ((_, done), ok) in batch.into_iter().zip(stored) {
+                    let _ = done.send(Ok(ok));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, sends = batch.len(), "group commit failed");
+                let msg = e.to_string();
+                for (_, done) in batch {
+                    let _ = done.send(Err(msg.clone()));
+                }
+            }
         }
     }
 
@@ -481,4 +561,72 @@ fn group(txs: Vec<TransmissionRow>, files: Vec<FileRow>) -> Vec<(TransmissionRow
             (t, files)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(key: &str, n: usize) -> NewSend {
+        NewSend {
+            id: crate::auth::new_id(),
+            key: key.to_owned(),
+            from: "1310000001".into(),
+            message: format!("m{n}"),
+            sent_at: 1_700_000_000 + i64::try_from(n).unwrap_or(0),
+            destinations: vec![(
+                crate::auth::new_id(),
+                "1310000002".into(),
+                vec![NewFile {
+                    id: crate::auth::new_id(),
+                    name: format!("f{n}.pdf"),
+                    kind: None,
+                    category: "PDF等".into(),
+                    csv_version: None,
+                    sha256: crate::auth::sha256_hex(b"x"),
+                    data: vec![b'x'; 1000],
+                }],
+            )],
+        }
+    }
+
+    /// Concurrent sends are group-committed; a key sent twice at once is stored once and
+    /// both callers get the same receipt.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn group_commit_stores_each_key_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("t.sqlite3").display()
+        );
+        let db = Db::open(&url).await.expect("open");
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let db = db.clone();
+            // keys k0..k19, each sent twice
+            tasks.push(tokio::spawn(async move {
+                let key = format!("k{}", i % 20);
+                (key.clone(), db.insert_send(send(&key, i)).await)
+            }));
+        }
+        let mut by_key = std::collections::HashMap::new();
+        for t in tasks {
+            let (key, r) = t.await.expect("join");
+            let r = r.expect("stored");
+            let first = by_key.entry(key).or_insert_with(|| r.send_id.clone());
+            assert_eq!(*first, r.send_id, "same key, same receipt");
+        }
+        let rows = sqlx::query("SELECT COUNT(*) FROM sends")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+        let n: i64 = rows.try_get(0).expect("n");
+        assert_eq!(n, 20);
+        let files = sqlx::query("SELECT COUNT(*) FROM files")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+        let f: i64 = files.try_get(0).expect("n");
+        assert_eq!(f, 20, "no orphan rows from rolled-back savepoints");
+    }
 }

@@ -69,19 +69,23 @@ fn login(a: &ureq::Agent, url: &str, o: &careplan_relay::demo::DemoOfficeInfo) -
     s["token"].as_str().map(str::to_owned)
 }
 
-#[test]
-fn acknowledged_sends_survive_sigkill() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut child = spawn_relay(dir.path(), port);
-    let info = wait_ready(dir.path(), Duration::from_secs(60));
-    let a = &info.offices[0];
+/// One round: start the relay, let 4 clients send 3-file sets, SIGKILL it after `after`.
+/// Returns the acknowledged (key, send id) pairs.
+fn round(dir: &Path, port: u16, tag: &str, after: Duration) -> Vec<(String, String)> {
+    let mut child = spawn_relay(dir, port);
+    let info = wait_ready(dir, Duration::from_secs(60));
     let b = info.offices[1].office.clone();
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for w in 0..4 {
-        let (acked, stop, info, b) = (acked.clone(), stop.clone(), info.clone(), b.clone());
+        let (acked, stop, info, b, tag) = (
+            acked.clone(),
+            stop.clone(),
+            info.clone(),
+            b.clone(),
+            tag.to_owned(),
+        );
         workers.push(std::thread::spawn(move || {
             let a = &info.offices[0];
             let agent = agent(&a.profile, &info.ca);
@@ -91,7 +95,7 @@ fn acknowledged_sends_survive_sigkill() {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let key = format!("crash-{w}-{i}");
+                let key = format!("crash-{tag}-{w}-{i}");
                 let files: Vec<Value> = ["UPPLAN", "UPSIKYU", "UPHOSOKU"]
                     .iter()
                     .map(|p| {
@@ -117,23 +121,40 @@ fn acknowledged_sends_survive_sigkill() {
             }
         }));
     }
-    // let sends flow, then kill -9 mid-stream
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(after);
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         let _ = w.join();
     }
-    let acked = acked.lock().expect("lock").clone();
+    acked.lock().expect("lock").clone()
+}
+
+#[test]
+fn acknowledged_sends_survive_sigkill() {
+    use rand::Rng;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    // Three kills at random points while 4 clients send (the same data directory each time).
+    let mut acked = Vec::new();
+    let mut per_round = Vec::new();
+    for r in 0..3 {
+        let after = Duration::from_millis(rand::rng().random_range(400..1600));
+        let got = round(dir.path(), port, &r.to_string(), after);
+        per_round.push((after.as_millis(), got.len()));
+        acked.extend(got);
+    }
     assert!(
         !acked.is_empty(),
-        "some sends were acknowledged before the kill"
+        "some sends were acknowledged before the kills"
     );
 
     // restart on the same data and check
     let mut child = spawn_relay(dir.path(), port);
     let info = wait_ready(dir.path(), Duration::from_secs(60));
+    let a = &info.offices[0];
+    let b = info.offices[1].office.clone();
     let agent = agent(&a.profile, &info.ca);
     let token = login(&agent, &info.relay_url, a).expect("login after restart");
     let mut r = agent
@@ -153,11 +174,13 @@ fn acknowledged_sends_survive_sigkill() {
         assert_eq!(n, 1, "acknowledged send {key} present exactly once");
         assert!(sent.iter().any(|t| t["id"] == id.as_str()));
     }
+    let mut listed = 0;
     for t in sent.iter().filter(|t| {
         t["message"]
             .as_str()
             .is_some_and(|m| m.starts_with("crash-"))
     }) {
+        listed += 1;
         let files = t["destinations"][0]["files"].as_array().map_or(0, Vec::len);
         assert_eq!(files, 3, "a listed send is whole: {t}");
     }
@@ -175,7 +198,7 @@ fn acknowledged_sends_survive_sigkill() {
     let _ = child.kill();
     let _ = child.wait();
     eprintln!(
-        "crash test: {} acknowledged sends before SIGKILL, all present once after restart",
+        "crash test: kills after (ms, acknowledged) {per_round:?}; {} acknowledged in all, all present once after restart; {listed} listed, all whole",
         acked.len()
     );
 }
