@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod demo;
+pub mod viewer;
 
 /// Start the app (the default when no sub-command is given). Until the desktop window
 /// lands, this starts the embedded demo relay when nothing is configured.

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod kind;
 pub mod name;
 pub mod route;
+pub mod view;
 pub mod wire;
 
 pub use finding::{Finding, Severity};
