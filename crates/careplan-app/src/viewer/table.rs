@@ -101,6 +101,8 @@ pub(super) fn table_ui(v: &mut FileViewer, ui: &mut Ui) {
     egui::ScrollArea::horizontal()
         .id_salt("viewer-table-h")
         .show(ui, |ui| {
+            // Clicks on cells select the row (labels would take them for text selection).
+            ui.style_mut().interaction.selectable_labels = false;
             let mut tb = TableBuilder::new(ui)
                 .id_salt("viewer-table")
                 .striped(true)
