@@ -222,6 +222,55 @@ fn sheet6_calendar_per_user_and_service() {
     assert!(has_label(&h, "31"));
 }
 
+/// A 第7表 of one user with two services of two offices, their 区分支給限度 subtotals
+/// (`11AAAA`, `15AAAA`) and the grand total (`999999`), amounts consistent.
+fn sheet7_with_subtotals(w: &World) -> DemoFile {
+    let set = demo::plan_set(
+        &w.offices[0],
+        &w.offices[1],
+        "202504",
+        "20250325093000",
+        &w.users[..1],
+    );
+    let file = find(&set, "UPSIKYU");
+    let parsed = careplan_core::parse_name(&file.name);
+    let report = careplan_core::csv::validate(FileKind::UpSikyu, Some(&parsed), &file.bytes);
+    let base = report.records[0].to_vec();
+    let row = |name: &str, office: &str, code: &str, unit: u32, n: u32, sum: u32| {
+        let mut r = base.clone();
+        let cost = sum * 114 / 10;
+        let claim = cost * 9 / 10;
+        r[5] = name.to_owned();
+        r[6] = office.to_owned();
+        r[8] = code.to_owned();
+        r[12] = unit.to_string();
+        r[15] = n.to_string();
+        r[16] = sum.to_string();
+        r[17] = sum.to_string();
+        r[19] = sum.to_string();
+        r[21] = sum.to_string();
+        r[23] = cost.to_string();
+        r[25] = claim.to_string();
+        r[27] = (cost - claim).to_string();
+        r
+    };
+    let (a, an) = (w.offices[1].name.as_str(), w.offices[1].number.as_str());
+    let b = "ひまわりデイサービスセンター";
+    let bn = w.offices[2].number.as_str();
+    let records = vec![
+        row(a, an, "111211", 387, 13, 5031),
+        row(a, an, "116275", 100, 1, 100),
+        row(a, an, "11AAAA", 0, 0, 5131),
+        row(b, bn, "151121", 658, 9, 5922),
+        row(b, bn, "15AAAA", 0, 0, 5922),
+        row("", "9999999999", "999999", 0, 0, 11053),
+    ];
+    DemoFile {
+        name: file.name.clone(),
+        bytes: careplan_core::csv::write_csv(FileKind::UpSikyu, "202407", &records).expect("MS932"),
+    }
+}
+
 #[test]
 fn sheet7_shows_totals() {
     let w = world();
@@ -238,6 +287,15 @@ fn sheet7_shows_totals() {
     assert!(has_label(&h, "合計"), "grand-total row");
     assert!(has_label(&h, "区分支給限度基準内単位数"));
     assert!(has_label(&h, &w.offices[1].name));
+
+    let file = sheet7_with_subtotals(&w);
+    let v = FileViewer::open(&file.name, &file.bytes);
+    assert!(!v.has_errors(), "{:#?}", v.findings());
+    let h = viewer_harness(v);
+    assert!(has_label(&h, "訪問介護 小計（区分支給限度対象）"));
+    assert!(has_label(&h, "通所介護 小計（区分支給限度対象）"));
+    assert!(has_label(&h, "合計"));
+    assert!(has_label(&h, "11053"));
 }
 
 #[test]
@@ -571,4 +629,128 @@ fn send_sets_with_completeness() {
     h.run();
     assert!(h.state().viewer().is_some());
     assert!(has_label(&h, "内容表示を閉じる"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Screenshots for docs/screenshots (needs a wgpu adapter; Mesa's lavapipe is enough):
+// `cargo test -p careplan-app --test viewer -- --ignored screenshots`
+// ---------------------------------------------------------------------------------------
+
+fn shot_builder<S>() -> HarnessBuilder<S> {
+    builder()
+        .with_pixels_per_point(1.0)
+        .with_theme(egui::Theme::Light)
+        .wgpu()
+}
+
+/// The harness draws straight into the window; the app's panels paint this background.
+fn paint_background(ui: &mut egui::Ui) {
+    let rect = ui.ctx().content_rect();
+    ui.painter().rect_filled(rect, 0.0, ui.visuals().panel_fill);
+}
+
+fn save(h: &mut Harness<'_, impl Sized>, name: &str) {
+    let image = h.render().expect("render with wgpu");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/screenshots");
+    std::fs::create_dir_all(dir).expect("screenshot folder");
+    image
+        .save(format!("{dir}/{name}.png"))
+        .expect("write screenshot");
+}
+
+#[test]
+#[ignore = "renders with wgpu and writes docs/screenshots; run on demand"]
+fn screenshots() {
+    let w = world();
+    let plan = demo::plan_set(
+        &w.offices[0],
+        &w.offices[1],
+        "202504",
+        "20250325093000",
+        &w.users,
+    );
+    let care = demo::careplan_set(
+        &w.offices[0],
+        &w.offices[1],
+        "20250401",
+        "20250401093000",
+        &w.users,
+    );
+    let shoot = |viewer: FileViewer, name: &str, setup: &dyn Fn(&mut Harness<'_, FileViewer>)| {
+        let mut h = shot_builder().build_ui_state(
+            |ui, v: &mut FileViewer| {
+                paint_background(ui);
+                v.ui(ui);
+            },
+            viewer,
+        );
+        h.run();
+        setup(&mut h);
+        h.run();
+        save(&mut h, name);
+    };
+    let none = |_: &mut Harness<'_, FileViewer>| {};
+
+    let mut table = FileViewer::open(&plan[0].name, &plan[0].bytes);
+    table.set_mode(ViewMode::Table);
+    shoot(table, "viewer-table", &|h| {
+        h.state_mut().go_to(Some(3), Some(15));
+    });
+    let kyo2 = find(&care, "UP2KYO");
+    shoot(
+        FileViewer::open(&kyo2.name, &kyo2.bytes),
+        "viewer-sheet2",
+        &none,
+    );
+    shoot(
+        FileViewer::open(&plan[0].name, &plan[0].bytes),
+        "viewer-calendar",
+        &none,
+    );
+    let sikyu = sheet7_with_subtotals(&w);
+    shoot(
+        FileViewer::open(&sikyu.name, &sikyu.bytes),
+        "viewer-sheet7",
+        &none,
+    );
+    let kyo1 = find(&care, "UP1KYO");
+    shoot(
+        FileViewer::open(&kyo1.name, &kyo1.bytes),
+        "viewer-sheet1",
+        &none,
+    );
+    let damaged = damaged_plan(&w);
+    let mut d = FileViewer::open(&damaged.name, &damaged.bytes);
+    d.set_mode(ViewMode::Findings);
+    shoot(d, "viewer-findings", &none);
+
+    // The pre-send panel with an incomplete set, and its confirmation.
+    let files: Vec<(String, Vec<u8>)> = std::iter::once(&damaged)
+        .chain(plan[1..].iter())
+        .map(|f| (f.name.clone(), f.bytes.clone()))
+        .collect();
+    let mut h = shot_builder().build_ui_state(
+        |ui, p: &mut PrecheckPanel| {
+            paint_background(ui);
+            p.ui(ui);
+        },
+        PrecheckPanel::new(Some(&w.offices[0].number), files),
+    );
+    h.run();
+    save(&mut h, "viewer-precheck-errors");
+    let files: Vec<(String, Vec<u8>)> = plan[..1]
+        .iter()
+        .map(|f| (f.name.clone(), f.bytes.clone()))
+        .collect();
+    let mut h = shot_builder().build_ui_state(
+        |ui, p: &mut PrecheckPanel| {
+            paint_background(ui);
+            p.ui(ui);
+        },
+        PrecheckPanel::new(Some(&w.offices[0].number), files),
+    );
+    h.run();
+    h.get_by_label("送信する").click();
+    h.run();
+    save(&mut h, "viewer-precheck-confirm");
 }

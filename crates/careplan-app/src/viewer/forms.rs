@@ -178,7 +178,7 @@ fn sheet2_ui(v: &mut FileViewer, _layout: &Layout, ui: &mut Ui) {
         .id_salt("viewer-sheet2")
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            let w = [150.0, 130.0, 90.0, 130.0, 90.0, 170.0, 28.0, 110.0, 140.0, 70.0, 90.0];
+            let w = [160.0, 130.0, 86.0, 130.0, 86.0, 160.0, 28.0, 110.0, 140.0, 64.0, 86.0];
             egui::Grid::new("viewer-sheet2-grid")
                 .num_columns(w.len() + 1)
                 .striped(true)

@@ -222,7 +222,7 @@ impl PrecheckPanel {
     }
 
     fn findings_ui(&mut self, ui: &mut Ui) {
-        let mut items: Vec<(Option<usize>, Option<String>, Finding, bool)> = self
+        let mut items: Vec<(Option<usize>, Option<String>, Finding, usize)> = self
             .check
             .errors()
             .into_iter()
@@ -232,7 +232,7 @@ impl PrecheckPanel {
                     i.file,
                     i.file_name.map(str::to_owned),
                     i.finding.clone(),
-                    i.batch,
+                    if i.batch { i.file_count } else { 0 },
                 )
             })
             .collect();
@@ -247,7 +247,7 @@ impl PrecheckPanel {
             .max_height(260.0)
             .auto_shrink([false, true])
             .show(ui, |ui| {
-                for (file, name, f, batch) in items.drain(..) {
+                for (file, name, f, batch_files) in items.drain(..) {
                     ui.horizontal_wrapped(|ui| {
                         let c = severity_color(ui, &f);
                         ui.label(
@@ -255,9 +255,10 @@ impl PrecheckPanel {
                                 .color(c)
                                 .strong(),
                         );
-                        let whom = match (&name, batch) {
-                            (Some(n), false) => format!("{n}（{}）", place(&f)),
-                            (Some(n), true) => format!("複数ファイル（{n} ほか）"),
+                        let whom = match (&name, batch_files) {
+                            (Some(n), 0) => format!("{n}（{}）", place(&f)),
+                            (Some(n), 1) => n.clone(),
+                            (Some(n), k) => format!("{n} ほか{}ファイル", k - 1),
                             (None, _) => "送信全体".to_owned(),
                         };
                         ui.weak(whom);

@@ -182,7 +182,7 @@ pub fn show(layout: &Layout, field_no: usize, raw: &str) -> Shown {
             Shown::new("なし".to_owned(), raw, None, ShownKind::DateTime)
         }
         Format::DateOrZero => rewritten(show_date(raw), ShownKind::DateTime),
-        Format::Month | Format::Version => rewritten(show_month(raw), ShownKind::DateTime),
+        Format::Month => rewritten(show_month(raw), ShownKind::DateTime),
         Format::MonthOrZero if raw == "000000" => Shown::new(
             "なし（計画書と送る補足情報）".to_owned(),
             raw,

@@ -86,6 +86,8 @@ pub struct PrecheckItem<'a> {
     pub finding: &'a Finding,
     /// True for findings across files.
     pub batch: bool,
+    /// How many files the finding is about (1 for a file's own findings).
+    pub file_count: usize,
 }
 
 /// The result of checking a batch of files before sending.
@@ -188,6 +190,7 @@ impl Precheck {
                     file_name: Some(f.name.as_str()),
                     finding,
                     batch: false,
+                    file_count: 1,
                 });
             }
         }
@@ -200,6 +203,7 @@ impl Precheck {
                     .map(|f| f.name.as_str()),
                 finding: &b.finding,
                 batch: true,
+                file_count: b.files.len(),
             });
         }
         out
