@@ -449,6 +449,15 @@ fn large_file_opens_and_scrolls() {
     assert!(has_label(&h, &format!("{n}行目の内容")));
 }
 
+#[test]
+fn models_can_be_built_on_a_worker_thread() {
+    fn send<T: Send>() {}
+    send::<FileViewer>();
+    send::<PrecheckPanel>();
+    send::<SetView>();
+    send::<careplan_core::view::Precheck>();
+}
+
 // ---------------------------------------------------------------------------------------
 // Pre-send check
 // ---------------------------------------------------------------------------------------
