@@ -91,7 +91,9 @@ pub(super) fn table_ui(v: &mut FileViewer, ui: &mut Ui) {
         .map(Record::len)
         .max()
         .unwrap_or(0)
-        .max(layout.fields.len());
+        .max(layout.fields.len())
+        // A broken line can hold thousands of commas: the detail panel shows them all.
+        .min(layout.fields.len() + 16);
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
     let scroll_to = v.scroll_to.take().map(|pos| match &rows {
         Some(r) => r.iter().position(|&p| p == pos).unwrap_or(0),
