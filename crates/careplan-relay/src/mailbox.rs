@@ -629,4 +629,46 @@ mod tests {
         let f: i64 = files.try_get(0).expect("n");
         assert_eq!(f, 20, "no orphan rows from rolled-back savepoints");
     }
+
+    /// The retention purge removes old sends with their transmissions and files, and
+    /// nothing newer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purge_removes_only_old_sends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("t.sqlite3").display()
+        );
+        let db = Db::open(&url).await.expect("open");
+        for i in 0..4 {
+            db.insert_send(send(&format!("p{i}"), i * 1000))
+                .await
+                .expect("stored");
+        }
+        // sent_at = 1_700_000_000 + 0, 1000, 2000, 3000: purge the first two
+        let n = db.purge(1_700_001_500).await.expect("purge");
+        assert_eq!(n, 2);
+        let count = |sql: &'static str| {
+            let pool = db.pool.clone();
+            async move {
+                let r = sqlx::query(sql).fetch_one(&pool).await.expect("count");
+                r.try_get::<i64, _>(0).expect("n")
+            }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM sends").await, 2);
+        assert_eq!(count("SELECT COUNT(*) FROM transmissions").await, 2);
+        assert_eq!(count("SELECT COUNT(*) FROM files").await, 2);
+        assert!(
+            db.receipt_for_key("1310000001", "p3")
+                .await
+                .expect("q")
+                .is_some()
+        );
+        assert!(
+            db.receipt_for_key("1310000001", "p0")
+                .await
+                .expect("q")
+                .is_none()
+        );
+    }
 }

@@ -79,6 +79,15 @@ enum Cmd {
         #[arg(long)]
         body: String,
     },
+    /// 保存期間を過ぎた送受信データを削除する（serve 中も1時間ごとに自動で実行）
+    Purge {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 保存日数（省略時は設定ファイルの limits.retention_days、既定365日）
+        #[arg(long)]
+        days: Option<i64>,
+    },
     /// ライセンス期限を設定する
     Licence {
         /// 設定ファイル
@@ -311,6 +320,17 @@ async fn run(cmd: Cmd) -> Result<()> {
             )
             .await?;
             println!("掲載しました。");
+            Ok(())
+        }
+        Cmd::Purge { config, days } => {
+            let (cfg, db) = open(&config).await?;
+            let days = days.unwrap_or(cfg.limits.retention_days);
+            if days < 1 {
+                bail!("保存日数は1日以上で指定してください。");
+            }
+            let before = OffsetDateTime::now_utc().unix_timestamp() - days * 86_400;
+            let n = db.purge(before).await?;
+            println!("{days}日より前の送信 {n} 件を削除しました。");
             Ok(())
         }
         Cmd::Licence {

@@ -119,6 +119,10 @@ impl Server {
                 },
                 _ = shutdown.changed() => break,
             };
+            // Small answers go out at once (no Nagle wait on the client's delayed ACK).
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
             let acceptor = acceptor.clone();
             let app = app.clone();
             tokio::spawn(async move {
