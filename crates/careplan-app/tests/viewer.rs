@@ -8,43 +8,11 @@ use careplan_core::{FileKind, OfficeNumber};
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, HarnessBuilder};
 
-/// The one Japanese face: the app's asset when it is there, else the system package
-/// (`fonts-morisawa-bizud-gothic`).
-fn japanese_font() -> Vec<u8> {
-    let candidates = [
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../assets/BIZUDPGothic-Regular.ttf"
-        ),
-        "/usr/share/fonts/truetype/bizud-gothic/BIZUDPGothic-Regular.ttf",
-        "/usr/share/fonts/truetype/morisawa/BIZUDPGothic-Regular.ttf",
-    ];
-    candidates
-        .iter()
-        .find_map(|p| std::fs::read(p).ok())
-        .expect("BIZ UDPGothic: add assets/BIZUDPGothic-Regular.ttf or install fonts-morisawa-bizud-gothic")
-}
-
 fn builder<S>() -> HarnessBuilder<S> {
-    let font = japanese_font();
+    // The app's own set-up: the bundled Japanese face (assets/), as the window uses it.
     HarnessBuilder::default()
         .with_size([1280.0, 800.0])
-        .with_context_setup(move |ctx| {
-            ctx.add_font(egui::epaint::text::FontInsert::new(
-                "BIZUDPGothic",
-                egui::FontData::from_owned(font),
-                vec![
-                    egui::epaint::text::InsertFontFamily {
-                        family: egui::FontFamily::Proportional,
-                        priority: egui::epaint::text::FontPriority::Lowest,
-                    },
-                    egui::epaint::text::InsertFontFamily {
-                        family: egui::FontFamily::Monospace,
-                        priority: egui::epaint::text::FontPriority::Lowest,
-                    },
-                ],
-            ));
-        })
+        .with_context_setup(careplan_app::ui::install_fonts)
 }
 
 fn viewer_harness(viewer: FileViewer) -> Harness<'static, FileViewer> {

@@ -1,0 +1,838 @@
+//! 受信一覧 (with データ受信 and the contents viewer) and 送信一覧.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use careplan_client::{
+    Client, ClientError, Listing, ReceiveReport, ReceivedTransmission, SentTransmission,
+};
+use egui::RichText;
+use egui_extras::{Column, TableBuilder};
+use time::OffsetDateTime;
+
+use super::jobs::{Jobs, Msg};
+use super::table::{ListView, empty_state, matches, status_text, tint};
+use super::{CareplanApp, when};
+use crate::viewer::FileViewer;
+
+/// Results of 受信一覧 jobs.
+pub enum ReceivedMsg {
+    /// The list.
+    List(Result<Listing<ReceivedTransmission>, ClientError>),
+    /// A file finished during データ受信: (done, total, name).
+    Progress(usize, usize, String),
+    /// データ受信 finished (or stopped).
+    Done(Result<ReceiveReport, ClientError>, bool),
+    /// A saved file read for the viewer.
+    Viewer(Result<Box<FileViewer>, String>),
+    /// The folder picked in the dialog.
+    Folder(Option<PathBuf>),
+}
+
+/// Results of 送信一覧 jobs.
+pub enum SentMsg {
+    /// The list.
+    List(Result<Listing<SentTransmission>, ClientError>),
+}
+
+#[derive(Default)]
+struct ReceiveDialog {
+    open: bool,
+    folder: String,
+    ids: Vec<String>,
+    running: bool,
+    progress: (usize, usize, String),
+    cancel: Arc<AtomicBool>,
+    result: Option<Result<ReceiveReport, String>>,
+    cancelled: bool,
+}
+
+/// State of 受信一覧.
+pub(crate) struct ReceivedScreen {
+    list: Option<Listing<ReceivedTransmission>>,
+    error: Option<String>,
+    view: ListView,
+    /// (transmission, file) per visible row, in display order.
+    rows: Vec<(u32, u32)>,
+    selected: BTreeSet<String>,
+    dialog: ReceiveDialog,
+}
+
+impl Default for ReceivedScreen {
+    fn default() -> Self {
+        Self {
+            list: None,
+            error: None,
+            view: ListView::new(0),
+            rows: Vec::new(),
+            selected: BTreeSet::new(),
+            dialog: ReceiveDialog::default(),
+        }
+    }
+}
+
+fn received_key(t: &ReceivedTransmission, col: usize) -> String {
+    let f = t.files.first();
+    match col {
+        1 => t.message.clone(),
+        2 => t.sender_name.clone(),
+        3 => f.map(|f| f.name.clone()).unwrap_or_default(),
+        4 => f.map(|f| f.category.label().to_owned()).unwrap_or_default(),
+        5 => f.and_then(|f| f.csv_version.clone()).unwrap_or_default(),
+        6 => status_text(t.all_acquired()).to_owned(),
+        _ => String::new(),
+    }
+}
+
+impl ReceivedScreen {
+    pub(crate) fn refresh(&mut self, ctx: &egui::Context, jobs: &mut Jobs, client: &Client) {
+        if jobs.is_running("received") {
+            return;
+        }
+        let c = client.clone();
+        jobs.spawn(ctx, "received", move || {
+            Msg::Received(ReceivedMsg::List(c.received()))
+        });
+    }
+
+    pub(crate) fn set_items(
+        &mut self,
+        items: Vec<ReceivedTransmission>,
+        offline: bool,
+        fetched_at: OffsetDateTime,
+    ) {
+        let ids: BTreeSet<&str> = items
+            .iter()
+            .flat_map(|t| t.files.iter().map(|f| f.id.as_str()))
+            .collect();
+        self.selected.retain(|id| ids.contains(id.as_str()));
+        self.list = Some(Listing {
+            items,
+            fetched_at,
+            offline,
+        });
+        self.view.dirty = true;
+        self.reorder();
+    }
+
+    pub(crate) fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub(crate) fn offline_since(&self) -> Option<OffsetDateTime> {
+        self.list
+            .as_ref()
+            .filter(|l| l.offline)
+            .map(|l| l.fetched_at)
+    }
+
+    fn reorder(&mut self) {
+        self.view.dirty = false;
+        let Some(l) = &self.list else {
+            self.rows.clear();
+            return;
+        };
+        let terms = self.view.terms();
+        let mut order: Vec<usize> = (0..l.items.len())
+            .filter(|&i| {
+                if terms.is_empty() {
+                    return true;
+                }
+                let t = &l.items[i];
+                let mut hay = format!(
+                    "{} {} {} {}",
+                    t.message,
+                    t.sender_name,
+                    t.sender_office,
+                    when(t.received_at)
+                );
+                for f in &t.files {
+                    hay.push(' ');
+                    hay.push_str(&f.name);
+                }
+                matches(&terms, &hay.to_lowercase())
+            })
+            .collect();
+        let col = self.view.sort;
+        if col == 0 {
+            order.sort_by_key(|&i| l.items[i].received_at);
+        } else {
+            let keys: Vec<String> = l.items.iter().map(|t| received_key(t, col)).collect();
+            order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        }
+        if !self.view.ascending {
+            order.reverse();
+        }
+        self.rows.clear();
+        for i in order {
+            for f in 0..l.items[i].files.len().max(1) {
+                self.rows.push((i as u32, f as u32));
+            }
+        }
+    }
+
+    fn unread_ids(&self) -> Vec<String> {
+        self.list
+            .as_ref()
+            .map(|l| {
+                l.items
+                    .iter()
+                    .flat_map(|t| t.files.iter())
+                    .filter(|f| !f.acquired)
+                    .map(|f| f.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) fn apply_received(app: &mut CareplanApp, ctx: &egui::Context, m: ReceivedMsg) {
+    let r = &mut app.received;
+    match m {
+        ReceivedMsg::List(Ok(l)) => {
+            r.error = None;
+            r.set_items(l.items, l.offline, l.fetched_at);
+        }
+        ReceivedMsg::List(Err(ClientError::SessionExpired)) => {
+            app.session_lost(ctx);
+        }
+        ReceivedMsg::List(Err(e)) => r.error = Some(e.message_ja()),
+        ReceivedMsg::Progress(done, total, name) => r.dialog.progress = (done, total, name),
+        ReceivedMsg::Done(res, cancelled) => {
+            r.dialog.running = false;
+            r.dialog.cancelled = cancelled;
+            if let Ok(rep) = &res {
+                for s in &rep.saved {
+                    r.selected.remove(&s.id);
+                }
+            }
+            r.dialog.result = Some(res.map_err(|e| e.message_ja()));
+            if let Some(s) = &app.session {
+                let c = s.client.clone();
+                app.received.refresh(ctx, &mut app.jobs, &c);
+            }
+        }
+        ReceivedMsg::Viewer(Ok(v)) => app.viewer = Some(v),
+        ReceivedMsg::Viewer(Err(e)) => app.error("ファイルを開けません", &e),
+        ReceivedMsg::Folder(Some(p)) => r.dialog.folder = p.display().to_string(),
+        ReceivedMsg::Folder(None) => {}
+    }
+}
+
+pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
+    let ctx = ui.ctx().clone();
+    // No client only in the benchmark mode (rows without a relay).
+    let client = app.session.as_ref().map(|s| s.client.clone());
+    let office = client
+        .as_ref()
+        .map(|c| c.office().as_str().to_owned())
+        .unwrap_or_default();
+    let r = &mut app.received;
+    ui.horizontal(|ui| {
+        ui.heading("受信一覧");
+        r.view.search_box(ui, "received-search");
+        if ui.button("更新").clicked()
+            && let Some(c) = &client
+        {
+            r.refresh(&ctx, &mut app.jobs, c);
+        }
+        ui.separator();
+        let unread = r.unread_ids();
+        if ui
+            .add_enabled(!unread.is_empty(), egui::Button::new("未取得をすべて選択"))
+            .clicked()
+        {
+            r.selected = unread.into_iter().collect();
+        }
+        if ui
+            .add_enabled(!r.selected.is_empty(), egui::Button::new("選択を解除"))
+            .clicked()
+        {
+            r.selected.clear();
+        }
+        if ui
+            .add_enabled(
+                !r.selected.is_empty() && !r.dialog.running,
+                egui::Button::new(
+                    RichText::new(format!("データ受信（{}件）", r.selected.len())).strong(),
+                ),
+            )
+            .clicked()
+        {
+            r.dialog.open = true;
+            r.dialog.result = None;
+            r.dialog.ids = r.selected.iter().cloned().collect();
+            if r.dialog.folder.is_empty()
+                && let Some(d) = &app.settings.receive_dir
+            {
+                r.dialog.folder = d.display().to_string();
+            }
+        }
+    });
+    if let Some(e) = &r.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if r.view.dirty {
+        r.reorder();
+    }
+    let mut open_file: Option<(String, String)> = None;
+    match &r.list {
+        None => empty_state(ui, "受信一覧を取得しています…"),
+        Some(l) if r.rows.is_empty() => empty_state(
+            ui,
+            if l.items.is_empty() {
+                "受信したデータはありません。"
+            } else {
+                "検索に一致するデータはありません。"
+            },
+        ),
+        Some(l) => {
+            let row_h = 22.0;
+            let rows = &r.rows;
+            let selected = &mut r.selected;
+            let view = &mut r.view;
+            TableBuilder::new(ui)
+                .id_salt("received")
+                .striped(false)
+                .column(Column::exact(28.0))
+                .column(Column::exact(140.0))
+                .column(
+                    Column::initial(180.0)
+                        .at_least(60.0)
+                        .resizable(true)
+                        .clip(true),
+                )
+                .column(
+                    Column::initial(170.0)
+                        .at_least(60.0)
+                        .resizable(true)
+                        .clip(true),
+                )
+                .column(
+                    Column::initial(300.0)
+                        .at_least(80.0)
+                        .resizable(true)
+                        .clip(true),
+                )
+                .column(Column::exact(70.0))
+                .column(Column::exact(70.0))
+                .column(Column::exact(90.0))
+                .column(Column::remainder())
+                .header(row_h + 4.0, |mut h| {
+                    h.col(|ui| {
+                        ui.strong("選択");
+                    });
+                    h.col(|ui| view.header(ui, 0, "受信日時"));
+                    h.col(|ui| view.header(ui, 1, "メッセージ"));
+                    h.col(|ui| view.header(ui, 2, "送信元事業所名称"));
+                    h.col(|ui| view.header(ui, 3, "ファイル名"));
+                    h.col(|ui| view.header(ui, 4, "ファイル種別"));
+                    h.col(|ui| view.header(ui, 5, "バージョン"));
+                    h.col(|ui| view.header(ui, 6, "データ取得状況"));
+                    h.col(|ui| {
+                        ui.strong("内容");
+                    });
+                })
+                .body(|body| {
+                    body.rows(row_h, rows.len(), |mut row| {
+                        let (ti, fi) = rows[row.index()];
+                        let t = &l.items[ti as usize];
+                        let first = fi == 0;
+                        let Some(f) = t.files.get(fi as usize) else {
+                            row.col(|_| {});
+                            return;
+                        };
+                        let unread = !f.acquired;
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            let mut on = selected.contains(&f.id);
+                            let label = format!("{} を選択", f.name);
+                            let resp = ui.add(egui::Checkbox::without_text(&mut on));
+                            resp.widget_info(|| {
+                                egui::WidgetInfo::selected(
+                                    egui::Role::CheckBox,
+                                    true,
+                                    on,
+                                    label.clone(),
+                                )
+                            });
+                            if resp.on_hover_text(label.as_str()).changed() {
+                                if on {
+                                    selected.insert(f.id.clone());
+                                } else {
+                                    selected.remove(&f.id);
+                                }
+                            }
+                        });
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            if first {
+                                ui.label(when(t.received_at));
+                            }
+                        });
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            if first {
+                                ui.label(&t.message);
+                            }
+                        });
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            if first {
+                                ui.label(&t.sender_name)
+                                    .on_hover_text(format!("事業所番号 {}", t.sender_office));
+                            }
+                        });
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            let prefix = if first { "" } else { "└ " };
+                            ui.label(format!("{prefix}{}", f.name));
+                        });
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            ui.label(f.category.label());
+                        });
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            ui.label(f.csv_version.as_deref().unwrap_or("—"));
+                        });
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            ui.label(status_text(f.acquired));
+                        });
+                        row.col(|ui| {
+                            tint(ui, unread);
+                            if f.acquired && {
+                                let label = format!("{} の内容を表示", f.name);
+                                let b = ui.small_button("表示");
+                                b.widget_info(|| {
+                                    egui::WidgetInfo::labeled(
+                                        egui::Role::Button,
+                                        true,
+                                        label.clone(),
+                                    )
+                                });
+                                b.on_hover_text(label.as_str()).clicked()
+                            } {
+                                open_file = Some((f.id.clone(), f.name.clone()));
+                            }
+                        });
+                    });
+                });
+        }
+    }
+    if let Some((id, name)) = open_file {
+        let store = app.store.clone();
+        app.jobs.spawn(&ctx, "files", move || {
+            let r = (|| {
+                let rec = store
+                    .receive_record(&office, &id)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| {
+                        "この端末で受信したファイルではないため、内容を表示できません。この端末でデータ受信してください。".to_owned()
+                    })?;
+                let bytes = std::fs::read(&rec.path).map_err(|e| {
+                    format!(
+                        "受信したファイル {} を読めません（{e}）。移動または削除された可能性があります。",
+                        rec.path.display()
+                    )
+                })?;
+                Ok(Box::new(FileViewer::open(&name, &bytes)))
+            })();
+            Msg::Received(ReceivedMsg::Viewer(r))
+        });
+    }
+    receive_dialog(app, &ctx);
+}
+
+fn receive_dialog(app: &mut CareplanApp, ctx: &egui::Context) {
+    if !app.received.dialog.open {
+        return;
+    }
+    let Some(client) = app.session.as_ref().map(|s| s.client.clone()) else {
+        return;
+    };
+    let mut start = false;
+    let mut close = false;
+    let mut pick = false;
+    let d = &mut app.received.dialog;
+    let modal = egui::Modal::new(egui::Id::unique("receive-dialog")).show(ctx, |ui| {
+        ui.set_width(560.0);
+        ui.heading("データ受信");
+        ui.label(format!("選択した{}件のファイルを保存します。", d.ids.len()));
+        ui.horizontal(|ui| {
+            let l = ui.label("保存先フォルダ");
+            ui.add_enabled(
+                !d.running,
+                egui::TextEdit::singleline(&mut d.folder).desired_width(320.0),
+            )
+            .labelled_by(l.id);
+            if ui
+                .add_enabled(!d.running, egui::Button::new("参照…"))
+                .clicked()
+            {
+                pick = true;
+            }
+        });
+        ui.weak("同じ名前のファイルがあるときは上書きせず、名前に (1) などを付けて保存します。");
+        if d.running {
+            let (done, total, name) = &d.progress;
+            let frac = if *total == 0 {
+                0.0
+            } else {
+                *done as f32 / *total as f32
+            };
+            ui.add(egui::ProgressBar::new(frac).text(format!("{done} / {total}  {name}")));
+            if ui.button("中止").clicked() {
+                d.cancel.store(true, Ordering::Relaxed);
+            }
+        } else if let Some(res) = &d.result {
+            match res {
+                Ok(rep) => {
+                    let head = if d.cancelled {
+                        "受信を中止しました。"
+                    } else {
+                        "受信が完了しました。"
+                    };
+                    ui.label(
+                        RichText::new(format!(
+                            "{head} 保存: {}件、失敗: {}件",
+                            rep.saved.len(),
+                            rep.failed.len()
+                        ))
+                        .strong(),
+                    );
+                    egui::ScrollArea::vertical()
+                        .max_height(200.0)
+                        .show(ui, |ui| {
+                            for s in &rep.saved {
+                                ui.label(format!("保存 {}", s.path.display()));
+                            }
+                            for f in &rep.failed {
+                                ui.colored_label(
+                                    ui.visuals().error_fg_color,
+                                    format!(
+                                        "失敗 {}: {}",
+                                        f.name.as_deref().unwrap_or(&f.id),
+                                        f.message
+                                    ),
+                                );
+                            }
+                        });
+                }
+                Err(e) => {
+                    ui.colored_label(ui.visuals().error_fg_color, e);
+                }
+            }
+            if ui.button("閉じる").clicked() {
+                close = true;
+            }
+        } else {
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(!d.folder.trim().is_empty(), egui::Button::new("受信する"))
+                    .clicked()
+                {
+                    start = true;
+                }
+                if ui.button("キャンセル").clicked() {
+                    close = true;
+                }
+            });
+        }
+    });
+    if modal.should_close() && !d.running {
+        close = true;
+    }
+    if close {
+        d.open = false;
+        d.result = None;
+    }
+    if pick {
+        let start_dir = PathBuf::from(d.folder.clone());
+        app.jobs.spawn(ctx, "pick", move || {
+            let mut dlg = rfd::FileDialog::new().set_title("保存先フォルダ");
+            if start_dir.is_dir() {
+                dlg = dlg.set_directory(start_dir);
+            }
+            Msg::Received(ReceivedMsg::Folder(dlg.pick_folder()))
+        });
+    }
+    if start {
+        let dir = PathBuf::from(d.folder.trim());
+        app.settings.receive_dir = Some(dir.clone());
+        let ids = d.ids.clone();
+        d.running = true;
+        d.progress = (0, ids.len(), String::new());
+        d.cancel = Arc::new(AtomicBool::new(false));
+        let cancel = d.cancel.clone();
+        let send = app.jobs.progress_sender(ctx);
+        app.save_settings();
+        app.jobs.spawn(ctx, "receive", move || {
+            let total = ids.len();
+            let mut report = ReceiveReport::default();
+            let mut done = 0;
+            // Chunks of a few files: 中止 takes effect between chunks, never mid-file, so
+            // a file is either saved and 済 or untouched.
+            for chunk in ids.chunks(5) {
+                if cancel.load(Ordering::Relaxed) {
+                    return Msg::Received(ReceivedMsg::Done(Ok(report), true));
+                }
+                let r = client.receive(chunk, &dir, &mut |p| {
+                    send(Msg::Received(ReceivedMsg::Progress(
+                        done + p.done,
+                        total,
+                        p.name,
+                    )));
+                });
+                match r {
+                    Ok(rep) => {
+                        report.saved.extend(rep.saved);
+                        report.failed.extend(rep.failed);
+                    }
+                    Err(e) if report.saved.is_empty() && report.failed.is_empty() => {
+                        return Msg::Received(ReceivedMsg::Done(Err(e), false));
+                    }
+                    Err(e) => {
+                        for id in chunk {
+                            report.failed.push(careplan_client::ReceiveFailure {
+                                id: id.clone(),
+                                name: None,
+                                code: e.code(),
+                                message: e.message_ja(),
+                            });
+                        }
+                    }
+                }
+                done += chunk.len();
+            }
+            Msg::Received(ReceivedMsg::Done(Ok(report), false))
+        });
+    }
+}
+
+/// State of 送信一覧.
+pub(crate) struct SentScreen {
+    list: Option<Listing<SentTransmission>>,
+    error: Option<String>,
+    view: ListView,
+    /// (transmission, destination, file) per visible row.
+    rows: Vec<(u32, u32, u32)>,
+}
+
+impl Default for SentScreen {
+    fn default() -> Self {
+        Self {
+            list: None,
+            error: None,
+            view: ListView::new(0),
+            rows: Vec::new(),
+        }
+    }
+}
+
+fn sent_key(t: &SentTransmission, col: usize) -> String {
+    let d = t.destinations.first();
+    match col {
+        1 => t.message.clone(),
+        2 => d.map(|d| d.office.clone()).unwrap_or_default(),
+        3 => d
+            .and_then(|d| d.files.first())
+            .map(|f| f.name.clone())
+            .unwrap_or_default(),
+        4 => d
+            .and_then(|d| d.files.first())
+            .map(|f| f.category.label().to_owned())
+            .unwrap_or_default(),
+        5 => status_text(t.destinations.iter().all(|d| d.all_acquired())).to_owned(),
+        _ => String::new(),
+    }
+}
+
+impl SentScreen {
+    pub(crate) fn refresh(&mut self, ctx: &egui::Context, jobs: &mut Jobs, client: &Client) {
+        if jobs.is_running("sent") {
+            return;
+        }
+        let c = client.clone();
+        jobs.spawn(ctx, "sent", move || Msg::Sent(SentMsg::List(c.sent())));
+    }
+
+    pub(crate) fn apply(&mut self, m: SentMsg) {
+        match m {
+            SentMsg::List(Ok(l)) => {
+                self.list = Some(l);
+                self.error = None;
+                self.view.dirty = true;
+            }
+            SentMsg::List(Err(e)) => self.error = Some(e.message_ja()),
+        }
+    }
+
+    pub(crate) fn offline_since(&self) -> Option<OffsetDateTime> {
+        self.list
+            .as_ref()
+            .filter(|l| l.offline)
+            .map(|l| l.fetched_at)
+    }
+
+    fn reorder(&mut self) {
+        self.view.dirty = false;
+        self.rows.clear();
+        let Some(l) = &self.list else { return };
+        let terms = self.view.terms();
+        let mut order: Vec<usize> = (0..l.items.len())
+            .filter(|&i| {
+                if terms.is_empty() {
+                    return true;
+                }
+                let t = &l.items[i];
+                let mut hay = format!("{} {}", t.message, when(t.sent_at));
+                for d in &t.destinations {
+                    hay.push_str(&format!(
+                        " {} {}",
+                        d.office,
+                        d.name.as_deref().unwrap_or("")
+                    ));
+                    for f in &d.files {
+                        hay.push(' ');
+                        hay.push_str(&f.name);
+                    }
+                }
+                matches(&terms, &hay.to_lowercase())
+            })
+            .collect();
+        let col = self.view.sort;
+        if col == 0 {
+            order.sort_by_key(|&i| l.items[i].sent_at);
+        } else {
+            let keys: Vec<String> = l.items.iter().map(|t| sent_key(t, col)).collect();
+            order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        }
+        if !self.view.ascending {
+            order.reverse();
+        }
+        for i in order {
+            for (di, d) in l.items[i].destinations.iter().enumerate() {
+                for fi in 0..d.files.len() {
+                    self.rows.push((i as u32, di as u32, fi as u32));
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn sent_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
+    let ctx = ui.ctx().clone();
+    let Some(client) = app.session.as_ref().map(|s| s.client.clone()) else {
+        return;
+    };
+    let s = &mut app.sent;
+    ui.horizontal(|ui| {
+        ui.heading("送信一覧");
+        s.view.search_box(ui, "sent-search");
+        if ui.button("更新").clicked() {
+            s.refresh(&ctx, &mut app.jobs, &client);
+        }
+    });
+    if let Some(e) = &s.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if s.view.dirty {
+        s.reorder();
+    }
+    let Some(l) = &s.list else {
+        empty_state(ui, "送信一覧を取得しています…");
+        return;
+    };
+    if s.rows.is_empty() {
+        empty_state(
+            ui,
+            if l.items.is_empty() {
+                "送信したデータはありません。「新規作成」または「一括送信」から送信できます。"
+            } else {
+                "検索に一致するデータはありません。"
+            },
+        );
+        return;
+    }
+    let row_h = 22.0;
+    let rows = &s.rows;
+    let view = &mut s.view;
+    TableBuilder::new(ui)
+        .id_salt("sent")
+        .striped(true)
+        .column(Column::exact(140.0))
+        .column(
+            Column::initial(180.0)
+                .at_least(60.0)
+                .resizable(true)
+                .clip(true),
+        )
+        .column(
+            Column::initial(230.0)
+                .at_least(80.0)
+                .resizable(true)
+                .clip(true),
+        )
+        .column(
+            Column::initial(320.0)
+                .at_least(80.0)
+                .resizable(true)
+                .clip(true),
+        )
+        .column(Column::exact(80.0))
+        .column(Column::remainder())
+        .header(row_h + 4.0, |mut h| {
+            h.col(|ui| view.header(ui, 0, "送信日時"));
+            h.col(|ui| view.header(ui, 1, "メッセージ"));
+            h.col(|ui| view.header(ui, 2, "送信先事業所"));
+            h.col(|ui| view.header(ui, 3, "ファイル名"));
+            h.col(|ui| view.header(ui, 4, "ファイル種別"));
+            h.col(|ui| view.header(ui, 5, "ダウンロード状況"));
+        })
+        .body(|body| {
+            body.rows(row_h, rows.len(), |mut row| {
+                let (ti, di, fi) = rows[row.index()];
+                let t = &l.items[ti as usize];
+                let d = &t.destinations[di as usize];
+                let f = &d.files[fi as usize];
+                let first_t = di == 0 && fi == 0;
+                let first_d = fi == 0;
+                row.col(|ui| {
+                    if first_t {
+                        ui.label(when(t.sent_at));
+                    }
+                });
+                row.col(|ui| {
+                    if first_t {
+                        ui.label(&t.message);
+                    }
+                });
+                row.col(|ui| {
+                    if first_d {
+                        match &d.name {
+                            Some(n) => ui.label(format!("{} {n}", d.office)),
+                            None => ui.label(&d.office),
+                        };
+                    }
+                });
+                row.col(|ui| {
+                    ui.label(&f.name);
+                });
+                row.col(|ui| {
+                    ui.label(f.category.label());
+                });
+                row.col(|ui| {
+                    if first_d {
+                        let all = d.all_acquired();
+                        let text = RichText::new(status_text(all));
+                        ui.label(if all { text } else { text.strong() })
+                            .on_hover_text("済: 送信先がすべてのファイルを保存しました。");
+                    }
+                });
+            });
+        });
+}

@@ -1,0 +1,698 @@
+//! The desktop window: every screen of the start guide (ログイン, トップページ, 受信一覧,
+//! 送信一覧, 新規作成, 下書き一覧, 一括送信, データ受信) over [`careplan_client::Client`].
+//!
+//! [`CareplanApp`] is an [`eframe::App`]; its whole window is drawn by
+//! [`CareplanApp::show`], which `egui_kittest` drives in the tests. The UI thread never
+//! waits on the network or the disk: every such call runs on a named worker thread
+//! ([`jobs`]) and comes back as a message that the next frame applies. When nothing
+//! happens, nothing is painted (no timers, no animations, no polling).
+
+mod bulk;
+mod compose;
+mod jobs;
+pub mod launch;
+mod lists;
+mod login;
+mod table;
+mod top;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use careplan_client::{Client, LoginInfo, ProfilePaths, Settings, Store};
+use careplan_relay::demo::DemoInfo;
+use careplan_relay::embedded::RunningRelay;
+use egui::{Color32, RichText};
+
+use jobs::Jobs;
+pub use jobs::Msg;
+
+/// The bundled Japanese face (BIZ UDPGothic, OFL; see `assets/OFL.txt`).
+pub const JAPANESE_FONT: &[u8] = include_bytes!("../../../../assets/BIZUDPGothic-Regular.ttf");
+
+/// The light-green tint of rows not yet acquired (未), as in the official client.
+pub const UNREAD_TINT: Color32 = Color32::from_rgb(0xdc, 0xf4, 0xdc);
+
+/// Put the bundled Japanese face in front of egui's default fonts (for both families), so
+/// that every Japanese glyph comes from one face whatever the OS locale is.
+pub fn install_fonts(ctx: &egui::Context) {
+    ctx.add_font(egui::epaint::text::FontInsert::new(
+        "BIZUDPGothic",
+        egui::FontData::from_static(JAPANESE_FONT),
+        vec![
+            egui::epaint::text::InsertFontFamily {
+                family: egui::FontFamily::Proportional,
+                priority: egui::epaint::text::FontPriority::Highest,
+            },
+            egui::epaint::text::InsertFontFamily {
+                family: egui::FontFamily::Monospace,
+                priority: egui::epaint::text::FontPriority::Lowest,
+            },
+        ],
+    ));
+}
+
+/// The look of the app: light theme, slightly larger text for office PCs.
+pub fn install_style(ctx: &egui::Context) {
+    ctx.set_theme(egui::Theme::Light);
+    ctx.global_style_mut(|s| {
+        for (style, font) in s.text_styles.iter_mut() {
+            font.size = match style {
+                egui::TextStyle::Heading => 20.0,
+                egui::TextStyle::Small => 11.0,
+                _ => 14.0,
+            };
+        }
+        s.spacing.item_spacing = egui::vec2(8.0, 6.0);
+    });
+}
+
+/// Where the relay comes from.
+pub enum RelaySource {
+    /// A configured relay and this terminal's certificate folder (`client.crt`,
+    /// `client.key`, `ca.crt`).
+    Configured {
+        /// `https://…`
+        url: String,
+        /// The certificate files.
+        profile: ProfilePaths,
+    },
+    /// A demo relay already running (tests; or started by [`RelaySource::StartDemo`]).
+    Demo(DemoInfo),
+    /// Nothing configured: start the demo relay in-process with its data in this folder.
+    StartDemo(PathBuf),
+}
+
+/// What the app needs to start.
+pub struct AppConfig {
+    /// The terminal's local store.
+    pub store: Store,
+    /// The relay.
+    pub relay: RelaySource,
+    /// A line about the renderer for the status bar (e.g. 「描画: OpenGL (…)」).
+    pub renderer_note: String,
+    /// Where the renderer choice is remembered (`None`: not remembered, e.g. tests).
+    pub renderer_file: Option<PathBuf>,
+}
+
+/// The screens behind the tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// トップページ.
+    Top,
+    /// 受信一覧 (with データ受信).
+    Received,
+    /// 送信一覧.
+    Sent,
+    /// 新規作成.
+    Compose,
+    /// 下書き一覧.
+    Drafts,
+    /// 一括送信.
+    Bulk,
+}
+
+impl Tab {
+    const ALL: [Tab; 6] = [
+        Tab::Top,
+        Tab::Received,
+        Tab::Sent,
+        Tab::Compose,
+        Tab::Drafts,
+        Tab::Bulk,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Top => "トップページ",
+            Tab::Received => "受信一覧",
+            Tab::Sent => "送信一覧",
+            Tab::Compose => "新規作成",
+            Tab::Drafts => "下書き一覧",
+            Tab::Bulk => "一括送信",
+        }
+    }
+}
+
+/// The relay as the app knows it.
+pub(crate) enum Relay {
+    Configured { url: String, profile: ProfilePaths },
+    Demo { info: DemoInfo, office: usize },
+    Starting,
+    Failed(String),
+}
+
+impl Relay {
+    pub(crate) fn url_and_profile(&self) -> Option<(String, ProfilePaths)> {
+        match self {
+            Relay::Configured { url, profile } => Some((url.clone(), profile.clone())),
+            Relay::Demo { info, office } => info
+                .offices
+                .get(*office)
+                .map(|o| (info.relay_url.clone(), ProfilePaths::in_dir(&o.profile))),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_demo(&self) -> bool {
+        matches!(self, Relay::Demo { .. } | Relay::Starting)
+    }
+}
+
+/// A logged-in session.
+pub(crate) struct Session {
+    pub(crate) client: Client,
+    pub(crate) info: LoginInfo,
+}
+
+/// A modal message (error or result) the user must close.
+pub(crate) struct Notice {
+    title: String,
+    body: String,
+    error: bool,
+}
+
+/// The whole app.
+pub struct CareplanApp {
+    pub(crate) store: Store,
+    pub(crate) settings: Settings,
+    pub(crate) relay: Relay,
+    embedded: Option<RunningRelay>,
+    pub(crate) jobs: Jobs,
+    pub(crate) session: Option<Session>,
+    pub(crate) login: login::LoginScreen,
+    pub(crate) tab: Tab,
+    pub(crate) top: top::TopScreen,
+    pub(crate) received: lists::ReceivedScreen,
+    pub(crate) sent: lists::SentScreen,
+    pub(crate) compose: compose::ComposeScreen,
+    pub(crate) drafts: compose::DraftsScreen,
+    pub(crate) bulk: bulk::BulkScreen,
+    pub(crate) notice: Option<Notice>,
+    pub(crate) viewer: Option<Box<crate::viewer::FileViewer>>,
+    renderer_note: String,
+    pub(crate) renderer_file: Option<PathBuf>,
+    last_input: Instant,
+    started: bool,
+    bench: bool,
+    frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CareplanApp {
+    /// The app over `config`. Nothing slow happens here: the demo relay (if any) starts on
+    /// a worker at the first frame.
+    pub fn new(config: AppConfig) -> Self {
+        let settings = config.store.settings().unwrap_or_default();
+        let (relay, start_demo) = match config.relay {
+            RelaySource::Configured { url, profile } => (Relay::Configured { url, profile }, None),
+            RelaySource::Demo(info) => (Relay::Demo { info, office: 0 }, None),
+            RelaySource::StartDemo(dir) => (Relay::Starting, Some(dir)),
+        };
+        let mut app = Self {
+            store: config.store,
+            login: login::LoginScreen::new(&settings),
+            settings,
+            relay,
+            embedded: None,
+            jobs: Jobs::new(),
+            session: None,
+            tab: Tab::Top,
+            top: top::TopScreen::default(),
+            received: lists::ReceivedScreen::default(),
+            sent: lists::SentScreen::default(),
+            compose: compose::ComposeScreen::default(),
+            drafts: compose::DraftsScreen::default(),
+            bulk: bulk::BulkScreen::default(),
+            notice: None,
+            viewer: None,
+            renderer_note: config.renderer_note,
+            renderer_file: config.renderer_file,
+            last_input: Instant::now(),
+            started: false,
+            bench: false,
+            frames: Default::default(),
+        };
+        app.login.pending_demo_dir = start_demo;
+        if let Relay::Demo { info, office } = &app.relay {
+            app.login.fill_demo_ids(info, *office);
+        }
+        app
+    }
+
+    /// The screen shown now (`None` while logged out).
+    pub fn tab(&self) -> Option<Tab> {
+        self.session.as_ref().map(|_| self.tab)
+    }
+
+    /// True after the two-step login.
+    pub fn is_logged_in(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Worker jobs still running.
+    pub fn jobs_running(&self) -> usize {
+        self.jobs.running()
+    }
+
+    /// The demo relay's information (demo mode only, once it runs).
+    pub fn demo_info(&self) -> Option<&DemoInfo> {
+        match &self.relay {
+            Relay::Demo { info, .. } => Some(info),
+            _ => None,
+        }
+    }
+
+    /// The message under the login form (wrong password, lock, …), if any.
+    pub fn login_message(&self) -> Option<&str> {
+        self.login.message.as_deref()
+    }
+
+    /// The file open in the contents viewer window, if any.
+    pub fn viewer_file(&self) -> Option<&str> {
+        self.viewer.as_ref().map(|v| v.name())
+    }
+
+    /// Choose demo office `i` on the login screen (as the デモ事業所 box does).
+    pub fn select_demo_office(&mut self, i: usize) {
+        if let Relay::Demo { info, office } = &mut self.relay
+            && i < info.offices.len()
+        {
+            *office = i;
+            self.login.fill_demo_ids(info, i);
+        }
+    }
+
+    /// The received transmissions shown in 受信一覧 (for tests and benchmarks).
+    pub fn received_rows(&self) -> usize {
+        self.received.row_count()
+    }
+
+    /// Replace 受信一覧's data (benchmarks: 100 000 rows without a relay).
+    /// Show only 受信一覧 with these rows, without a relay or a login (benchmarks and the
+    /// memory measurement; the tabs are drawn, nothing is fetched).
+    pub fn set_received_for_bench(&mut self, items: Vec<careplan_client::ReceivedTransmission>) {
+        self.received
+            .set_items(items, false, time::OffsetDateTime::now_utc());
+        self.tab = Tab::Received;
+        self.bench = true;
+    }
+
+    /// Frames drawn so far (shared counter, for the idle-repaint measurement).
+    pub fn frame_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.frames.clone()
+    }
+
+    /// Switch to a tab (loads its list when needed).
+    pub fn open_tab(&mut self, ctx: &egui::Context, tab: Tab) {
+        self.tab = tab;
+        self.refresh_tab(ctx);
+    }
+
+    fn refresh_tab(&mut self, ctx: &egui::Context) {
+        let Some(s) = &self.session else { return };
+        let client = s.client.clone();
+        match self.tab {
+            Tab::Top => self.top.refresh(ctx, &mut self.jobs, &client),
+            Tab::Received => self.received.refresh(ctx, &mut self.jobs, &client),
+            Tab::Sent => self.sent.refresh(ctx, &mut self.jobs, &client),
+            Tab::Drafts => self.drafts.refresh(ctx, &mut self.jobs, &client),
+            Tab::Compose | Tab::Bulk => {}
+        }
+    }
+
+    /// Save the terminal settings (small; sled writes are buffered, the flush is fast).
+    pub(crate) fn save_settings(&mut self) {
+        if let Err(e) = self.store.save_settings(&self.settings) {
+            self.error("設定を保存できません", &e.to_string());
+        }
+    }
+
+    pub(crate) fn error(&mut self, title: &str, body: &str) {
+        self.notice = Some(Notice {
+            title: title.to_owned(),
+            body: body.to_owned(),
+            error: true,
+        });
+    }
+
+    pub(crate) fn info(&mut self, title: &str, body: &str) {
+        self.notice = Some(Notice {
+            title: title.to_owned(),
+            body: body.to_owned(),
+            error: false,
+        });
+    }
+
+    /// Log out and go back to the login screen (also the kiosk lock).
+    pub fn logout(&mut self, ctx: &egui::Context) {
+        if let Some(s) = self.session.take() {
+            let client = s.client;
+            self.jobs.spawn(ctx, "logout", move || {
+                client.logout();
+                Msg::Nothing
+            });
+        }
+        self.login.reset_after_logout(&self.settings);
+        self.received = lists::ReceivedScreen::default();
+        self.sent = lists::SentScreen::default();
+        self.compose = compose::ComposeScreen::default();
+        self.drafts = compose::DraftsScreen::default();
+        self.bulk = bulk::BulkScreen::default();
+        self.top = top::TopScreen::default();
+        self.tab = Tab::Top;
+    }
+
+    /// Called once the two-step login succeeded.
+    pub(crate) fn logged_in(&mut self, ctx: &egui::Context, client: Client, info: LoginInfo) {
+        self.session = Some(Session { client, info });
+        self.tab = Tab::Top;
+        self.login.clear_passwords();
+        if self.settings.remember_ids {
+            self.settings.personal_user = Some(self.login.personal_user.clone());
+            self.settings.office_user = Some(self.login.office_user.clone());
+        } else {
+            self.settings.personal_user = None;
+            self.settings.office_user = None;
+        }
+        self.save_settings();
+        self.refresh_tab(ctx);
+    }
+
+    /// Apply what the workers finished.
+    fn apply_messages(&mut self, ctx: &egui::Context) {
+        while let Some(msg) = self.jobs.try_recv() {
+            self.apply(ctx, msg);
+        }
+    }
+
+    fn apply(&mut self, ctx: &egui::Context, msg: Msg) {
+        match msg {
+            Msg::Nothing => {}
+            Msg::DemoStarted(r) => match r {
+                Ok((relay, info)) => {
+                    self.login.fill_demo_ids(&info, 0);
+                    self.relay = Relay::Demo { info, office: 0 };
+                    self.embedded = Some(*relay);
+                }
+                Err(e) => self.relay = Relay::Failed(e),
+            },
+            Msg::Login(m) => login::apply(self, ctx, m),
+            Msg::Top(m) => self.top.apply(m),
+            Msg::Received(m) => lists::apply_received(self, ctx, m),
+            Msg::Sent(m) => self.sent.apply(m),
+            Msg::Compose(m) => compose::apply(self, ctx, m),
+            Msg::Bulk(m) => bulk::apply(self, ctx, m),
+            Msg::SessionLost(e) => {
+                self.logout(ctx);
+                self.login.message = Some(e);
+            }
+        }
+    }
+
+    /// The relay forgot the session (expired): back to the login screen, saying why.
+    pub(crate) fn session_lost(&mut self, ctx: &egui::Context) {
+        self.logout(ctx);
+        self.login.message =
+            Some("ログインの有効期限が切れました。もう一度ログインしてください。".to_owned());
+    }
+
+    fn kiosk_lock(&mut self, ctx: &egui::Context) {
+        let any_input =
+            ctx.input(|i| !i.events.is_empty() || i.pointer.is_moving() || i.pointer.any_down());
+        if any_input {
+            self.last_input = Instant::now();
+        }
+        let Some(minutes) = self.settings.lock_after_minutes.filter(|m| *m > 0) else {
+            return;
+        };
+        if self.session.is_none() {
+            return;
+        }
+        let limit = Duration::from_secs(u64::from(minutes) * 60);
+        let idle = self.last_input.elapsed();
+        if idle >= limit && self.jobs.running() == 0 {
+            self.logout(ctx);
+            self.login.message = Some(format!(
+                "{minutes}分間操作がなかったため、ロックしました。もう一度ログインしてください。"
+            ));
+        } else {
+            // One wake-up when the lock is due; nothing is painted before that.
+            ctx.request_repaint_after(limit.saturating_sub(idle) + Duration::from_millis(50));
+        }
+    }
+
+    /// Draw the whole window (the eframe `ui` and the kittest harness both call this).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.frames
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !self.started {
+            self.started = true;
+            if let Some(dir) = self.login.pending_demo_dir.take() {
+                jobs::start_demo(&ctx, &mut self.jobs, dir);
+            }
+        }
+        ime_enter_guard(&ctx);
+        self.apply_messages(&ctx);
+        self.kiosk_lock(&ctx);
+        self.dropped_files(&ctx);
+        self.status_bar(ui);
+        if self.session.is_none() && !self.bench {
+            egui::CentralPanel::default().show(ui, |ui| login::ui(self, ui));
+        } else {
+            self.tabs_bar(ui);
+            egui::CentralPanel::default().show(ui, |ui| match self.tab {
+                Tab::Top => top::ui(self, ui),
+                Tab::Received => lists::received_ui(self, ui),
+                Tab::Sent => lists::sent_ui(self, ui),
+                Tab::Compose => compose::compose_ui(self, ui),
+                Tab::Drafts => compose::drafts_ui(self, ui),
+                Tab::Bulk => bulk::ui(self, ui),
+            });
+        }
+        if let Some(v) = &mut self.viewer {
+            let mut open = true;
+            v.show_window(&ctx, &mut open);
+            if !open {
+                self.viewer = None;
+            }
+        }
+        self.notice_modal(&ctx);
+    }
+
+    /// Files dropped on the window: into 新規作成 / 一括送信, elsewhere into the viewer.
+    fn dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        if dropped.is_empty() || self.session.is_none() {
+            return;
+        }
+        match self.tab {
+            Tab::Compose => {
+                compose::load_files(
+                    ctx,
+                    &mut self.jobs,
+                    compose::Target::Compose,
+                    dropped,
+                    vec![],
+                );
+            }
+            Tab::Bulk => {
+                compose::load_files(ctx, &mut self.jobs, compose::Target::Bulk, dropped, vec![]);
+            }
+            _ => {
+                let Some(d) = dropped.into_iter().next() else {
+                    return;
+                };
+                self.jobs.spawn(ctx, "files", move || {
+                    let name = compose::dropped_name(&d);
+                    let mut files = Vec::new();
+                    let mut errors = Vec::new();
+                    compose::read_dropped(&d, &mut files, &mut errors);
+                    let r = match files.pop() {
+                        Some((name, bytes)) => {
+                            Ok(Box::new(crate::viewer::FileViewer::open(&name, &bytes)))
+                        }
+                        None => Err(errors
+                            .pop()
+                            .unwrap_or_else(|| format!("{name} を読み込めません。"))),
+                    };
+                    Msg::Received(lists::ReceivedMsg::Viewer(r))
+                });
+            }
+        }
+    }
+
+    fn tabs_bar(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        egui::Panel::top("tabs").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.horizontal(|ui| {
+                for tab in Tab::ALL {
+                    let selected = self.tab == tab;
+                    if ui
+                        .selectable_label(selected, RichText::new(tab.label()).size(15.0))
+                        .clicked()
+                    {
+                        self.open_tab(&ctx, tab);
+                    }
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button("ログアウト").clicked() {
+                        self.logout(&ctx);
+                    }
+                    if let Some(s) = &self.session {
+                        ui.label(format!("{}（{}）", s.info.office_name, s.info.office));
+                    }
+                });
+            });
+            ui.add_space(2.0);
+        });
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                if self.relay.is_demo() {
+                    ui.label(
+                        RichText::new("【デモ】")
+                            .color(Color32::from_rgb(0xb0, 0x40, 0x00))
+                            .strong(),
+                    );
+                }
+                match &self.relay {
+                    Relay::Configured { url, .. } => {
+                        ui.label(format!("中継サーバ: {url}"));
+                    }
+                    Relay::Demo { info, .. } => {
+                        ui.label(format!("デモ用中継サーバ: {}", info.relay_url));
+                    }
+                    Relay::Starting => {
+                        ui.spinner();
+                        ui.label("デモ用の中継サーバを起動しています…");
+                    }
+                    Relay::Failed(e) => {
+                        ui.colored_label(ui.visuals().error_fg_color, e);
+                    }
+                }
+                ui.separator();
+                match &self.session {
+                    Some(_) => ui.label("ログイン中"),
+                    None => ui.label("未ログイン"),
+                };
+                if let Some(off) = self.offline_note() {
+                    ui.separator();
+                    ui.colored_label(ui.visuals().warn_fg_color, off);
+                }
+                if let Some(job) = self.jobs.current_label() {
+                    ui.separator();
+                    ui.spinner();
+                    ui.label(job);
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    ui.weak(&self.renderer_note);
+                });
+            });
+        });
+    }
+
+    fn offline_note(&self) -> Option<String> {
+        let offline = match self.tab {
+            Tab::Received => self.received.offline_since(),
+            Tab::Sent => self.sent.offline_since(),
+            Tab::Top => self.top.offline_since(),
+            _ => None,
+        }?;
+        Some(format!(
+            "オフライン: {} に取得した一覧です",
+            careplan_client::ledger::jst(offline)
+        ))
+    }
+
+    fn notice_modal(&mut self, ctx: &egui::Context) {
+        let Some(n) = &self.notice else { return };
+        let mut close = false;
+        let modal = egui::Modal::new(egui::Id::unique("notice-modal")).show(ctx, |ui| {
+            ui.set_max_width(560.0);
+            if n.error {
+                ui.heading(RichText::new(&n.title).color(ui.visuals().error_fg_color));
+            } else {
+                ui.heading(&n.title);
+            }
+            egui::ScrollArea::vertical()
+                .max_height(360.0)
+                .show(ui, |ui| {
+                    ui.add(egui::Label::new(&n.body).wrap());
+                });
+            ui.separator();
+            if ui.button("閉じる").clicked() {
+                close = true;
+            }
+        });
+        if close || modal.should_close() {
+            self.notice = None;
+        }
+    }
+}
+
+impl eframe::App for CareplanApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+/// The Enter that commits an IME composition must not also reach the text field as a
+/// newline or a submit. Some platforms deliver that Enter in the same frame as the commit,
+/// others as the next key event: drop an Enter press (and a bare newline text) in the frame
+/// of a commit, or as the first key event within 300 ms after it.
+fn ime_enter_guard(ctx: &egui::Context) {
+    let id = egui::Id::unique("careplan-ime-commit-at");
+    let last_commit: Option<f64> = ctx.data(|d| d.get_temp(id));
+    let mut committed_at = None;
+    let mut consumed = false;
+    ctx.input_mut(|i| {
+        let now = i.time;
+        let commit = i
+            .events
+            .iter()
+            .any(|e| matches!(e, egui::Event::Ime(egui::ImeEvent::Commit(_))));
+        let recent = last_commit.is_some_and(|t| now - t < 0.3);
+        if commit || recent {
+            let before = i.events.len();
+            i.events.retain(|e| {
+                !matches!(
+                    e,
+                    egui::Event::Key {
+                        key: egui::Key::Enter,
+                        pressed: true,
+                        ..
+                    }
+                ) && !matches!(e, egui::Event::Text(t) if t == "\n" || t == "\r")
+            });
+            consumed = i.events.len() != before;
+        }
+        let other_key = i.events.iter().any(|e| {
+            matches!(
+                e,
+                egui::Event::Key { pressed: true, .. } | egui::Event::Text(_)
+            )
+        });
+        if commit {
+            committed_at = Some(now);
+        } else if consumed || other_key {
+            committed_at = None;
+        } else {
+            committed_at = last_commit;
+        }
+    });
+    ctx.data_mut(|d| match committed_at {
+        Some(t) => {
+            d.insert_temp(id, t);
+        }
+        None => d.remove::<f64>(id),
+    });
+}
+
+/// Format a time for the lists (JST, `YYYY/MM/DD HH:MM`).
+pub(crate) fn when(t: time::OffsetDateTime) -> String {
+    careplan_client::ledger::jst(t)
+}
