@@ -10,7 +10,8 @@
 ;
 ; Defines passed by build.sh: VERSION (x.y.z), SRCDIR (staged files), OUTFILE, ICON.
 
-Unicode true
+; 64-bit installer (the app is x64 only; also lets Wine without 32-bit support run it).
+Target amd64-unicode
 ManifestDPIAware true
 ManifestSupportedOS all
 RequestExecutionLevel user
