@@ -7,36 +7,8 @@
 use std::hint::black_box;
 
 use careplan_app::ui::{AppConfig, CareplanApp, RelaySource, install_fonts, install_style};
-use careplan_client::{ReceivedFile, ReceivedTransmission, Store};
-use careplan_core::Category;
+use careplan_client::Store;
 use criterion::{Criterion, criterion_group, criterion_main};
-
-/// `n` transmissions of one to three files, a third of them 未.
-pub fn rows(n: usize) -> Vec<ReceivedTransmission> {
-    let t0 = time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
-    (0..n)
-        .map(|i| ReceivedTransmission {
-            id: format!("t{i}"),
-            received_at: t0 + time::Duration::minutes(i as i64),
-            sender_office: format!("13{:08}", i % 100_000_000),
-            sender_name: format!("さくら居宅介護支援事業所 {}", i % 97),
-            message: format!("{}月分の利用票です", i % 12 + 1),
-            files: (0..(1 + i % 3))
-                .map(|f| ReceivedFile {
-                    id: format!("f{i}-{f}"),
-                    name: format!(
-                        "UPPLAN_202611_1310000001_43_1310000002_11_2026112410{i:06}_{f}.CSV"
-                    ),
-                    category: Category::Registration,
-                    csv_version: Some("202404".into()),
-                    size: 2048,
-                    sha256: String::new(),
-                    acquired: i % 3 != 0,
-                })
-                .collect(),
-        })
-        .collect()
-}
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
@@ -50,7 +22,7 @@ fn bench(c: &mut Criterion) {
         renderer_note: String::new(),
         renderer_file: None,
     });
-    app.set_received_for_bench(rows(100_000));
+    app.set_received_for_bench(careplan_app::ui::launch::synthetic_received(100_000));
     let ctx = egui::Context::default();
     install_fonts(&ctx);
     install_style(&ctx);

@@ -121,7 +121,7 @@ impl Basket {
     /// The file table with a 外す button per file; returns the index to remove.
     pub(crate) fn table(&self, ui: &mut egui::Ui, id: &str) -> Option<usize> {
         let mut remove = None;
-        let row_h = 22.0;
+        let row_h = 25.0;
         TableBuilder::new(ui)
             .id_salt(id)
             .striped(true)
@@ -773,7 +773,8 @@ pub(crate) fn drafts_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let d = &mut app.drafts;
     ui.horizontal(|ui| {
         ui.heading("下書き一覧");
-        d.view.search_box(ui, "drafts-search");
+        d.view
+            .search_box(ui, "drafts-search", "メッセージ・ファイル名・端末名");
         if ui.button("更新").clicked() {
             d.refresh(&ctx, &mut app.jobs, &client);
         }
@@ -810,7 +811,7 @@ pub(crate) fn drafts_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     TableBuilder::new(ui)
         .id_salt("drafts")
         .striped(true)
-        .column(Column::exact(150.0))
+        .column(Column::exact(172.0))
         .column(Column::initial(110.0).clip(true))
         .column(
             Column::initial(200.0)

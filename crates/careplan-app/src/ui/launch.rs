@@ -116,6 +116,11 @@ pub fn run() -> ExitCode {
     };
     let settings = store.settings().unwrap_or_default();
     let relay = match (settings.relay_url.clone(), settings.profile.clone()) {
+        // The memory measurement shows synthetic rows and must not start a relay.
+        _ if measure_rows().is_some() => RelaySource::Configured {
+            url: "https://127.0.0.1:9".into(),
+            profile: careplan_client::ProfilePaths::in_dir(&dir),
+        },
         (Some(url), Some(profile)) => RelaySource::Configured { url, profile },
         _ => RelaySource::StartDemo(dir.join("demo-relay")),
     };
@@ -160,7 +165,14 @@ pub fn run() -> ExitCode {
                     .take()
                     .ok_or("app started twice")?;
                 cfg.renderer_note = note;
-                Ok(Box::new(CareplanApp::new(cfg)))
+                let mut app = CareplanApp::new(cfg);
+                if let Some(n) = measure_rows() {
+                    app.set_received_for_bench(synthetic_received(n));
+                }
+                if std::env::var_os("CAREPLAN_MEASURE").is_some() {
+                    spawn_measure(app.frame_counter());
+                }
+                Ok(Box::new(app))
             }),
         );
         match r {
@@ -211,4 +223,78 @@ fn gl_renderer(gl: &eframe::glow::Context) -> String {
     // SAFETY: RENDERER is a valid string parameter of every GL context; the context is
     // current on this thread while the app is being created.
     unsafe { gl.get_parameter_string(eframe::glow::RENDERER) }
+}
+
+fn measure_rows() -> Option<usize> {
+    std::env::var("CAREPLAN_MEASURE_ROWS").ok()?.parse().ok()
+}
+
+/// `n` synthetic transmissions of one to three files, a third of them 未 (benchmarks and the
+/// memory measurement: 100 000 rows without a relay).
+pub fn synthetic_received(n: usize) -> Vec<careplan_client::ReceivedTransmission> {
+    use careplan_client::{ReceivedFile, ReceivedTransmission};
+    let t0 = time::OffsetDateTime::from_unix_timestamp(1_790_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    (0..n)
+        .map(|i| ReceivedTransmission {
+            id: format!("t{i}"),
+            received_at: t0 + time::Duration::minutes(i as i64),
+            sender_office: format!("13{:08}", i % 100_000_000),
+            sender_name: format!("さくら居宅介護支援事業所 {}", i % 97),
+            message: format!("{}月分の利用票です", i % 12 + 1),
+            files: (0..(1 + i % 3))
+                .map(|f| ReceivedFile {
+                    id: format!("f{i}-{f}"),
+                    name: format!(
+                        "UPPLAN_202611_1310000001_43_1310000002_11_2026112410{i:06}_{f}.CSV"
+                    ),
+                    category: careplan_core::Category::Registration,
+                    csv_version: Some("202404".into()),
+                    size: 2048,
+                    sha256: String::new(),
+                    acquired: i % 3 != 0,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Resident memory of this process in KiB (Linux `/proc`; `None` elsewhere).
+pub fn rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The measurement mode (`CAREPLAN_MEASURE=1`): print the wall-clock time of the first
+/// frame, then, after 2 s to settle, the resident memory and the frames painted during
+/// 10 s without input; then exit. Used by `scripts/measure-desktop.sh`.
+pub fn spawn_measure(frames: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::Ordering;
+    let _ = std::thread::Builder::new()
+        .name("careplan-measure".into())
+        .spawn(move || {
+            let epoch_ms = || {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0)
+            };
+            while frames.load(Ordering::Relaxed) == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            println!("first_frame_epoch_ms={}", epoch_ms());
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let f1 = frames.load(Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            let f2 = frames.load(Ordering::Relaxed);
+            println!("frames_before_idle={f1}");
+            println!("idle_repaints_10s={}", f2 - f1);
+            println!("rss_kib={}", rss_kib().unwrap_or(0));
+            std::process::exit(0);
+        });
 }

@@ -13,7 +13,7 @@ use egui_extras::{Column, TableBuilder};
 use time::OffsetDateTime;
 
 use super::jobs::{Jobs, Msg};
-use super::table::{ListView, empty_state, matches, status_text, tint};
+use super::table::{ListView, empty_state, matches, status_text};
 use super::{CareplanApp, when};
 use crate::viewer::FileViewer;
 
@@ -232,7 +232,8 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let r = &mut app.received;
     ui.horizontal(|ui| {
         ui.heading("受信一覧");
-        r.view.search_box(ui, "received-search");
+        r.view
+            .search_box(ui, "received-search", "ファイル名・メッセージ・事業所");
         if ui.button("更新").clicked()
             && let Some(c) = &client
         {
@@ -289,36 +290,41 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
             },
         ),
         Some(l) => {
-            let row_h = 22.0;
+            let row_h = 25.0;
             let rows = &r.rows;
             let selected = &mut r.selected;
             let view = &mut r.view;
+            // 未 rows: the table's "selected" row background, in the light green of the
+            // official client, with normal text colour (a full-width band, no gaps).
+            let text = ui.visuals().text_color();
+            ui.visuals_mut().selection.bg_fill = super::UNREAD_TINT;
+            ui.visuals_mut().selection.stroke.color = text;
             TableBuilder::new(ui)
                 .id_salt("received")
                 .striped(false)
-                .column(Column::exact(28.0))
-                .column(Column::exact(140.0))
+                .column(Column::exact(34.0))
+                .column(Column::exact(172.0))
                 .column(
-                    Column::initial(180.0)
+                    Column::initial(140.0)
                         .at_least(60.0)
                         .resizable(true)
                         .clip(true),
                 )
                 .column(
-                    Column::initial(170.0)
+                    Column::initial(160.0)
                         .at_least(60.0)
                         .resizable(true)
                         .clip(true),
                 )
                 .column(
-                    Column::initial(300.0)
+                    Column::initial(280.0)
                         .at_least(80.0)
                         .resizable(true)
                         .clip(true),
                 )
-                .column(Column::exact(70.0))
-                .column(Column::exact(70.0))
+                .column(Column::exact(110.0))
                 .column(Column::exact(90.0))
+                .column(Column::exact(130.0))
                 .column(Column::remainder())
                 .header(row_h + 4.0, |mut h| {
                     h.col(|ui| {
@@ -345,8 +351,8 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                             return;
                         };
                         let unread = !f.acquired;
+                        row.set_selected(unread);
                         row.col(|ui| {
-                            tint(ui, unread);
                             let mut on = selected.contains(&f.id);
                             let label = format!("{} を選択", f.name);
                             let resp = ui.add(egui::Checkbox::without_text(&mut on));
@@ -367,43 +373,35 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                             }
                         });
                         row.col(|ui| {
-                            tint(ui, unread);
                             if first {
                                 ui.label(when(t.received_at));
                             }
                         });
                         row.col(|ui| {
-                            tint(ui, unread);
                             if first {
                                 ui.label(&t.message);
                             }
                         });
                         row.col(|ui| {
-                            tint(ui, unread);
                             if first {
                                 ui.label(&t.sender_name)
                                     .on_hover_text(format!("事業所番号 {}", t.sender_office));
                             }
                         });
                         row.col(|ui| {
-                            tint(ui, unread);
                             let prefix = if first { "" } else { "└ " };
                             ui.label(format!("{prefix}{}", f.name));
                         });
                         row.col(|ui| {
-                            tint(ui, unread);
                             ui.label(f.category.label());
                         });
                         row.col(|ui| {
-                            tint(ui, unread);
                             ui.label(f.csv_version.as_deref().unwrap_or("—"));
                         });
                         row.col(|ui| {
-                            tint(ui, unread);
                             ui.label(status_text(f.acquired));
                         });
                         row.col(|ui| {
-                            tint(ui, unread);
                             if f.acquired && {
                                 let label = format!("{} の内容を表示", f.name);
                                 let b = ui.small_button("表示");
@@ -732,7 +730,8 @@ pub(crate) fn sent_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let s = &mut app.sent;
     ui.horizontal(|ui| {
         ui.heading("送信一覧");
-        s.view.search_box(ui, "sent-search");
+        s.view
+            .search_box(ui, "sent-search", "ファイル名・メッセージ・事業所");
         if ui.button("更新").clicked() {
             s.refresh(&ctx, &mut app.jobs, &client);
         }
@@ -758,13 +757,13 @@ pub(crate) fn sent_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
         );
         return;
     }
-    let row_h = 22.0;
+    let row_h = 25.0;
     let rows = &s.rows;
     let view = &mut s.view;
     TableBuilder::new(ui)
         .id_salt("sent")
         .striped(true)
-        .column(Column::exact(140.0))
+        .column(Column::exact(172.0))
         .column(
             Column::initial(180.0)
                 .at_least(60.0)
@@ -783,7 +782,7 @@ pub(crate) fn sent_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                 .resizable(true)
                 .clip(true),
         )
-        .column(Column::exact(80.0))
+        .column(Column::exact(110.0))
         .column(Column::remainder())
         .header(row_h + 4.0, |mut h| {
             h.col(|ui| view.header(ui, 0, "送信日時"));

@@ -33,8 +33,10 @@ pub const JAPANESE_FONT: &[u8] = include_bytes!("../../../../assets/BIZUDPGothic
 /// The light-green tint of rows not yet acquired (未), as in the official client.
 pub const UNREAD_TINT: Color32 = Color32::from_rgb(0xdc, 0xf4, 0xdc);
 
-/// Put the bundled Japanese face in front of egui's default fonts (for both families), so
-/// that every Japanese glyph comes from one face whatever the OS locale is.
+/// Add the bundled Japanese face behind egui's default Latin face (both families): every
+/// Japanese glyph comes from this one face whatever the OS locale is (no system fonts are
+/// loaded). Latin stays with egui's face: BIZ UDPGothic's thin underscore vanished at 125 %
+/// scaling in egui's rasterizer, and file names are full of underscores.
 pub fn install_fonts(ctx: &egui::Context) {
     ctx.add_font(egui::epaint::text::FontInsert::new(
         "BIZUDPGothic",
@@ -42,7 +44,7 @@ pub fn install_fonts(ctx: &egui::Context) {
         vec![
             egui::epaint::text::InsertFontFamily {
                 family: egui::FontFamily::Proportional,
-                priority: egui::epaint::text::FontPriority::Highest,
+                priority: egui::epaint::text::FontPriority::Lowest,
             },
             egui::epaint::text::InsertFontFamily {
                 family: egui::FontFamily::Monospace,
@@ -694,5 +696,7 @@ fn ime_enter_guard(ctx: &egui::Context) {
 
 /// Format a time for the lists (JST, `YYYY/MM/DD HH:MM`).
 pub(crate) fn when(t: time::OffsetDateTime) -> String {
-    careplan_client::ledger::jst(t)
+    // `YYYY-MM-DD HH:MM:SS` → `YYYY/MM/DD HH:MM`
+    let s = careplan_client::ledger::jst(t);
+    s.get(..16).unwrap_or(&s).replace('-', "/")
 }

@@ -25,13 +25,13 @@ impl ListView {
     }
 
     /// The search box; marks the list for re-filtering when it changes.
-    pub(crate) fn search_box(&mut self, ui: &mut Ui, id: &str) {
+    pub(crate) fn search_box(&mut self, ui: &mut Ui, id: &str, hint: &str) {
         let l = ui.label("検索");
         let r = ui
             .add(
                 egui::TextEdit::singleline(&mut self.search)
                     .id_salt(id)
-                    .hint_text("ファイル名・メッセージ・事業所など")
+                    .hint_text(hint)
                     .desired_width(260.0),
             )
             .labelled_by(l.id);
@@ -77,14 +77,6 @@ impl ListView {
 /// True when every term occurs in `haystack` (already lower-cased).
 pub(crate) fn matches(terms: &[String], haystack: &str) -> bool {
     terms.iter().all(|t| haystack.contains(t.as_str()))
-}
-
-/// Paint the cell background: light green for 未 rows.
-pub(crate) fn tint(ui: &mut Ui, unread: bool) {
-    if unread {
-        let rect = ui.max_rect().expand2(egui::vec2(4.0, 2.0));
-        ui.painter().rect_filled(rect, 0.0, super::UNREAD_TINT);
-    }
 }
 
 /// The message shown instead of an empty table.

@@ -147,7 +147,7 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let top = &mut app.top;
     ui.horizontal(|ui| {
         ui.heading("お知らせ一覧");
-        top.view.search_box(ui, "notices-search");
+        top.view.search_box(ui, "notices-search", "件名・本文");
         if ui.button("更新").clicked()
             && let Some(s) = &app.session
         {
@@ -181,7 +181,7 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
         .id_salt("notices")
         .striped(true)
         .sense(egui::Sense::click())
-        .column(Column::exact(150.0))
+        .column(Column::exact(172.0))
         .column(Column::initial(320.0).at_least(120.0).resizable(true))
         .column(Column::remainder())
         .header(row_h, |mut h| {
