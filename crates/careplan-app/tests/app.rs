@@ -467,3 +467,79 @@ fn empty_states_and_the_ime_commit_in_the_message() {
     let v = a.h.get_by_label("メッセージ").value().unwrap_or_default();
     assert_eq!(v, "ケアプラン", "committed once, without a newline");
 }
+
+#[test]
+fn a_temporary_password_leads_to_the_change_password_step() {
+    let o = world().info.offices[4].clone();
+    let temp_pw = "temp1234X";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt
+        .block_on(careplan_relay::db::Db::open(&format!(
+            "sqlite://{}",
+            world()
+                ._dir
+                .path()
+                .join("relay")
+                .join("relay.sqlite3")
+                .display()
+        )))
+        .expect("relay db");
+    let sec = careplan_relay::config::Security {
+        argon2_memory_kib: 64,
+        argon2_iterations: 1,
+        ..Default::default()
+    };
+    rt.block_on(db.put_office_user(
+        &o.office_user,
+        &o.office,
+        &careplan_relay::auth::hash_password(&sec, temp_pw),
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        true,
+    ))
+    .expect("temporary password");
+
+    let mut a = app_for(4);
+    a.type_into("パスワード", &o.personal_password);
+    a.click("次へ");
+    a.wait("step 2", |h| h.query_by_label("事業所パスワード").is_some());
+    a.type_into("事業所パスワード", temp_pw);
+    a.click("ログイン");
+    a.wait("change password", |h| {
+        h.query_by_label("新しいパスワード").is_some()
+    });
+    assert!(a.has("パスワードの変更"));
+    // A new password against the policy is refused here, before the relay.
+    a.type_into("新しいパスワード", "short");
+    a.type_into("新しいパスワード（確認）", "short");
+    a.click("パスワードを変更してログイン");
+    assert!(!a.h.state().is_logged_in());
+    assert!(a.h.state().login_message().is_some());
+    // A good one logs in.
+    let mut a = app_for(4);
+    a.type_into("パスワード", &o.personal_password);
+    a.click("次へ");
+    a.wait("step 2", |h| h.query_by_label("事業所パスワード").is_some());
+    a.type_into("事業所パスワード", temp_pw);
+    a.click("ログイン");
+    a.wait("change password", |h| {
+        h.query_by_label("新しいパスワード").is_some()
+    });
+    a.type_into("新しいパスワード", "newpass99X");
+    a.type_into("新しいパスワード（確認）", "newpass99X");
+    a.click("パスワードを変更してログイン");
+    a.wait("logged in", |h| h.state().is_logged_in());
+}
+
+#[test]
+fn the_kiosk_lock_returns_to_the_login_screen() {
+    let mut a = app_for(3);
+    a.login();
+    a.h.state_mut().set_lock_after(Duration::from_millis(300));
+    a.h.run_steps(1);
+    std::thread::sleep(Duration::from_millis(400));
+    a.h.step();
+    a.h.run_steps(2);
+    assert!(!a.h.state().is_logged_in(), "locked");
+    assert!(a.has("次へ"));
+    assert!(a.h.state().login_message().unwrap_or("").contains("ロック"));
+}

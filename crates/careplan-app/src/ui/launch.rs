@@ -105,6 +105,15 @@ pub fn run() -> ExitCode {
         eprintln!("データフォルダ {} を作れません: {e}", dir.display());
         return ExitCode::from(1);
     }
+    // One window per OS user: a second start brings the first one forward and ends.
+    let guard = match crate::single_instance::acquire("careplan") {
+        Ok(g) => std::sync::Arc::new(g),
+        Err(running) => {
+            running.request_focus();
+            eprintln!("{running}");
+            return ExitCode::SUCCESS;
+        }
+    };
     let store = match Store::open(&dir) {
         Ok(s) => s,
         Err(e) => {
@@ -140,6 +149,7 @@ pub fn run() -> ExitCode {
         let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(cfg)));
         let slot2 = slot.clone();
         let file = renderer_file.clone();
+        let guard = guard.clone();
         let options = eframe::NativeOptions {
             renderer: choice.eframe(),
             viewport: egui::ViewportBuilder::default()
@@ -156,6 +166,7 @@ pub fn run() -> ExitCode {
             Box::new(move |cc| {
                 install_fonts(&cc.egui_ctx);
                 install_style(&cc.egui_ctx);
+                watch_focus_requests(&cc.egui_ctx, guard);
                 let note = adapter_note(cc, choice);
                 tracing::info!(renderer = choice.key(), adapter = %note, ms = started.elapsed().as_millis() as u64, "window ready");
                 save_renderer(&file, choice);
@@ -204,6 +215,24 @@ pub fn run() -> ExitCode {
         return crate::demo::run();
     }
     ExitCode::from(1)
+}
+
+/// A second start leaves a request (see [`crate::single_instance`]); a background thread
+/// looks for it twice a second (a `stat`, no repaint) and raises the window when it comes.
+fn watch_focus_requests(ctx: &egui::Context, guard: std::sync::Arc<crate::single_instance::Guard>) {
+    let ctx = ctx.clone();
+    let _ = std::thread::Builder::new()
+        .name("careplan-focus".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if guard.focus_requested() {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                    ctx.request_repaint();
+                }
+            }
+        });
 }
 
 fn adapter_note(cc: &eframe::CreationContext<'_>, choice: RendererChoice) -> String {

@@ -316,16 +316,13 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                         .resizable(true)
                         .clip(true),
                 )
-                .column(
-                    Column::initial(280.0)
-                        .at_least(80.0)
-                        .resizable(true)
-                        .clip(true),
-                )
-                .column(Column::exact(110.0))
-                .column(Column::exact(90.0))
-                .column(Column::exact(130.0))
-                .column(Column::remainder())
+                // The file name takes what is left, so the table always fits the window
+                // and the last column (内容) stays reachable.
+                .column(Column::remainder().at_least(120.0).clip(true))
+                .column(Column::exact(100.0))
+                .column(Column::exact(84.0))
+                .column(Column::exact(118.0))
+                .column(Column::exact(52.0))
                 .header(row_h + 4.0, |mut h| {
                     h.col(|ui| {
                         ui.strong("選択");
@@ -776,14 +773,9 @@ pub(crate) fn sent_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                 .resizable(true)
                 .clip(true),
         )
-        .column(
-            Column::initial(320.0)
-                .at_least(80.0)
-                .resizable(true)
-                .clip(true),
-        )
-        .column(Column::exact(110.0))
-        .column(Column::remainder())
+        .column(Column::remainder().at_least(120.0).clip(true))
+        .column(Column::exact(100.0))
+        .column(Column::exact(130.0))
         .header(row_h + 4.0, |mut h| {
             h.col(|ui| view.header(ui, 0, "送信日時"));
             h.col(|ui| view.header(ui, 1, "メッセージ"));

@@ -197,6 +197,7 @@ pub struct CareplanApp {
     last_input: Instant,
     started: bool,
     bench: bool,
+    lock_override: Option<Duration>,
     frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -232,6 +233,7 @@ impl CareplanApp {
             last_input: Instant::now(),
             started: false,
             bench: false,
+            lock_override: None,
             frames: Default::default(),
         };
         app.login.pending_demo_dir = start_demo;
@@ -267,6 +269,11 @@ impl CareplanApp {
     /// The message under the login form (wrong password, lock, …), if any.
     pub fn login_message(&self) -> Option<&str> {
         self.login.message.as_deref()
+    }
+
+    /// Lock after `idle` without input, whatever the setting says (tests: minutes are long).
+    pub fn set_lock_after(&mut self, idle: Duration) {
+        self.lock_override = Some(idle);
     }
 
     /// The file open in the contents viewer window, if any.
@@ -424,18 +431,21 @@ impl CareplanApp {
         if any_input {
             self.last_input = Instant::now();
         }
-        let Some(minutes) = self.settings.lock_after_minutes.filter(|m| *m > 0) else {
-            return;
+        let minutes = self.settings.lock_after_minutes.filter(|m| *m > 0);
+        let limit = match (self.lock_override, minutes) {
+            (Some(d), _) => d,
+            (None, Some(m)) => Duration::from_secs(u64::from(m) * 60),
+            (None, None) => return,
         };
         if self.session.is_none() {
             return;
         }
-        let limit = Duration::from_secs(u64::from(minutes) * 60);
         let idle = self.last_input.elapsed();
         if idle >= limit && self.jobs.running() == 0 {
             self.logout(ctx);
             self.login.message = Some(format!(
-                "{minutes}分間操作がなかったため、ロックしました。もう一度ログインしてください。"
+                "{}分間操作がなかったため、ロックしました。もう一度ログインしてください。",
+                limit.as_secs().div_ceil(60)
             ));
         } else {
             // One wake-up when the lock is due; nothing is painted before that.
