@@ -84,7 +84,7 @@ crlf assets/OFL.txt > "$STAGE/OFL.txt"
 {
   echo "Third-party software compiled into careplan.exe (crate, version, licence)."
   echo "Each crate's licence text is in its source package on crates.io."
-  echo "SQLite (bundled by rusqlite/libsqlite3-sys) is in the public domain."
+  echo "SQLite (bundled by libsqlite3-sys, used by sqlx) is in the public domain."
   echo "The font BIZ UDPGothic is under the SIL Open Font License 1.1 (OFL.txt)."
   echo
   cargo tree -q -p careplan-app --target "$TARGET" -e normal --prefix none \

@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -404,6 +405,11 @@ def installer(w: Wine, setup: Path) -> None:
 # ----- GUI ------------------------------------------------------------------------------------
 
 
+def plain(s: str) -> str:
+    """Without ANSI colour codes."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", s)
+
+
 def sh(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), capture_output=True, text=True, **kw)
 
@@ -419,17 +425,20 @@ def screenshot(path: Path, window: str | None = None) -> None:
 
 
 def gui(w: Wine, shots: Path, title: str) -> None:
-    """Start the app without arguments (demo mode) and take screenshots."""
-    demo_dir = w.appdata() / "careplan" / "careplan" / "data" / "demo-relay"
+    """Start the app without arguments (demo mode), screenshot the login screen, log in with
+    the demo IDs and the passwords of demo.json, screenshot the top page."""
+    data = w.appdata() / "careplan" / "careplan" / "data"
+    shutil.rmtree(data, ignore_errors=True)  # a first start: nothing configured → demo
+    demo_json = data / "demo-relay" / "demo.json"
     log = open(ROOT / "dist" / "windows-smoke-gui.log", "wb")
     t0 = time.monotonic()
     app = w.popen("careplan.exe", [], stdout=log, stderr=subprocess.STDOUT,
-                  extra_env={"RUST_LOG": "info", "WINEDEBUG": os.environ.get("WINEDEBUG", "-all")})
+                  extra_env={"RUST_LOG": "info"})
     try:
         wins: list[str] = []
         while time.monotonic() - t0 < 240 and app.poll() is None:
             wins = find_windows(title)
-            if wins:
+            if wins and demo_json.exists():
                 break
             time.sleep(1)
         if not check(bool(wins), f"the desktop window opens under Wine ({time.monotonic() - t0:.1f} s)",
@@ -437,23 +446,33 @@ def gui(w: Wine, shots: Path, title: str) -> None:
             screenshot(ROOT / "dist" / "windows-wine-failed.png")
             return
         win = wins[0]
-        time.sleep(8)  # first frames, font upload, demo relay start
-        shot = shots / "windows-wine-login.png"
-        screenshot(shot, win)
-        check(shot.exists(), f"screenshot of the login screen: {shot.relative_to(ROOT)}")
+        time.sleep(6)  # demo relay start, first frames
+        glog = (ROOT / "dist" / "windows-smoke-gui.log").read_text(errors="replace")
+        renderer = next((ln.split("window ready", 1)[1].strip() for ln in plain(glog).splitlines()
+                         if "window ready" in ln), "?")
+        note(f"     renderer: {renderer}")
+        login_png = shots / "windows-wine-login.png"
+        screenshot(login_png, win)
+        check(login_png.exists(), f"screenshot of the login screen: {login_png.relative_to(ROOT)}")
 
-        # A second start must not open a second window.
-        second = w.popen("careplan.exe", [], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            rc = second.wait(60)
-        except subprocess.TimeoutExpired:
-            rc = None
-            os.killpg(second.pid, signal.SIGKILL)
-        check(rc is not None and len(find_windows(title)) == 1,
-              "a second start exits and leaves one window", f"exit {rc}, windows {find_windows(title)}")
+        # A second start must not open a second window (single_instance).
+        log2_path = ROOT / "dist" / "windows-smoke-gui-second.log"
+        with open(log2_path, "wb") as log2:
+            second = w.popen("careplan.exe", [], stdout=log2, stderr=subprocess.STDOUT,
+                             extra_env={"RUST_LOG": "info"})
+            try:
+                rc = second.wait(45)
+            except subprocess.TimeoutExpired:
+                rc = None
+            n = len(find_windows(title))
+            if rc is None:
+                os.killpg(second.pid, signal.SIGKILL)
+        said = [ln for ln in plain(log2_path.read_text(errors="replace")).splitlines() if ln.strip()]
+        check(rc is not None and n == 1, "a second start exits and leaves one window",
+              f"second process {'still running' if rc is None else f'exit {rc}'}, {n} window(s)")
+        note(f"     second start: exit {rc}; last output: {said[-1][:200] if said else '(none)'}")
 
-        if os.environ.get("SMOKE_LOGIN", "1") == "1":
-            login(w, win, demo_dir, shots)
+        login(w, win, demo_json, shots, login_png)
     finally:
         os.killpg(app.pid, signal.SIGTERM)
         try:
@@ -463,45 +482,42 @@ def gui(w: Wine, shots: Path, title: str) -> None:
         log.close()
 
 
-def login(w: Wine, win: str, demo_dir: Path, shots: Path) -> None:
-    """Type the demo passwords into the pre-filled login form and capture the top page."""
+def click(win: str, x: int, y: int) -> None:
+    sh("xdotool", "mousemove", "--window", win, str(x), str(y), "click", "1")
+    time.sleep(0.5)
+
+
+def type_text(s: str) -> None:
+    sh("xdotool", "type", "--delay", "80", s)
+    time.sleep(0.5)
+
+
+def login(w: Wine, win: str, demo_json: Path, shots: Path, login_png: Path) -> None:
+    """Log in as the first demo office (IDs pre-filled by the app) with the passwords of
+    demo.json. Field positions are those of the 1280×760 window (ui/login.rs layout)."""
     try:
-        demo = json.loads((demo_dir / "demo.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        o = json.loads(demo_json.read_text(encoding="utf-8"))["offices"][0]
+    except (OSError, ValueError, KeyError, IndexError) as e:
         check(False, "demo.json of the embedded demo relay", str(e))
         return
-    o = demo["offices"][0]
-    steps = os.environ.get("SMOKE_LOGIN_STEPS")
-    plan = json.loads(steps) if steps else [
-        ["click_field", "personal_password"], ["type", o["personal_password"]],
-        ["click_field", "office_password"], ["type", o["office_password"]],
-        ["key", "Return"], ["sleep", 10],
-    ]
-    geo = sh("xdotool", "getwindowgeometry", win).stdout
-    note(f"     window: {' '.join(geo.split())}")
-    for step in plan:
-        kind, arg = step[0], step[1]
-        if kind == "type":
-            sh("xdotool", "type", "--delay", "60", "--window", win, arg)
-        elif kind == "key":
-            sh("xdotool", "key", "--window", win, arg)
-        elif kind == "click":
-            x, y = arg
-            sh("xdotool", "mousemove", "--window", win, str(x), str(y), "click", "1")
-        elif kind == "click_field":
-            # Field positions come from SMOKE_FIELDS (JSON: name → [x, y]) or Tab order.
-            fields = json.loads(os.environ.get("SMOKE_FIELDS", "{}"))
-            if arg in fields:
-                x, y = fields[arg]
-                sh("xdotool", "mousemove", "--window", win, str(x), str(y), "click", "1")
-            else:
-                sh("xdotool", "key", "--window", win, "Tab")
-        elif kind == "sleep":
-            time.sleep(float(arg))
-        time.sleep(0.5)
-    shot = shots / "windows-wine-top.png"
-    screenshot(shot, win)
-    check(shot.exists(), f"screenshot after logging in: {shot.relative_to(ROOT)}")
+    click(win, 624, 248)  # step 1: パスワード
+    type_text(o["personal_password"])
+    sh("xdotool", "key", "Return")
+    time.sleep(6)
+    click(win, 644, 268)  # step 2: 事業所パスワード
+    type_text(o["office_password"])
+    sh("xdotool", "key", "Return")
+    time.sleep(8)
+    top = shots / "windows-wine-top.png"
+    screenshot(top, win)
+    diff = sh("compare", "-metric", "AE", str(login_png), str(top), "null:")
+    try:
+        changed = float(diff.stderr.split()[0])
+    except (ValueError, IndexError):
+        changed = 0.0
+    check(top.exists() and changed > 50_000,
+          f"logged in; screenshot of the top page: {top.relative_to(ROOT)} "
+          f"({changed:.0f} pixels differ from the login screen)")
 
 
 # ----- main -----------------------------------------------------------------------------------

@@ -115,11 +115,63 @@ impl Config {
 
     /// The database URL to use.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("relay.sqlite3").display()
-            )
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| sqlite_url(&self.data_dir.join("relay.sqlite3")))
+    }
+}
+
+/// The `sqlite:` URL (mode `rwc`) of a database file, written so that it survives sqlx's URL
+/// parsing on every OS. `sqlite://C:\…` does not: the URL parser takes `C` for a host and
+/// drops the colon, so on Windows the database went to a relative `C\…` path and could not
+/// be opened. Here the path is opaque (`sqlite:C:/…`), Windows separators become `/`, and
+/// `%`, `?`, `#` and spaces are percent-encoded (sqlx decodes them).
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    sqlite_url_of(&path.to_string_lossy(), cfg!(windows))
+}
+
+fn sqlite_url_of(path: &str, windows: bool) -> String {
+    let mut out = String::from("sqlite:");
+    for c in path.chars() {
+        match c {
+            '\\' if windows => out.push('/'),
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            ' ' => out.push_str("%20"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("?mode=rwc");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    /// The file name sqlx opens for `url`, through the same `Any` parsing as `Db::open`.
+    fn filename_after_sqlx(url: &str) -> String {
+        let any = sqlx::any::AnyConnectOptions::from_str(url).unwrap();
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(any.database_url.as_str()).unwrap();
+        opts.get_filename().to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn sqlite_url_keeps_drive_letters_spaces_japanese_and_odd_characters() {
+        let win =
+            r"C:\Users\ケア 太郎\AppData\Roaming\careplan\careplan\data\demo-relay\relay.sqlite3";
+        assert_eq!(
+            filename_after_sqlx(&sqlite_url_of(win, true)),
+            win.replace('\\', "/")
+        );
+        let unix = "/home/ケア 太郎/100% #1?/relay.sqlite3";
+        assert_eq!(filename_after_sqlx(&sqlite_url_of(unix, false)), unix);
+        // The former `sqlite://{path}` form lost the drive letter's colon.
+        assert_ne!(
+            filename_after_sqlx(&format!("sqlite://{win}?mode=rwc")).replace('\\', "/"),
+            win.replace('\\', "/")
+        );
     }
 }
