@@ -471,6 +471,14 @@ def gui(w: Wine, shots: Path, title: str) -> None:
         check(rc is not None and n == 1, "a second start exits and leaves one window",
               f"second process {'still running' if rc is None else f'exit {rc}'}, {n} window(s)")
         note(f"     second start: exit {rc}; last output: {said[-1][:200] if said else '(none)'}")
+        # The second start leaves careplan.focus; the running window takes it and comes forward.
+        focus = data / "careplan.focus"
+        t1 = time.monotonic()
+        while focus.exists() and time.monotonic() - t1 < 10:
+            time.sleep(0.2)
+        check(rc is not None and not focus.exists(),
+              "the running window took the second start's focus request (careplan.focus)",
+              "the request file is still there")
 
         login(w, win, demo_json, shots, login_png)
     finally:
