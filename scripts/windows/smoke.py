@@ -235,6 +235,22 @@ def headless(w: Wine, VERSION: str) -> None:
 
     base = "careplan smoke"  # a space in every path below
     shutil.rmtree(w.c(base), ignore_errors=True)
+    # From cmd.exe (a batch file, as an office's IT person would): the GUI-subsystem exe must
+    # print to cmd's console/pipe and its output must redirect to a file.
+    w.c(base).mkdir(parents=True, exist_ok=True)
+    shutil.copy(w.out / "careplan.exe", w.c(base) / "careplan.exe")
+    w.c("careplan-cmd-test.bat").write_bytes(
+        ("@echo off\r\n"
+         f'"C:\\{base}\\careplan.exe" --version\r\n'
+         f'"C:\\{base}\\careplan.exe" --version > "C:\\{base}\\version.txt"\r\n'
+         "echo exit=%ERRORLEVEL%\r\n").encode("ascii"))
+    p = subprocess.run([w.loader, "cmd", "/c", "C:\\careplan-cmd-test.bat"], env=w.env,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    redirected = w.c(base) / "version.txt"
+    check(VERSION in text(p.stdout) and "exit=0" in text(p.stdout)
+          and redirected.exists() and VERSION in redirected.read_text(errors="replace"),
+          "from cmd.exe: careplan.exe --version prints, and `> file` redirects",
+          f"out {text(p.stdout)!r} err {text(p.stderr)[:300]!r}")
     shutil.rmtree(w.c("ケアプラン 受信"), ignore_errors=True)
     relay_dir = f"{base}\\中継 デモ"
     port = free_port()
