@@ -14,6 +14,8 @@ use super::{bulk, compose, lists, login, top};
 pub enum Msg {
     /// Nothing to apply (a job that only had side effects).
     Nothing,
+    /// A background step failed: title and message for the user.
+    Failed(String, String),
     /// The demo relay started (or could not).
     DemoStarted(Result<(Box<RunningRelay>, DemoInfo), String>),
     /// Login steps.

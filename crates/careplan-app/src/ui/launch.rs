@@ -258,34 +258,42 @@ fn measure_rows() -> Option<usize> {
     std::env::var("CAREPLAN_MEASURE_ROWS").ok()?.parse().ok()
 }
 
-/// `n` synthetic transmissions of one to three files, a third of them 未 (benchmarks and the
-/// memory measurement: 100 000 rows without a relay).
-pub fn synthetic_received(n: usize) -> Vec<careplan_client::ReceivedTransmission> {
+/// Synthetic transmissions making exactly `rows` rows of 受信一覧 (one to three files each,
+/// a third of them 未, relay-like 32-hex IDs and SHA-256): benchmarks and the memory
+/// measurement, without a relay.
+pub fn synthetic_received(rows: usize) -> Vec<careplan_client::ReceivedTransmission> {
     use careplan_client::{ReceivedFile, ReceivedTransmission};
     let t0 = time::OffsetDateTime::from_unix_timestamp(1_790_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    (0..n)
-        .map(|i| ReceivedTransmission {
-            id: format!("t{i}"),
+    let mut out = Vec::new();
+    let mut made = 0;
+    let mut i = 0usize;
+    while made < rows {
+        let n = (1 + i % 3).min(rows - made);
+        out.push(ReceivedTransmission {
+            id: format!("{i:032x}"),
             received_at: t0 + time::Duration::minutes(i as i64),
-            sender_office: format!("13{:08}", i % 100_000_000),
-            sender_name: format!("さくら居宅介護支援事業所 {}", i % 97),
+            sender_office: format!("13{:08}", i % 500),
+            sender_name: format!("さくら居宅介護支援事業所 {}", i % 500),
             message: format!("{}月分の利用票です", i % 12 + 1),
-            files: (0..(1 + i % 3))
+            files: (0..n)
                 .map(|f| ReceivedFile {
-                    id: format!("f{i}-{f}"),
+                    id: format!("{:032x}", i * 4 + f),
                     name: format!(
                         "UPPLAN_202611_1310000001_43_1310000002_11_2026112410{i:06}_{f}.CSV"
                     ),
                     category: careplan_core::Category::Registration,
                     csv_version: Some("202404".into()),
                     size: 2048,
-                    sha256: String::new(),
+                    sha256: format!("{:064x}", i * 4 + f),
                     acquired: i % 3 != 0,
                 })
                 .collect(),
-        })
-        .collect()
+        });
+        made += n;
+        i += 1;
+    }
+    out
 }
 
 /// Resident memory of this process in KiB (Linux `/proc`; `None` elsewhere).

@@ -13,14 +13,15 @@ use egui_extras::{Column, TableBuilder};
 use time::OffsetDateTime;
 
 use super::jobs::{Jobs, Msg};
+use super::received_table::ReceivedTable;
 use super::table::{ListView, empty_state, matches, status_text};
 use super::{CareplanApp, when};
 use crate::viewer::FileViewer;
 
 /// Results of 受信一覧 jobs.
 pub enum ReceivedMsg {
-    /// The list.
-    List(Result<Listing<ReceivedTransmission>, ClientError>),
+    /// The list (compact), whether it is the offline copy, when it was fetched.
+    List(Result<(Box<ReceivedTable>, bool, OffsetDateTime), ClientError>),
     /// A file finished during データ受信: (done, total, name).
     Progress(usize, usize, String),
     /// データ受信 finished (or stopped).
@@ -51,37 +52,46 @@ struct ReceiveDialog {
 
 /// State of 受信一覧.
 pub(crate) struct ReceivedScreen {
-    list: Option<Listing<ReceivedTransmission>>,
+    table: Option<ReceivedTable>,
+    fetched_at: Option<OffsetDateTime>,
+    offline: bool,
     error: Option<String>,
     view: ListView,
-    /// (transmission, file) per visible row, in display order.
+    /// (transmission, file index) per visible row, in display order.
     rows: Vec<(u32, u32)>,
     selected: BTreeSet<String>,
+    /// Files not yet 済 (kept with the table).
+    unread: usize,
     dialog: ReceiveDialog,
 }
 
 impl Default for ReceivedScreen {
     fn default() -> Self {
         Self {
-            list: None,
+            table: None,
+            fetched_at: None,
+            offline: false,
             error: None,
             view: ListView::new(0),
             rows: Vec::new(),
             selected: BTreeSet::new(),
+            unread: 0,
             dialog: ReceiveDialog::default(),
         }
     }
 }
 
-fn received_key(t: &ReceivedTransmission, col: usize) -> String {
-    let f = t.files.first();
+fn received_key(l: &ReceivedTable, t: usize, col: usize) -> String {
+    let f = l.files(t).next();
     match col {
-        1 => t.message.clone(),
-        2 => t.sender_name.clone(),
-        3 => f.map(|f| f.name.clone()).unwrap_or_default(),
-        4 => f.map(|f| f.category.label().to_owned()).unwrap_or_default(),
-        5 => f.and_then(|f| f.csv_version.clone()).unwrap_or_default(),
-        6 => status_text(t.all_acquired()).to_owned(),
+        1 => l.message(t).to_owned(),
+        2 => l.sender_name(t).to_owned(),
+        3 => f.map(|f| l.file_name(f).to_owned()).unwrap_or_default(),
+        4 => f
+            .map(|f| l.category(f).label().to_owned())
+            .unwrap_or_default(),
+        5 => f.and_then(|f| l.version(f)).unwrap_or_default().to_owned(),
+        6 => status_text(l.all_acquired(t)).to_owned(),
         _ => String::new(),
     }
 }
@@ -93,7 +103,14 @@ impl ReceivedScreen {
         }
         let c = client.clone();
         jobs.spawn(ctx, "received", move || {
-            Msg::Received(ReceivedMsg::List(c.received()))
+            // The compact table is built here, on the worker, not on the UI thread.
+            Msg::Received(ReceivedMsg::List(c.received().map(|l| {
+                (
+                    Box::new(ReceivedTable::new(&l.items)),
+                    l.offline,
+                    l.fetched_at,
+                )
+            })))
         });
     }
 
@@ -103,16 +120,21 @@ impl ReceivedScreen {
         offline: bool,
         fetched_at: OffsetDateTime,
     ) {
-        let ids: BTreeSet<&str> = items
-            .iter()
-            .flat_map(|t| t.files.iter().map(|f| f.id.as_str()))
-            .collect();
+        self.set_table(ReceivedTable::new(&items), offline, fetched_at);
+    }
+
+    pub(crate) fn set_table(
+        &mut self,
+        table: ReceivedTable,
+        offline: bool,
+        fetched_at: OffsetDateTime,
+    ) {
+        let ids: BTreeSet<&str> = table.all_files().map(|f| table.file_id(f)).collect();
         self.selected.retain(|id| ids.contains(id.as_str()));
-        self.list = Some(Listing {
-            items,
-            fetched_at,
-            offline,
-        });
+        self.unread = table.all_files().filter(|&f| !table.acquired(f)).count();
+        self.table = Some(table);
+        self.offline = offline;
+        self.fetched_at = Some(fetched_at);
         self.view.dirty = true;
         self.reorder();
     }
@@ -122,66 +144,61 @@ impl ReceivedScreen {
     }
 
     pub(crate) fn offline_since(&self) -> Option<OffsetDateTime> {
-        self.list
-            .as_ref()
-            .filter(|l| l.offline)
-            .map(|l| l.fetched_at)
+        self.fetched_at.filter(|_| self.offline)
     }
 
     fn reorder(&mut self) {
         self.view.dirty = false;
-        let Some(l) = &self.list else {
-            self.rows.clear();
+        self.rows.clear();
+        let Some(l) = &self.table else {
             return;
         };
         let terms = self.view.terms();
-        let mut order: Vec<usize> = (0..l.items.len())
-            .filter(|&i| {
+        let mut order: Vec<usize> = (0..l.len())
+            .filter(|&t| {
                 if terms.is_empty() {
                     return true;
                 }
-                let t = &l.items[i];
                 let mut hay = format!(
                     "{} {} {} {}",
-                    t.message,
-                    t.sender_name,
-                    t.sender_office,
-                    when(t.received_at)
+                    l.message(t),
+                    l.sender_name(t),
+                    l.sender_office(t),
+                    when(l.received_at(t))
                 );
-                for f in &t.files {
+                for f in l.files(t) {
                     hay.push(' ');
-                    hay.push_str(&f.name);
+                    hay.push_str(l.file_name(f));
                 }
                 matches(&terms, &hay.to_lowercase())
             })
             .collect();
         let col = self.view.sort;
         if col == 0 {
-            order.sort_by_key(|&i| l.items[i].received_at);
+            order.sort_by_key(|&t| l.received_secs(t));
         } else {
-            let keys: Vec<String> = l.items.iter().map(|t| received_key(t, col)).collect();
+            let keys: Vec<String> = (0..l.len()).map(|t| received_key(l, t, col)).collect();
             order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
         }
         if !self.view.ascending {
             order.reverse();
         }
-        self.rows.clear();
-        for i in order {
-            for f in 0..l.items[i].files.len().max(1) {
-                self.rows.push((i as u32, f as u32));
+        self.rows.reserve_exact(l.all_files().len());
+        for t in order {
+            for f in l.files(t) {
+                self.rows.push((t as u32, f as u32));
             }
         }
+        self.rows.shrink_to_fit();
     }
 
     fn unread_ids(&self) -> Vec<String> {
-        self.list
+        self.table
             .as_ref()
             .map(|l| {
-                l.items
-                    .iter()
-                    .flat_map(|t| t.files.iter())
-                    .filter(|f| !f.acquired)
-                    .map(|f| f.id.clone())
+                l.all_files()
+                    .filter(|&f| !l.acquired(f))
+                    .map(|f| l.file_id(f).to_owned())
                     .collect()
             })
             .unwrap_or_default()
@@ -191,9 +208,9 @@ impl ReceivedScreen {
 pub(crate) fn apply_received(app: &mut CareplanApp, ctx: &egui::Context, m: ReceivedMsg) {
     let r = &mut app.received;
     match m {
-        ReceivedMsg::List(Ok(l)) => {
+        ReceivedMsg::List(Ok((table, offline, fetched_at))) => {
             r.error = None;
-            r.set_items(l.items, l.offline, l.fetched_at);
+            r.set_table(*table, offline, fetched_at);
         }
         ReceivedMsg::List(Err(ClientError::SessionExpired)) => {
             app.session_lost(ctx);
@@ -240,12 +257,12 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
             r.refresh(&ctx, &mut app.jobs, c);
         }
         ui.separator();
-        let unread = r.unread_ids();
+        // The count is kept with the table: nothing per frame walks all rows.
         if ui
-            .add_enabled(!unread.is_empty(), egui::Button::new("未取得をすべて選択"))
+            .add_enabled(r.unread > 0, egui::Button::new("未取得をすべて選択"))
             .clicked()
         {
-            r.selected = unread.into_iter().collect();
+            r.selected = r.unread_ids().into_iter().collect();
         }
         if ui
             .add_enabled(!r.selected.is_empty(), egui::Button::new("選択を解除"))
@@ -279,11 +296,11 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
         r.reorder();
     }
     let mut open_file: Option<(String, String)> = None;
-    match &r.list {
+    match &r.table {
         None => empty_state(ui, "受信一覧を取得しています…"),
         Some(l) if r.rows.is_empty() => empty_state(
             ui,
-            if l.items.is_empty() {
+            if l.is_empty() {
                 "受信したデータはありません。"
             } else {
                 "検索に一致するデータはありません。"
@@ -341,17 +358,15 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                 .body(|body| {
                     body.rows(row_h, rows.len(), |mut row| {
                         let (ti, fi) = rows[row.index()];
-                        let t = &l.items[ti as usize];
-                        let first = fi == 0;
-                        let Some(f) = t.files.get(fi as usize) else {
-                            row.col(|_| {});
-                            return;
-                        };
-                        let unread = !f.acquired;
+                        let (t, f) = (ti as usize, fi as usize);
+                        let first = l.files(t).start == f;
+                        let (f_id, f_name, acquired) =
+                            (l.file_id(f), l.file_name(f), l.acquired(f));
+                        let unread = !acquired;
                         row.set_selected(unread);
                         row.col(|ui| {
-                            let mut on = selected.contains(&f.id);
-                            let label = format!("{} を選択", f.name);
+                            let mut on = selected.contains(f_id);
+                            let label = format!("{f_name} を選択");
                             let resp = ui.add(egui::Checkbox::without_text(&mut on));
                             resp.widget_info(|| {
                                 egui::WidgetInfo::selected(
@@ -363,44 +378,44 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                             });
                             if resp.on_hover_text(label.as_str()).changed() {
                                 if on {
-                                    selected.insert(f.id.clone());
+                                    selected.insert(f_id.to_owned());
                                 } else {
-                                    selected.remove(&f.id);
+                                    selected.remove(f_id);
                                 }
                             }
                         });
                         row.col(|ui| {
                             if first {
-                                ui.label(when(t.received_at));
+                                ui.label(when(l.received_at(t)));
                             }
                         });
                         row.col(|ui| {
                             if first {
-                                ui.label(&t.message);
+                                ui.label(l.message(t));
                             }
                         });
                         row.col(|ui| {
                             if first {
-                                ui.label(&t.sender_name)
-                                    .on_hover_text(format!("事業所番号 {}", t.sender_office));
+                                ui.label(l.sender_name(t))
+                                    .on_hover_text(format!("事業所番号 {}", l.sender_office(t)));
                             }
                         });
                         row.col(|ui| {
                             let prefix = if first { "" } else { "└ " };
-                            ui.label(format!("{prefix}{}", f.name));
+                            ui.label(format!("{prefix}{f_name}"));
                         });
                         row.col(|ui| {
-                            ui.label(f.category.label());
+                            ui.label(l.category(f).label());
                         });
                         row.col(|ui| {
-                            ui.label(f.csv_version.as_deref().unwrap_or("—"));
+                            ui.label(l.version(f).unwrap_or("—"));
                         });
                         row.col(|ui| {
-                            ui.label(status_text(f.acquired));
+                            ui.label(status_text(acquired));
                         });
                         row.col(|ui| {
-                            if f.acquired && {
-                                let label = format!("{} の内容を表示", f.name);
+                            if acquired && {
+                                let label = format!("{f_name} の内容を表示");
                                 let b = ui.small_button("表示");
                                 b.widget_info(|| {
                                     egui::WidgetInfo::labeled(
@@ -411,7 +426,7 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 });
                                 b.on_hover_text(label.as_str()).clicked()
                             } {
-                                open_file = Some((f.id.clone(), f.name.clone()));
+                                open_file = Some((f_id.to_owned(), f_name.to_owned()));
                             }
                         });
                     });

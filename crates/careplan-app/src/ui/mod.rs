@@ -13,6 +13,7 @@ mod jobs;
 pub mod launch;
 mod lists;
 mod login;
+mod received_table;
 mod table;
 mod top;
 
@@ -194,6 +195,8 @@ pub struct CareplanApp {
     pub(crate) viewer: Option<Box<crate::viewer::FileViewer>>,
     renderer_note: String,
     pub(crate) renderer_file: Option<PathBuf>,
+    pub(crate) renderer: launch::RendererChoice,
+    ctx: Option<egui::Context>,
     last_input: Instant,
     started: bool,
     bench: bool,
@@ -229,7 +232,9 @@ impl CareplanApp {
             notice: None,
             viewer: None,
             renderer_note: config.renderer_note,
+            renderer: launch::load_renderer(config.renderer_file.as_deref()),
             renderer_file: config.renderer_file,
+            ctx: None,
             last_input: Instant::now(),
             started: false,
             bench: false,
@@ -331,9 +336,16 @@ impl CareplanApp {
 
     /// Save the terminal settings (small; sled writes are buffered, the flush is fast).
     pub(crate) fn save_settings(&mut self) {
-        if let Err(e) = self.store.save_settings(&self.settings) {
-            self.error("設定を保存できません", &e.to_string());
-        }
+        let store = self.store.clone();
+        let settings = self.settings.clone();
+        let ctx = self.ctx.clone();
+        let Some(ctx) = ctx else { return };
+        self.jobs.spawn(&ctx, "settings", move || {
+            match store.save_settings(&settings) {
+                Ok(()) => Msg::Nothing,
+                Err(e) => Msg::Failed("設定を保存できません".into(), e.to_string()),
+            }
+        });
     }
 
     pub(crate) fn error(&mut self, title: &str, body: &str) {
@@ -397,6 +409,7 @@ impl CareplanApp {
     fn apply(&mut self, ctx: &egui::Context, msg: Msg) {
         match msg {
             Msg::Nothing => {}
+            Msg::Failed(title, body) => self.error(&title, &body),
             Msg::DemoStarted(r) => match r {
                 Ok((relay, info)) => {
                     self.login.fill_demo_ids(&info, 0);
@@ -456,6 +469,9 @@ impl CareplanApp {
     /// Draw the whole window (the eframe `ui` and the kittest harness both call this).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if self.ctx.is_none() {
+            self.ctx = Some(ctx.clone());
+        }
         self.frames
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !self.started {

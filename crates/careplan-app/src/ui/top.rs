@@ -261,7 +261,7 @@ fn settings_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                     }
                     ui.end_row();
                     let l = ui.label("描画方式（次回の起動から）");
-                    let mut r = super::launch::load_renderer(app.renderer_file.as_deref());
+                    let mut r = app.renderer;
                     let before = r;
                     egui::ComboBox::from_id_salt("renderer")
                         .selected_text(r.label())
@@ -272,10 +272,14 @@ fn settings_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                         })
                         .response
                         .labelled_by(l.id);
-                    if r != before
-                        && let Some(f) = &app.renderer_file
-                    {
-                        super::launch::save_renderer(f, r);
+                    if r != before {
+                        app.renderer = r;
+                        if let Some(f) = app.renderer_file.clone() {
+                            app.jobs.spawn(ui.ctx(), "settings", move || {
+                                super::launch::save_renderer(&f, r);
+                                Msg::Nothing
+                            });
+                        }
                     }
                     ui.end_row();
                 });

@@ -1,0 +1,265 @@
+//! 受信一覧's rows in a compact form. A list of 100 000 rows held as the client's structs
+//! costs a dozen heap strings per row; here every string lives in one arena, repeated
+//! strings (sender names, messages, CSVバージョン) are stored once, and what the screen
+//! never shows (SHA-256, sizes) is dropped. Built on the worker that fetched the list.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use careplan_client::ReceivedTransmission;
+use careplan_core::Category;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TRow {
+    id: Span,
+    received_at: i64,
+    sender_office: Span,
+    sender_name: Span,
+    message: Span,
+    first_file: u32,
+    files: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FRow {
+    id: Span,
+    name: Span,
+    version: Option<Span>,
+    category: Category,
+    acquired: bool,
+}
+
+/// The received list, compact.
+#[derive(Debug, Default)]
+pub struct ReceivedTable {
+    arena: String,
+    trans: Vec<TRow>,
+    files: Vec<FRow>,
+}
+
+struct Builder<'a> {
+    arena: String,
+    seen: HashMap<&'a str, Span>,
+}
+
+impl<'a> Builder<'a> {
+    fn put(&mut self, s: &str) -> Span {
+        let start = self.arena.len() as u32;
+        self.arena.push_str(s);
+        Span {
+            start,
+            len: s.len() as u32,
+        }
+    }
+
+    /// Stored once however often it occurs.
+    fn shared(&mut self, s: &'a str) -> Span {
+        if let Some(sp) = self.seen.get(s) {
+            return *sp;
+        }
+        let sp = self.put(s);
+        self.seen.insert(s, sp);
+        sp
+    }
+}
+
+impl ReceivedTable {
+    /// Convert the client's list (the strings are copied once into the arena).
+    pub(crate) fn new(items: &[ReceivedTransmission]) -> Self {
+        let mut b = Builder {
+            arena: String::new(),
+            seen: HashMap::new(),
+        };
+        let mut trans = Vec::with_capacity(items.len());
+        let mut files = Vec::with_capacity(items.iter().map(|t| t.files.len()).sum());
+        for t in items {
+            let first_file = files.len() as u32;
+            for f in &t.files {
+                files.push(FRow {
+                    id: b.put(&f.id),
+                    name: b.put(&f.name),
+                    version: f.csv_version.as_deref().map(|v| b.shared(v)),
+                    category: f.category,
+                    acquired: f.acquired,
+                });
+            }
+            trans.push(TRow {
+                id: b.put(&t.id),
+                received_at: t.received_at.unix_timestamp(),
+                sender_office: b.shared(&t.sender_office),
+                sender_name: b.shared(&t.sender_name),
+                message: b.shared(&t.message),
+                first_file,
+                files: t.files.len() as u32,
+            });
+        }
+        let mut arena = b.arena;
+        arena.shrink_to_fit();
+        Self {
+            arena,
+            trans,
+            files,
+        }
+    }
+
+    fn s(&self, sp: Span) -> &str {
+        self.arena
+            .get(sp.start as usize..(sp.start + sp.len) as usize)
+            .unwrap_or("")
+    }
+
+    /// Number of transmissions.
+    pub(crate) fn len(&self) -> usize {
+        self.trans.len()
+    }
+
+    /// True when there is no transmission.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.trans.is_empty()
+    }
+
+    /// Transmission ID.
+    #[allow(dead_code)]
+    pub(crate) fn id(&self, t: usize) -> &str {
+        self.s(self.trans[t].id)
+    }
+
+    /// 受信日時.
+    pub(crate) fn received_at(&self, t: usize) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.trans[t].received_at)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// 受信日時 as seconds (sorting).
+    pub(crate) fn received_secs(&self, t: usize) -> i64 {
+        self.trans[t].received_at
+    }
+
+    /// メッセージ.
+    pub(crate) fn message(&self, t: usize) -> &str {
+        self.s(self.trans[t].message)
+    }
+
+    /// 送信元事業所名称.
+    pub(crate) fn sender_name(&self, t: usize) -> &str {
+        self.s(self.trans[t].sender_name)
+    }
+
+    /// 送信元事業所番号.
+    pub(crate) fn sender_office(&self, t: usize) -> &str {
+        self.s(self.trans[t].sender_office)
+    }
+
+    /// The file indexes of transmission `t`.
+    pub(crate) fn files(&self, t: usize) -> Range<usize> {
+        let r = &self.trans[t];
+        r.first_file as usize..(r.first_file + r.files) as usize
+    }
+
+    /// True when every file of `t` is 済.
+    pub(crate) fn all_acquired(&self, t: usize) -> bool {
+        self.files(t).all(|f| self.files[f].acquired)
+    }
+
+    /// All file indexes.
+    pub(crate) fn all_files(&self) -> Range<usize> {
+        0..self.files.len()
+    }
+
+    /// File ID.
+    pub(crate) fn file_id(&self, f: usize) -> &str {
+        self.s(self.files[f].id)
+    }
+
+    /// File name.
+    pub(crate) fn file_name(&self, f: usize) -> &str {
+        self.s(self.files[f].name)
+    }
+
+    /// ファイル種別.
+    pub(crate) fn category(&self, f: usize) -> Category {
+        self.files[f].category
+    }
+
+    /// バージョン (CSVバージョン read from the file).
+    pub(crate) fn version(&self, f: usize) -> Option<&str> {
+        self.files[f].version.map(|v| self.s(v))
+    }
+
+    /// データ取得状況: true = 済.
+    pub(crate) fn acquired(&self, f: usize) -> bool {
+        self.files[f].acquired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use careplan_client::ReceivedFile;
+
+    #[test]
+    fn keeps_every_field_the_screen_shows() {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let items = vec![
+            ReceivedTransmission {
+                id: "t1".into(),
+                received_at: t0,
+                sender_office: "1370526111".into(),
+                sender_name: "かえで居宅".into(),
+                message: "11月分".into(),
+                files: vec![
+                    ReceivedFile {
+                        id: "f1".into(),
+                        name: "A.CSV".into(),
+                        category: Category::Registration,
+                        csv_version: Some("202404".into()),
+                        size: 1,
+                        sha256: "x".into(),
+                        acquired: true,
+                    },
+                    ReceivedFile {
+                        id: "f2".into(),
+                        name: "B.PDF".into(),
+                        category: Category::Attachment,
+                        csv_version: None,
+                        size: 1,
+                        sha256: "y".into(),
+                        acquired: false,
+                    },
+                ],
+            },
+            ReceivedTransmission {
+                id: "t2".into(),
+                received_at: t0,
+                sender_office: "1370526111".into(),
+                sender_name: "かえで居宅".into(),
+                message: String::new(),
+                files: vec![],
+            },
+        ];
+        let t = ReceivedTable::new(&items);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.received_at(0), t0);
+        assert_eq!(t.message(0), "11月分");
+        assert_eq!(t.sender_name(1), "かえで居宅");
+        assert_eq!(t.sender_office(1), "1370526111");
+        assert_eq!(t.files(0), 0..2);
+        assert_eq!(t.files(1), 2..2);
+        assert_eq!(t.file_name(1), "B.PDF");
+        assert_eq!(t.file_id(0), "f1");
+        assert_eq!(t.version(0), Some("202404"));
+        assert_eq!(t.version(1), None);
+        assert_eq!(t.category(1), Category::Attachment);
+        assert!(!t.all_acquired(0));
+        assert!(t.all_acquired(1));
+        assert_eq!(t.message(1), "");
+        assert_eq!(t.id(1), "t2");
+    }
+}
