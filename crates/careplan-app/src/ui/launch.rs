@@ -286,7 +286,7 @@ pub fn synthetic_received(rows: usize) -> Vec<careplan_client::ReceivedTransmiss
                     csv_version: Some("202404".into()),
                     size: 2048,
                     sha256: format!("{:064x}", i * 4 + f),
-                    acquired: i % 3 != 0,
+                    acquired: !i.is_multiple_of(3),
                 })
                 .collect(),
         });

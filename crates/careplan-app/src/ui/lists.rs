@@ -104,13 +104,15 @@ impl ReceivedScreen {
         let c = client.clone();
         jobs.spawn(ctx, "received", move || {
             // The compact table is built here, on the worker, not on the UI thread.
-            Msg::Received(ReceivedMsg::List(c.received().map(|l| {
+            let r = c.received().map(|l| {
                 (
                     Box::new(ReceivedTable::new(&l.items)),
                     l.offline,
                     l.fetched_at,
                 )
-            })))
+            });
+            super::received_table::release_freed_memory();
+            Msg::Received(ReceivedMsg::List(r))
         });
     }
 
@@ -120,7 +122,10 @@ impl ReceivedScreen {
         offline: bool,
         fetched_at: OffsetDateTime,
     ) {
-        self.set_table(ReceivedTable::new(&items), offline, fetched_at);
+        let table = ReceivedTable::new(&items);
+        drop(items);
+        super::received_table::release_freed_memory();
+        self.set_table(table, offline, fetched_at);
     }
 
     pub(crate) fn set_table(
