@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 TARGET=x86_64-pc-windows-gnu
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-OUT=${WIN_OUT:-$CARGO_TARGET_DIR/$TARGET/release}
+OUT=${WIN_OUT:-$CARGO_TARGET_DIR/$TARGET/${CAREPLAN_PROFILE:-dist}}
 export WINEPREFIX=${WINEPREFIX:-$CARGO_TARGET_DIR/wineprefix}
 export WINEDEBUG=${WINEDEBUG:--all}
 export WINEDLLOVERRIDES="mscoree,mshtml="
