@@ -7,12 +7,6 @@
 use careplan_app::viewer::{FileViewer, PrecheckAction, PrecheckPanel, SetView};
 use careplan_core::demo;
 
-const FONT_PATHS: [&str; 3] = [
-    "assets/BIZUDPGothic-Regular.ttf",
-    "/usr/share/fonts/truetype/bizud-gothic/BIZUDPGothic-Regular.ttf",
-    "/usr/share/fonts/truetype/morisawa/BIZUDPGothic-Regular.ttf",
-];
-
 struct Demo {
     files: Vec<(String, Vec<u8>)>,
     selected: usize,
@@ -168,22 +162,7 @@ fn main() -> eframe::Result {
         "careplan viewer demo",
         options,
         Box::new(|cc| {
-            if let Some(font) = FONT_PATHS.iter().find_map(|p| std::fs::read(p).ok()) {
-                cc.egui_ctx.add_font(egui::epaint::text::FontInsert::new(
-                    "BIZUDPGothic",
-                    egui::FontData::from_owned(font),
-                    vec![
-                        egui::epaint::text::InsertFontFamily {
-                            family: egui::FontFamily::Proportional,
-                            priority: egui::epaint::text::FontPriority::Lowest,
-                        },
-                        egui::epaint::text::InsertFontFamily {
-                            family: egui::FontFamily::Monospace,
-                            priority: egui::epaint::text::FontPriority::Lowest,
-                        },
-                    ],
-                ));
-            }
+            careplan_app::ui::install_fonts(&cc.egui_ctx);
             Ok(Box::new(Demo::new(files)))
         }),
     )

@@ -13,7 +13,7 @@ use egui::RichText;
 use super::compose::{Basket, Target, drop_zone};
 use super::jobs::{Jobs, Msg};
 use super::table::empty_state;
-use super::{CareplanApp, when};
+use super::{CareplanApp, confirm_modal, message_or_none, when};
 use crate::viewer::PrecheckAction;
 
 /// Results of 一括送信 jobs.
@@ -247,56 +247,44 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     if b.confirm {
         let offices = b.offices();
         let batches = offices.len().div_ceil(MAX_OFFICES).max(1);
-        let mut send = false;
-        let mut back = false;
-        let modal = egui::Modal::new(egui::Id::unique("bulk-confirm")).show(&ctx, |ui| {
-            ui.set_max_width(620.0);
-            ui.heading("一括送信の確認");
-            ui.label(format!(
-                "{}事業所へ、ファイル{}件を送信します{}。",
-                offices.len(),
-                b.basket.files.len() - b.routing.as_ref().map_or(0, |r| r.unrouted.len())
-                    + b.assignments().len(),
-                if batches > 1 {
-                    format!("（{batches}回に分けて送信）")
-                } else {
-                    String::new()
+        let assigned = b.assignments();
+        let answer = confirm_modal(
+            &ctx,
+            "bulk-confirm",
+            "一括送信の確認",
+            "送信する",
+            "戻る",
+            |ui| {
+                ui.label(format!(
+                    "{}事業所へ、ファイル{}件を送信します{}。",
+                    offices.len(),
+                    b.basket.files.len() - b.routing.as_ref().map_or(0, |r| r.unrouted.len())
+                        + assigned.len(),
+                    if batches > 1 {
+                        format!("（{batches}回に分けて送信）")
+                    } else {
+                        String::new()
+                    }
+                ));
+                ui.label(format!("メッセージ: {}", message_or_none(&b.message)));
+                let skipped: Vec<&str> = b
+                    .routing
+                    .iter()
+                    .flat_map(|r| r.unrouted.iter().map(|u| u.file.as_str()))
+                    .filter(|f| !assigned.iter().any(|(a, _)| a == f))
+                    .collect();
+                if !skipped.is_empty() {
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        format!("送信しないファイル: {}", skipped.join("、")),
+                    );
                 }
-            ));
-            ui.label(format!(
-                "メッセージ: {}",
-                if b.message.is_empty() {
-                    "（なし）"
-                } else {
-                    &b.message
-                }
-            ));
-            let skipped: Vec<String> = b
-                .routing
-                .iter()
-                .flat_map(|r| r.unrouted.iter().map(|u| u.file.clone()))
-                .filter(|f| !b.assignments().iter().any(|(a, _)| a == f))
-                .collect();
-            if !skipped.is_empty() {
-                ui.colored_label(
-                    ui.visuals().warn_fg_color,
-                    format!("送信しないファイル: {}", skipped.join("、")),
-                );
-            }
-            ui.horizontal(|ui| {
-                if ui.button(RichText::new("送信する").strong()).clicked() {
-                    send = true;
-                }
-                if ui.button("戻る").clicked() {
-                    back = true;
-                }
-            });
-        });
-        if back || modal.should_close() {
+            },
+        );
+        if answer.is_some() {
             b.confirm = false;
         }
-        if send {
-            b.confirm = false;
+        if answer == Some(true) {
             b.sending = true;
             start_send(app, &ctx);
         }

@@ -9,12 +9,11 @@ use careplan_client::{
 };
 use careplan_core::view::Precheck;
 use careplan_core::{OfficeNumber, parse_name, route};
-use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 
 use super::jobs::{Jobs, Msg};
 use super::table::{ListView, empty_state, matches};
-use super::{CareplanApp, Tab, when};
+use super::{CareplanApp, Tab, confirm_modal, message_or_none, when};
 use crate::viewer::{PrecheckAction, PrecheckPanel};
 
 /// Files bigger than this are refused when added (the relay takes 10 MiB per file).
@@ -219,36 +218,13 @@ pub(crate) fn dropped_name(d: &egui::DroppedFileHandle) -> String {
         .unwrap_or_else(|| p.display().to_string())
 }
 
-/// Read one dropped file (size checked first when it is on disk).
+/// Read one dropped file.
 pub(crate) fn read_dropped(
     d: &egui::DroppedFileHandle,
     files: &mut Vec<(String, Vec<u8>)>,
     errors: &mut Vec<String>,
 ) {
-    let name = dropped_name(d);
-    if let Ok(m) = std::fs::metadata(d.path()) {
-        if m.is_dir() {
-            errors.push(format!(
-                "{name}: フォルダは追加できません。中のファイルを選んでください。"
-            ));
-            return;
-        }
-        if m.len() > MAX_INTAKE_BYTES {
-            errors.push(format!(
-                "{name}: {} あり、大きすぎます。1ファイル10MBまでです。",
-                human_size(m.len())
-            ));
-            return;
-        }
-    }
-    match d.bytes() {
-        Ok(b) if b.len() as u64 > MAX_INTAKE_BYTES => errors.push(format!(
-            "{name}: {} あり、大きすぎます。1ファイル10MBまでです。",
-            human_size(b.len() as u64)
-        )),
-        Ok(b) => files.push((name, b)),
-        Err(e) => errors.push(format!("{name}: 読み込めません（{e}）。")),
-    }
+    read_checked(dropped_name(d), d.path(), || d.bytes(), files, errors);
 }
 
 fn read_one(p: &std::path::Path, files: &mut Vec<(String, Vec<u8>)>, errors: &mut Vec<String>) {
@@ -256,27 +232,39 @@ fn read_one(p: &std::path::Path, files: &mut Vec<(String, Vec<u8>)>, errors: &mu
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| p.display().to_string());
-    match std::fs::metadata(p) {
-        Ok(m) if m.is_dir() => {
+    let read = || std::fs::read(p).map_err(|e| e.to_string());
+    read_checked(name, p, read, files, errors);
+}
+
+/// Refuse folders and oversize files (by the size on disk first, when there is a file
+/// there, so a huge file is never read), then read; every refusal says why in Japanese.
+fn read_checked(
+    name: String,
+    path: &std::path::Path,
+    read: impl FnOnce() -> Result<Vec<u8>, String>,
+    files: &mut Vec<(String, Vec<u8>)>,
+    errors: &mut Vec<String>,
+) {
+    let too_big = |n: u64| {
+        format!(
+            "{name}: {} あり、大きすぎます。1ファイル10MBまでです。",
+            human_size(n)
+        )
+    };
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.is_dir() {
             errors.push(format!(
                 "{name}: フォルダは追加できません。中のファイルを選んでください。"
             ));
             return;
         }
-        Ok(m) if m.len() > MAX_INTAKE_BYTES => {
-            errors.push(format!(
-                "{name}: {} あり、大きすぎます。1ファイル10MBまでです。",
-                human_size(m.len())
-            ));
-            return;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            errors.push(format!("{name}: 読み込めません（{e}）。"));
+        if m.len() > MAX_INTAKE_BYTES {
+            errors.push(too_big(m.len()));
             return;
         }
     }
-    match std::fs::read(p) {
+    match read() {
+        Ok(b) if b.len() as u64 > MAX_INTAKE_BYTES => errors.push(too_big(b.len() as u64)),
         Ok(b) => files.push((name, b)),
         Err(e) => errors.push(format!("{name}: 読み込めません（{e}）。")),
     }
@@ -284,7 +272,6 @@ fn read_one(p: &std::path::Path, files: &mut Vec<(String, Vec<u8>)>, errors: &mu
 
 /// Pick files with the OS dialog on a worker.
 pub(crate) fn pick_files(ctx: &egui::Context, jobs: &mut Jobs, target: Target) {
-    let ctx2 = ctx.clone();
     jobs.spawn(ctx, "pick", move || {
         let paths = rfd::FileDialog::new()
             .set_title("送信するファイルを選択")
@@ -298,7 +285,6 @@ pub(crate) fn pick_files(ctx: &egui::Context, jobs: &mut Jobs, target: Target) {
         for p in &paths {
             read_one(p, &mut files, &mut errors);
         }
-        ctx2.request_repaint();
         Msg::Compose(ComposeMsg::Loaded(target, files, errors))
     });
 }
@@ -315,30 +301,31 @@ pub(crate) struct ComposeScreen {
     sending: bool,
     done: Option<SendReceipt>,
     send_error: Option<String>,
+    /// Why the names do not give one destination (then the user goes to 一括送信).
+    route_problem: Option<String>,
 }
 
 impl ComposeScreen {
-    fn derive_destination(&mut self, our: Option<&OfficeNumber>) -> Option<String> {
-        let our = our?;
-        let names: Vec<_> = self
-            .basket
-            .files
-            .iter()
-            .map(|(n, _)| parse_name(n))
-            .collect();
-        match route::single_destination(our, &names) {
-            Ok(o) => {
-                if !self.to_manual {
-                    self.to_office = o.as_str().to_owned();
-                }
-                None
+    /// After files were added or removed: derive the destination from the names (names
+    /// only, so here on the UI thread) and re-check the files on a worker.
+    fn files_changed(&mut self, ctx: &egui::Context, jobs: &mut Jobs, our: Option<OfficeNumber>) {
+        self.route_problem = None;
+        if let Some(our) = &our
+            && !self.basket.files.is_empty()
+        {
+            let names: Vec<_> = self
+                .basket
+                .files
+                .iter()
+                .map(|(n, _)| parse_name(n))
+                .collect();
+            match route::single_destination(our, &names) {
+                Ok(o) if !self.to_manual => self.to_office = o.as_str().to_owned(),
+                Ok(_) => {}
+                Err(f) => self.route_problem = Some(f.message),
             }
-            Err(f) if self.basket.files.is_empty() => {
-                let _ = f;
-                None
-            }
-            Err(f) => Some(f.message),
         }
+        self.basket.recheck(ctx, jobs, our, Target::Compose);
     }
 }
 
@@ -351,9 +338,7 @@ pub(crate) fn apply(app: &mut CareplanApp, ctx: &egui::Context, m: ComposeMsg) {
     match m {
         ComposeMsg::Loaded(Target::Compose, files, errors) => {
             app.compose.basket.add(files, errors);
-            app.compose
-                .basket
-                .recheck(ctx, &mut app.jobs, office, Target::Compose);
+            app.compose.files_changed(ctx, &mut app.jobs, office);
         }
         ComposeMsg::Loaded(Target::Bulk, files, errors) => {
             app.bulk.basket.add(files, errors);
@@ -408,9 +393,7 @@ pub(crate) fn apply(app: &mut CareplanApp, ctx: &egui::Context, m: ComposeMsg) {
                 );
                 c.basket.version = app.compose.basket.version + 1;
                 app.compose = c;
-                app.compose
-                    .basket
-                    .recheck(ctx, &mut app.jobs, office, Target::Compose);
+                app.compose.files_changed(ctx, &mut app.jobs, office);
                 app.tab = Tab::Compose;
             }
             Err(e) => app.error("下書きを開けません", &e.message_ja()),
@@ -461,10 +444,9 @@ pub(crate) fn compose_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     }
     if let Some(i) = remove {
         c.basket.remove(i);
-        c.basket
-            .recheck(&ctx, &mut app.jobs, office, Target::Compose);
+        c.files_changed(&ctx, &mut app.jobs, office);
     }
-    let route_problem = c.derive_destination(office.as_ref());
+    let route_problem = c.route_problem.clone();
     ui.add_space(6.0);
     egui::Grid::new("compose-form")
         .num_columns(2)
@@ -553,44 +535,31 @@ pub(crate) fn compose_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
         c.confirm = true;
     }
     if c.confirm {
-        let mut send = false;
-        let mut back = false;
-        let modal = egui::Modal::new(egui::Id::unique("compose-confirm")).show(&ctx, |ui| {
-            ui.set_max_width(600.0);
-            ui.heading("送信内容の確認");
-            ui.label(format!("送信先事業所番号: {}", c.to_office.trim()));
-            ui.label(format!(
-                "メッセージ: {}",
-                if c.message.is_empty() {
-                    "（なし）"
-                } else {
-                    &c.message
-                }
-            ));
-            ui.label(format!("ファイル: {}件", c.basket.files.len()));
-            egui::ScrollArea::vertical()
-                .max_height(220.0)
-                .show(ui, |ui| {
-                    for (n, b) in &c.basket.files {
-                        ui.label(format!("・{n}（{}）", human_size(b.len() as u64)));
-                    }
-                });
-            ui.separator();
-            ui.label("この内容で送信します。よろしいですか。");
-            ui.horizontal(|ui| {
-                if ui.button(RichText::new("送信する").strong()).clicked() {
-                    send = true;
-                }
-                if ui.button("戻る").clicked() {
-                    back = true;
-                }
-            });
-        });
-        if back || modal.should_close() {
+        let answer = confirm_modal(
+            &ctx,
+            "compose-confirm",
+            "送信内容の確認",
+            "送信する",
+            "戻る",
+            |ui| {
+                ui.label(format!("送信先事業所番号: {}", c.to_office.trim()));
+                ui.label(format!("メッセージ: {}", message_or_none(&c.message)));
+                ui.label(format!("ファイル: {}件", c.basket.files.len()));
+                egui::ScrollArea::vertical()
+                    .max_height(220.0)
+                    .show(ui, |ui| {
+                        for (n, b) in &c.basket.files {
+                            ui.label(format!("・{n}（{}）", human_size(b.len() as u64)));
+                        }
+                    });
+                ui.separator();
+                ui.label("この内容で送信します。よろしいですか。");
+            },
+        );
+        if answer.is_some() {
             c.confirm = false;
         }
-        if send {
-            c.confirm = false;
+        if answer == Some(true) {
             c.sending = true;
             c.send_error = None;
             let files = c.basket.outgoing();
@@ -703,11 +672,8 @@ fn kinds_of(d: &Draft) -> String {
 
 impl DraftsScreen {
     pub(crate) fn refresh(&mut self, ctx: &egui::Context, jobs: &mut Jobs, client: &Client) {
-        if jobs.is_running("drafts") {
-            return;
-        }
         let c = client.clone();
-        jobs.spawn(ctx, "drafts", move || {
+        jobs.spawn_once(ctx, "drafts", move || {
             let note = match c.sync_drafts() {
                 Ok(_) => None,
                 Err(e) if e.is_offline() => Some(
@@ -902,25 +868,20 @@ pub(crate) fn drafts_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
         app.drafts.confirm_delete = delete;
     }
     if let Some((id, label)) = app.drafts.confirm_delete.clone() {
-        let mut yes = false;
-        let mut no = false;
-        let modal = egui::Modal::new(egui::Id::unique("draft-delete")).show(&ctx, |ui| {
-            ui.heading("下書きの削除");
-            ui.label(format!("下書き「{label}」を削除します。元に戻せません。"));
-            ui.horizontal(|ui| {
-                if ui.button("削除する").clicked() {
-                    yes = true;
-                }
-                if ui.button("やめる").clicked() {
-                    no = true;
-                }
-            });
-        });
-        if no || modal.should_close() {
+        let answer = confirm_modal(
+            &ctx,
+            "draft-delete",
+            "下書きの削除",
+            "削除する",
+            "やめる",
+            |ui| {
+                ui.label(format!("下書き「{label}」を削除します。元に戻せません。"));
+            },
+        );
+        if answer.is_some() {
             app.drafts.confirm_delete = None;
         }
-        if yes {
-            app.drafts.confirm_delete = None;
+        if answer == Some(true) {
             let c = client.clone();
             app.jobs.spawn(&ctx, "drafts-delete", move || {
                 Msg::Compose(ComposeMsg::Deleted(c.delete_draft(&id)))

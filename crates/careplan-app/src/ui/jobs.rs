@@ -30,8 +30,6 @@ pub enum Msg {
     Compose(compose::ComposeMsg),
     /// 一括送信.
     Bulk(bulk::BulkMsg),
-    /// The relay said the session is gone: back to the login screen with this message.
-    SessionLost(String),
 }
 
 /// The job runner of the UI.
@@ -75,6 +73,19 @@ impl Jobs {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start a worker thread");
             self.running.retain(|(i, _)| *i != id);
+        }
+    }
+
+    /// [`Jobs::spawn`] unless a job with this label is still running (list refreshes: a
+    /// second click while one is in flight does nothing).
+    pub(crate) fn spawn_once(
+        &mut self,
+        ctx: &egui::Context,
+        label: &str,
+        f: impl FnOnce() -> Msg + Send + 'static,
+    ) {
+        if !self.is_running(label) {
+            self.spawn(ctx, label, f);
         }
     }
 

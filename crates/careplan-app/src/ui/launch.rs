@@ -82,6 +82,19 @@ pub fn data_dir() -> Result<PathBuf, String> {
     Store::default_dir().map_err(|e| e.to_string())
 }
 
+/// Say why the app cannot start, and end. The Windows exe has no console, so there the
+/// message also comes as a dialog.
+fn fail(message: &str) -> ExitCode {
+    eprintln!("{message}");
+    #[cfg(windows)]
+    let _ = rfd::MessageDialog::new()
+        .set_title("ケアプランデータ連携 クライアント")
+        .set_description(message)
+        .set_level(rfd::MessageLevel::Error)
+        .show();
+    ExitCode::from(1)
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAREPLAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,careplan_app=info"));
@@ -97,13 +110,16 @@ pub fn run() -> ExitCode {
     let dir = match data_dir() {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("データフォルダを決められません: {e}");
-            return ExitCode::from(1);
+            return fail(&format!(
+                "データフォルダを決められません（{e}）。環境変数 CAREPLAN_DATA_DIR に書き込めるフォルダを指定してください。"
+            ));
         }
     };
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("データフォルダ {} を作れません: {e}", dir.display());
-        return ExitCode::from(1);
+        return fail(&format!(
+            "データフォルダ {} を作れません（{e}）。書き込めるフォルダを環境変数 CAREPLAN_DATA_DIR で指定してください。",
+            dir.display()
+        ));
     }
     // One window per OS user: a second start brings the first one forward and ends.
     let guard = match crate::single_instance::acquire("careplan") {
@@ -117,10 +133,10 @@ pub fn run() -> ExitCode {
     let store = match Store::open(&dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!(
-                "端末のデータを開けません（{e}）。同じユーザーでアプリがすでに起動していないか確認してください。"
-            );
-            return ExitCode::from(1);
+            return fail(&format!(
+                "端末のデータ（{}）を開けません（{e}）。ディスクの空きと、フォルダを読み書きできるかを確認してください。",
+                dir.display()
+            ));
         }
     };
     let settings = store.settings().unwrap_or_default();

@@ -98,11 +98,8 @@ fn received_key(l: &ReceivedTable, t: usize, col: usize) -> String {
 
 impl ReceivedScreen {
     pub(crate) fn refresh(&mut self, ctx: &egui::Context, jobs: &mut Jobs, client: &Client) {
-        if jobs.is_running("received") {
-            return;
-        }
         let c = client.clone();
-        jobs.spawn(ctx, "received", move || {
+        jobs.spawn_once(ctx, "received", move || {
             // The compact table is built here, on the worker, not on the UI thread.
             let r = c.received().map(|l| {
                 (
@@ -668,11 +665,8 @@ fn sent_key(t: &SentTransmission, col: usize) -> String {
 
 impl SentScreen {
     pub(crate) fn refresh(&mut self, ctx: &egui::Context, jobs: &mut Jobs, client: &Client) {
-        if jobs.is_running("sent") {
-            return;
-        }
         let c = client.clone();
-        jobs.spawn(ctx, "sent", move || Msg::Sent(SentMsg::List(c.sent())));
+        jobs.spawn_once(ctx, "sent", move || Msg::Sent(SentMsg::List(c.sent())));
     }
 
     pub(crate) fn apply(&mut self, m: SentMsg) {

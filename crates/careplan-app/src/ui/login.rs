@@ -76,12 +76,9 @@ impl LoginScreen {
         self.clear_passwords();
         self.step = Step::Personal;
         self.message = None;
-        if !settings.remember_ids {
-            // Demo IDs stay filled; real ones are forgotten unless the user asked.
-            if let Some(u) = &settings.personal_user {
-                self.personal_user.clone_from(u);
-            }
-        }
+        // A shared terminal forgets the IDs unless the user asked to remember them.
+        self.personal_user = settings.personal_user.clone().unwrap_or_default();
+        self.office_user = settings.office_user.clone().unwrap_or_default();
     }
 }
 

@@ -374,6 +374,9 @@ impl CareplanApp {
             });
         }
         self.login.reset_after_logout(&self.settings);
+        if let Relay::Demo { info, office } = &self.relay {
+            self.login.fill_demo_ids(info, *office);
+        }
         self.received = lists::ReceivedScreen::default();
         self.sent = lists::SentScreen::default();
         self.compose = compose::ComposeScreen::default();
@@ -424,10 +427,6 @@ impl CareplanApp {
             Msg::Sent(m) => self.sent.apply(m),
             Msg::Compose(m) => compose::apply(self, ctx, m),
             Msg::Bulk(m) => bulk::apply(self, ctx, m),
-            Msg::SessionLost(e) => {
-                self.logout(ctx);
-                self.login.message = Some(e);
-            }
         }
     }
 
@@ -718,6 +717,42 @@ fn ime_enter_guard(ctx: &egui::Context) {
         }
         None => d.remove::<f64>(id),
     });
+}
+
+/// A confirmation dialog: `title`, the content drawn by `body`, then `ok` (bold) and `cancel`.
+/// `Some(true)` when confirmed, `Some(false)` when cancelled (also Escape or a click
+/// outside), `None` while it stays open.
+pub(crate) fn confirm_modal(
+    ctx: &egui::Context,
+    id: &str,
+    title: &str,
+    ok: &str,
+    cancel: &str,
+    body: impl FnOnce(&mut egui::Ui),
+) -> Option<bool> {
+    let mut answer = None;
+    let modal = egui::Modal::new(egui::Id::unique(id)).show(ctx, |ui| {
+        ui.set_max_width(620.0);
+        ui.heading(title);
+        body(ui);
+        ui.horizontal(|ui| {
+            if ui.button(RichText::new(ok).strong()).clicked() {
+                answer = Some(true);
+            }
+            if ui.button(cancel).clicked() {
+                answer = Some(false);
+            }
+        });
+    });
+    if answer.is_none() && modal.should_close() {
+        answer = Some(false);
+    }
+    answer
+}
+
+/// 「（なし）」 for an empty メッセージ.
+pub(crate) fn message_or_none(m: &str) -> &str {
+    if m.is_empty() { "（なし）" } else { m }
 }
 
 /// Format a time for the lists (JST, `YYYY/MM/DD HH:MM`).

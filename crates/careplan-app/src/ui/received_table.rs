@@ -18,7 +18,6 @@ struct Span {
 
 #[derive(Debug, Clone, Copy)]
 struct TRow {
-    id: Span,
     received_at: i64,
     sender_office: Span,
     sender_name: Span,
@@ -91,7 +90,6 @@ impl ReceivedTable {
                 });
             }
             trans.push(TRow {
-                id: b.put(&t.id),
                 received_at: t.received_at.unix_timestamp(),
                 sender_office: b.shared(&t.sender_office),
                 sender_name: b.shared(&t.sender_name),
@@ -123,12 +121,6 @@ impl ReceivedTable {
     /// True when there is no transmission.
     pub(crate) fn is_empty(&self) -> bool {
         self.trans.is_empty()
-    }
-
-    /// Transmission ID.
-    #[allow(dead_code)]
-    pub(crate) fn id(&self, t: usize) -> &str {
-        self.s(self.trans[t].id)
     }
 
     /// 受信日時.
@@ -273,6 +265,5 @@ mod tests {
         assert!(!t.all_acquired(0));
         assert!(t.all_acquired(1));
         assert_eq!(t.message(1), "");
-        assert_eq!(t.id(1), "t2");
     }
 }

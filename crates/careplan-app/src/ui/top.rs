@@ -39,11 +39,8 @@ impl Default for TopScreen {
 
 impl TopScreen {
     pub(crate) fn refresh(&mut self, ctx: &egui::Context, jobs: &mut Jobs, client: &Client) {
-        if jobs.is_running("notices") {
-            return;
-        }
         let c = client.clone();
-        jobs.spawn(ctx, "notices", move || {
+        jobs.spawn_once(ctx, "notices", move || {
             Msg::Top(TopMsg::Notices(c.notices()))
         });
     }
