@@ -123,6 +123,18 @@ impl App {
         self.wait("logged in", |h| h.state().is_logged_in());
     }
 
+    /// Both login steps with typed passwords, up to the change-password step.
+    fn login_until_change_password(&mut self, personal_password: &str, office_password: &str) {
+        self.type_into("パスワード", personal_password);
+        self.click("次へ");
+        self.wait("step 2", |h| h.query_by_label("事業所パスワード").is_some());
+        self.type_into("事業所パスワード", office_password);
+        self.click("ログイン");
+        self.wait("change password", |h| {
+            h.query_by_label("新しいパスワード").is_some()
+        });
+    }
+
     fn open_tab(&mut self, label: &str) {
         self.click(label);
     }
@@ -508,14 +520,7 @@ fn a_temporary_password_leads_to_the_change_password_step() {
     .expect("temporary password");
 
     let mut a = app_for(4);
-    a.type_into("パスワード", &o.personal_password);
-    a.click("次へ");
-    a.wait("step 2", |h| h.query_by_label("事業所パスワード").is_some());
-    a.type_into("事業所パスワード", temp_pw);
-    a.click("ログイン");
-    a.wait("change password", |h| {
-        h.query_by_label("新しいパスワード").is_some()
-    });
+    a.login_until_change_password(&o.personal_password, temp_pw);
     assert!(a.has("パスワードの変更"));
     // A new password against the policy is refused here, before the relay.
     a.type_into("新しいパスワード", "short");
@@ -525,14 +530,7 @@ fn a_temporary_password_leads_to_the_change_password_step() {
     assert!(a.h.state().login_message().is_some());
     // A good one logs in.
     let mut a = app_for(4);
-    a.type_into("パスワード", &o.personal_password);
-    a.click("次へ");
-    a.wait("step 2", |h| h.query_by_label("事業所パスワード").is_some());
-    a.type_into("事業所パスワード", temp_pw);
-    a.click("ログイン");
-    a.wait("change password", |h| {
-        h.query_by_label("新しいパスワード").is_some()
-    });
+    a.login_until_change_password(&o.personal_password, temp_pw);
     a.type_into("新しいパスワード", "newpass99X");
     a.type_into("新しいパスワード（確認）", "newpass99X");
     a.click("パスワードを変更してログイン");
