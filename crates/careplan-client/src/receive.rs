@@ -110,6 +110,20 @@ fn file_sha256(path: &Path) -> Option<String> {
 }
 
 /// A file with the same name (or a `(n)` variant) and the same content already in `dir`.
+/// The acknowledgement proof of a saved file, read back from disk.
+fn file_proof(path: &Path, nonce: &str) -> Result<String, ClientError> {
+    let mut f = std::fs::File::open(path).map_err(|e| ClientError::io(path, e))?;
+    let mut p = careplan_core::wire::AckProof::new(nonce);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let k = f.read(&mut buf).map_err(|e| ClientError::io(path, e))?;
+        if k == 0 {
+            return Ok(p.finish());
+        }
+        p.update(&buf[..k]);
+    }
+}
+
 fn existing_copy(dir: &Path, name: &str, size: u64, sha: &str) -> Option<PathBuf> {
     for n in 0..1000u32 {
         let cand = if n == 0 {
@@ -252,7 +266,7 @@ impl Client {
             && file_sha256(&rec.path).as_deref() == Some(rec.sha256.as_str())
         {
             if !rec.acked || !f.acquired {
-                self.ack_and_record(t, f, rec.clone())?;
+                self.ack_and_record(t, f, rec.clone(), None)?;
             }
             return Ok(SavedFile {
                 id: f.id.clone(),
@@ -270,7 +284,8 @@ impl Client {
         let mut out = fsutil::create_new(&tmp, false)?;
         let api = &self.inner.api;
         let written = self.with_session(|token| {
-            let mut body = api.download(token, &f.id)?;
+            let (nonce, mut body) = api.download(token, &f.id)?;
+            let mut proof = careplan_core::wire::AckProof::new(&nonce);
             let mut h = sha2::Sha256::new();
             let mut n: u64 = 0;
             let mut buf = vec![0u8; 256 * 1024];
@@ -284,6 +299,7 @@ impl Client {
                     break;
                 }
                 h.update(&buf[..k]);
+                proof.update(&buf[..k]);
                 out.write_all(&buf[..k])
                     .map_err(|e| ClientError::io(&tmp, e))?;
                 n += k as u64;
@@ -292,9 +308,9 @@ impl Client {
                     std::thread::sleep(d);
                 }
             }
-            Ok((n, hex::encode(h.finalize())))
+            Ok((n, hex::encode(h.finalize()), (nonce, proof.finish())))
         });
-        let (size, sha) = match written {
+        let (size, sha, proof) = match written {
             Ok(x) => x,
             Err(e) => {
                 drop(out);
@@ -336,7 +352,7 @@ impl Client {
             acked: false,
         };
         store.put_receive_record_lazy(&office, &rec)?;
-        self.ack_and_record(t, f, rec)?;
+        self.ack_and_record(t, f, rec, Some(proof))?;
         Ok(SavedFile {
             id: f.id.clone(),
             name: f.name.clone(),
@@ -347,14 +363,27 @@ impl Client {
         })
     }
 
+    /// Acknowledge 済 with the proof of the download (`(nonce, proof)`); without one (the
+    /// file was saved by an earlier run), ask for a nonce and prove the saved copy.
     fn ack_and_record(
         &self,
         t: &ReceivedTransmission,
         f: &ReceivedFile,
         mut rec: ReceiveRecord,
+        proof: Option<(String, String)>,
     ) -> Result<(), ClientError> {
         let api = &self.inner.api;
-        let receipt = self.with_session(|token| api.ack(token, &f.id, &rec.sha256))?;
+        let receipt = self.with_session(|token| {
+            let (nonce, proof) = match &proof {
+                Some(p) => p.clone(),
+                None => {
+                    let nonce = api.ack_nonce(token, &f.id)?;
+                    let proof = file_proof(&rec.path, &nonce)?;
+                    (nonce, proof)
+                }
+            };
+            api.ack(token, &f.id, &rec.sha256, &nonce, &proof)
+        })?;
         rec.acked = true;
         let office = self.office().as_str().to_owned();
         let entry = LedgerEntry {

@@ -215,6 +215,7 @@ pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, Rel
             from: t.from.to_string(),
             message: t.message.clone(),
             sent_at: t.sent_at.unix_timestamp(),
+            request_hash: String::new(),
             destinations: vec![(auth::new_id(), t.to.to_string(), files)],
         })
         .await?;

@@ -13,8 +13,11 @@ pub mod db;
 pub mod demo;
 pub mod embedded;
 pub mod error;
+pub mod guard;
 pub mod handlers;
+pub mod housekeeping;
 pub mod mailbox;
+pub mod migrate;
 pub mod pki;
 pub mod server;
 

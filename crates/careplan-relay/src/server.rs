@@ -73,10 +73,7 @@ impl Server {
         Ok(Self {
             listener,
             tls,
-            state: AppState {
-                db,
-                cfg: Arc::new(cfg),
-            },
+            state: AppState::new(db, Arc::new(cfg)),
         })
     }
 
@@ -94,20 +91,10 @@ impl Server {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), RelayError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls);
         let app = router(self.state.clone());
-        let purge_db = self.state.db.clone();
-        let days = self.state.cfg.limits.retention_days;
-        let purge = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-            loop {
-                tick.tick().await;
-                let before = time::OffsetDateTime::now_utc().unix_timestamp() - days * 86_400;
-                match purge_db.purge(before).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(transmissions = n, "retention purge"),
-                    Err(e) => tracing::error!(error = %e, "retention purge failed"),
-                }
-            }
-        });
+        let purge = tokio::spawn(crate::housekeeping::run(
+            self.state.clone(),
+            std::time::Duration::from_secs(3600),
+        ));
         loop {
             let (tcp, addr) = tokio::select! {
                 r = self.listener.accept() => match r {
@@ -139,17 +126,14 @@ impl Server {
                     }
                     Err(_) => return,
                 };
-                let office = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .and_then(|c| crate::pki::office_of(c.as_ref()));
-                let Some(office) = office else {
+                let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                let office = leaf.and_then(|c| crate::pki::office_of(c.as_ref()));
+                let (Some(office), Some(leaf)) = (office, leaf) else {
                     tracing::info!(%addr, "client certificate without an office number in its CN");
                     return;
                 };
-                let svc = TowerToHyperService::new(app.layer(Extension(Peer { office })));
+                let cert_fp = crate::auth::cert_fingerprint(leaf.as_ref()).into();
+                let svc = TowerToHyperService::new(app.layer(Extension(Peer { office, cert_fp })));
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), svc)
                     .await
