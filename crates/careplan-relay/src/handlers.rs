@@ -37,6 +37,8 @@ pub struct AppState {
 pub struct Peer {
     /// 事業所番号 from the certificate's CN.
     pub office: OfficeNumber,
+    /// The client's IP address (behind a trusted load balancer: the one in its PROXY header).
+    pub addr: std::net::IpAddr,
 }
 
 /// An error answer: status + `{"error": {code, message, details}}`.
