@@ -417,6 +417,7 @@ fn out_of_file_descriptors_the_relay_backs_off_instead_of_spinning() {
     let _ = child.kill();
     let _ = child.wait();
     drop(flood);
+    eprintln!("out of descriptors: {fds} of {NOFILE} open, {used} CPU ticks in 2 s");
     assert!(
         fds + 2 >= NOFILE,
         "the relay must be out of descriptors for this test ({fds} of {NOFILE} open)"
