@@ -210,6 +210,13 @@ impl Connection {
             let (peer, peer_slot) = if proxied {
                 let announced = match conn::read_proxy_header(&mut tcp).await {
                     Ok(a) => a,
+                    // A balancer's TCP health check connects and closes: not worth a line.
+                    Err(conn::ProxyError::Io(e))
+                        if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                    {
+                        tracing::debug!(lb = %addr, "closed before a PROXY header");
+                        return None;
+                    }
                     Err(e) => {
                         tracing::info!(lb = %addr, error = %e, "PROXY header refused");
                         return None;
