@@ -806,6 +806,21 @@ mod tests {
     }
 
     #[test]
+    fn connections_section_round_trips_through_toml() {
+        let l = ConnLimits {
+            proxy_protocol_from: vec![
+                TrustedNet::try_from("10.0.0.5".to_owned()).expect("ip"),
+                TrustedNet::try_from("fd00::/8".to_owned()).expect("net"),
+            ],
+            ..ConnLimits::default()
+        };
+        let text = toml::to_string_pretty(&l).expect("toml");
+        let back: ConnLimits = toml::from_str(&text).expect("parse back");
+        assert_eq!(back.proxy_protocol_from, l.proxy_protocol_from);
+        assert_eq!(back.body_timeout_secs, l.body_timeout_secs);
+    }
+
+    #[test]
     fn per_peer_counts_ipv6_per_64_and_frees_on_drop() {
         let t = Tracker::new(&ConnLimits {
             max_connections: 3,

@@ -299,6 +299,52 @@ fn a_stalled_request_body_is_cut_after_the_body_timeout() {
     assert!(answer.contains("E_TIMEOUT"), "{answer}");
 }
 
+#[test]
+fn the_connection_over_the_global_limit_is_closed_at_once() {
+    let r = relay(ConnLimits {
+        max_connections: 2,
+        ..ConnLimits::default()
+    });
+    let mut open: Vec<Tls> = (0..2).map(|_| connect(&r, b"").expect("TLS")).collect();
+    for s in &mut open {
+        assert_eq!(request(s).expect("served"), 401);
+    }
+    let start = Instant::now();
+    assert!(connect(&r, b"").and_then(|mut s| request(&mut s)).is_err());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    for s in &mut open {
+        assert_eq!(request(s).expect("still served"), 401);
+    }
+}
+
+#[test]
+fn request_heads_over_the_size_or_field_limits_are_answered_431() {
+    let r = relay(ConnLimits {
+        max_header_bytes: 8192,
+        max_headers: 20,
+        ..ConnLimits::default()
+    });
+    let big = format!(
+        "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(10_000)
+    );
+    let mut many = String::from("GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..30 {
+        many.push_str(&format!("X-Field-{i}: {i}\r\n"));
+    }
+    many.push_str("\r\n");
+    for head in [big, many] {
+        let mut s = connect(&r, b"").expect("TLS");
+        s.write_all(head.as_bytes()).expect("head");
+        s.flush().expect("flush");
+        assert_eq!(read_response(&mut s).expect("answer"), 431);
+    }
+}
+
 fn proxy_v2(src: [u8; 4], port: u16) -> Vec<u8> {
     ppp::v2::Builder::with_addresses(
         ppp::v2::Version::Two | ppp::v2::Command::Proxy,
