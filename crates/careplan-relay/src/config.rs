@@ -29,6 +29,9 @@ pub struct Config {
     /// Login and session security.
     #[serde(default)]
     pub security: Security,
+    /// Connection limits and timeouts.
+    #[serde(default)]
+    pub connections: crate::conn::ConnLimits,
 }
 
 /// Limits of a send (defaults from product.md §4).

@@ -67,6 +67,7 @@ pub fn demo_config(dir: &Path, listen: SocketAddr) -> Config {
             argon2_iterations: 1,
             ..Security::default()
         },
+        connections: Default::default(),
     }
 }
 

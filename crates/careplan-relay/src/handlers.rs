@@ -57,6 +57,8 @@ pub struct Peer {
     pub office: OfficeNumber,
     /// SHA-256 (hex) of the certificate: what the deny-list and sessions are keyed by.
     pub cert_fp: Arc<str>,
+    /// The client's IP address (behind a trusted load balancer: the one in its PROXY header).
+    pub addr: std::net::IpAddr,
 }
 
 /// An error answer: status + `{"error": {code, message, details}}`.

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod demo;
 pub mod embedded;
