@@ -204,7 +204,7 @@ fn char_problem(c: char) -> Option<&'static str> {
         return Some("見えない文字や文字の向きを変える制御文字を含んでいます");
     }
     if c == '\u{FFFD}' {
-        return Some("文字化けした文字（�）を含んでいます");
+        return Some("文字化けした文字（U+FFFD）を含んでいます");
     }
     match c.general_category_group() {
         GeneralCategoryGroup::Letter
