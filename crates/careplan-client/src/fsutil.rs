@@ -353,13 +353,23 @@ mod tests {
     }
 
     #[test]
-    fn marking_is_harmless_where_there_is_no_mark_of_the_web() {
+    fn marking_adds_a_stream_on_windows_and_nothing_elsewhere() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.pdf");
         std::fs::write(&p, b"x").unwrap();
         mark_from_internet(&p, "https://relay.example");
         assert_eq!(std::fs::read(&p).unwrap(), b"x");
-        #[cfg(not(windows))]
+        // Never a second file beside it: the mark is a stream of the same file.
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        #[cfg(windows)]
+        {
+            // On NTFS (a Windows temp folder) the stream reads back.
+            let mut stream = p.as_os_str().to_owned();
+            stream.push(":Zone.Identifier");
+            assert_eq!(
+                std::fs::read_to_string(&stream).unwrap(),
+                zone_identifier("https://relay.example")
+            );
+        }
     }
 }

@@ -360,7 +360,10 @@ fn extension(name: &str) -> Option<&str> {
 fn refused_type(name: &str, why: String) -> Finding {
     Finding::error(
         "E_ATTACHMENT_TYPE",
-        format!("ファイル「{}」は送受信できません。{why}", shown(name)),
+        format!(
+            "ファイル「{}」は送受信できません。{why}受信したファイルの場合は、送信元にこのことを伝えて送り直しを依頼してください。",
+            shown(name)
+        ),
     )
 }
 
