@@ -1,7 +1,8 @@
 //! データ受信: durable, never-overwriting, verified saving, then 済.
 //!
 //! For each requested file:
-//! 1. check the name from the network with `check_safe_file_name`;
+//! 1. check the name from the network with `check_transfer_name` (characters, device
+//!    names, refused and not-allowed attachment types) before anything touches the disk;
 //! 2. when the journal says it was already saved here and the saved file still has the
 //!    announced SHA-256, do not write it again (only acknowledge if that was missed);
 //! 3. stream the download into `<dir>/.careplan-<hash of id>.part` while hashing, flush,
@@ -9,7 +10,8 @@
 //! 4. when a file of the same name (or `name (n).ext`) with the same SHA-256 is already in
 //!    the folder (a crash between rename and journal), keep that one; otherwise link the
 //!    temporary file into place under the first free name `name.ext`, `name (1).ext` …
-//!    (never over an existing file) and fsync the folder;
+//!    (never over an existing file), fsync the folder and, on Windows, give it the Mark of
+//!    the Web (`Zone.Identifier`);
 //! 5. write the journal record (flushed), acknowledge 済 to the relay, mark the record
 //!    acknowledged and append the ledger entry (flushed).
 //!
@@ -254,7 +256,9 @@ impl Client {
         f: &ReceivedFile,
         dir: &Path,
     ) -> Result<SavedFile, ClientError> {
-        careplan_core::name::check_safe_file_name(&f.name).map_err(ClientError::UnsafeFileName)?;
+        let policy = careplan_core::safe_name::AttachmentPolicy::default();
+        careplan_core::safe_name::check_transfer_name(&f.name, &policy)
+            .map_err(ClientError::UnsafeFileName)?;
         let store = &self.inner.store;
         let office = self.office().as_str().to_owned();
         let sha_expected = f.sha256.to_ascii_lowercase();
@@ -342,6 +346,7 @@ impl Client {
             }
             None => (fsutil::rename_no_clobber(&tmp, dir, &f.name)?, false),
         };
+        fsutil::mark_from_internet(&path, self.relay_url());
 
         // 5. Journal, 済, ledger.
         let rec = ReceiveRecord {
