@@ -63,6 +63,11 @@ pub struct Limits {
     /// Days a draft is kept after its last save (90); patient data in drafts does not
     /// outlive this.
     pub draft_retention_days: i64,
+    /// Extensions of the attachments (files that are not standard data files) that may be
+    /// sent, without the dot; default: PDF, images, Office documents and text
+    /// (`careplan_core::safe_name::DEFAULT_ATTACHMENT_EXTENSIONS`). Programs, shortcuts and
+    /// other dangerous types are refused whatever this says.
+    pub attachment_extensions: Vec<String>,
 }
 
 impl Default for Limits {
@@ -78,6 +83,10 @@ impl Default for Limits {
             max_drafts_per_office: 200,
             max_draft_bytes_per_office: 200 * 1024 * 1024,
             draft_retention_days: 90,
+            attachment_extensions: careplan_core::safe_name::DEFAULT_ATTACHMENT_EXTENSIONS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
         }
     }
 }
@@ -141,12 +150,27 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| {
             crate::RelayError::Config(format!("設定ファイル {} を読めません: {e}", path.display()))
         })?;
-        toml::from_str(&text).map_err(|e| {
+        let cfg: Self = toml::from_str(&text).map_err(|e| {
             crate::RelayError::Config(format!(
                 "設定ファイル {} の形式が違います: {e}",
                 path.display()
             ))
-        })
+        })?;
+        cfg.attachment_policy().map_err(|e| {
+            crate::RelayError::Config(format!(
+                "設定ファイル {} の limits.attachment_extensions: {}",
+                path.display(),
+                e.message
+            ))
+        })?;
+        Ok(cfg)
+    }
+
+    /// The attachment policy of `limits.attachment_extensions`.
+    pub fn attachment_policy(
+        &self,
+    ) -> Result<careplan_core::safe_name::AttachmentPolicy, careplan_core::Finding> {
+        careplan_core::safe_name::AttachmentPolicy::new(&self.limits.attachment_extensions)
     }
 
     /// The database URL to use.

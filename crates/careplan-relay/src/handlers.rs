@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use careplan_core::OfficeNumber;
+use careplan_core::safe_name::AttachmentPolicy;
 use careplan_core::wire::{ErrorBody, ErrorDetails, ErrorEnvelope, FileProblem, OfficeProblem};
 use time::OffsetDateTime;
 
@@ -40,13 +41,25 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     /// The bound on concurrent password hashing.
     pub hashes: Arc<HashGate>,
+    /// Which attachments may be sent (`limits.attachment_extensions`).
+    pub attachments: Arc<AttachmentPolicy>,
 }
 
 impl AppState {
-    /// State over a store and a configuration.
+    /// State over a store and a configuration (its attachment list is checked by
+    /// [`Config::load`]).
     pub fn new(db: Db, cfg: Arc<Config>) -> Self {
         let hashes = Arc::new(HashGate::new(&cfg.security));
-        Self { db, cfg, hashes }
+        let attachments = Arc::new(cfg.attachment_policy().unwrap_or_else(|e| {
+            tracing::error!(error = %e.message, "attachment_extensions: using the default list");
+            AttachmentPolicy::default()
+        }));
+        Self {
+            db,
+            cfg,
+            hashes,
+            attachments,
+        }
     }
 }
 

@@ -626,3 +626,59 @@ fn acknowledgement_needs_proof_of_download() {
     let (s, v) = ack(json!({"sha256": sha, "nonce": nonce, "proof": proof(&nonce, &bytes)}));
     assert_eq!(s, 200, "{v}");
 }
+
+/// Names that would run code or hide their type on the receiving office's PC are refused
+/// by the relay (the client refuses them too), and attachments are allowed by extension.
+#[test]
+fn dangerous_names_are_refused() {
+    let (_d, r, demo) = relay();
+    let mut a = Office::new(&r, &demo, 0);
+    a.login();
+    let to = demo.offices[1].office.clone();
+    let mut statuses = Vec::new();
+    for (i, name) in [
+        "desktop.ini",
+        "run.lnk",
+        "x.library-ms",
+        "invoice\u{202E}fdp.exe",
+        "COM¹.pdf",
+        "CONIN$",
+        ".hidden.pdf",
+        "plan.exe",
+        "計画書.PDF",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let body = json!({"message": "m", "destinations": [{"office": to, "files": [{"name": name, "data": b64(b"%PDF-1.4\n")}]}]});
+        let mut resp = a
+            .agent
+            .post(&format!("{}/api/v1/send", a.url))
+            .header(
+                "Authorization",
+                &format!("Bearer {}", a.token.clone().unwrap_or_default()),
+            )
+            .header("Idempotency-Key", &format!("names-{i}"))
+            .send_json(body)
+            .expect("send");
+        statuses.push((name.to_string(), resp.status().as_u16()));
+        let _ = resp.body_mut().read_to_vec();
+    }
+    let refused: Vec<_> = statuses.iter().filter(|(_, s)| *s == 422).collect();
+    assert_eq!(refused.len(), 8, "{statuses:?}");
+    assert_eq!(statuses[8].1, 200, "{statuses:?}");
+    // Two names that are one file on Windows, in one send.
+    let body = json!({"message": "m", "destinations": [{"office": to, "files": [
+        {"name": "a.pdf", "data": b64(b"1")}, {"name": "A.PDF", "data": b64(b"2")}]}]});
+    let mut resp = a
+        .agent
+        .post(&format!("{}/api/v1/send", a.url))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", a.token.clone().unwrap_or_default()),
+        )
+        .header("Idempotency-Key", "names-clash")
+        .send_json(body)
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 422);
+}

@@ -76,8 +76,8 @@ pub(super) async fn put(
     let mut meta = Vec::new();
     let mut data = Vec::new();
     for f in req.files {
-        careplan_core::name::check_safe_file_name(&f.name)
-            .map_err(|e| refused("E_NAME_UNSAFE", e.message, vec![], vec![]))?;
+        careplan_core::safe_name::check_transfer_name(&f.name, &st.attachments)
+            .map_err(|e| refused(&e.code, e.message, vec![], vec![]))?;
         let bytes = b64.decode(f.data.as_bytes()).map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -322,14 +322,16 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
                     message,
                 })
             };
-            if let Err(e) = careplan_core::name::check_safe_file_name(&f.name) {
-                bad("E_NAME_UNSAFE", e.message);
+            if let Err(e) = careplan_core::safe_name::check_transfer_name(&f.name, &st.attachments)
+            {
+                bad(&e.code, e.message);
                 continue;
             }
-            if !names.insert(f.name.clone()) {
+            // One file on the receiver's (case-insensitive, normalising) file system.
+            if !names.insert(careplan_core::safe_name::clash_key(&f.name)) {
                 bad(
                     "E_DUPLICATE_FILE",
-                    "同じ名前のファイルが2回含まれています。".into(),
+                    "同じ名前（大文字・小文字や全角・半角の違いだけのものを含む）のファイルが2回含まれています。名前を変えるか、どちらかを外してください。".into(),
                 );
                 continue;
             }
