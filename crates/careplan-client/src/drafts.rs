@@ -63,8 +63,11 @@ impl Client {
         let store = &self.inner.store;
         let mut files = Vec::with_capacity(input.files.len());
         for f in &input.files {
-            careplan_core::name::check_safe_file_name(&f.name)
-                .map_err(ClientError::UnsafeFileName)?;
+            careplan_core::safe_name::check_transfer_name(
+                &f.name,
+                &careplan_core::safe_name::AttachmentPolicy::default(),
+            )
+            .map_err(ClientError::UnsafeFileName)?;
             let sha = store.put_draft_file(&f.bytes)?;
             files.push(DraftFile {
                 name: f.name.clone(),

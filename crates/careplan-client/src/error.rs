@@ -197,7 +197,7 @@ impl ClientError {
             ClientError::Refused(r) => r.code.clone(),
             ClientError::WarningsNotAccepted(_) => "E_WARNINGS".into(),
             ClientError::Integrity { .. } => "E_INTEGRITY".into(),
-            ClientError::UnsafeFileName(_) => "E_NAME_UNSAFE".into(),
+            ClientError::UnsafeFileName(f) => f.code.clone(),
             ClientError::NotFound { .. } => "E_NOT_FOUND".into(),
             ClientError::Relay { code, .. } => code.clone(),
             ClientError::Protocol(_) => "E_PROTOCOL".into(),

@@ -167,7 +167,7 @@ pub fn prepare_send(
     let mut seen = std::collections::HashSet::new();
     let mut names = Vec::with_capacity(files.len());
     for f in &files {
-        if !seen.insert(f.name.to_lowercase()) {
+        if !seen.insert(careplan_core::safe_name::clash_key(&f.name)) {
             push(
                 &mut errors,
                 &f.name,
@@ -177,7 +177,12 @@ pub fn prepare_send(
                 ),
             );
         }
-        if let Err(e) = careplan_core::name::check_safe_file_name(&f.name) {
+        // The relay and the receiving client refuse the same names: stop here, before
+        // anything leaves the PC.
+        if let Err(e) = careplan_core::safe_name::check_transfer_name(
+            &f.name,
+            &careplan_core::safe_name::AttachmentPolicy::default(),
+        ) {
             push(&mut errors, &f.name, e);
         }
         if f.bytes.len() as u64 > limits.max_file_bytes {
