@@ -470,7 +470,7 @@ impl Ctx<'_> {
         self.spec.header.contains(&name)
     }
 
-    fn value<'r>(r: Option<&'r Record>, i: Option<usize>) -> &'r str {
+    fn value(r: Option<&Record>, i: Option<usize>) -> &str {
         match (r, i) {
             (Some(r), Some(i)) => r.get(i).unwrap_or_default(),
             _ => "",

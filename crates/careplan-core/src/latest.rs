@@ -268,6 +268,9 @@ struct SeriesKey<'a> {
     branch: Option<&'a str>,
 }
 
+/// What the 削除 files of an inbox are grouped by: sender, destination, 削除 kind, month.
+type DeleteKey<'a> = (&'a str, Option<OfficeNumber>, FileKind, Option<Month>);
+
 /// The kinds a 削除 kind removes.
 fn deletes(kind: FileKind) -> &'static [FileKind] {
     use FileKind as K;
@@ -318,10 +321,7 @@ pub fn mark_latest(files: &[Incoming]) -> Vec<Mark> {
     // ---- series of registration files (in import order) ----
     let mut series: HashMap<SeriesKey<'_>, Vec<usize>> = HashMap::new();
     // ---- 削除 files per (sender, destination, removed kind family, month) ----
-    let mut delete_groups: HashMap<
-        (&str, Option<OfficeNumber>, FileKind, Option<Month>),
-        Vec<usize>,
-    > = HashMap::new();
+    let mut delete_groups: HashMap<DeleteKey<'_>, Vec<usize>> = HashMap::new();
     for &i in &order {
         let p = &parsed[i];
         let (Some(kind), Some(_)) = (p.name.kind, p.serial()) else {
