@@ -206,8 +206,16 @@ fn repair_name(name: &str, changes: &mut Vec<Change>) -> Result<String, Refusal>
     if parsed.findings.iter().any(|f| f.code == "W_NAME_JP_PREFIX")
         && let Some(rest) = name.get(2..)
     {
-        let old: String = name.split('_').next().unwrap_or(name).to_owned();
-        out = format!("UP{rest}");
+        // The head token (`JP1KYO`, `jphosoku`) becomes the standard prefix in capitals.
+        let head_len = rest.find('_').unwrap_or(rest.len());
+        let old: String = name.get(..head_len + 2).unwrap_or(name).to_owned();
+        out = format!(
+            "UP{}{}",
+            rest.get(..head_len)
+                .unwrap_or_default()
+                .to_ascii_uppercase(),
+            rest.get(head_len..).unwrap_or_default()
+        );
         changes.push(Change {
             code: "R_NAME_JP_PREFIX",
             message: format!(
@@ -599,6 +607,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_lower_case_start_guide_prefix_becomes_the_standard_one() {
+        let mut changes = Vec::new();
+        let n = repair_name(
+            "jp1kyo_0300000100_43_0300000005_11_20191025200201.csv",
+            &mut changes,
+        )
+        .expect("name");
+        assert_eq!(n, "UP1KYO_0300000100_43_0300000005_11_20191025200201.CSV");
+        assert!(
+            changes[0].message.contains("「jp1kyo」"),
+            "{}",
+            changes[0].message
+        );
+    }
+
+    /// Pieces of hostile input: delimiters, quotes, line ends, MS932 and UTF-8 kana, a BOM,
+    /// a lone MS932 lead byte, a character outside MS932, NUL.
+    const PIECES: [&[u8]; 13] = [
+        b"\"",
+        b",",
+        b"\r",
+        b"\n",
+        b"\r\n",
+        b"202407",
+        b"a",
+        b"\x82\xA0",
+        b"\xE3\x81\x82",
+        b"\xEF\xBB\xBF",
+        b"\x82",
+        b"\xF0\xA0\xAE\xB7",
+        b"\x00",
+    ];
+
     fn free_text() -> impl proptest::strategy::Strategy<Value = String> {
         proptest::string::string_regex("[a-zA-Z0-9 ,\"\r\nあいう漢字カナｶﾅ①～、。「」]{0,24}")
             .expect("regex")
@@ -655,6 +697,23 @@ mod tests {
             let again = repair(&r.name, &r.bytes).expect("repaired file");
             proptest::prop_assert!(again.is_unchanged(), "{:?}", again.changes);
             proptest::prop_assert_eq!(again.bytes, r.bytes);
+        }
+
+        /// Any bytes: a repair or a refusal, never a panic (the value check's debug
+        /// assertion included), and whatever is repaired is repaired for good.
+        #[test]
+        fn hostile_bytes_never_panic(
+            parts in proptest::collection::vec(
+                proptest::sample::select(PIECES.to_vec()),
+                0..40,
+            ),
+        ) {
+            let bytes: Vec<u8> = parts.concat();
+            let name = "UPPLAN_202504_0300000100_43_0300000005_11_20250401093000.CSV";
+            if let Ok(r) = repair(name, &bytes) {
+                let again = repair(&r.name, &r.bytes).expect("a repaired file stays repairable");
+                proptest::prop_assert!(again.is_unchanged(), "{:?}", again.changes);
+            }
         }
     }
 }
