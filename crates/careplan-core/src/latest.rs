@@ -842,6 +842,93 @@ mod tests {
     }
 
     #[test]
+    fn hosoku_of_a_plan_set_and_of_a_month_are_other_series() {
+        let files = vec![
+            file(
+                "h0",
+                name(FileKind::UpHosoku, Some("000000"), "20250401090000"),
+                0,
+            ),
+            file(
+                "h4",
+                name(FileKind::UpHosoku, Some("202504"), "20250402090000"),
+                1,
+            ),
+            file(
+                "h0b",
+                name(FileKind::UpHosoku, Some("000000"), "20250403090000"),
+                2,
+            ),
+        ];
+        let m = mark_latest(&files);
+        assert_eq!(sup(&m, "h0").as_deref(), Some("h0b"));
+        assert_eq!(sup(&m, "h4"), None);
+    }
+
+    #[test]
+    fn a_delete_read_with_its_users_removes_only_them() {
+        let mut plan = file(
+            "plan",
+            name(FileKind::UpPlan, Some("202504"), "20250401090000"),
+            0,
+        );
+        plan.identity = Some(users(&[("0000000001", "202504"), ("0000000002", "202504")]));
+        let mut d1 = file(
+            "d1",
+            name(FileKind::DltPlan, Some("202504"), "20250402090000"),
+            1,
+        );
+        d1.identity = Some(users(&[("0000000001", "202504")]));
+        let m = mark_latest(&[plan.clone(), d1.clone()]);
+        // 利用者 2 is still planned: the file is not removed.
+        assert_eq!(del(&m, "plan"), None);
+        let mut d2 = file(
+            "d2",
+            name(FileKind::DltPlan, Some("202504"), "20250403090000"),
+            2,
+        );
+        d2.identity = Some(users(&[("0000000002", "202504")]));
+        let m = mark_latest(&[plan, d1, d2]);
+        // Both 利用者 deleted: removed by the delete that took the last one.
+        assert_eq!(del(&m, "plan").as_deref(), Some("d2"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The import order and the marks do not depend on the order the files are given in.
+        #[test]
+        fn results_do_not_depend_on_the_input_order(seed in 0u64..1000) {
+            use rand::seq::SliceRandom;
+            use rand::SeedableRng;
+            let kinds = [
+                (FileKind::UpPlan, Some("202504")),
+                (FileKind::UpSikyu, Some("202504")),
+                (FileKind::DltPlan, Some("202504")),
+                (FileKind::Up1Kyo, None),
+                (FileKind::Dlt1Kyo, None),
+            ];
+            let mut files = Vec::new();
+            for (i, (kind, month)) in kinds.iter().cycle().take(15).enumerate() {
+                let serial = format!("202504{:02}090000", i % 5 + 1);
+                files.push(file(&format!("f{i}"), name(*kind, *month, &serial), u8::try_from(i % 3).unwrap_or(0)));
+            }
+            let ids = |fs: &[Incoming]| -> Vec<String> {
+                import_order(fs).into_iter().map(|i| fs[i].id.0.clone()).collect()
+            };
+            let marks = |fs: &[Incoming]| -> Vec<Mark> {
+                let mut m = mark_latest(fs);
+                m.sort_by(|a, b| a.id.cmp(&b.id));
+                m
+            };
+            let mut shuffled = files.clone();
+            shuffled.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+            proptest::prop_assert_eq!(ids(&files), ids(&shuffled));
+            proptest::prop_assert_eq!(marks(&files), marks(&shuffled));
+        }
+    }
+
+    #[test]
     fn import_order_follows_the_serial_then_the_set_rank() {
         let files = vec![
             file(
