@@ -205,17 +205,6 @@ pub fn diff(kind: FileKind, old: &CsvReport, new: &CsvReport) -> Result<FileDiff
     let fields = FieldMap::new(ol, nl);
     let old_users = group_users(ol, &old.records);
     let new_users = group_users(nl, &new.records);
-    let old_cal = if spec.calendar {
-        calendar(ol, &old.records)
-    } else {
-        Vec::new()
-    };
-    let new_cal = if spec.calendar {
-        calendar(nl, &new.records)
-    } else {
-        Vec::new()
-    };
-
     let mut out = FileDiff {
         kind,
         old_version: old.csv_version.clone(),
@@ -226,6 +215,21 @@ pub fn diff(kind: FileKind, old: &CsvReport, new: &CsvReport) -> Result<FileDiff
         rows_removed: 0,
         rows_changed: 0,
     };
+    let key_cols = |l: &Layout, new_side: bool| -> Vec<Option<usize>> {
+        if spec.whole_row {
+            fields
+                .pairs
+                .iter()
+                .filter(|(n, _, _)| !NOT_CELLS.contains(n) && !spec.header.contains(n))
+                .map(|&(_, ni, oi)| if new_side { ni } else { oi })
+                .collect()
+        } else {
+            spec.key
+                .iter()
+                .map(|name| l.fields.iter().position(|f| f.name == *name))
+                .collect()
+        }
+    };
     let ctx = Ctx {
         spec: &spec,
         fields: &fields,
@@ -233,6 +237,8 @@ pub fn diff(kind: FileKind, old: &CsvReport, new: &CsvReport) -> Result<FileDiff
         nl,
         old: &old.records,
         new: &new.records,
+        old_key: key_cols(ol, false),
+        new_key: key_cols(nl, true),
     };
     let empty: Vec<usize> = Vec::new();
     let mut seen_old = vec![false; old_users.order.len()];
@@ -246,13 +252,6 @@ pub fn diff(kind: FileKind, old: &CsvReport, new: &CsvReport) -> Result<FileDiff
         }
         out.users.push(u);
     }
-    let cal_at = |cals: &[crate::view::Calendar]| -> HashMap<(String, String), usize> {
-        cals.iter()
-            .enumerate()
-            .map(|(i, c)| ((c.insurer.clone(), c.insured.clone()), i))
-            .collect()
-    };
-    let (old_cal_at, new_cal_at) = (cal_at(&old_cal), cal_at(&new_cal));
     for (key, rows) in new_users.iter() {
         let old_slot = old_users.at.get(key).copied();
         if let Some(s) = old_slot
@@ -261,10 +260,13 @@ pub fn diff(kind: FileKind, old: &CsvReport, new: &CsvReport) -> Result<FileDiff
             *flag = true;
         }
         let old_rows = old_slot.map_or(&empty, |s| &old_users.order[s].1);
-        let cal_old = old_cal_at.get(key).and_then(|&i| old_cal.get(i));
-        let cal_new = new_cal_at.get(key).and_then(|&i| new_cal.get(i));
         let mut u = ctx.user(key, old_rows, rows);
-        u.calendar = calendar_diff(cal_old, cal_new);
+        if spec.calendar {
+            u.calendar = calendar_diff(
+                ctx.calendar(ol, ctx.old, old_rows).as_ref(),
+                ctx.calendar(nl, ctx.new, rows).as_ref(),
+            );
+        }
         u.change = if old_slot.is_none() {
             Change::Added
         } else {
@@ -280,9 +282,10 @@ pub fn diff(kind: FileKind, old: &CsvReport, new: &CsvReport) -> Result<FileDiff
         if seen_old.get(slot).copied().unwrap_or(true) {
             continue;
         }
-        let cal_old = old_cal_at.get(key).and_then(|&i| old_cal.get(i));
         let mut u = ctx.user(key, rows, &empty);
-        u.calendar = calendar_diff(cal_old, None);
+        if spec.calendar {
+            u.calendar = calendar_diff(ctx.calendar(ol, ctx.old, rows).as_ref(), None);
+        }
         u.change = Change::Removed;
         push(u, &mut out);
     }
@@ -463,6 +466,9 @@ struct Ctx<'a> {
     nl: &'a Layout,
     old: &'a [Record],
     new: &'a [Record],
+    /// The key columns of the previous and the new layout (see [`Spec`]).
+    old_key: Vec<Option<usize>>,
+    new_key: Vec<Option<usize>>,
 }
 
 impl Ctx<'_> {
@@ -510,29 +516,29 @@ impl Ctx<'_> {
     }
 
     /// The key of a record: the key fields' values, or all non-header values.
-    fn key(&self, layout: &Layout, new_side: bool, r: &Record) -> Vec<String> {
-        if self.spec.whole_row {
-            return self
-                .fields
-                .pairs
-                .iter()
-                .filter(|(name, _, _)| !NOT_CELLS.contains(name) && !self.is_header(name))
-                .map(|&(_, ni, oi)| Self::value(Some(r), if new_side { ni } else { oi }).to_owned())
-                .collect();
-        }
-        self.spec
-            .key
-            .iter()
-            .map(|name| {
-                layout
-                    .fields
-                    .iter()
-                    .position(|f| f.name == *name)
-                    .and_then(|i| r.get(i))
-                    .unwrap_or_default()
-                    .to_owned()
-            })
+    fn key<'r>(&self, new_side: bool, r: &'r Record) -> Vec<&'r str> {
+        let cols = if new_side {
+            &self.new_key
+        } else {
+            &self.old_key
+        };
+        cols.iter()
+            .map(|&c| c.and_then(|c| r.get(c)).unwrap_or_default())
             .collect()
+    }
+
+    /// The 第6表 calendar of the records `rows` (one 利用者).
+    fn calendar(
+        &self,
+        layout: &Layout,
+        records: &[Record],
+        rows: &[usize],
+    ) -> Option<crate::view::Calendar> {
+        let mine: Vec<Record> = rows
+            .iter()
+            .filter_map(|&i| records.get(i).cloned())
+            .collect();
+        calendar(layout, &mine).into_iter().next()
     }
 
     fn label(&self, layout: &Layout, r: &Record) -> String {
@@ -632,13 +638,10 @@ impl Ctx<'_> {
             Vec::new()
         };
         // Old rows by key, in order; each new row takes the first unused one of its key.
-        let mut by_key: HashMap<Vec<String>, std::collections::VecDeque<usize>> = HashMap::new();
+        let mut by_key: HashMap<Vec<&str>, std::collections::VecDeque<usize>> = HashMap::new();
         for &i in old_rows {
             if let Some(r) = self.old.get(i) {
-                by_key
-                    .entry(self.key(self.ol, false, r))
-                    .or_default()
-                    .push_back(i);
+                by_key.entry(self.key(false, r)).or_default().push_back(i);
             }
         }
         let mut used = vec![false; self.old.len()];
@@ -647,7 +650,7 @@ impl Ctx<'_> {
         for &i in new_rows {
             let Some(r) = self.new.get(i) else { continue };
             let matched = by_key
-                .get_mut(&self.key(self.nl, true, r))
+                .get_mut(&self.key(true, r))
                 .and_then(std::collections::VecDeque::pop_front);
             match matched.and_then(|o| self.old.get(o).map(|x| (o, x))) {
                 Some((o, old)) => {

@@ -230,8 +230,9 @@ fn parse_all(files: &[Incoming]) -> Vec<Parsed<'_>> {
 }
 
 fn sorted(parsed: &[Parsed<'_>]) -> Vec<usize> {
+    let keys: Vec<_> = parsed.iter().map(order_key).collect();
     let mut order: Vec<usize> = (0..parsed.len()).collect();
-    order.sort_by(|&a, &b| order_key(&parsed[a]).cmp(&order_key(&parsed[b])));
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
     order
 }
 
@@ -472,13 +473,15 @@ fn first_deleting(
     ds: &[usize],
 ) -> Option<usize> {
     let s = services(&parsed[i].name);
-    // `ds` is in import order.
-    let later: Vec<usize> = ds
+    // `ds` is in import order: the deletes after `i` start at the partition point.
+    let from = ds.partition_point(|&d| position[d] <= position[i]);
+    let later = ds
+        .get(from..)
+        .unwrap_or_default()
         .iter()
         .copied()
-        .filter(|&d| position[d] > position[i] && compatible(&s, &services(&parsed[d].name)))
-        .collect();
-    let first = *later.first()?;
+        .filter(|&d| compatible(&s, &services(&parsed[d].name)));
+    let first = later.clone().next()?;
     let Some(id) = parsed[i]
         .file
         .identity
@@ -490,13 +493,10 @@ fn first_deleting(
     let mut last_needed = first;
     for u in &id.users {
         // A 削除 record shares 利用者 and key with the records it removes.
-        let hit = later
-            .iter()
-            .copied()
-            .find(|&d| match &parsed[d].file.identity {
-                None => true,
-                Some(did) => did.users.binary_search(u).is_ok(),
-            })?;
+        let hit = later.clone().find(|&d| match &parsed[d].file.identity {
+            None => true,
+            Some(did) => did.users.binary_search(u).is_ok(),
+        })?;
         if position[hit] > position[last_needed] {
             last_needed = hit;
         }
