@@ -141,6 +141,23 @@ pub struct Incoming {
     pub identity: Option<Identity>,
 }
 
+impl Incoming {
+    /// Every file of the relay's 受信一覧 (`GET /api/v1/received`), by name only (no identity).
+    pub fn from_received(list: &[crate::wire::ReceivedTransmission]) -> Vec<Incoming> {
+        list.iter()
+            .flat_map(|t| {
+                t.files.iter().map(move |f| Incoming {
+                    id: FileId(f.id.clone()),
+                    name: f.name.clone(),
+                    sender: t.sender_office.clone(),
+                    received_at: t.received_at,
+                    identity: None,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The marks of one file: which later file replaces it and which later 削除 file removes it.
 /// A file with neither is current ("the newest stays plain").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -839,6 +856,39 @@ mod tests {
         let m = mark_latest(&files);
         assert_eq!(del(&m, "home").as_deref(), Some("dlt"));
         assert_eq!(del(&m, "day"), None);
+    }
+
+    #[test]
+    fn the_relay_list_is_marked_file_by_file() {
+        use crate::kind::Category;
+        use crate::wire::{ReceivedFile, ReceivedTransmission};
+        let t = |id: &str, minute: u8, serial: &str| ReceivedTransmission {
+            id: format!("t-{id}"),
+            received_at: at(minute),
+            sender_office: CM.into(),
+            sender_name: "さくら居宅介護支援事業所".into(),
+            message: String::new(),
+            files: vec![ReceivedFile {
+                id: id.into(),
+                name: name(FileKind::UpPlan, Some("202504"), serial),
+                kind: Some("UPPLAN".into()),
+                category: Category::Registration,
+                csv_version: Some("202407".into()),
+                size: 100,
+                sha256: String::new(),
+                acquired: false,
+            }],
+        };
+        let list = vec![t("new", 5, "20250410090000"), t("old", 1, "20250401090000")];
+        let files = Incoming::from_received(&list);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].sender, CM);
+        assert_eq!(files[0].received_at, at(5));
+        let m = mark_latest(&files);
+        assert_eq!(sup(&m, "old").as_deref(), Some("new"));
+        let json = serde_json::to_value(&m).expect("json");
+        assert_eq!(json[1]["superseded_by"], "new");
+        assert_eq!(json[0]["deleted_by"], serde_json::Value::Null);
     }
 
     #[test]
