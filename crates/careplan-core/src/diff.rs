@@ -184,7 +184,7 @@ pub struct DiffError {
 }
 
 /// Compare the previous version `old` of a file with the new one, both read by
-/// [`validate`](crate::csv::validate) as files of `kind`.
+/// [`validate`] as files of `kind`.
 pub fn diff(kind: FileKind, old: &CsvReport, new: &CsvReport) -> Result<FileDiff, DiffError> {
     let (Some(ol), Some(nl)) = (old.layout, new.layout) else {
         return Err(DiffError {
