@@ -9,10 +9,13 @@
 
 pub mod csv;
 pub mod demo;
+pub mod diff;
 pub mod finding;
 pub mod ids;
 pub mod kind;
+pub mod latest;
 pub mod name;
+pub mod repair;
 pub mod route;
 pub mod safe_name;
 pub mod view;

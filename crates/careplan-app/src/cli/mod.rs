@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod inspect;
 pub mod net;
+mod repair;
 
 /// ケアプランデータ連携クライアント
 #[derive(Debug, Parser)]
@@ -29,6 +30,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// ファイル名から送信先事業所ごとに振り分ける（一括送信の下見）
     Route(inspect::RouteArgs),
+    /// 文字コード・BOM・改行・拡張子・JPの接頭辞だけを直した写しを作る（値は変えない）
+    Repair(repair::RepairArgs),
     /// Commands that talk to the relay.
     #[command(flatten)]
     Net(net::NetCommand),
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Inspect(a)) => inspect::run_inspect(&a),
         Some(Command::Route(a)) => inspect::run_route(&a),
+        Some(Command::Repair(a)) => repair::run_repair(&a),
         Some(Command::Net(c)) => net::run(c),
         None => crate::gui_main(),
     }
