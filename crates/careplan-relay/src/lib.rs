@@ -16,6 +16,7 @@ pub mod error;
 pub mod handlers;
 pub mod mailbox;
 pub mod pki;
+pub mod secret_file;
 pub mod server;
 
 pub use config::Config;
