@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod cert;
 mod inspect;
 pub mod net;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// ファイル名から送信先事業所ごとに振り分ける（一括送信の下見）
     Route(inspect::RouteArgs),
+    /// 証明書の更新: 申請ファイル（.csr）の作成・届いた証明書のインストール・状態
+    Cert(cert::CertArgs),
     /// Commands that talk to the relay.
     #[command(flatten)]
     Net(net::NetCommand),
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Inspect(a)) => inspect::run_inspect(&a),
         Some(Command::Route(a)) => inspect::run_route(&a),
+        Some(Command::Cert(a)) => cert::run(a),
         Some(Command::Net(c)) => net::run(c),
         None => crate::gui_main(),
     }
