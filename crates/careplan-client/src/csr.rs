@@ -89,7 +89,7 @@ pub fn profile_office(
         return Ok((info.office, true));
     }
     match office {
-        Some(o) => Ok((o.clone(), false)),
+        Some(o) => Ok((*o, false)),
         None => Err(cert_err(format!(
             "プロファイルフォルダ「{}」に証明書がありません。初めての申請では事業所番号を指定してください（careplan cert request --office 事業所番号）。",
             profile.display()

@@ -403,10 +403,7 @@ fn cert_ui(app: &mut CareplanApp, ui: &mut egui::Ui, expiring: bool) {
             }
         });
     let Some(dir) = profile else { return };
-    let office = app
-        .session
-        .as_ref()
-        .map(|s| s.client.certificate().office.clone());
+    let office = app.session.as_ref().map(|s| s.client.certificate().office);
     if request && let Some(office) = office {
         let folder = PathBuf::from(panel.folder.trim());
         let out = folder.join(csr::default_csr_name(&office, OffsetDateTime::now_utc()));
