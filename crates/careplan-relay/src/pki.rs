@@ -146,6 +146,11 @@ pub fn read_csr(bytes: &[u8]) -> Result<OfficeCsr, RelayError> {
     use rustls_pki_types::CertificateSigningRequestDer;
     use rustls_pki_types::pem::PemObject;
     use x509_parser::prelude::FromDer;
+    if bytes.windows(22).any(|w| w == b"BEGIN CERTIFICATE-----") {
+        return Err(refused(
+            "これは証明書ファイルです。事業所から届いた申請ファイル（.csr）を指定してください。",
+        ));
+    }
     let der: Vec<u8> = if bytes.first() == Some(&0x30) {
         bytes.to_vec()
     } else {
@@ -437,6 +442,9 @@ mod tests {
         bytes[at + 9] = b'2';
         let m = msg(sign_office_csr(&db, &ca, &bytes, now, 365).await);
         assert!(m.contains("署名が正しくありません"), "{m}");
+        // A certificate given instead of the request.
+        let m = msg(sign_office_csr(&db, &ca, ca.cert.as_bytes(), now, 365).await);
+        assert!(m.contains("これは証明書ファイルです"), "{m}");
         // Not a CSR at all, and silly validity.
         let m = msg(sign_office_csr(&db, &ca, b"hello", now, 365).await);
         assert!(m.contains("CSR"), "{m}");
