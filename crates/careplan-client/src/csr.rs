@@ -107,6 +107,18 @@ pub fn request(
     csr_out: &Path,
 ) -> Result<Request, ClientError> {
     let (office, renewal) = profile_office(profile, office)?;
+    // Never write the request over another file (e.g. `--out client.crt` by mistake).
+    if let Ok(existing) = std::fs::read(csr_out)
+        && !existing
+            .windows(27)
+            .any(|w| w == b"BEGIN CERTIFICATE REQUEST--")
+    {
+        return Err(cert_err(format!(
+            "「{}」は既にあり、申請ファイル（.csr）ではありません。上書きしないので、別の名前（例: {}）を指定してください。",
+            csr_out.display(),
+            default_csr_name(&office, crate::now())
+        )));
+    }
     let key = KeyPair::generate().map_err(|e| cert_err(format!("鍵を作成できません（{e}）。")))?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -467,6 +479,14 @@ mod tests {
                 .as_str(),
             B
         );
+        // The request is never written over another file.
+        let e = request(&s.profile, None, &s.profile.join(CLIENT_CERT_FILE)).expect_err("no");
+        assert!(
+            e.message_ja().contains("上書きしない"),
+            "{}",
+            e.message_ja()
+        );
+        assert!(cert::read_cert_info(&s.profile.join(CLIENT_CERT_FILE)).is_ok());
         // Another office for an existing profile is refused at the request.
         let e = request(&s.profile, Some(&b), &s.out).expect_err("other office");
         assert!(e.message_ja().contains(A), "{}", e.message_ja());
