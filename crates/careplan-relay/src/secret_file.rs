@@ -10,7 +10,7 @@
 //!
 //! On Windows the files and folders get an owner-only ACL (see `docs/security.md`, section
 //! "Certificates and secrets on disk"): a protected DACL that grants only the current
-//! user full control ([`restrict_to_owner`]).
+//! user full control (`restrict_to_owner`, Windows only).
 
 use std::io::Write;
 use std::path::Path;
