@@ -59,6 +59,16 @@ fn refusal(e: RelayErrorBody) -> Refusal {
     }
 }
 
+/// The nonce of a download answer ("" when the relay sent none: the acknowledgement will
+/// then be refused with a clear message).
+fn ack_nonce(r: &ureq::http::Response<ureq::Body>) -> String {
+    r.headers()
+        .get(wire::ACK_NONCE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn urlenc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -302,10 +312,25 @@ impl Api {
             .collect())
     }
 
-    pub(crate) fn download(&self, token: &str, file_id: &str) -> Result<impl Read, ClientError> {
+    /// Start a download: the nonce for the acknowledgement's proof, and the body.
+    pub(crate) fn download(
+        &self,
+        token: &str,
+        file_id: &str,
+    ) -> Result<(String, impl Read), ClientError> {
         let path = format!("/api/v1/files/{}", urlenc(file_id));
         match self.call("GET", Some(token), &path, None, &[])? {
-            Ok(r) => Ok(Http::reader(r)),
+            Ok(r) => Ok((ack_nonce(&r), Http::reader(r))),
+            Err((s, e)) => Err(self.map_err(s, e)),
+        }
+    }
+
+    /// A nonce for the acknowledgement of a file already saved (after a crash between
+    /// saving and acknowledging), without downloading it again.
+    pub(crate) fn ack_nonce(&self, token: &str, file_id: &str) -> Result<String, ClientError> {
+        let path = format!("/api/v1/files/{}", urlenc(file_id));
+        match self.call("HEAD", Some(token), &path, None, &[])? {
+            Ok(r) => Ok(ack_nonce(&r)),
             Err((s, e)) => Err(self.map_err(s, e)),
         }
     }
@@ -316,10 +341,14 @@ impl Api {
         token: &str,
         file_id: &str,
         sha256: &str,
+        nonce: &str,
+        proof: &str,
     ) -> Result<String, ClientError> {
         let path = format!("/api/v1/files/{}/ack", urlenc(file_id));
         let req = wire::AckRequest {
             sha256: sha256.to_owned(),
+            nonce: nonce.to_owned(),
+            proof: proof.to_owned(),
         };
         let r: Result<wire::AckResponse, _> =
             self.send_json("POST", Some(token), &path, &req, &[])?;

@@ -1,7 +1,8 @@
 //! データ受信: durable, never-overwriting, verified saving, then 済.
 //!
 //! For each requested file:
-//! 1. check the name from the network with `check_safe_file_name`;
+//! 1. check the name from the network with `check_transfer_name` (characters, device
+//!    names, refused and not-allowed attachment types) before anything touches the disk;
 //! 2. when the journal says it was already saved here and the saved file still has the
 //!    announced SHA-256, do not write it again (only acknowledge if that was missed);
 //! 3. stream the download into `<dir>/.careplan-<hash of id>.part` while hashing, flush,
@@ -9,7 +10,8 @@
 //! 4. when a file of the same name (or `name (n).ext`) with the same SHA-256 is already in
 //!    the folder (a crash between rename and journal), keep that one; otherwise link the
 //!    temporary file into place under the first free name `name.ext`, `name (1).ext` …
-//!    (never over an existing file) and fsync the folder;
+//!    (never over an existing file), fsync the folder and, on Windows, give it the Mark of
+//!    the Web (`Zone.Identifier`);
 //! 5. write the journal record (flushed), acknowledge 済 to the relay, mark the record
 //!    acknowledged and append the ledger entry (flushed).
 //!
@@ -110,6 +112,20 @@ fn file_sha256(path: &Path) -> Option<String> {
 }
 
 /// A file with the same name (or a `(n)` variant) and the same content already in `dir`.
+/// The acknowledgement proof of a saved file, read back from disk.
+fn file_proof(path: &Path, nonce: &str) -> Result<String, ClientError> {
+    let mut f = std::fs::File::open(path).map_err(|e| ClientError::io(path, e))?;
+    let mut p = careplan_core::wire::AckProof::new(nonce);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let k = f.read(&mut buf).map_err(|e| ClientError::io(path, e))?;
+        if k == 0 {
+            return Ok(p.finish());
+        }
+        p.update(&buf[..k]);
+    }
+}
+
 fn existing_copy(dir: &Path, name: &str, size: u64, sha: &str) -> Option<PathBuf> {
     for n in 0..1000u32 {
         let cand = if n == 0 {
@@ -240,7 +256,9 @@ impl Client {
         f: &ReceivedFile,
         dir: &Path,
     ) -> Result<SavedFile, ClientError> {
-        careplan_core::name::check_safe_file_name(&f.name).map_err(ClientError::UnsafeFileName)?;
+        let policy = careplan_core::safe_name::AttachmentPolicy::default();
+        careplan_core::safe_name::check_transfer_name(&f.name, &policy)
+            .map_err(ClientError::UnsafeFileName)?;
         let store = &self.inner.store;
         let office = self.office().as_str().to_owned();
         let sha_expected = f.sha256.to_ascii_lowercase();
@@ -252,7 +270,7 @@ impl Client {
             && file_sha256(&rec.path).as_deref() == Some(rec.sha256.as_str())
         {
             if !rec.acked || !f.acquired {
-                self.ack_and_record(t, f, rec.clone())?;
+                self.ack_and_record(t, f, rec.clone(), None)?;
             }
             return Ok(SavedFile {
                 id: f.id.clone(),
@@ -270,7 +288,8 @@ impl Client {
         let mut out = fsutil::create_new(&tmp, false)?;
         let api = &self.inner.api;
         let written = self.with_session(|token| {
-            let mut body = api.download(token, &f.id)?;
+            let (nonce, mut body) = api.download(token, &f.id)?;
+            let mut proof = careplan_core::wire::AckProof::new(&nonce);
             let mut h = sha2::Sha256::new();
             let mut n: u64 = 0;
             let mut buf = vec![0u8; 256 * 1024];
@@ -284,6 +303,7 @@ impl Client {
                     break;
                 }
                 h.update(&buf[..k]);
+                proof.update(&buf[..k]);
                 out.write_all(&buf[..k])
                     .map_err(|e| ClientError::io(&tmp, e))?;
                 n += k as u64;
@@ -292,9 +312,9 @@ impl Client {
                     std::thread::sleep(d);
                 }
             }
-            Ok((n, hex::encode(h.finalize())))
+            Ok((n, hex::encode(h.finalize()), (nonce, proof.finish())))
         });
-        let (size, sha) = match written {
+        let (size, sha, proof) = match written {
             Ok(x) => x,
             Err(e) => {
                 drop(out);
@@ -326,6 +346,7 @@ impl Client {
             }
             None => (fsutil::rename_no_clobber(&tmp, dir, &f.name)?, false),
         };
+        fsutil::mark_from_internet(&path, self.relay_url());
 
         // 5. Journal, 済, ledger.
         let rec = ReceiveRecord {
@@ -336,7 +357,7 @@ impl Client {
             acked: false,
         };
         store.put_receive_record_lazy(&office, &rec)?;
-        self.ack_and_record(t, f, rec)?;
+        self.ack_and_record(t, f, rec, Some(proof))?;
         Ok(SavedFile {
             id: f.id.clone(),
             name: f.name.clone(),
@@ -347,14 +368,27 @@ impl Client {
         })
     }
 
+    /// Acknowledge 済 with the proof of the download (`(nonce, proof)`); without one (the
+    /// file was saved by an earlier run), ask for a nonce and prove the saved copy.
     fn ack_and_record(
         &self,
         t: &ReceivedTransmission,
         f: &ReceivedFile,
         mut rec: ReceiveRecord,
+        proof: Option<(String, String)>,
     ) -> Result<(), ClientError> {
         let api = &self.inner.api;
-        let receipt = self.with_session(|token| api.ack(token, &f.id, &rec.sha256))?;
+        let receipt = self.with_session(|token| {
+            let (nonce, proof) = match &proof {
+                Some(p) => p.clone(),
+                None => {
+                    let nonce = api.ack_nonce(token, &f.id)?;
+                    let proof = file_proof(&rec.path, &nonce)?;
+                    (nonce, proof)
+                }
+            };
+            api.ack(token, &f.id, &rec.sha256, &nonce, &proof)
+        })?;
         rec.acked = true;
         let office = self.office().as_str().to_owned();
         let entry = LedgerEntry {

@@ -304,11 +304,11 @@ impl Http {
         content_type: &str,
     ) -> Result<Answer, ClientError> {
         let res = match method {
-            "GET" | "DELETE" => {
-                let mut r = if method == "GET" {
-                    self.agent.get(url)
-                } else {
-                    self.agent.delete(url)
+            "GET" | "DELETE" | "HEAD" => {
+                let mut r = match method {
+                    "GET" => self.agent.get(url),
+                    "HEAD" => self.agent.head(url),
+                    _ => self.agent.delete(url),
                 };
                 for (k, v) in headers {
                     r = r.header(*k, v.as_str());

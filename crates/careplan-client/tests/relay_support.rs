@@ -58,6 +58,11 @@ impl Relay {
         }
     }
 
+    /// The relay's data folder (`relay.sqlite3`, `demo.json`, profiles).
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// Stop the relay (the clients then see it unreachable).
     pub fn stop(&mut self) {
         if let Some(r) = self.running.take() {

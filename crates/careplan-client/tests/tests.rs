@@ -3,5 +3,6 @@
 mod cert;
 mod durability;
 mod e2e;
+mod names;
 mod relay_support;
 mod send;

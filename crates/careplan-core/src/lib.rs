@@ -14,6 +14,7 @@ pub mod ids;
 pub mod kind;
 pub mod name;
 pub mod route;
+pub mod safe_name;
 pub mod view;
 pub mod wire;
 

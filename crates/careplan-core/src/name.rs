@@ -762,57 +762,7 @@ fn check_extension(out: &mut FileName, kind: FileKind, ext: Option<&str>) {
     }
 }
 
-/// Windows device names that cannot be file names.
-const RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
-];
-
-/// Checks that a file name from the network or from a user is safe to use as one file
-/// name on any OS: not empty, at most 200 characters, no path separators or `..`, no
-/// control characters, none of `<>:"|?*`, no Windows device name, no trailing dot or space.
-pub fn check_safe_file_name(name: &str) -> Result<(), Finding> {
-    let bad = |why: &str| {
-        Err(Finding::error(
-            "E_NAME_UNSAFE",
-            format!(
-                "ファイル名「{}」は使えません（{why}）。",
-                name.chars()
-                    .filter(|c| !c.is_control())
-                    .take(60)
-                    .collect::<String>()
-            ),
-        ))
-    };
-    if name.is_empty() {
-        return bad("名前が空です");
-    }
-    if name.chars().count() > 200 {
-        return bad("200文字を超えています");
-    }
-    if name.contains('/') || name.contains('\\') || name == "." || name == ".." {
-        return bad("フォルダの区切りを含んでいます");
-    }
-    if name.chars().any(char::is_control) {
-        return bad("制御文字を含んでいます");
-    }
-    if name.chars().any(|c| "<>:\"|?*".contains(c)) {
-        return bad("< > : \" | ? * は使えません");
-    }
-    if name.ends_with('.') || name.ends_with(' ') {
-        return bad("末尾が「.」または空白です");
-    }
-    let base = name
-        .split('.')
-        .next()
-        .unwrap_or(name)
-        .trim_end()
-        .to_ascii_uppercase();
-    if RESERVED.contains(&base.as_str()) {
-        return bad("Windowsの予約名です");
-    }
-    Ok(())
-}
+pub use crate::safe_name::check_safe_file_name;
 
 #[cfg(test)]
 mod tests {

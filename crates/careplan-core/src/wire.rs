@@ -255,7 +255,18 @@ pub struct SendResponse {
 pub struct AckRequest {
     /// SHA-256 of what was saved; must equal the stored file's.
     pub sha256: String,
+    /// The nonce the relay gave with the download (header `X-Ack-Nonce`).
+    #[serde(default)]
+    pub nonce: String,
+    /// Proof that the whole file was received: HMAC-SHA256 of the file's bytes keyed with
+    /// the nonce's bytes (lower-case hex). Repeating the listed hash proves nothing; this
+    /// can only be computed from the content.
+    #[serde(default)]
+    pub proof: String,
 }
+
+/// The response header of a download that carries the nonce for [`AckRequest::proof`].
+pub const ACK_NONCE_HEADER: &str = "x-ack-nonce";
 
 /// `POST /api/v1/files/{id}/ack` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,4 +321,56 @@ pub struct DraftUpload {
     pub to_office: Option<String>,
     /// Files with content.
     pub files: Vec<UploadFile>,
+}
+
+/// The running proof of a download ([`AckRequest::proof`]): feed the file's bytes in order,
+/// then [`AckProof::finish`].
+#[derive(Clone)]
+pub struct AckProof(hmac::Hmac<sha2::Sha256>);
+
+impl AckProof {
+    /// Start a proof keyed with the download's nonce.
+    pub fn new(nonce: &str) -> Self {
+        use hmac::Mac;
+        #[allow(clippy::expect_used)]
+        Self(
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(nonce.as_bytes())
+                .expect("HMAC takes keys of any length"),
+        )
+    }
+
+    /// Add the next bytes of the file.
+    pub fn update(&mut self, bytes: &[u8]) {
+        use hmac::Mac;
+        self.0.update(bytes);
+    }
+
+    /// The proof, lower-case hex.
+    pub fn finish(self) -> String {
+        use hmac::Mac;
+        hex_lower(&self.0.finalize().into_bytes())
+    }
+
+    /// Whether `proof` (hex, any case) is this proof, compared in constant time.
+    pub fn verify(self, proof: &str) -> bool {
+        use hmac::Mac;
+        let Some(bytes) = hex_decode(proof.trim()) else {
+            return false;
+        };
+        self.0.verify_slice(&bytes).is_ok()
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }

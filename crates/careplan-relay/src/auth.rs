@@ -37,6 +37,71 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
     }
 }
 
+/// Bounds the password hashing of the whole process: at most `max_concurrent_hashes`
+/// argon2 computations at once (each holds `argon2_memory_kib` of memory and a blocking
+/// thread), and at most `max_hash_queue` logins waiting for a slot; past that a login is
+/// answered "busy" at once instead of piling up.
+#[derive(Debug)]
+pub struct HashGate {
+    slots: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_queue: usize,
+}
+
+/// The hashing queue is full: answer 503 and let the client retry later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+impl HashGate {
+    /// A gate with the limits of `sec` (0 concurrent = one per CPU core).
+    pub fn new(sec: &Security) -> Self {
+        let n = if sec.max_concurrent_hashes == 0 {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        } else {
+            sec.max_concurrent_hashes
+        };
+        Self {
+            slots: tokio::sync::Semaphore::new(n),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_queue: sec.max_hash_queue,
+        }
+    }
+
+    /// Run `work` on a blocking thread once a slot is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        use std::sync::atomic::Ordering;
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let permit = if queued >= self.max_queue + self.slots.available_permits() {
+            None
+        } else {
+            self.slots.acquire().await.ok()
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Some(_permit) = permit else {
+            return Err(Busy);
+        };
+        tokio::task::spawn_blocking(work).await.map_err(|_| Busy)
+    }
+
+    /// [`verify_password`] within the bound.
+    pub async fn verify(&self, phc: String, password: String) -> Result<bool, Busy> {
+        self.run(move || verify_password(&phc, &password)).await
+    }
+
+    /// [`hash_password`] within the bound.
+    pub async fn hash(&self, sec: Security, password: String) -> Result<String, Busy> {
+        self.run(move || hash_password(&sec, &password)).await
+    }
+}
+
+/// SHA-256 (hex) of a certificate's DER: how the deny-list and sessions name it.
+pub fn cert_fingerprint(der: &[u8]) -> String {
+    sha256_hex(der)
+}
+
 /// A new random bearer token (256 bits, hex).
 pub fn new_token() -> String {
     let mut b = [0u8; 32];

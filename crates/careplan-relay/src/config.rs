@@ -29,6 +29,9 @@ pub struct Config {
     /// Login and session security.
     #[serde(default)]
     pub security: Security,
+    /// Connection limits and timeouts.
+    #[serde(default)]
+    pub connections: crate::conn::ConnLimits,
 }
 
 /// Limits of a send (defaults from product.md §4).
@@ -45,8 +48,26 @@ pub struct Limits {
     pub max_message_chars: usize,
     /// Days a transmission is kept (365).
     pub retention_days: i64,
-    /// Bytes of one request body (256 MiB).
+    /// Bytes of one send request body (256 MiB): the file bytes of every destination, as
+    /// base64 in JSON. Every other route has its own small fixed limit (login, password,
+    /// acknowledgement: 4 KiB) or a limit derived from these (a draft: one destination's
+    /// worth of files).
     pub max_request_bytes: usize,
+    /// Sends an office may make in one hour (2 000; the busiest real office sends a few
+    /// hundred a day at the start of a month).
+    pub max_sends_per_hour: i64,
+    /// Drafts an office may keep on the relay (200).
+    pub max_drafts_per_office: i64,
+    /// Bytes of draft files an office may keep on the relay (200 MiB).
+    pub max_draft_bytes_per_office: i64,
+    /// Days a draft is kept after its last save (90); patient data in drafts does not
+    /// outlive this.
+    pub draft_retention_days: i64,
+    /// Extensions of the attachments (files that are not standard data files) that may be
+    /// sent, without the dot; default: PDF, images, Office documents and text
+    /// (`careplan_core::safe_name::DEFAULT_ATTACHMENT_EXTENSIONS`). Programs, shortcuts and
+    /// other dangerous types are refused whatever this says.
+    pub attachment_extensions: Vec<String>,
 }
 
 impl Default for Limits {
@@ -58,6 +79,14 @@ impl Default for Limits {
             max_message_chars: 200,
             retention_days: 365,
             max_request_bytes: 256 * 1024 * 1024,
+            max_sends_per_hour: 2000,
+            max_drafts_per_office: 200,
+            max_draft_bytes_per_office: 200 * 1024 * 1024,
+            draft_retention_days: 90,
+            attachment_extensions: careplan_core::safe_name::DEFAULT_ATTACHMENT_EXTENSIONS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
         }
     }
 }
@@ -82,6 +111,18 @@ pub struct Security {
     pub pending_minutes: i64,
     /// Days an office-user password is valid (90).
     pub password_max_age_days: i64,
+    /// Hours a temporary password (set by the operator) can be used for the first login
+    /// (72).
+    pub temporary_password_hours: i64,
+    /// Password hashes computed at the same time (0 = one per CPU core). Each takes
+    /// `argon2_memory_kib` of memory, so this bounds the memory and threads of a login
+    /// flood.
+    pub max_concurrent_hashes: usize,
+    /// Logins waiting for a hashing slot before the relay answers 503 (64).
+    pub max_hash_queue: usize,
+    /// Login requests (both steps and password changes) per client certificate per
+    /// minute (30).
+    pub logins_per_minute: i64,
 }
 
 impl Default for Security {
@@ -95,6 +136,10 @@ impl Default for Security {
             session_absolute_hours: 12,
             pending_minutes: 5,
             password_max_age_days: 90,
+            temporary_password_hours: 72,
+            max_concurrent_hashes: 0,
+            max_hash_queue: 64,
+            logins_per_minute: 30,
         }
     }
 }
@@ -105,12 +150,27 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| {
             crate::RelayError::Config(format!("設定ファイル {} を読めません: {e}", path.display()))
         })?;
-        toml::from_str(&text).map_err(|e| {
+        let cfg: Self = toml::from_str(&text).map_err(|e| {
             crate::RelayError::Config(format!(
                 "設定ファイル {} の形式が違います: {e}",
                 path.display()
             ))
-        })
+        })?;
+        cfg.attachment_policy().map_err(|e| {
+            crate::RelayError::Config(format!(
+                "設定ファイル {} の limits.attachment_extensions: {}",
+                path.display(),
+                e.message
+            ))
+        })?;
+        Ok(cfg)
+    }
+
+    /// The attachment policy of `limits.attachment_extensions`.
+    pub fn attachment_policy(
+        &self,
+    ) -> Result<careplan_core::safe_name::AttachmentPolicy, careplan_core::Finding> {
+        careplan_core::safe_name::AttachmentPolicy::new(&self.limits.attachment_extensions)
     }
 
     /// The database URL to use.

@@ -22,92 +22,6 @@ pub struct Db {
     pub(crate) queue: std::sync::Arc<std::sync::Mutex<Vec<crate::mailbox::Job>>>,
 }
 
-const SCHEMA: &str = r"
-CREATE TABLE IF NOT EXISTS offices (
-  number TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  licence_expires BIGINT
-);
-CREATE TABLE IF NOT EXISTS personal_users (
-  user_id TEXT PRIMARY KEY,
-  hash TEXT NOT NULL,
-  failures BIGINT NOT NULL DEFAULT 0,
-  locked_until BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS office_users (
-  user_id TEXT PRIMARY KEY,
-  office TEXT NOT NULL,
-  hash TEXT NOT NULL,
-  failures BIGINT NOT NULL DEFAULT 0,
-  locked_until BIGINT NOT NULL DEFAULT 0,
-  password_set_at BIGINT NOT NULL,
-  temporary BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS sessions (
-  token_hash TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  personal_user TEXT NOT NULL,
-  office_user TEXT,
-  office TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  last_seen BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS notices (
-  id TEXT PRIMARY KEY,
-  posted_at BIGINT NOT NULL,
-  title TEXT NOT NULL,
-  body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sends (
-  id TEXT PRIMARY KEY,
-  idem_key TEXT NOT NULL,
-  from_office TEXT NOT NULL,
-  message TEXT NOT NULL,
-  sent_at BIGINT NOT NULL,
-  UNIQUE (from_office, idem_key)
-);
-CREATE TABLE IF NOT EXISTS transmissions (
-  id TEXT PRIMARY KEY,
-  send_id TEXT NOT NULL,
-  seq BIGINT NOT NULL,
-  to_office TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS transmissions_to ON transmissions (to_office);
-CREATE INDEX IF NOT EXISTS transmissions_send ON transmissions (send_id);
-CREATE TABLE IF NOT EXISTS files (
-  id TEXT PRIMARY KEY,
-  transmission_id TEXT NOT NULL,
-  seq BIGINT NOT NULL,
-  name TEXT NOT NULL,
-  kind TEXT,
-  category TEXT NOT NULL,
-  csv_version TEXT,
-  size BIGINT NOT NULL,
-  sha256 TEXT NOT NULL,
-  data {BYTES} NOT NULL,
-  acquired_at BIGINT
-);
-CREATE INDEX IF NOT EXISTS files_transmission ON files (transmission_id);
-CREATE TABLE IF NOT EXISTS drafts (
-  id TEXT NOT NULL,
-  office TEXT NOT NULL,
-  saved_at BIGINT NOT NULL,
-  terminal TEXT NOT NULL,
-  message TEXT NOT NULL,
-  to_office TEXT,
-  PRIMARY KEY (office, id)
-);
-CREATE TABLE IF NOT EXISTS draft_files (
-  office TEXT NOT NULL,
-  draft_id TEXT NOT NULL,
-  seq BIGINT NOT NULL,
-  name TEXT NOT NULL,
-  sha256 TEXT NOT NULL,
-  data {BYTES} NOT NULL,
-  PRIMARY KEY (office, draft_id, seq)
-)
-";
-
 impl Db {
     /// Open (creating if needed) and migrate.
     pub async fn open(url: &str) -> Result<Self, RelayError> {
@@ -137,12 +51,7 @@ impl Db {
             writer: std::sync::Arc::default(),
             queue: std::sync::Arc::default(),
         };
-        let bytes = if sqlite { "BLOB" } else { "BYTEA" };
-        for stmt in SCHEMA.replace("{BYTES}", bytes).split(';') {
-            if !stmt.trim().is_empty() {
-                sqlx::query(stmt).execute(&db.pool).await?;
-            }
-        }
+        db.migrate(sqlite).await?;
         Ok(db)
     }
 
@@ -240,27 +149,34 @@ impl Db {
         Ok(())
     }
 
-    /// (hash, failures, locked_until) of a personal user.
-    pub async fn personal_user(
-        &self,
-        user: &str,
-    ) -> Result<Option<(String, i64, i64)>, RelayError> {
-        let row = sqlx::query(
-            "SELECT hash, failures, locked_until FROM personal_users WHERE user_id = $1",
-        )
-        .bind(user)
-        .fetch_optional(&self.pool)
-        .await?;
+    /// (hash, disabled) of a personal user.
+    pub async fn personal_user(&self, user: &str) -> Result<Option<(String, bool)>, RelayError> {
+        let row = sqlx::query("SELECT hash, disabled FROM personal_users WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(match row {
-            Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
+            Some(r) => Some((r.try_get(0)?, r.try_get::<i64, _>(1)? != 0)),
             None => None,
+        })
+    }
+
+    /// Whether an office is disabled (false when it is not registered).
+    pub async fn office_disabled(&self, number: &str) -> Result<bool, RelayError> {
+        let row = sqlx::query("SELECT disabled FROM offices WHERE number = $1")
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)? != 0,
+            None => false,
         })
     }
 
     /// An office user.
     pub async fn office_user(&self, user: &str) -> Result<Option<OfficeUser>, RelayError> {
         let row = sqlx::query(
-            "SELECT office, hash, failures, locked_until, password_set_at, temporary FROM office_users WHERE user_id = $1",
+            "SELECT office, hash, password_set_at, temporary, disabled FROM office_users WHERE user_id = $1",
         )
         .bind(user)
         .fetch_optional(&self.pool)
@@ -269,54 +185,12 @@ impl Db {
             Some(r) => Some(OfficeUser {
                 office: r.try_get(0)?,
                 hash: r.try_get(1)?,
-                failures: r.try_get(2)?,
-                locked_until: r.try_get(3)?,
-                password_set_at: r.try_get(4)?,
-                temporary: r.try_get::<i64, _>(5)? != 0,
+                password_set_at: r.try_get(2)?,
+                temporary: r.try_get::<i64, _>(3)? != 0,
+                disabled: r.try_get::<i64, _>(4)? != 0,
             }),
             None => None,
         })
-    }
-
-    /// Record a failed login; lock when the count reaches `max`.
-    pub async fn login_failed(
-        &self,
-        table: UserTable,
-        user: &str,
-        now: i64,
-        max: i64,
-        lock_secs: i64,
-    ) -> Result<bool, RelayError> {
-        let t = table.name();
-        sqlx::query(&format!(
-            "UPDATE {t} SET failures = failures + 1 WHERE user_id = $1"
-        ))
-        .bind(user)
-        .execute(&self.pool)
-        .await?;
-        let locked = sqlx::query(&format!(
-            "UPDATE {t} SET locked_until = $1, failures = 0 WHERE user_id = $2 AND failures >= $3"
-        ))
-        .bind(now + lock_secs)
-        .bind(user)
-        .bind(max)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            > 0;
-        Ok(locked)
-    }
-
-    /// Reset the failure count after a good login.
-    pub async fn login_ok(&self, table: UserTable, user: &str) -> Result<(), RelayError> {
-        sqlx::query(&format!(
-            "UPDATE {} SET failures = 0, locked_until = 0 WHERE user_id = $1",
-            table.name()
-        ))
-        .bind(user)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// New password for an office user (not temporary).
@@ -356,7 +230,7 @@ impl Db {
     /// Store a session or pending token (by its hash).
     pub async fn insert_session(&self, s: &Session) -> Result<(), RelayError> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, kind, personal_user, office_user, office, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO sessions (token_hash, kind, personal_user, office_user, office, created_at, last_seen, cert_fp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&s.token_hash)
         .bind(&s.kind)
@@ -365,6 +239,7 @@ impl Db {
         .bind(&s.office)
         .bind(s.created_at)
         .bind(s.last_seen)
+        .bind(&s.cert_fp)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -373,7 +248,7 @@ impl Db {
     /// A session by token hash.
     pub async fn session(&self, token_hash: &str) -> Result<Option<Session>, RelayError> {
         let row = sqlx::query(
-            "SELECT token_hash, kind, personal_user, office_user, office, created_at, last_seen FROM sessions WHERE token_hash = $1",
+            "SELECT token_hash, kind, personal_user, office_user, office, created_at, last_seen, cert_fp FROM sessions WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -387,6 +262,7 @@ impl Db {
                 office: r.try_get(4)?,
                 created_at: r.try_get(5)?,
                 last_seen: r.try_get(6)?,
+                cert_fp: r.try_get(7)?,
             }),
             None => None,
         })
@@ -475,7 +351,7 @@ pub enum UserTable {
 }
 
 impl UserTable {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             UserTable::Personal => "personal_users",
             UserTable::Office => "office_users",
@@ -490,14 +366,12 @@ pub struct OfficeUser {
     pub office: String,
     /// argon2id PHC.
     pub hash: String,
-    /// Consecutive failures.
-    pub failures: i64,
-    /// Locked until (Unix seconds).
-    pub locked_until: i64,
     /// When the password was set.
     pub password_set_at: i64,
     /// A temporary password that must be changed.
     pub temporary: bool,
+    /// Disabled by the operator.
+    pub disabled: bool,
 }
 
 /// A session row: `kind` is `pending` (after step 1) or `session` (after step 2).
@@ -517,4 +391,7 @@ pub struct Session {
     pub created_at: i64,
     /// Last used.
     pub last_seen: i64,
+    /// SHA-256 (hex) of the client certificate that opened the session: the session is
+    /// usable only over that certificate.
+    pub cert_fp: String,
 }

@@ -73,6 +73,7 @@ pub fn demo_config(dir: &Path, listen: SocketAddr) -> Config {
             argon2_iterations: 1,
             ..Security::default()
         },
+        connections: Default::default(),
     }
 }
 
@@ -230,6 +231,7 @@ pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, Rel
             from: t.from.to_string(),
             message: t.message.clone(),
             sent_at: t.sent_at.unix_timestamp(),
+            request_hash: String::new(),
             destinations: vec![(auth::new_id(), t.to.to_string(), files)],
         })
         .await?;

@@ -1,27 +1,36 @@
-//! HTTP handlers of `/api/v1` (see `docs/protocol.md`).
+//! HTTP handlers of `/api/v1` (see `docs/protocol.md`), split by concern: `login` (both
+//! steps, password change, logout), `mail` (send, download, acknowledge), `lists`
+//! (status, notices, received, sent), `drafts`.
+//!
+//! Every request is checked in this order, before its body is read: the client
+//! certificate (TLS, in `server`), the deny-list and the office (middleware), the session
+//! and everything it depends on (middleware), and only then the handler reads a body
+//! under its route's own size limit.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
-use base64::Engine;
-use careplan_core::wire::{
-    AckRequest, AckResponse, ChangePasswordRequest, DraftFileInfo, DraftInfo, DraftUpload,
-    ErrorBody, ErrorDetails, ErrorEnvelope, FileProblem, LoginRequest, Notice, OfficeProblem,
-    ReceivedFile, ReceivedTransmission, SendRequest, SendResponse, SentDestination, SentFile,
-    SentTransmission, SessionResponse, Status, TokenResponse,
-};
-use careplan_core::{Category, OfficeNumber, OfficeUserId, PersonalUserId, parse_name};
-use serde::Deserialize;
+use careplan_core::OfficeNumber;
+use careplan_core::safe_name::AttachmentPolicy;
+use careplan_core::wire::{ErrorBody, ErrorDetails, ErrorEnvelope, FileProblem, OfficeProblem};
 use time::OffsetDateTime;
 
-use crate::auth;
+use crate::auth::{self, HashGate};
 use crate::config::Config;
-use crate::db::{Db, Session, UserTable};
-use crate::mailbox::{DraftRow, NewFile, NewSend};
+use crate::db::{Db, Session};
+
+mod drafts;
+mod lists;
+mod login;
+mod mail;
+
+/// Bytes of a small JSON body (login steps, password change, acknowledgement).
+pub const SMALL_BODY: usize = 4 * 1024;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -30,13 +39,39 @@ pub struct AppState {
     pub db: Db,
     /// The configuration.
     pub cfg: Arc<Config>,
+    /// The bound on concurrent password hashing.
+    pub hashes: Arc<HashGate>,
+    /// Which attachments may be sent (`limits.attachment_extensions`).
+    pub attachments: Arc<AttachmentPolicy>,
+}
+
+impl AppState {
+    /// State over a store and a configuration (its attachment list is checked by
+    /// [`Config::load`]).
+    pub fn new(db: Db, cfg: Arc<Config>) -> Self {
+        let hashes = Arc::new(HashGate::new(&cfg.security));
+        let attachments = Arc::new(cfg.attachment_policy().unwrap_or_else(|e| {
+            tracing::error!(error = %e.message, "attachment_extensions: using the default list");
+            AttachmentPolicy::default()
+        }));
+        Self {
+            db,
+            cfg,
+            hashes,
+            attachments,
+        }
+    }
 }
 
 /// The verified peer of a TLS connection: the office in its client certificate.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Peer {
     /// 事業所番号 from the certificate's CN.
     pub office: OfficeNumber,
+    /// SHA-256 (hex) of the certificate: what the deny-list and sessions are keyed by.
+    pub cert_fp: Arc<str>,
+    /// The client's IP address (behind a trusted load balancer: the one in its PROXY header).
+    pub addr: std::net::IpAddr,
 }
 
 /// An error answer: status + `{"error": {code, message, details}}`.
@@ -44,6 +79,7 @@ pub struct Peer {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -55,6 +91,7 @@ impl ApiError {
                 message: message.into(),
                 details: ErrorDetails::default(),
             },
+            retry_after: None,
         }
     }
     fn internal(e: impl std::fmt::Display) -> Self {
@@ -72,6 +109,30 @@ impl ApiError {
             "ログインの有効期限が切れました。もう一度ログインしてください。",
         )
     }
+    fn not_found(message: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "E_NOT_FOUND", message)
+    }
+    fn busy() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "E_BUSY",
+            "中継サーバが混み合っています。1分ほど待ってからもう一度お試しください。",
+        );
+        e.retry_after = Some(30);
+        e
+    }
+    fn rate_limited(wait: i64, what: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "E_RATE_LIMITED",
+            format!(
+                "{what}が短い時間に多すぎます。約{}分後にもう一度お試しください。",
+                (wait + 59) / 60
+            ),
+        );
+        e.retry_after = Some(wait);
+        e
+    }
 }
 
 impl From<crate::RelayError> for ApiError {
@@ -80,9 +141,21 @@ impl From<crate::RelayError> for ApiError {
     }
 }
 
+impl From<auth::Busy> for ApiError {
+    fn from(_: auth::Busy) -> Self {
+        Self::busy()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorEnvelope { error: self.body })).into_response()
+        let mut r = (self.status, Json(ErrorEnvelope { error: self.body })).into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
     }
 }
 
@@ -98,27 +171,102 @@ fn ts(t: i64) -> OffsetDateTime {
 
 /// The router of the API (the per-connection [`Peer`] is added by the server).
 pub fn router(state: AppState) -> Router {
-    let limit = state.cfg.limits.max_request_bytes;
-    Router::new()
-        .route("/api/v1/login/personal", post(login_personal))
-        .route("/api/v1/login/office", post(login_office))
-        .route("/api/v1/password", post(change_password))
-        .route("/api/v1/logout", post(logout))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/notices", get(notices))
-        .route("/api/v1/received", get(received))
-        .route("/api/v1/sent", get(sent))
-        .route("/api/v1/send", post(send))
-        .route("/api/v1/files/{id}", get(download))
-        .route("/api/v1/files/{id}/ack", post(ack))
-        .route("/api/v1/drafts", get(drafts))
+    let lim = &state.cfg.limits;
+    // A draft holds one destination's files as base64 in JSON.
+    let draft_limit = usize::try_from(lim.max_file_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(lim.max_files_per_destination)
+        .saturating_div(3)
+        .saturating_mul(4)
+        .saturating_add(64 * 1024)
+        .min(lim.max_request_bytes);
+    let limits = BodyLimits {
+        send: lim.max_request_bytes,
+        draft: draft_limit,
+    };
+    let with_session = Router::new()
+        .route("/api/v1/status", get(lists::status))
+        .route("/api/v1/notices", get(lists::notices))
+        .route("/api/v1/received", get(lists::received))
+        .route("/api/v1/sent", get(lists::sent))
+        .route(
+            "/api/v1/send",
+            post(mail::send).layer(DefaultBodyLimit::max(lim.max_request_bytes)),
+        )
+        .route("/api/v1/files/{id}", get(mail::download))
+        .route("/api/v1/files/{id}/ack", post(mail::ack))
+        .route("/api/v1/drafts", get(drafts::list))
         .route(
             "/api/v1/drafts/{id}",
-            axum::routing::put(put_draft).delete(delete_draft),
+            put(drafts::put)
+                .delete(drafts::delete)
+                .layer(DefaultBodyLimit::max(draft_limit)),
         )
-        .route("/api/v1/drafts/{id}/files/{name}", get(draft_file))
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .route("/api/v1/drafts/{id}/files/{name}", get(drafts::file))
+        .route_layer(from_fn_with_state(state.clone(), require_session));
+    let with_login_token = Router::new()
+        .route("/api/v1/login/office", post(login::office))
+        .route("/api/v1/password", post(login::change_password))
+        .route("/api/v1/logout", post(login::logout))
+        .route_layer(from_fn_with_state(state.clone(), require_login_token));
+    let open = Router::new().route("/api/v1/login/personal", post(login::personal));
+    Router::new()
+        .merge(with_session)
+        .merge(with_login_token)
+        .merge(open)
+        .route_layer(from_fn_with_state(state.clone(), require_certificate))
+        .layer(DefaultBodyLimit::max(SMALL_BODY))
+        .layer(from_fn_with_state(limits, announced_length))
         .with_state(state)
+}
+
+/// The body limits of the routes: the send, a draft save, everything else.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    send: usize,
+    draft: usize,
+}
+
+impl BodyLimits {
+    fn of(&self, req: &Request) -> usize {
+        let path = req.uri().path();
+        if path == "/api/v1/send" {
+            self.send
+        } else if path.starts_with("/api/v1/drafts/") && req.method() == axum::http::Method::PUT {
+            self.draft
+        } else {
+            SMALL_BODY
+        }
+    }
+}
+
+/// A request that announces a body over its route's limit is answered 413 at once,
+/// before any of it is read (`DefaultBodyLimit` only notices while reading; it still cuts
+/// bodies sent without a length).
+async fn announced_length(
+    State(limits): State<BodyLimits>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let max = limits.of(&req);
+    if let Some(n) = announced
+        && n > max as u64
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "E_TOO_LARGE",
+            format!(
+                "送信するデータが大きすぎます（{}MiBまで）。ファイルを分けて送信してください。",
+                (max / (1024 * 1024)).max(1)
+            ),
+        ));
+    }
+    Ok(next.run(req).await)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -129,20 +277,76 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// The session behind the bearer token: of `kind`, bound to the peer's office, not expired.
-async fn token_session(
-    st: &AppState,
-    headers: &HeaderMap,
-    peer: &Peer,
-    kinds: &[&str],
-) -> ApiResult<Session> {
-    let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
+fn peer_of(req: &Request) -> ApiResult<Peer> {
+    req.extensions()
+        .get::<Peer>()
+        .cloned()
+        .ok_or_else(ApiError::unauthorized)
+}
+
+fn revoked() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "E_CERT_REVOKED",
+        "この端末の証明書は失効しています。中継サーバの運営者に新しい証明書の発行を申請してください（トップページの「証明書の更新を申請」）。",
+    )
+}
+
+fn office_disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "E_OFFICE_DISABLED",
+        "この事業所は利用を停止されています。中継サーバの運営者に連絡してください。",
+    )
+}
+
+fn user_disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "E_USER_DISABLED",
+        "このユーザIDは利用を停止されています。中継サーバの運営者に連絡してください。",
+    )
+}
+
+fn licence_expired(until: i64) -> ApiError {
+    let d = ts(until).date();
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "E_LICENCE_EXPIRED",
+        format!(
+            "この事業所のライセンスの有効期限（{}年{}月{}日）が切れています。中継サーバの運営者にライセンスの更新を依頼してください。",
+            d.year(),
+            u8::from(d.month()),
+            d.day()
+        ),
+    )
+}
+
+/// Every route: the certificate is not on the deny-list and its office may use the relay.
+async fn require_certificate(
+    State(st): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let peer = peer_of(&req)?;
+    if st.db.is_revoked(&peer.cert_fp).await? {
+        tracing::info!(office = %peer.office, "revoked certificate refused");
+        return Err(revoked());
+    }
+    Ok(next.run(req).await)
+}
+
+/// Check the bearer token of `req` (before any body is read) and attach its [`Session`].
+async fn check_token(st: &AppState, req: &mut Request, kinds: &[&str]) -> ApiResult<()> {
+    let peer = peer_of(req)?;
+    let token = bearer(req.headers()).ok_or_else(ApiError::unauthorized)?;
     let th = auth::token_hash(token);
-    let s = st
+    let state = st
         .db
-        .session(&th)
+        .session_state(&th, &peer.cert_fp)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
+    let s = state.session;
     let t = now().unix_timestamp();
     let sec = &st.cfg.security;
     let expired = if s.kind == "pending" {
@@ -155,534 +359,58 @@ async fn token_session(
         st.db.delete_session(&th).await?;
         return Err(ApiError::unauthorized());
     }
-    if !kinds.contains(&s.kind.as_str()) || s.office != peer.office.as_str() {
+    // A token is usable only over the certificate (and so the office) that opened it.
+    if !kinds.contains(&s.kind.as_str())
+        || s.office != peer.office.as_str()
+        || s.cert_fp != *peer.cert_fp
+    {
         return Err(ApiError::unauthorized());
+    }
+    if state.cert_revoked {
+        return Err(revoked());
+    }
+    if state.office_disabled {
+        return Err(office_disabled());
+    }
+    if state.user_disabled {
+        st.db.delete_session(&th).await?;
+        return Err(user_disabled());
+    }
+    if let Some(until) = state.licence_expires
+        && until < t
+    {
+        return Err(licence_expired(until));
     }
     // Idle time is tracked to the minute: one write per session and minute, not per request.
     if t - s.last_seen >= 60 {
         st.db.touch_session(&th, t).await?;
     }
-    Ok(s)
+    req.extensions_mut().insert(s);
+    Ok(())
 }
 
-async fn session(st: &AppState, headers: &HeaderMap, peer: &Peer) -> ApiResult<Session> {
-    token_session(st, headers, peer, &["session"]).await
-}
-
-fn login_failed() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "E_LOGIN_FAILED",
-        "IDまたはパスワードが違います。入力し直してください。",
-    )
-}
-
-fn locked(until: i64) -> ApiError {
-    let mins = ((until - now().unix_timestamp()) / 60).max(1);
-    ApiError::new(
-        StatusCode::LOCKED,
-        "E_LOCKED",
-        format!(
-            "ログインに続けて失敗したため、アカウントをロックしています。約{mins}分後にもう一度お試しください。"
-        ),
-    )
-}
-
-/// A real argon2id hash to verify against when the user does not exist, so that an unknown
-/// user costs the same time as a wrong password (no user enumeration by timing).
-fn dummy_hash(st: &AppState) -> String {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY
-        .get_or_init(|| auth::hash_password(&st.cfg.security, "no-such-user-0"))
-        .clone()
-}
-
-async fn verify(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
-        .await
-        .unwrap_or(false)
-}
-
-/// Check a password against a user row with lockout; Ok(()) when it matches.
-async fn check_with_lockout(
-    st: &AppState,
-    table: UserTable,
-    user: &str,
-    hash: String,
-    locked_until: i64,
-    password: &str,
-) -> ApiResult<()> {
-    let t = now().unix_timestamp();
-    if locked_until > t {
-        return Err(locked(locked_until));
-    }
-    if verify(hash, password.to_owned()).await {
-        st.db.login_ok(table, user).await?;
-        return Ok(());
-    }
-    let sec = &st.cfg.security;
-    let now_locked = st
-        .db
-        .login_failed(
-            table,
-            user,
-            t,
-            sec.lockout_failures,
-            sec.lockout_minutes * 60,
-        )
-        .await?;
-    tracing::info!(user, "login failed");
-    if now_locked {
-        Err(locked(t + sec.lockout_minutes * 60))
-    } else {
-        Err(login_failed())
-    }
-}
-
-async fn login_personal(
+/// Routes of a logged-in office (both steps done).
+async fn require_session(
     State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    Json(req): Json<LoginRequest>,
-) -> ApiResult<Json<TokenResponse>> {
-    let user = PersonalUserId::parse(&req.user_id)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
-    let Some((hash, _, locked_until)) = st.db.personal_user(user.as_str()).await? else {
-        // Same work and answer as a wrong password: no user enumeration.
-        let _ = verify(dummy_hash(&st), req.password).await;
-        return Err(login_failed());
-    };
-    check_with_lockout(
-        &st,
-        UserTable::Personal,
-        user.as_str(),
-        hash,
-        locked_until,
-        &req.password,
-    )
-    .await?;
-    let token = auth::new_token();
-    let t = now().unix_timestamp();
-    st.db
-        .insert_session(&Session {
-            token_hash: auth::token_hash(&token),
-            kind: "pending".into(),
-            personal_user: user.to_string(),
-            office_user: None,
-            office: peer.office.to_string(),
-            created_at: t,
-            last_seen: t,
-        })
-        .await?;
-    Ok(Json(TokenResponse { token }))
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    check_token(&st, &mut req, &["session"]).await?;
+    Ok(next.run(req).await)
 }
 
-fn password_expires(st: &AppState, set_at: i64) -> i64 {
-    set_at + st.cfg.security.password_max_age_days * 86_400
-}
-
-async fn login_office(
+/// Routes that take the step-1 token too (step 2, password change, logout).
+async fn require_login_token(
     State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Json(req): Json<LoginRequest>,
-) -> ApiResult<Json<SessionResponse>> {
-    let pending = token_session(&st, &headers, &peer, &["pending"]).await?;
-    let user = OfficeUserId::parse(&req.user_id)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
-    let Some(u) = st.db.office_user(user.as_str()).await? else {
-        let _ = verify(dummy_hash(&st), req.password).await;
-        return Err(login_failed());
-    };
-    check_with_lockout(
-        &st,
-        UserTable::Office,
-        user.as_str(),
-        u.hash.clone(),
-        u.locked_until,
-        &req.password,
-    )
-    .await?;
-    if u.office != peer.office.as_str() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "E_OFFICE_MISMATCH",
-            format!(
-                "この事業所ユーザIDは、この端末の証明書の事業所（{}）のものではありません。証明書と事業所ユーザIDの組み合わせを確認してください。",
-                peer.office
-            ),
-        ));
-    }
-    let t = now().unix_timestamp();
-    if u.temporary {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "E_PASSWORD_CHANGE_REQUIRED",
-            "仮パスワードでログインしました。新しいパスワードに変更してください。",
-        ));
-    }
-    if t > password_expires(&st, u.password_set_at) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "E_PASSWORD_EXPIRED",
-            "事業所ユーザIDのパスワードの有効期限が切れています。新しいパスワードに変更してください。",
-        ));
-    }
-    st.db.delete_session(&pending.token_hash).await?;
-    let token = auth::new_token();
-    st.db
-        .insert_session(&Session {
-            token_hash: auth::token_hash(&token),
-            kind: "session".into(),
-            personal_user: pending.personal_user,
-            office_user: Some(user.to_string()),
-            office: peer.office.to_string(),
-            created_at: t,
-            last_seen: t,
-        })
-        .await?;
-    let (name, licence) = st
-        .db
-        .office(peer.office.as_str())
-        .await?
-        .unwrap_or_default();
-    tracing::info!(office = %peer.office, "login");
-    Ok(Json(SessionResponse {
-        token,
-        office: peer.office.to_string(),
-        office_name: name,
-        licence_expires_at: licence.map(ts),
-        password_expires_at: Some(ts(password_expires(&st, u.password_set_at))),
-    }))
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    check_token(&st, &mut req, &["pending", "session"]).await?;
+    Ok(next.run(req).await)
 }
 
-async fn change_password(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Json(req): Json<ChangePasswordRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
-    token_session(&st, &headers, &peer, &["pending", "session"]).await?;
-    let user = OfficeUserId::parse(&req.user_id)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
-    let Some(u) = st.db.office_user(user.as_str()).await? else {
-        return Err(login_failed());
-    };
-    if u.office != peer.office.as_str() {
-        return Err(login_failed());
-    }
-    check_with_lockout(
-        &st,
-        UserTable::Office,
-        user.as_str(),
-        u.hash,
-        u.locked_until,
-        &req.old_password,
-    )
-    .await?;
-    careplan_core::check_password(&req.new_password)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "E_PASSWORD_POLICY", e.message))?;
-    if req.new_password == req.old_password {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "E_PASSWORD_POLICY",
-            "新しいパスワードが今のパスワードと同じです。別のパスワードを入力してください。",
-        ));
-    }
-    let sec = st.cfg.security.clone();
-    let new = req.new_password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&sec, &new))
-        .await
-        .map_err(ApiError::internal)?;
-    st.db
-        .set_office_password(user.as_str(), &hash, now().unix_timestamp(), false)
-        .await?;
-    tracing::info!(office = %peer.office, "password changed");
-    Ok(Json(serde_json::json!({})))
-}
-
-async fn logout(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> ApiResult<Json<serde_json::Value>> {
-    let s = token_session(&st, &headers, &peer, &["pending", "session"]).await?;
-    st.db.delete_session(&s.token_hash).await?;
-    Ok(Json(serde_json::json!({})))
-}
-
-async fn status(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Status>> {
-    session(&st, &headers, &peer).await?;
-    let (name, licence) = st
-        .db
-        .office(peer.office.as_str())
-        .await?
-        .unwrap_or_default();
-    Ok(Json(Status {
-        message: "ただいまシステムは正常稼働中です。".into(),
-        office: peer.office.to_string(),
-        office_name: name,
-        licence_expires_at: licence.map(ts),
-    }))
-}
-
-async fn notices(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Vec<Notice>>> {
-    session(&st, &headers, &peer).await?;
-    let list = st
-        .db
-        .notices()
-        .await?
-        .into_iter()
-        .map(|(id, posted, title, body)| Notice {
-            id,
-            posted_at: ts(posted),
-            title,
-            body,
-        })
-        .collect();
-    Ok(Json(list))
-}
-
-/// `?limit=&offset=` of the lists.
-#[derive(Debug, Deserialize)]
-pub struct Page {
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
-impl Page {
-    fn get(&self) -> (i64, i64) {
-        (
-            self.limit.unwrap_or(10_000).clamp(1, 10_000),
-            self.offset.unwrap_or(0).max(0),
-        )
-    }
-}
-
-fn category(label: &str) -> Category {
-    Category::from_label(label).unwrap_or(Category::Attachment)
-}
-
-async fn received(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Query(page): Query<Page>,
-) -> ApiResult<Json<Vec<ReceivedTransmission>>> {
-    session(&st, &headers, &peer).await?;
-    let (limit, offset) = page.get();
-    let rows = st.db.received(peer.office.as_str(), limit, offset).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(t, files)| ReceivedTransmission {
-                id: t.id,
-                received_at: ts(t.sent_at),
-                sender_office: t.from_office,
-                sender_name: t.from_name,
-                message: t.message,
-                files: files
-                    .into_iter()
-                    .map(|f| ReceivedFile {
-                        id: f.id,
-                        name: f.name,
-                        kind: f.kind,
-                        category: category(&f.category),
-                        csv_version: f.csv_version,
-                        size: u64::try_from(f.size).unwrap_or(0),
-                        sha256: f.sha256,
-                        acquired: f.acquired_at.is_some(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    ))
-}
-
-async fn sent(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Query(page): Query<Page>,
-) -> ApiResult<Json<Vec<SentTransmission>>> {
-    session(&st, &headers, &peer).await?;
-    let (limit, offset) = page.get();
-    let rows = st.db.sent(peer.office.as_str(), limit, offset).await?;
-    let mut out: Vec<SentTransmission> = Vec::new();
-    for (t, files) in rows {
-        let dest = SentDestination {
-            office: t.to_office,
-            name: t.to_name,
-            files: files
-                .into_iter()
-                .map(|f| SentFile {
-                    id: f.id,
-                    name: f.name,
-                    category: category(&f.category),
-                    acquired: f.acquired_at.is_some(),
-                })
-                .collect(),
-        };
-        match out.last_mut() {
-            Some(last) if last.id == t.send_id => last.destinations.push(dest),
-            _ => out.push(SentTransmission {
-                id: t.send_id,
-                sent_at: ts(t.sent_at),
-                message: t.message,
-                destinations: vec![dest],
-            }),
-        }
-    }
-    Ok(Json(out))
-}
-
-async fn download(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    session(&st, &headers, &peer).await?;
-    let Some((name, sha, data)) = st.db.file_for(peer.office.as_str(), &id).await? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "E_NOT_FOUND",
-            "ファイルが見つかりません。受信一覧を更新してください。",
-        ));
-    };
-    let mut resp = data.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&sha) {
-        h.insert("x-content-sha256", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{}", pct(&name))) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(resp)
-}
-
-fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-async fn ack(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(req): Json<AckRequest>,
-) -> ApiResult<Json<AckResponse>> {
-    session(&st, &headers, &peer).await?;
-    let office = peer.office.as_str();
-    let Some(sha) = st.db.file_sha(office, &id).await? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "E_NOT_FOUND",
-            "ファイルが見つかりません。受信一覧を更新してください。",
-        ));
-    };
-    if !sha.eq_ignore_ascii_case(req.sha256.trim()) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "E_HASH_MISMATCH",
-            "保存したファイルの内容が中継サーバのファイルと一致しません。もう一度受信してください。",
-        ));
-    }
-    let Some((_, at)) = st.db.ack(office, &id, now().unix_timestamp()).await? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "E_NOT_FOUND",
-            "ファイルが見つかりません。",
-        ));
-    };
-    tracing::info!(office, file = %id, "acquired");
-    Ok(Json(AckResponse {
-        id,
-        acquired_at: ts(at),
-    }))
-}
-
-async fn send(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Json(req): Json<SendRequest>,
-) -> ApiResult<Json<SendResponse>> {
-    session(&st, &headers, &peer).await?;
-    let from = peer.office.to_string();
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "E_IDEMPOTENCY_KEY",
-                "送信には Idempotency-Key ヘッダ（128文字以内の英数字など）が必要です。",
-            )
-        })?
-        .to_owned();
-    if let Some(r) = st.db.receipt_for_key(&from, &key).await? {
-        return Ok(Json(SendResponse {
-            send_id: r.send_id,
-            ids: r.ids,
-            offices: r.offices,
-            accepted_at: ts(r.sent_at),
-            replayed: true,
-        }));
-    }
-    let plan = validate_send(&st, &peer, req).await?;
-    let receipt = st.db.insert_send(plan.with_key(&key, &from)).await?;
-    let replayed = receipt.send_id != plan.id;
-    tracing::info!(office = %from, destinations = receipt.offices.len(), "send accepted");
-    Ok(Json(SendResponse {
-        send_id: receipt.send_id,
-        ids: receipt.ids,
-        offices: receipt.offices,
-        accepted_at: ts(receipt.sent_at),
-        replayed,
-    }))
-}
-
-struct Plan {
-    id: String,
-    message: String,
-    destinations: Vec<(String, String, Vec<NewFile>)>,
-}
-
-impl Plan {
-    fn with_key(&self, key: &str, from: &str) -> NewSend {
-        NewSend {
-            id: self.id.clone(),
-            key: key.to_owned(),
-            from: from.to_owned(),
-            message: self.message.clone(),
-            sent_at: now().unix_timestamp(),
-            destinations: self.destinations.clone(),
-        }
-    }
-}
-
-fn refused(
+/// A refused request (422) with the offending files and offices.
+pub(super) fn refused(
     code: &str,
     message: String,
     files: Vec<FileProblem>,
@@ -693,361 +421,5 @@ fn refused(
     e
 }
 
-async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResult<Plan> {
-    let lim = &st.cfg.limits;
-    let chars = req.message.chars().count();
-    if chars > lim.max_message_chars {
-        return Err(refused(
-            "E_MESSAGE_TOO_LONG",
-            format!(
-                "メッセージが{chars}文字あります。{}文字以内にしてください。",
-                lim.max_message_chars
-            ),
-            vec![],
-            vec![],
-        ));
-    }
-    if req.destinations.is_empty() {
-        return Err(refused(
-            "E_NO_DESTINATION",
-            "送信先がありません。".into(),
-            vec![],
-            vec![],
-        ));
-    }
-    if req.destinations.len() > lim.max_destinations {
-        return Err(refused(
-            "E_TOO_MANY_DESTINATIONS",
-            format!(
-                "送信先が{}事業所あります。一度に送信できるのは{}事業所までです。分けて送信してください。",
-                req.destinations.len(),
-                lim.max_destinations
-            ),
-            vec![],
-            vec![],
-        ));
-    }
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut files_bad = Vec::new();
-    let mut offices_bad = Vec::new();
-    let mut seen_offices = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for d in req.destinations {
-        let office = match OfficeNumber::parse(&d.office) {
-            Ok(o) => o,
-            Err(e) => {
-                offices_bad.push(OfficeProblem {
-                    office: d.office.clone(),
-                    code: "E_BAD_OFFICE".into(),
-                    message: e.message,
-                });
-                continue;
-            }
-        };
-        if !seen_offices.insert(office) {
-            offices_bad.push(OfficeProblem {
-                office: office.to_string(),
-                code: "E_DUPLICATE_DESTINATION".into(),
-                message: format!("送信先「{office}」が重複しています。"),
-            });
-            continue;
-        }
-        if office == peer.office {
-            offices_bad.push(OfficeProblem {
-                office: office.to_string(),
-                code: "E_SEND_TO_SELF".into(),
-                message: "自事業所には送信できません。".into(),
-            });
-            continue;
-        }
-        if st.db.office(office.as_str()).await?.is_none() {
-            offices_bad.push(OfficeProblem {
-                office: office.to_string(),
-                code: "E_UNKNOWN_DESTINATION".into(),
-                message: format!("事業所番号「{office}」はこの中継サーバに登録されていません。送信先の事業所番号を確認してください。"),
-            });
-            continue;
-        }
-        if d.files.is_empty() || d.files.len() > lim.max_files_per_destination {
-            offices_bad.push(OfficeProblem {
-                office: office.to_string(),
-                code: "E_FILE_COUNT".into(),
-                message: format!(
-                    "1つの送信先に送れるファイルは1〜{}個です（{}個あります）。",
-                    lim.max_files_per_destination,
-                    d.files.len()
-                ),
-            });
-            continue;
-        }
-        let mut names = std::collections::HashSet::new();
-        let mut files = Vec::new();
-        for f in d.files {
-            let mut bad = |code: &str, message: String| {
-                files_bad.push(FileProblem {
-                    file: f.name.clone(),
-                    code: code.into(),
-                    message,
-                })
-            };
-            if let Err(e) = careplan_core::name::check_safe_file_name(&f.name) {
-                bad("E_NAME_UNSAFE", e.message);
-                continue;
-            }
-            if !names.insert(f.name.clone()) {
-                bad(
-                    "E_DUPLICATE_FILE",
-                    "同じ名前のファイルが2回含まれています。".into(),
-                );
-                continue;
-            }
-            let Ok(data) = b64.decode(f.data.as_bytes()) else {
-                bad(
-                    "E_BAD_CONTENT",
-                    "ファイルの内容を読み取れません（base64）。".into(),
-                );
-                continue;
-            };
-            if data.is_empty() {
-                bad(
-                    "E_EMPTY_FILE",
-                    "ファイルが空です（0バイト）。介護ソフトから出力し直してください。".into(),
-                );
-                continue;
-            }
-            if data.len() as u64 > lim.max_file_bytes {
-                bad(
-                    "E_FILE_TOO_LARGE",
-                    format!(
-                        "ファイルが大きすぎます（{}バイト）。1ファイル{}MiBまでです。",
-                        data.len(),
-                        lim.max_file_bytes / (1024 * 1024)
-                    ),
-                );
-                continue;
-            }
-            let name = parse_name(&f.name);
-            if let Some(kind) = name.kind {
-                if let Some(e) = name.findings.iter().find(|x| x.is_error()) {
-                    bad("E_NAME_ERROR", e.message.clone());
-                    continue;
-                }
-                if name.from_office != Some(peer.office) {
-                    bad(
-                        "E_NOT_OUR_OFFICE",
-                        format!(
-                            "ファイル名の送信元事業所番号がログイン中の事業所「{}」と異なります。",
-                            peer.office
-                        ),
-                    );
-                    continue;
-                }
-                if name.to_office != Some(office) {
-                    bad(
-                        "E_WRONG_DESTINATION",
-                        format!("ファイル名の送信先事業所番号が送信先「{office}」と異なります。"),
-                    );
-                    continue;
-                }
-                let csv_version = kind
-                    .is_csv()
-                    .then(|| careplan_core::csv::read_csv_version(&data))
-                    .flatten();
-                files.push(NewFile {
-                    id: auth::new_id(),
-                    name: f.name,
-                    kind: Some(kind.prefix().to_owned()),
-                    category: name.category.label().to_owned(),
-                    csv_version,
-                    sha256: auth::sha256_hex(&data),
-                    data,
-                });
-            } else {
-                files.push(NewFile {
-                    id: auth::new_id(),
-                    name: f.name,
-                    kind: None,
-                    category: Category::Attachment.label().to_owned(),
-                    csv_version: None,
-                    sha256: auth::sha256_hex(&data),
-                    data,
-                });
-            }
-        }
-        out.push((auth::new_id(), office.to_string(), files));
-    }
-    if !files_bad.is_empty() || !offices_bad.is_empty() {
-        let code = if files_bad.is_empty()
-            && offices_bad
-                .iter()
-                .all(|o| o.code == "E_UNKNOWN_DESTINATION")
-        {
-            "E_UNKNOWN_DESTINATION"
-        } else {
-            "E_SEND_REFUSED"
-        };
-        let mut parts = Vec::new();
-        for o in &offices_bad {
-            parts.push(format!("{}: {}", o.office, o.message));
-        }
-        for f in &files_bad {
-            parts.push(format!("{}: {}", f.file, f.message));
-        }
-        return Err(refused(
-            code,
-            format!(
-                "送信できません（{}件の問題）。{}",
-                parts.len(),
-                parts.join(" / ")
-            ),
-            files_bad,
-            offices_bad,
-        ));
-    }
-    Ok(Plan {
-        id: auth::new_id(),
-        message: req.message,
-        destinations: out,
-    })
-}
-
-async fn drafts(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Vec<DraftInfo>>> {
-    session(&st, &headers, &peer).await?;
-    let rows = st.db.drafts(peer.office.as_str()).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|d| DraftInfo {
-                id: d.id,
-                saved_at: ts(d.saved_at),
-                terminal: d.terminal,
-                message: d.message,
-                to_office: d.to_office,
-                files: d
-                    .files
-                    .into_iter()
-                    .map(|(name, size, sha256)| DraftFileInfo {
-                        name,
-                        size: u64::try_from(size).unwrap_or(0),
-                        sha256,
-                    })
-                    .collect(),
-            })
-            .collect(),
-    ))
-}
-
-fn check_draft_id(id: &str) -> ApiResult<()> {
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "E_BAD_ID",
-            "下書きのIDが正しくありません。",
-        ));
-    }
-    Ok(())
-}
-
-async fn put_draft(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Json(req): Json<DraftUpload>,
-) -> ApiResult<Json<serde_json::Value>> {
-    session(&st, &headers, &peer).await?;
-    check_draft_id(&id)?;
-    let lim = &st.cfg.limits;
-    if req.message.chars().count() > lim.max_message_chars
-        || req.files.len() > lim.max_files_per_destination
-    {
-        return Err(refused(
-            "E_DRAFT_TOO_LARGE",
-            "下書きのメッセージまたはファイル数が上限を超えています。".into(),
-            vec![],
-            vec![],
-        ));
-    }
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut meta = Vec::new();
-    let mut data = Vec::new();
-    for f in req.files {
-        careplan_core::name::check_safe_file_name(&f.name)
-            .map_err(|e| refused("E_NAME_UNSAFE", e.message, vec![], vec![]))?;
-        let bytes = b64.decode(f.data.as_bytes()).map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "E_BAD_CONTENT",
-                "ファイルの内容を読み取れません（base64）。",
-            )
-        })?;
-        if bytes.len() as u64 > lim.max_file_bytes {
-            return Err(refused(
-                "E_FILE_TOO_LARGE",
-                format!("{}: ファイルが大きすぎます。", f.name),
-                vec![],
-                vec![],
-            ));
-        }
-        meta.push((
-            f.name,
-            i64::try_from(bytes.len()).unwrap_or(0),
-            auth::sha256_hex(&bytes),
-        ));
-        data.push(bytes);
-    }
-    let row = DraftRow {
-        id,
-        saved_at: req.saved_at.unix_timestamp(),
-        terminal: req.terminal.chars().take(64).collect(),
-        message: req.message,
-        to_office: req.to_office,
-        files: meta,
-    };
-    if !st.db.put_draft(peer.office.as_str(), &row, &data).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "E_DRAFT_CONFLICT",
-            "別の端末でこの下書きがより新しく保存されています。下書き一覧を更新してください。",
-        ));
-    }
-    Ok(Json(serde_json::json!({})))
-}
-
-async fn delete_draft(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    session(&st, &headers, &peer).await?;
-    check_draft_id(&id)?;
-    st.db.delete_draft(peer.office.as_str(), &id).await?;
-    Ok(Json(serde_json::json!({})))
-}
-
-async fn draft_file(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Path((id, name)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    session(&st, &headers, &peer).await?;
-    check_draft_id(&id)?;
-    match st.db.draft_file(peer.office.as_str(), &id, &name).await? {
-        Some(data) => Ok(data.into_response()),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "E_NOT_FOUND",
-            "下書きのファイルが見つかりません。",
-        )),
-    }
-}
+/// The session attached by the middleware.
+type Authed = Extension<Session>;

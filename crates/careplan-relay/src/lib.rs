@@ -9,12 +9,16 @@
 
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod demo;
 pub mod embedded;
 pub mod error;
+pub mod guard;
 pub mod handlers;
+pub mod housekeeping;
 pub mod mailbox;
+pub mod migrate;
 pub mod pki;
 pub mod secret_file;
 pub mod server;

@@ -40,6 +40,8 @@ pub struct NewSend {
     pub message: String,
     /// Unix seconds.
     pub sent_at: i64,
+    /// SHA-256 of the request the key was first used with.
+    pub request_hash: String,
     /// (transmission id, destination, files).
     pub destinations: Vec<(String, String, Vec<NewFile>)>,
 }
@@ -55,6 +57,9 @@ pub struct Receipt {
     pub offices: Vec<String>,
     /// Unix seconds.
     pub sent_at: i64,
+    /// SHA-256 of the request the key was first used with ("" for sends stored before
+    /// schema version 2).
+    pub request_hash: String,
 }
 
 /// A file row for the lists.
@@ -101,6 +106,17 @@ pub struct TransmissionRow {
     pub message: String,
 }
 
+/// The outcome of storing a draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftPut {
+    /// Stored.
+    Stored,
+    /// A newer save of the same draft exists.
+    Conflict,
+    /// The office's draft quota would be exceeded.
+    Quota,
+}
+
 /// A draft row.
 #[derive(Debug, Clone)]
 pub struct DraftRow {
@@ -140,13 +156,14 @@ pub(crate) type Job = (Arc<NewSend>, oneshot::Sender<Result<bool, String>>);
 /// The rows of one send: the send, a transmission per destination, every file with its bytes.
 async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sends (id, idem_key, from_office, message, sent_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&s.id)
     .bind(&s.key)
     .bind(&s.from)
     .bind(&s.message)
     .bind(s.sent_at)
+    .bind(&s.request_hash)
     .execute(&mut *conn)
     .await?;
     for (seq, (tid, to, files)) in s.destinations.iter().enumerate() {
@@ -185,17 +202,19 @@ impl Db {
         from: &str,
         key: &str,
     ) -> Result<Option<Receipt>, RelayError> {
-        let Some(row) =
-            sqlx::query("SELECT id, sent_at FROM sends WHERE from_office = $1 AND idem_key = $2")
-                .bind(from)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?
+        let Some(row) = sqlx::query(
+            "SELECT id, sent_at, request_hash FROM sends WHERE from_office = $1 AND idem_key = $2",
+        )
+        .bind(from)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
         let send_id: String = row.try_get(0)?;
         let sent_at: i64 = row.try_get(1)?;
+        let request_hash: String = row.try_get(2)?;
         let rows =
             sqlx::query("SELECT id, to_office FROM transmissions WHERE send_id = $1 ORDER BY seq")
                 .bind(&send_id)
@@ -212,6 +231,7 @@ impl Db {
             ids,
             offices,
             sent_at,
+            request_hash,
         }))
     }
 
@@ -252,6 +272,7 @@ impl Db {
                 ids: s.destinations.iter().map(|d| d.0.clone()).collect(),
                 offices: s.destinations.iter().map(|d| d.1.clone()).collect(),
                 sent_at: s.sent_at,
+                request_hash: s.request_hash.clone(),
             }),
             outcome => match self.receipt_for_key(&s.from, &s.key).await? {
                 Some(r) => Ok(r),
@@ -414,17 +435,51 @@ impl Db {
         })
     }
 
-    /// The SHA-256 of a file addressed to `office`.
-    pub async fn file_sha(&self, office: &str, id: &str) -> Result<Option<String>, RelayError> {
-        let row = sqlx::query("SELECT f.sha256 FROM files f JOIN transmissions t ON t.id = f.transmission_id WHERE f.id = $1 AND t.to_office = $2")
-            .bind(id)
-            .bind(office)
-            .fetch_optional(&self.pool)
+    /// Remember the nonce given with a download of `file` to `office`.
+    pub async fn put_nonce(
+        &self,
+        nonce: &str,
+        file: &str,
+        office: &str,
+        now: i64,
+    ) -> Result<(), RelayError> {
+        sqlx::query(
+            "INSERT INTO download_nonces (nonce, file_id, office, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(nonce)
+        .bind(file)
+        .bind(office)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `nonce` was given with a download of `file` to `office`.
+    pub async fn nonce_matches(
+        &self,
+        nonce: &str,
+        file: &str,
+        office: &str,
+    ) -> Result<bool, RelayError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM download_nonces WHERE nonce = $1 AND file_id = $2 AND office = $3",
+        )
+        .bind(nonce)
+        .bind(file)
+        .bind(office)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// Forget the nonces of a file (after its acknowledgement).
+    pub async fn drop_nonces(&self, file: &str) -> Result<(), RelayError> {
+        sqlx::query("DELETE FROM download_nonces WHERE file_id = $1")
+            .bind(file)
+            .execute(&self.pool)
             .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        })
+        Ok(())
     }
 
     /// Drafts of an office, newest first.
@@ -456,13 +511,16 @@ impl Db {
         Ok(out)
     }
 
-    /// Store a draft unless a newer save of it exists; returns false on conflict.
+    /// Store a draft unless a newer save of it exists or the office's draft quota
+    /// (`max_drafts`, `max_bytes`, not counting the draft it replaces) would be exceeded.
     pub async fn put_draft(
         &self,
         office: &str,
         d: &DraftRow,
         data: &[Vec<u8>],
-    ) -> Result<bool, RelayError> {
+        max_drafts: i64,
+        max_bytes: i64,
+    ) -> Result<DraftPut, RelayError> {
         let mut tx = self.pool.begin().await?;
         let existing = sqlx::query("SELECT saved_at FROM drafts WHERE office = $1 AND id = $2")
             .bind(office)
@@ -472,8 +530,24 @@ impl Db {
         if let Some(r) = existing {
             let saved: i64 = r.try_get(0)?;
             if saved > d.saved_at {
-                return Ok(false);
+                return Ok(DraftPut::Conflict);
             }
+        }
+        let others = sqlx::query(
+            "SELECT COUNT(*), (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM draft_files WHERE office = $1 AND draft_id <> $2) FROM drafts WHERE office = $1 AND id <> $2",
+        )
+        .bind(office)
+        .bind(&d.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let count: i64 = others.try_get(0)?;
+        let bytes: i64 = others.try_get(1)?;
+        let new_bytes: i64 = data
+            .iter()
+            .map(|b| i64::try_from(b.len()).unwrap_or(i64::MAX))
+            .fold(0, i64::saturating_add);
+        if count + 1 > max_drafts || bytes.saturating_add(new_bytes) > max_bytes {
+            return Ok(DraftPut::Quota);
         }
         sqlx::query("DELETE FROM draft_files WHERE office = $1 AND draft_id = $2")
             .bind(office)
@@ -506,7 +580,23 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(DraftPut::Stored)
+    }
+
+    /// Delete drafts last saved before `before` (Unix seconds); returns how many.
+    pub async fn purge_drafts(&self, before: i64) -> Result<u64, RelayError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM draft_files WHERE (office, draft_id) IN (SELECT office, id FROM drafts WHERE saved_at < $1)")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM drafts WHERE saved_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Delete a draft; false when there was none.
@@ -574,6 +664,7 @@ mod tests {
             from: "1310000001".into(),
             message: format!("m{n}"),
             sent_at: 1_700_000_000 + i64::try_from(n).unwrap_or(0),
+            request_hash: String::new(),
             destinations: vec![(
                 crate::auth::new_id(),
                 "1310000002".into(),

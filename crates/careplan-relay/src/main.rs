@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use careplan_relay::config::Config;
-use careplan_relay::db::Db;
+use careplan_relay::db::{Db, UserTable};
 use careplan_relay::{auth, demo, pki, server::Server};
 use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
@@ -75,6 +75,39 @@ enum Cmd {
         #[arg(long)]
         days: Option<i64>,
     },
+    /// 証明書を失効させる（失効リストに載せ、その証明書のセッションを終了）
+    Revoke {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 失効させる証明書 (PEM)
+        #[arg(long, conflicts_with = "fingerprint")]
+        cert: Option<PathBuf>,
+        /// 失効させる証明書の SHA-256 指紋（16進）
+        #[arg(long)]
+        fingerprint: Option<String>,
+        /// 理由（記録用）
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// 失効させた証明書の一覧
+    Revoked {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// セッションを終了させる（事業所またはユーザのすべてのログイン）
+    EndSessions {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 事業所番号
+        #[arg(long, conflicts_with = "user")]
+        office: Option<String>,
+        /// ユーザID（c… または KJ…）
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// ライセンス期限を設定する
     Licence {
         /// 設定ファイル
@@ -131,6 +164,24 @@ enum OfficeCmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// 利用停止（すべてのセッションも終了）
+    Disable {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 事業所番号
+        #[arg(long)]
+        office: String,
+    },
+    /// 利用停止の解除
+    Enable {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// 事業所番号
+        #[arg(long)]
+        office: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +207,35 @@ enum UserCmd {
         #[arg(long)]
         office: String,
     },
+    /// ユーザ（c… または KJ…）の利用停止（すべてのセッションも終了）
+    Disable {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// ユーザID
+        #[arg(long)]
+        user: String,
+    },
+    /// ユーザの利用停止の解除
+    Enable {
+        /// 設定ファイル
+        #[arg(long)]
+        config: PathBuf,
+        /// ユーザID
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// The user table of an ID by its shape (`c…` personal, `KJ…` office).
+fn user_table(user: &str) -> Result<UserTable> {
+    if careplan_core::OfficeUserId::parse(user).is_ok() {
+        Ok(UserTable::Office)
+    } else if careplan_core::PersonalUserId::parse(user).is_ok() {
+        Ok(UserTable::Personal)
+    } else {
+        bail!("ユーザID「{user}」の形式が違います（個人ユーザは c…、事業所ユーザは KJ…）。")
+    }
 }
 
 fn main() -> Result<()> {
@@ -242,7 +322,14 @@ async fn run(cmd: Cmd) -> Result<()> {
             let pw = auth::random_password();
             db.put_personal_user(u.as_str(), &auth::hash_password(&cfg.security, &pw))
                 .await?;
+            let ended = db
+                .end_sessions_of_user(UserTable::Personal, u.as_str(), None)
+                .await?;
+            db.unlock_user(u.as_str()).await?;
             println!("個人ユーザ {u} のパスワード: {pw}");
+            if ended > 0 {
+                println!("このユーザのログイン中のセッション {ended} 件を終了しました。");
+            }
             Ok(())
         }
         Cmd::User {
@@ -271,9 +358,17 @@ async fn run(cmd: Cmd) -> Result<()> {
                 true,
             )
             .await?;
+            let ended = db
+                .end_sessions_of_user(UserTable::Office, u.as_str(), None)
+                .await?;
+            db.unlock_user(u.as_str()).await?;
             println!(
-                "事業所ユーザ {u}（{o}）の仮パスワード: {pw}（初回ログイン時に変更が必要です）"
+                "事業所ユーザ {u}（{o}）の仮パスワード: {pw}（{}時間以内の初回ログイン時に変更が必要です）",
+                cfg.security.temporary_password_hours
             );
+            if ended > 0 {
+                println!("このユーザのログイン中のセッション {ended} 件を終了しました。");
+            }
             Ok(())
         }
         Cmd::Cert {
@@ -337,6 +432,107 @@ async fn run(cmd: Cmd) -> Result<()> {
             let before = OffsetDateTime::now_utc().unix_timestamp() - days * 86_400;
             let n = db.purge(before).await?;
             println!("{days}日より前の送信 {n} 件を削除しました。");
+            Ok(())
+        }
+        Cmd::Office {
+            cmd: OfficeCmd::Disable { config, office },
+        } => {
+            let (_, db) = open(&config).await?;
+            if !db.set_office_disabled(&office, true).await? {
+                bail!("事業所 {office} が登録されていません。");
+            }
+            println!("事業所 {office} の利用を停止し、すべてのセッションを終了しました。");
+            Ok(())
+        }
+        Cmd::Office {
+            cmd: OfficeCmd::Enable { config, office },
+        } => {
+            let (_, db) = open(&config).await?;
+            if !db.set_office_disabled(&office, false).await? {
+                bail!("事業所 {office} が登録されていません。");
+            }
+            println!("事業所 {office} の利用停止を解除しました。");
+            Ok(())
+        }
+        Cmd::User {
+            cmd: UserCmd::Disable { config, user },
+        } => {
+            let (_, db) = open(&config).await?;
+            if !db
+                .set_user_disabled(user_table(&user)?, &user, true)
+                .await?
+            {
+                bail!("ユーザ {user} が登録されていません。");
+            }
+            println!("ユーザ {user} の利用を停止し、すべてのセッションを終了しました。");
+            Ok(())
+        }
+        Cmd::User {
+            cmd: UserCmd::Enable { config, user },
+        } => {
+            let (_, db) = open(&config).await?;
+            if !db
+                .set_user_disabled(user_table(&user)?, &user, false)
+                .await?
+            {
+                bail!("ユーザ {user} が登録されていません。");
+            }
+            println!("ユーザ {user} の利用停止を解除しました。");
+            Ok(())
+        }
+        Cmd::Revoke {
+            config,
+            cert,
+            fingerprint,
+            reason,
+        } => {
+            let (_, db) = open(&config).await?;
+            let fp = match (cert, fingerprint) {
+                (Some(path), _) => {
+                    let pem = std::fs::read(&path)
+                        .with_context(|| format!("{} を読めません", path.display()))?;
+                    use rustls_pki_types::pem::PemObject;
+                    let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem)
+                        .map_err(|e| anyhow::anyhow!("証明書 (PEM) を読めません: {e}"))?;
+                    auth::cert_fingerprint(der.as_ref())
+                }
+                (None, Some(fp)) => {
+                    let fp = fp.replace(':', "").to_ascii_lowercase();
+                    if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        bail!("指紋は SHA-256 の16進64文字で指定してください。");
+                    }
+                    fp
+                }
+                (None, None) => bail!("--cert か --fingerprint を指定してください。"),
+            };
+            let n = db
+                .revoke_cert(&fp, OffsetDateTime::now_utc().unix_timestamp(), &reason)
+                .await?;
+            println!("証明書 {fp} を失効させました（終了したセッション {n} 件）。");
+            Ok(())
+        }
+        Cmd::Revoked { config } => {
+            let (_, db) = open(&config).await?;
+            for (fp, at, reason) in db.revoked().await? {
+                let at = OffsetDateTime::from_unix_timestamp(at)
+                    .map(|t| t.date().to_string())
+                    .unwrap_or_default();
+                println!("{fp}\t{at}\t{reason}");
+            }
+            Ok(())
+        }
+        Cmd::EndSessions {
+            config,
+            office,
+            user,
+        } => {
+            let (_, db) = open(&config).await?;
+            let n = match (office, user) {
+                (Some(o), _) => db.end_sessions_of_office(&o).await?,
+                (None, Some(u)) => db.end_sessions_of_user(user_table(&u)?, &u, None).await?,
+                (None, None) => bail!("--office か --user を指定してください。"),
+            };
+            println!("セッション {n} 件を終了しました。");
             Ok(())
         }
         Cmd::Licence {

@@ -71,6 +71,25 @@ fn login(a: &ureq::Agent, url: &str, o: &careplan_relay::demo::DemoOfficeInfo) -
 
 /// One round: start the relay, let 4 clients send 3-file sets, SIGKILL it after `after`.
 /// Returns the acknowledged (key, send id) pairs.
+/// The body of the send with `key` (`crash-TAG-W-I`): the same key always gives the same
+/// content, so a retry after the crash is a true retry.
+fn send_body(key: &str, from: &str, to: &str) -> Value {
+    let mut parts = key.rsplit('-');
+    let i: usize = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let w: usize = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let files: Vec<Value> = ["UPPLAN", "UPSIKYU", "UPHOSOKU"]
+        .iter()
+        .map(|p| {
+            let name = format!(
+                "{p}_202505_{from}_43_{to}_11_2025042509{w:02}{:02}.CSV",
+                i % 60
+            );
+            json!({"name": name, "data": b64(format!("202407,131011,{key},{p}\r\n").repeat(200).as_bytes())})
+        })
+        .collect();
+    json!({"message": key, "destinations": [{"office": to, "files": files}]})
+}
+
 fn round(dir: &Path, port: u16, tag: &str, after: Duration) -> Vec<(String, String)> {
     let mut child = spawn_relay(dir, port);
     let info = wait_ready(dir, Duration::from_secs(60));
@@ -96,14 +115,7 @@ fn round(dir: &Path, port: u16, tag: &str, after: Duration) -> Vec<(String, Stri
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let key = format!("crash-{tag}-{w}-{i}");
-                let files: Vec<Value> = ["UPPLAN", "UPSIKYU", "UPHOSOKU"]
-                    .iter()
-                    .map(|p| {
-                        let name = format!("{p}_202505_{}_43_{b}_11_2025042509{w:02}{:02}.CSV", a.office, i % 60);
-                        json!({"name": name, "data": b64(format!("202407,131011,{key},{p}\r\n").repeat(200).as_bytes())})
-                    })
-                    .collect();
-                let body = json!({"message": key, "destinations": [{"office": b, "files": files}]});
+                let body = send_body(&key, &a.office, &b);
                 let resp = agent
                     .post(&format!("{}/api/v1/send", info.relay_url))
                     .header("Authorization", &format!("Bearer {token}"))
@@ -186,15 +198,24 @@ fn acknowledged_sends_survive_sigkill() {
     }
     // a retry of an acknowledged key after the crash is a replay, not a new send
     let (key, id) = &acked[0];
-    let mut r = agent
-        .post(&format!("{}/api/v1/send", info.relay_url))
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Idempotency-Key", key)
-        .send_json(json!({"message": key, "destinations": [{"office": b, "files": [{"name": "x.pdf", "data": b64(b"x")}]}]}))
-        .expect("retry");
-    let v: Value = r.body_mut().read_json().expect("json");
+    let retry = |body: Value| {
+        let mut r = agent
+            .post(&format!("{}/api/v1/send", info.relay_url))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Idempotency-Key", key)
+            .send_json(body)
+            .expect("retry");
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_json::<Value>().expect("json"))
+    };
+    let (_, v) = retry(send_body(key, &a.office, &b));
     assert_eq!(v["send_id"], id.as_str());
     assert_eq!(v["replayed"], true);
+    // … and the key stays bound to that content
+    let (status, v) = retry(
+        json!({"message": key, "destinations": [{"office": b, "files": [{"name": "x.pdf", "data": b64(b"x")}]}]}),
+    );
+    assert_eq!(status, 409, "{v}");
     let _ = child.kill();
     let _ = child.wait();
     eprintln!(

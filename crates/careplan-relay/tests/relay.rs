@@ -145,21 +145,40 @@ fn send_receive_ack_over_mutual_tls() {
     assert_eq!(t["files"][1]["category"], "PDF等");
 
     let id = f["id"].as_str().expect("id");
-    let (s, got, sha) = b.get(&format!("/api/v1/files/{id}"));
-    assert_eq!(s, 200);
+    let mut resp = b
+        .agent
+        .get(&format!("{}/api/v1/files/{id}", b.url))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", b.token.clone().unwrap_or_default()),
+        )
+        .call()
+        .expect("download");
+    assert_eq!(resp.status().as_u16(), 200);
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let sha = header("x-content-sha256").expect("sha header");
+    let nonce = header("x-ack-nonce").expect("nonce header");
+    let got = resp.body_mut().read_to_vec().expect("body");
     assert_eq!(got, bytes);
-    let sha = sha.expect("sha header");
     assert_eq!(sha, f["sha256"].as_str().expect("sha"));
-    // a wrong hash is refused, the right one acknowledges
+    let mut proof = careplan_core::wire::AckProof::new(&nonce);
+    proof.update(&got);
+    let proof = proof.finish();
+    // a wrong hash is refused, the right one with the proof of the bytes acknowledges
     let (s, _) = b.post(
         &format!("/api/v1/files/{id}/ack"),
-        &json!({"sha256": "00"}),
+        &json!({"sha256": "00", "nonce": nonce, "proof": proof}),
         &[],
     );
     assert_eq!(s, 409);
     let (s, _) = b.post(
         &format!("/api/v1/files/{id}/ack"),
-        &json!({"sha256": sha}),
+        &json!({"sha256": sha, "nonce": nonce, "proof": proof}),
         &[],
     );
     assert_eq!(s, 200);
@@ -306,8 +325,9 @@ fn login_errors_lockout_and_sessions() {
         &json!({"user_id": c.office_user, "password": c.office_password}),
         &[],
     );
-    assert_eq!(s, 403, "{v}");
-    assert_eq!(v["error"]["code"], "E_OFFICE_MISMATCH");
+    // … answered exactly like a wrong password (no hint that the ID exists elsewhere)
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(v["error"]["code"], "E_LOGIN_FAILED");
     // a session token presented with another office's certificate is refused
     let mut c_office = Office::new(&r, &demo, 2);
     c_office.login();

@@ -1,0 +1,446 @@
+//! Sending, downloading and acknowledging files.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use base64::Engine;
+use careplan_core::wire::{
+    ACK_NONCE_HEADER, AckProof, AckRequest, AckResponse, FileProblem, OfficeProblem, SendRequest,
+    SendResponse,
+};
+use careplan_core::{Category, OfficeNumber, parse_name};
+
+use super::{ApiError, ApiResult, AppState, Peer, now, refused, ts};
+use crate::auth;
+use crate::mailbox::{NewFile, NewSend};
+
+pub(super) async fn download(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let Some((name, sha, data)) = st.db.file_for(peer.office.as_str(), &id).await? else {
+        return Err(ApiError::not_found(
+            "ファイルが見つかりません。受信一覧を更新してください。",
+        ));
+    };
+    // A fresh nonce per download: the acknowledgement must prove the bytes with it.
+    let nonce = auth::new_token();
+    st.db
+        .put_nonce(&nonce, &id, peer.office.as_str(), now().unix_timestamp())
+        .await?;
+    let mut resp = data.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&nonce) {
+        h.insert(ACK_NONCE_HEADER, v);
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&sha) {
+        h.insert("x-content-sha256", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{}", pct(&name))) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub(super) async fn ack(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<String>,
+    Json(req): Json<AckRequest>,
+) -> ApiResult<Json<AckResponse>> {
+    let office = peer.office.as_str();
+    if req.nonce.is_empty() || req.proof.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "E_ACK_PROOF",
+            "この版のクライアントでは受信の完了を記録できません。クライアントを最新の版に更新してください。",
+        ));
+    }
+    let Some((_, sha, data)) = st.db.file_for(office, &id).await? else {
+        return Err(ApiError::not_found(
+            "ファイルが見つかりません。受信一覧を更新してください。",
+        ));
+    };
+    let mismatch = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "E_HASH_MISMATCH",
+            "保存したファイルの内容が中継サーバのファイルと一致しません。もう一度受信してください。",
+        )
+    };
+    if !sha.eq_ignore_ascii_case(req.sha256.trim()) {
+        return Err(mismatch());
+    }
+    if !st.db.nonce_matches(&req.nonce, &id, office).await? {
+        return Err(mismatch());
+    }
+    let mut proof = AckProof::new(&req.nonce);
+    proof.update(&data);
+    if !proof.verify(&req.proof) {
+        return Err(mismatch());
+    }
+    let Some((_, at)) = st.db.ack(office, &id, now().unix_timestamp()).await? else {
+        return Err(ApiError::not_found("ファイルが見つかりません。"));
+    };
+    st.db.drop_nonces(&id).await?;
+    tracing::info!(office, file = %id, "acquired");
+    Ok(Json(AckResponse {
+        id,
+        acquired_at: ts(at),
+    }))
+}
+
+/// What an idempotency key is bound to: the message, the destinations and each file's
+/// name and content, in order.
+fn request_hash(req: &SendRequest) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    field(req.message.as_bytes());
+    for d in &req.destinations {
+        field(d.office.as_bytes());
+        for f in &d.files {
+            field(f.name.as_bytes());
+            field(f.data.as_bytes());
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+pub(super) async fn send(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Json(req): Json<SendRequest>,
+) -> ApiResult<Json<SendResponse>> {
+    let from = peer.office.to_string();
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "E_IDEMPOTENCY_KEY",
+                "送信には Idempotency-Key ヘッダ（128文字以内の英数字など）が必要です。",
+            )
+        })?
+        .to_owned();
+    let hash = request_hash(&req);
+    if let Some(r) = st.db.receipt_for_key(&from, &key).await? {
+        if !r.request_hash.is_empty() && r.request_hash != hash {
+            return Err(idempotency_conflict());
+        }
+        return Ok(Json(SendResponse {
+            send_id: r.send_id,
+            ids: r.ids,
+            offices: r.offices,
+            accepted_at: ts(r.sent_at),
+            replayed: true,
+        }));
+    }
+    let t = now().unix_timestamp();
+    if let Some(wait) = st
+        .db
+        .rate_hit(
+            &format!("send:{from}"),
+            t,
+            3600,
+            st.cfg.limits.max_sends_per_hour,
+        )
+        .await?
+    {
+        tracing::info!(office = %from, "send quota reached");
+        return Err(ApiError::rate_limited(wait, "送信"));
+    }
+    let plan = validate_send(&st, &peer, req).await?;
+    let id = plan.id.clone();
+    let receipt = st
+        .db
+        .insert_send(plan.into_send(key, from.clone(), hash.clone()))
+        .await?;
+    let replayed = receipt.send_id != id;
+    // A concurrent send with the same key won the race: it must carry the same content.
+    if replayed && !receipt.request_hash.is_empty() && receipt.request_hash != hash {
+        return Err(idempotency_conflict());
+    }
+    tracing::info!(office = %from, destinations = receipt.offices.len(), "send accepted");
+    Ok(Json(SendResponse {
+        send_id: receipt.send_id,
+        ids: receipt.ids,
+        offices: receipt.offices,
+        accepted_at: ts(receipt.sent_at),
+        replayed,
+    }))
+}
+
+struct Plan {
+    id: String,
+    message: String,
+    destinations: Vec<(String, String, Vec<NewFile>)>,
+}
+
+impl Plan {
+    /// The send to store (the file bytes move; they are not copied).
+    fn into_send(self, key: String, from: String, request_hash: String) -> NewSend {
+        NewSend {
+            id: self.id,
+            key,
+            from,
+            message: self.message,
+            sent_at: now().unix_timestamp(),
+            request_hash,
+            destinations: self.destinations,
+        }
+    }
+}
+
+fn idempotency_conflict() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "E_IDEMPOTENCY_CONFLICT",
+        "同じ送信番号（Idempotency-Key）で、前回と違う内容が送られました。新しい送信としてやり直してください。",
+    )
+}
+
+async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResult<Plan> {
+    let lim = &st.cfg.limits;
+    let chars = req.message.chars().count();
+    if chars > lim.max_message_chars {
+        return Err(refused(
+            "E_MESSAGE_TOO_LONG",
+            format!(
+                "メッセージが{chars}文字あります。{}文字以内にしてください。",
+                lim.max_message_chars
+            ),
+            vec![],
+            vec![],
+        ));
+    }
+    if req.destinations.is_empty() {
+        return Err(refused(
+            "E_NO_DESTINATION",
+            "送信先がありません。".into(),
+            vec![],
+            vec![],
+        ));
+    }
+    if req.destinations.len() > lim.max_destinations {
+        return Err(refused(
+            "E_TOO_MANY_DESTINATIONS",
+            format!(
+                "送信先が{}事業所あります。一度に送信できるのは{}事業所までです。分けて送信してください。",
+                req.destinations.len(),
+                lim.max_destinations
+            ),
+            vec![],
+            vec![],
+        ));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut files_bad = Vec::new();
+    let mut offices_bad = Vec::new();
+    let mut seen_offices = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for d in req.destinations {
+        let office = match OfficeNumber::parse(&d.office) {
+            Ok(o) => o,
+            Err(e) => {
+                offices_bad.push(OfficeProblem {
+                    office: d.office.clone(),
+                    code: "E_BAD_OFFICE".into(),
+                    message: e.message,
+                });
+                continue;
+            }
+        };
+        if !seen_offices.insert(office) {
+            offices_bad.push(OfficeProblem {
+                office: office.to_string(),
+                code: "E_DUPLICATE_DESTINATION".into(),
+                message: format!("送信先「{office}」が重複しています。"),
+            });
+            continue;
+        }
+        if office == peer.office {
+            offices_bad.push(OfficeProblem {
+                office: office.to_string(),
+                code: "E_SEND_TO_SELF".into(),
+                message: "自事業所には送信できません。".into(),
+            });
+            continue;
+        }
+        if st.db.office(office.as_str()).await?.is_none() {
+            offices_bad.push(OfficeProblem {
+                office: office.to_string(),
+                code: "E_UNKNOWN_DESTINATION".into(),
+                message: format!("事業所番号「{office}」はこの中継サーバに登録されていません。送信先の事業所番号を確認してください。"),
+            });
+            continue;
+        }
+        if d.files.is_empty() || d.files.len() > lim.max_files_per_destination {
+            offices_bad.push(OfficeProblem {
+                office: office.to_string(),
+                code: "E_FILE_COUNT".into(),
+                message: format!(
+                    "1つの送信先に送れるファイルは1〜{}個です（{}個あります）。",
+                    lim.max_files_per_destination,
+                    d.files.len()
+                ),
+            });
+            continue;
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut files = Vec::new();
+        for f in d.files {
+            let mut bad = |code: &str, message: String| {
+                files_bad.push(FileProblem {
+                    file: f.name.clone(),
+                    code: code.into(),
+                    message,
+                })
+            };
+            if let Err(e) = careplan_core::safe_name::check_transfer_name(&f.name, &st.attachments)
+            {
+                bad(&e.code, e.message);
+                continue;
+            }
+            // One file on the receiver's (case-insensitive, normalising) file system.
+            if !names.insert(careplan_core::safe_name::clash_key(&f.name)) {
+                bad(
+                    "E_DUPLICATE_FILE",
+                    "同じ名前（大文字・小文字や全角・半角の違いだけのものを含む）のファイルが2回含まれています。名前を変えるか、どちらかを外してください。".into(),
+                );
+                continue;
+            }
+            let Ok(data) = b64.decode(f.data.as_bytes()) else {
+                bad(
+                    "E_BAD_CONTENT",
+                    "ファイルの内容を読み取れません（base64）。".into(),
+                );
+                continue;
+            };
+            if data.is_empty() {
+                bad(
+                    "E_EMPTY_FILE",
+                    "ファイルが空です（0バイト）。介護ソフトから出力し直してください。".into(),
+                );
+                continue;
+            }
+            if data.len() as u64 > lim.max_file_bytes {
+                bad(
+                    "E_FILE_TOO_LARGE",
+                    format!(
+                        "ファイルが大きすぎます（{}バイト）。1ファイル{}MiBまでです。",
+                        data.len(),
+                        lim.max_file_bytes / (1024 * 1024)
+                    ),
+                );
+                continue;
+            }
+            let name = parse_name(&f.name);
+            if let Some(kind) = name.kind {
+                if let Some(e) = name.findings.iter().find(|x| x.is_error()) {
+                    bad("E_NAME_ERROR", e.message.clone());
+                    continue;
+                }
+                if name.from_office != Some(peer.office) {
+                    bad(
+                        "E_NOT_OUR_OFFICE",
+                        format!(
+                            "ファイル名の送信元事業所番号がログイン中の事業所「{}」と異なります。",
+                            peer.office
+                        ),
+                    );
+                    continue;
+                }
+                if name.to_office != Some(office) {
+                    bad(
+                        "E_WRONG_DESTINATION",
+                        format!("ファイル名の送信先事業所番号が送信先「{office}」と異なります。"),
+                    );
+                    continue;
+                }
+                let csv_version = kind
+                    .is_csv()
+                    .then(|| careplan_core::csv::read_csv_version(&data))
+                    .flatten();
+                files.push(NewFile {
+                    id: auth::new_id(),
+                    name: f.name,
+                    kind: Some(kind.prefix().to_owned()),
+                    category: name.category.label().to_owned(),
+                    csv_version,
+                    sha256: auth::sha256_hex(&data),
+                    data,
+                });
+            } else {
+                files.push(NewFile {
+                    id: auth::new_id(),
+                    name: f.name,
+                    kind: None,
+                    category: Category::Attachment.label().to_owned(),
+                    csv_version: None,
+                    sha256: auth::sha256_hex(&data),
+                    data,
+                });
+            }
+        }
+        out.push((auth::new_id(), office.to_string(), files));
+    }
+    if !files_bad.is_empty() || !offices_bad.is_empty() {
+        let code = if files_bad.is_empty()
+            && offices_bad
+                .iter()
+                .all(|o| o.code == "E_UNKNOWN_DESTINATION")
+        {
+            "E_UNKNOWN_DESTINATION"
+        } else {
+            "E_SEND_REFUSED"
+        };
+        let mut parts = Vec::new();
+        for o in &offices_bad {
+            parts.push(format!("{}: {}", o.office, o.message));
+        }
+        for f in &files_bad {
+            parts.push(format!("{}: {}", f.file, f.message));
+        }
+        return Err(refused(
+            code,
+            format!(
+                "送信できません（{}件の問題）。{}",
+                parts.len(),
+                parts.join(" / ")
+            ),
+            files_bad,
+            offices_bad,
+        ));
+    }
+    Ok(Plan {
+        id: auth::new_id(),
+        message: req.message,
+        destinations: out,
+    })
+}

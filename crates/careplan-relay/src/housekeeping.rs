@@ -1,0 +1,41 @@
+//! The relay's periodic work: the retention purge of transmissions and drafts, and the
+//! sweep of expired sessions, old login counters, rate windows and download nonces.
+
+use crate::handlers::AppState;
+
+/// One round of housekeeping at Unix time `now`.
+pub async fn once(st: &AppState, now: i64) {
+    let lim = &st.cfg.limits;
+    match st.db.purge(now - lim.retention_days * 86_400).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(transmissions = n, "retention purge"),
+        Err(e) => tracing::error!(error = %e, "retention purge failed"),
+    }
+    match st
+        .db
+        .purge_drafts(now - lim.draft_retention_days * 86_400)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(drafts = n, "draft retention purge"),
+        Err(e) => tracing::error!(error = %e, "draft retention purge failed"),
+    }
+    let sec = &st.cfg.security;
+    match st
+        .db
+        .sweep(now, sec.session_absolute_hours * 3600, 86_400)
+        .await
+    {
+        Ok(n) => tracing::debug!(rows = n, "sweep"),
+        Err(e) => tracing::error!(error = %e, "sweep failed"),
+    }
+}
+
+/// Run [`once`] now and then every `every`, forever (abort the task to stop).
+pub async fn run(st: AppState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        once(&st, time::OffsetDateTime::now_utc().unix_timestamp()).await;
+    }
+}

@@ -1,0 +1,221 @@
+//! Versioned schema migrations, the same on SQLite and PostgreSQL.
+//!
+//! Version 1 is the schema the first relay created (with `CREATE … IF NOT EXISTS`, so a
+//! database made by that code is at version 1 with its data intact). Every later version is
+//! a list of statements applied once, in order, each version in its own transaction, with
+//! the version number written in the same transaction. A database newer than this code is
+//! refused with a clear message instead of being used half-understood.
+
+use sqlx::Row;
+
+use crate::RelayError;
+use crate::db::Db;
+
+/// The schema of version 1 (`{BYTES}` is `BLOB` on SQLite, `BYTEA` on PostgreSQL).
+const V1: &str = r"
+CREATE TABLE IF NOT EXISTS offices (
+  number TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  licence_expires BIGINT
+);
+CREATE TABLE IF NOT EXISTS personal_users (
+  user_id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL,
+  failures BIGINT NOT NULL DEFAULT 0,
+  locked_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS office_users (
+  user_id TEXT PRIMARY KEY,
+  office TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  failures BIGINT NOT NULL DEFAULT 0,
+  locked_until BIGINT NOT NULL DEFAULT 0,
+  password_set_at BIGINT NOT NULL,
+  temporary BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  personal_user TEXT NOT NULL,
+  office_user TEXT,
+  office TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notices (
+  id TEXT PRIMARY KEY,
+  posted_at BIGINT NOT NULL,
+  title TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sends (
+  id TEXT PRIMARY KEY,
+  idem_key TEXT NOT NULL,
+  from_office TEXT NOT NULL,
+  message TEXT NOT NULL,
+  sent_at BIGINT NOT NULL,
+  UNIQUE (from_office, idem_key)
+);
+CREATE TABLE IF NOT EXISTS transmissions (
+  id TEXT PRIMARY KEY,
+  send_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  to_office TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transmissions_to ON transmissions (to_office);
+CREATE INDEX IF NOT EXISTS transmissions_send ON transmissions (send_id);
+CREATE TABLE IF NOT EXISTS files (
+  id TEXT PRIMARY KEY,
+  transmission_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT,
+  category TEXT NOT NULL,
+  csv_version TEXT,
+  size BIGINT NOT NULL,
+  sha256 TEXT NOT NULL,
+  data {BYTES} NOT NULL,
+  acquired_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS files_transmission ON files (transmission_id);
+CREATE TABLE IF NOT EXISTS drafts (
+  id TEXT NOT NULL,
+  office TEXT NOT NULL,
+  saved_at BIGINT NOT NULL,
+  terminal TEXT NOT NULL,
+  message TEXT NOT NULL,
+  to_office TEXT,
+  PRIMARY KEY (office, id)
+);
+CREATE TABLE IF NOT EXISTS draft_files (
+  office TEXT NOT NULL,
+  draft_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  name TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  data {BYTES} NOT NULL,
+  PRIMARY KEY (office, draft_id, seq)
+)
+";
+
+/// Version 2 (security review, issue #12): login attempts counted per (scope, ID) for
+/// known and unknown IDs alike, shared rate-limit windows, revoked certificates, disabled
+/// offices and users, sessions bound to the certificate that opened them, the content hash
+/// behind each idempotency key, download nonces for acknowledgements, and indexes for the
+/// purges.
+const V2: &str = r"
+CREATE TABLE login_guard (
+  scope TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  failures BIGINT NOT NULL DEFAULT 0,
+  locked_until BIGINT NOT NULL DEFAULT 0,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (scope, user_id)
+);
+CREATE TABLE rate_limits (
+  key TEXT PRIMARY KEY,
+  window_start BIGINT NOT NULL,
+  count BIGINT NOT NULL
+);
+CREATE TABLE revoked_certs (
+  fingerprint TEXT PRIMARY KEY,
+  revoked_at BIGINT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE TABLE download_nonces (
+  nonce TEXT PRIMARY KEY,
+  file_id TEXT NOT NULL,
+  office TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+ALTER TABLE offices ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE personal_users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE office_users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN cert_fp TEXT NOT NULL DEFAULT '';
+ALTER TABLE sends ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+CREATE INDEX sessions_office ON sessions (office);
+CREATE INDEX sessions_office_user ON sessions (office_user);
+CREATE INDEX sessions_personal_user ON sessions (personal_user);
+CREATE INDEX sends_sent_at ON sends (sent_at);
+CREATE INDEX sends_from ON sends (from_office, sent_at);
+CREATE INDEX drafts_saved ON drafts (saved_at);
+CREATE INDEX login_guard_updated ON login_guard (updated_at);
+CREATE INDEX download_nonces_created ON download_nonces (created_at)
+";
+
+/// The migrations after version 1, in order: (version, statements).
+const MIGRATIONS: &[(i64, &str)] = &[(2, V2)];
+
+/// The schema version this code writes and understands.
+pub const CURRENT: i64 = 2;
+
+fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(';').map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl Db {
+    /// Bring the schema to [`CURRENT`]: create version 1 where nothing exists, then apply
+    /// each later version once. On PostgreSQL an advisory lock keeps two relays starting
+    /// together from migrating at the same time.
+    pub(crate) async fn migrate(&self, sqlite: bool) -> Result<(), RelayError> {
+        let mut conn = self.pool.acquire().await?;
+        if !sqlite {
+            sqlx::query("SELECT pg_advisory_lock(727274)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let res = async {
+            let bytes = if sqlite { "BLOB" } else { "BYTEA" };
+            for stmt in statements(&V1.replace("{BYTES}", bytes)) {
+                sqlx::query(stmt).execute(&mut *conn).await?;
+            }
+            sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+                .execute(&mut *conn)
+                .await?;
+            let row = sqlx::query("SELECT MAX(version) FROM schema_version")
+                .fetch_one(&mut *conn)
+                .await?;
+            let mut version: i64 = row.try_get::<Option<i64>, _>(0)?.unwrap_or(1);
+            if version > CURRENT {
+                return Err(RelayError::Config(format!(
+                    "データベースの版（{version}）がこの中継サーバ（{CURRENT}）より新しいため使えません。新しい版の中継サーバで起動してください。"
+                )));
+            }
+            for (v, sql) in MIGRATIONS {
+                if *v <= version {
+                    continue;
+                }
+                let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+                for stmt in statements(sql) {
+                    sqlx::query(stmt).execute(&mut *tx).await?;
+                }
+                sqlx::query("DELETE FROM schema_version")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                    .bind(*v)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                tracing::info!(version = *v, "database schema migrated");
+                version = *v;
+            }
+            Ok(())
+        }
+        .await;
+        if !sqlite {
+            sqlx::query("SELECT pg_advisory_unlock(727274)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        res
+    }
+
+    /// The schema version of the open database.
+    pub async fn schema_version(&self) -> Result<i64, RelayError> {
+        let row = sqlx::query("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(1))
+    }
+}
