@@ -254,7 +254,7 @@ fn main() -> Result<()> {
 
 async fn open(config: &std::path::Path) -> Result<(Config, Db)> {
     let cfg = Config::load(config)?;
-    std::fs::create_dir_all(&cfg.data_dir)?;
+    careplan_relay::secret_file::create_private_dir(&cfg.data_dir)?;
     let db = Db::open(&cfg.database_url()).await?;
     Ok((cfg, db))
 }
