@@ -399,11 +399,11 @@ fn place(located: &mut usize, raw: &[u8], raw_at: usize, field: usize, k: usize)
 /// Per-file state of the tokenizer: the text being built and the issue counter.
 struct Builder<'a> {
     decode: Decode,
-    /// Unescaped field bytes as csv-core wrote them (non-ASCII fields blanked afterwards).
+    /// Unescaped field bytes as csv-core wrote them (below the input's length + 1); the
+    /// decoded text of non-ASCII fields is appended after that.
     out: Vec<u8>,
-    /// Decoded text of non-ASCII fields, placed after `out` (spans offset by `base`).
-    extra: Vec<u8>,
-    base: usize,
+    /// The bytes of the field being decoded.
+    scratch: Vec<u8>,
     spans: Vec<(u32, u32)>,
     located: usize,
     issue: &'a mut dyn FnMut(TokenIssue),
@@ -432,33 +432,25 @@ impl Builder<'_> {
                 self.spans.push((offset32(a), offset32(b)));
                 continue;
             }
-            let start = self.extra.len();
-            self.decode_field(number, i, a, b, raw, raw_at);
-            self.spans.push((
-                offset32(self.base + start),
-                offset32(self.base + self.extra.len()),
-            ));
+            let start = self.out.len();
+            self.scratch.clear();
+            self.scratch
+                .extend_from_slice(self.out.get(a..b).unwrap_or_default());
+            self.decode_field(number, i, raw, raw_at);
+            self.spans.push((offset32(start), offset32(self.out.len())));
         }
     }
 
     #[inline(never)]
-    fn decode_field(
-        &mut self,
-        number: usize,
-        field: usize,
-        a: usize,
-        b: usize,
-        raw: &[u8],
-        raw_at: usize,
-    ) {
-        let bytes = self.out.get(a..b).unwrap_or_default();
+    fn decode_field(&mut self, number: usize, field: usize, raw: &[u8], raw_at: usize) {
+        let bytes = self.scratch.as_slice();
         let first_non_ascii = bytes.iter().position(|&c| c >= 0x80).unwrap_or(0);
         if self.decode == Decode::Utf8 {
             match std::str::from_utf8(bytes) {
-                Ok(s) => self.extra.extend_from_slice(s.as_bytes()),
+                Ok(s) => self.out.extend_from_slice(s.as_bytes()),
                 Err(e) => {
                     let bad = e.valid_up_to();
-                    self.extra
+                    self.out
                         .extend_from_slice(String::from_utf8_lossy(bytes).as_bytes());
                     let at = place(&mut self.located, raw, raw_at, field, bad);
                     (self.issue)(TokenIssue::NotUtf8(number, field + 1, at));
@@ -468,35 +460,35 @@ impl Builder<'_> {
         }
         if is_japanese_utf8(bytes) {
             // Shown as what it is; reported as UTF-8.
-            self.extra.extend_from_slice(bytes);
+            self.out.extend_from_slice(bytes);
             let at = place(&mut self.located, raw, raw_at, field, first_non_ascii);
             (self.issue)(TokenIssue::Utf8Part(number, field + 1, at));
             return;
         }
-        // Decoded straight into `extra` (bytes, checked as UTF-8 once for the whole text):
-        // encoding_rs's `decode_to_string` would touch every page of the spare capacity.
-        let start = self.extra.len();
+        // Decoded straight into `out` (encoding_rs's `decode_to_string` would touch every
+        // page of the spare capacity).
+        let start = self.out.len();
         let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
         let room = decoder
             .max_utf8_buffer_length(bytes.len())
             .unwrap_or(bytes.len().saturating_mul(3));
-        self.extra.resize(start + room, 0);
-        let dst = self.extra.get_mut(start..).unwrap_or_default();
+        self.out.resize(start + room, 0);
+        let dst = self.out.get_mut(start..).unwrap_or_default();
         let (result, read, written) = decoder.decode_to_utf8_without_replacement(bytes, dst, true);
         match result {
             encoding_rs::DecoderResult::Malformed(bad, after) => {
                 let k = read.saturating_sub(usize::from(bad) + usize::from(after));
                 let byte = bytes.get(k).copied().unwrap_or(0);
                 let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
-                let dst = self.extra.get_mut(start..).unwrap_or_default();
+                let dst = self.out.get_mut(start..).unwrap_or_default();
                 let (_, _, written, _) = decoder.decode_to_utf8(bytes, dst, true);
-                self.extra.truncate(start + written);
+                self.out.truncate(start + written);
                 let at = place(&mut self.located, raw, raw_at, field, k);
                 (self.issue)(TokenIssue::NotMs932(number, field + 1, at, byte));
             }
             // With the whole field given and room for all of it, this is all of it.
             encoding_rs::DecoderResult::InputEmpty | encoding_rs::DecoderResult::OutputFull => {
-                self.extra.truncate(start + written);
+                self.out.truncate(start + written);
             }
         }
         if bytes.iter().any(|c| (0xF0..=0xF9).contains(c))
@@ -538,13 +530,22 @@ pub(crate) fn tokenize_bytes(
     let base = input.len() + 1;
     let mut builder = Builder {
         decode,
-        out: vec![0u8; base],
-        extra: Vec::new(),
-        base,
+        // Room for the decoded fields too (MS932 → UTF-8 grows at most 3×; ~1.5× for
+        // kanji): capacity that is never written costs no memory, a reallocation would
+        // copy the whole text.
+        out: Vec::with_capacity(
+            base.saturating_add(if base < (64 << 20) {
+                base * 2
+            } else {
+                base / 2
+            }) + 64,
+        ),
+        scratch: Vec::new(),
         spans: Vec::with_capacity(input.len() / 6 + 1),
         located: 0,
         issue: &mut issue,
     };
+    builder.out.resize(base, 0);
     let mut metas: Vec<(usize, usize, usize)> = Vec::with_capacity(input.len() / 128 + 1);
     let mut ends = vec![0usize; 64];
     let mut rdr = csv_core::Reader::new();
@@ -558,15 +559,16 @@ pub(crate) fn tokenize_bytes(
         loop {
             let data: &[u8] = patched.as_deref().unwrap_or(input);
             let rest = data.get(pos..).unwrap_or_default();
-            if builder.out.len() <= opos {
-                builder.out.resize(opos + 64, 0);
+            if opos >= base {
+                // csv-core writes at most what it reads: never reached.
+                break 'records;
             }
             if ends.len() <= nfields {
                 ends.resize(nfields * 2 + 64, 0);
             }
             let (res, nin, nout, nend) = rdr.read_record(
                 rest,
-                builder.out.get_mut(opos..).unwrap_or_default(),
+                builder.out.get_mut(opos..base).unwrap_or_default(),
                 ends.get_mut(nfields..).unwrap_or_default(),
             );
             pos += nin;
@@ -626,18 +628,10 @@ pub(crate) fn tokenize_bytes(
         builder.push_record(number, rec_out, ends_rec, raw, rec_in);
         metas.push((number, first, nfields));
     }
-    // The text: ASCII fields where csv-core wrote them, blanks up to `base`, then the
-    // decoded fields.
-    let mut text = std::mem::take(&mut builder.out);
-    let extra = std::mem::take(&mut builder.extra);
+    // The text: ASCII fields where csv-core wrote them (below `base`), then the decoded
+    // fields.
+    let text = std::mem::take(&mut builder.out);
     let spans = std::mem::take(&mut builder.spans);
-    if extra.is_empty() {
-        text.truncate(opos.min(base));
-    } else {
-        text.truncate(opos.min(base));
-        text.resize(base, b' ');
-        text.extend_from_slice(&extra);
-    }
     let text = Arc::new(text);
     let spans = Arc::new(spans);
     metas

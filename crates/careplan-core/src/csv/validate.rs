@@ -44,7 +44,7 @@ impl CsvReport {
 }
 
 /// Collects findings, listing at most [`MAX_PER_CODE`] per code and summing up the rest.
-struct Sink {
+pub(super) struct Sink {
     findings: Vec<Finding>,
     counts: Vec<(&'static str, Severity, usize)>,
 }
@@ -58,7 +58,7 @@ impl Sink {
     }
 
     /// Whether another finding of `code` would still be listed (saves building messages).
-    fn wants(&mut self, code: &'static str, severity: Severity) -> bool {
+    pub(super) fn wants(&mut self, code: &'static str, severity: Severity) -> bool {
         match self.counts.iter_mut().find(|(c, _, _)| *c == code) {
             Some(entry) => {
                 entry.2 += 1;
@@ -71,7 +71,7 @@ impl Sink {
         }
     }
 
-    fn push(&mut self, f: Finding) {
+    pub(super) fn push(&mut self, f: Finding) {
         self.findings.push(f);
     }
 
@@ -203,6 +203,7 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         prev = Some(r);
     }
     check_months(&mut sink, kind, layout, name, &records);
+    super::rules::check(&mut sink, kind, layout, name, &records);
     if let Some(name) = name {
         check_name(&mut sink, kind, layout, name, &version, &records);
     }
@@ -428,7 +429,7 @@ enum Problem {
     Code,
 }
 
-fn all_digits(s: &[u8]) -> bool {
+pub(super) fn all_digits(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(u8::is_ascii_digit)
 }
 
@@ -511,7 +512,7 @@ fn as_str(v: &[u8]) -> &str {
 fn check_format(format: Format, v: &[u8]) -> Option<Problem> {
     let ok = match format {
         Format::Text | Format::FreeText => true,
-        Format::Version => v.len() == 6 && all_digits(v),
+        Format::Version => is_month(v),
         Format::Digits => all_digits(v),
         Format::Integer => is_integer(v),
         Format::Decimal => is_decimal(v),
