@@ -508,9 +508,7 @@ fn spoiled_name(file: &str, stem: &str, ext: Option<&str>) -> Option<FileName> {
     let base = strip_copy_suffix(stem)?;
     let fixed = format!("{base}.{ext}");
     let mut n = parse_name(&fixed);
-    if n.kind.is_none() {
-        return None;
-    }
+    n.kind?;
     let added = stem.get(base.len()..).unwrap_or_default();
     n.file = file.to_owned();
     n.findings.insert(

@@ -792,7 +792,26 @@ fn w_set_delete_after_an_earlier_set() {
     let mut bad = careplan_set("20250325103000");
     bad.push(format!("DLT1KYO_{CM}_43_{PROVIDER}_11_20250325103001.CSV"));
     assert_eq!(set_codes(&bad)[1].len(), 3);
-    assert!(MAX_OFFICES == 50);
+}
+
+#[test]
+fn the_fifty_office_limit_cannot_be_raised() {
+    let ours = careplan_core::ids::OfficeNumber::parse(CM).expect("office");
+    let names: Vec<FileName> = (0..51)
+        .map(|i| {
+            let to = careplan_core::ids::OfficeNumber::with_check_digit(&format!("132{i:06}"))
+                .expect("office");
+            parse_name(&format!("UPPLAN_202504_{CM}_43_{to}_11_{SERIAL}.CSV"))
+        })
+        .collect();
+    let clean = careplan_core::route::route(&ours, &names[..MAX_OFFICES], usize::MAX);
+    assert!(clean.is_ok());
+    for max in [MAX_OFFICES, 51, 100, usize::MAX] {
+        let r = careplan_core::route::route(&ours, &names, max);
+        assert!(r.error.is_some(), "max {max}");
+        let batches = careplan_core::route::split_batches(&r.groups, max);
+        assert!(batches.iter().all(|b| b.len() <= MAX_OFFICES));
+    }
 }
 
 // ------------------------------------------------------------------ property

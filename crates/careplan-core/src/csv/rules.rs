@@ -41,7 +41,7 @@ fn emit(
     sink.push(f.at_record(record).at_field(i + 1));
 }
 
-fn get<'a>(r: &'a Record, i: Option<usize>) -> &'a str {
+fn get(r: &Record, i: Option<usize>) -> &str {
     i.and_then(|i| r.get(i)).unwrap_or_default()
 }
 
