@@ -595,6 +595,14 @@ fn e_csv_utf8_whole_file_and_bom() {
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend(text.as_bytes());
     assert_eq!(codes(&run(k, &bom)), vec!["E_CSV_UTF8_BOM"]);
+    // Only 2-byte UTF-8 characters: UTF-8 when the bytes are not MS932 (「×」 = C3 97),
+    // MS932 when they are (「ﾃｱ」 = C3 B1 is also valid UTF-8 「ñ」).
+    let ascii = text.replace("さくら訪問介護, 本店\r\n(第2)", "sakura");
+    let two = ascii.replace("介護 花子", "×");
+    assert_eq!(codes(&run(k, two.as_bytes())), vec!["E_CSV_UTF8"]);
+    let kana = csv::encode_ms932(&ascii.replace("介護 花子", "ﾃｱ")).expect("MS932");
+    assert!(std::str::from_utf8(&kana).is_ok());
+    assert!(run(k, &kana).findings.is_empty());
     // The clean twin: the same text in MS932.
     assert!(
         run(k, &csv::encode_ms932(&text).expect("MS932"))
