@@ -123,7 +123,24 @@ pub fn decode_ms932(bytes: &[u8]) -> Result<String, Finding> {
         return Err(f);
     }
     match SHIFT_JIS.decode_without_bom_handling_and_without_replacement(bytes) {
-        Some(text) => Ok(text.into_owned()),
+        Some(text) => {
+            // 外字 (lead bytes 0xF0–0xF9) decode to the private use area U+E000–U+E757.
+            if let Some((at, c)) = text
+                .char_indices()
+                .find(|(_, c)| ('\u{E000}'..='\u{E757}').contains(c))
+            {
+                let offset = SHIFT_JIS.encode(text.get(..at).unwrap_or_default()).0.len();
+                return Err(Finding::error(
+                    "E_CSV_GAIJI",
+                    format!(
+                        "先頭から{}バイト目の文字（U+{:04X}）は外字（Shift_JISの利用者定義領域）です。外字は標準仕様で使えません。標準の文字に置き換えてから出力し直してください。",
+                        offset + 1,
+                        u32::from(c)
+                    ),
+                ));
+            }
+            Ok(text.into_owned())
+        }
         None => {
             let offset = first_bad_offset(bytes).unwrap_or(0);
             let byte = bytes.get(offset).copied().unwrap_or(0);
@@ -263,6 +280,18 @@ mod tests {
         assert!(
             e.message
                 .contains(&format!("先頭から{}バイト目（0x82）", b.len() - 1))
+        );
+    }
+
+    #[test]
+    fn decode_refuses_gaiji() {
+        let mut b = encode_ms932("202407,あ").unwrap();
+        b.extend([0xF0, 0x40]);
+        let e = decode_ms932(&b).unwrap_err();
+        assert_eq!(e.code, "E_CSV_GAIJI");
+        assert!(
+            e.message
+                .contains(&format!("先頭から{}バイト目", b.len() - 1))
         );
     }
 
