@@ -59,6 +59,13 @@ struct OldTransmission {
     sent_at: i64,
 }
 
+/// (office, draft id).
+type DraftKey = (String, String);
+/// (saved_at, terminal, message, to_office).
+type OldDraft = (i64, String, String, Option<String>);
+/// (name, sha256, data).
+type OldDraftFile = (String, String, Vec<u8>);
+
 /// Everything the old store holds, read with plain SQL over its own columns.
 #[derive(Debug, Default)]
 struct Old {
@@ -69,9 +76,9 @@ struct Old {
     transmissions: BTreeMap<String, OldTransmission>,
     files: BTreeMap<String, OldFile>,
     /// (office, id) → (saved_at, terminal, message, to_office).
-    drafts: BTreeMap<(String, String), (i64, String, String, Option<String>)>,
+    drafts: BTreeMap<DraftKey, OldDraft>,
     /// (office, draft id) → [(name, sha256, data)] in order.
-    draft_files: BTreeMap<(String, String), Vec<(String, String, Vec<u8>)>>,
+    draft_files: BTreeMap<DraftKey, Vec<OldDraftFile>>,
     notices: BTreeSet<String>,
     had_version_table: bool,
 }

@@ -164,7 +164,11 @@ struct FileIn {
 enum Name {
     Fuzzed(String),
     /// A CSV name from the office to `to`, with a fuzzed tail.
-    Built { kind: u8, to: u8, tail: String },
+    Built {
+        kind: u8,
+        to: u8,
+        tail: String,
+    },
 }
 
 #[derive(Arbitrary, Debug)]

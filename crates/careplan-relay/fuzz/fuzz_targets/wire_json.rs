@@ -8,8 +8,7 @@ use base64::Engine;
 use careplan_core::OfficeNumber;
 use careplan_core::name::check_safe_file_name;
 use careplan_core::wire::{
-    AckProof, AckRequest, ChangePasswordRequest, DraftUpload, LoginRequest, SendRequest,
-    UploadFile,
+    AckProof, AckRequest, ChangePasswordRequest, DraftUpload, LoginRequest, SendRequest, UploadFile,
 };
 use libfuzzer_sys::fuzz_target;
 
