@@ -227,9 +227,9 @@ async fn envelope_rejections(req: Request, next: Next) -> Response {
     tracing::debug!(%status, "request refused before its handler");
     let update = "クライアントを最新の版に更新してください。";
     let e = match status {
-        StatusCode::NOT_FOUND => ApiError::not_found(&format!(
-            "このURLは中継サーバにありません。{update}"
-        )),
+        StatusCode::NOT_FOUND => {
+            ApiError::not_found(&format!("このURLは中継サーバにありません。{update}"))
+        }
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             status,
             "E_METHOD",
