@@ -217,7 +217,60 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), require_certificate))
         .layer(DefaultBodyLimit::max(SMALL_BODY))
         .layer(from_fn_with_state(limits, announced_length))
+        .layer(axum::middleware::from_fn(envelope_rejections))
         .with_state(state)
+}
+
+/// What axum answers by itself — an unknown URL (404), a method the route lacks (405), a
+/// body that is not the route's JSON (400, 415, 422), a path segment that is not UTF-8
+/// (400), a body cut at its limit while reading (413) — is plain text or empty, which the
+/// client would show as it is. Such answers become the API's error envelope with a
+/// Japanese message (an invariant of the `request` fuzz target). The original text is not
+/// logged: serde's messages can quote values from the body.
+async fn envelope_rejections(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    tracing::debug!(%status, "request refused before its handler");
+    let update = "クライアントを最新の版に更新してください。";
+    let e = match status {
+        StatusCode::NOT_FOUND => {
+            ApiError::not_found(&format!("このURLは中継サーバにありません。{update}"))
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "E_METHOD",
+            format!("このURLにはこの方法（HTTPメソッド）で要求できません。{update}"),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            "E_TOO_LARGE",
+            "送信するデータが大きすぎます。ファイルを分けて送信してください。",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            status,
+            "E_BAD_REQUEST",
+            format!("要求の形式（Content-Type: application/json）が正しくありません。{update}"),
+        ),
+        s if s.is_server_error() => ApiError::internal(s),
+        _ => ApiError::new(
+            status,
+            "E_BAD_REQUEST",
+            format!("要求の内容を読み取れません（形式が正しくありません）。{update}"),
+        ),
+    };
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let mut out = e.into_response();
+    if let Some(v) = allow {
+        out.headers_mut().insert(header::ALLOW, v);
+    }
+    out
 }
 
 /// The body limits of the routes: the send, a draft save, everything else.

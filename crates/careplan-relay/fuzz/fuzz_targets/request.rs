@@ -1,0 +1,515 @@
+//! Fuzz the relay's request handling end to end, below TLS: the real axum router over a
+//! real SQLite store holding the demo offices, users, files and notices. Each input picks
+//! a method, one of the real routes with fuzzed path segments and query, the headers
+//! (Authorization, Idempotency-Key, Content-Length, Content-Type), the certificate's office
+//! and a body (raw bytes or JSON shaped like the wire types, with fuzzed values).
+//!
+//! Invariants: no panic; every answer is a status below 500, except 503 `E_BUSY`; every
+//! error answer is an `ErrorEnvelope` with a Japanese message.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use arbitrary::Arbitrary;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request};
+use base64::Engine;
+use careplan_core::OfficeNumber;
+use careplan_core::wire::ErrorEnvelope;
+use careplan_relay::auth;
+use careplan_relay::db::{Db, Session};
+use careplan_relay::handlers::{AppState, Peer, router};
+use libfuzzer_sys::fuzz_target;
+use tower::ServiceExt;
+
+/// Built once: the runtime, the router, the store and what the inputs pick from.
+struct World {
+    rt: tokio::runtime::Runtime,
+    app: Router,
+    db: Db,
+    offices: Vec<Office>,
+    _dir: tempfile::TempDir,
+}
+
+struct Office {
+    number: OfficeNumber,
+    personal_user: String,
+    personal_password: String,
+    office_user: String,
+    office_password: String,
+    cert_fp: String,
+    /// The bearer token of a session of this office (re-created when an input ends it).
+    token: String,
+    /// Ids of files addressed to this office.
+    files: Vec<String>,
+}
+
+/// The token of an office's session.
+fn token_of(i: usize) -> String {
+    format!("fuzz-session-token-{i}")
+}
+
+fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // /dev/shm when there is one: the store commits with synchronous=FULL.
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            tempfile::Builder::new()
+                .prefix("relay-fuzz")
+                .tempdir_in("/dev/shm")
+        } else {
+            tempfile::tempdir()
+        }
+        .expect("temp dir");
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let (db, cfg, demo) = rt.block_on(async {
+            let demo = careplan_relay::demo::ensure_demo(dir.path(), listen)
+                .await
+                .expect("demo relay");
+            let cfg = careplan_relay::demo::demo_config(dir.path(), listen);
+            let db = Db::open(&cfg.database_url()).await.expect("open store");
+            (db, cfg, demo)
+        });
+        let mut offices = Vec::new();
+        for (i, o) in demo.offices.iter().enumerate() {
+            let files = rt
+                .block_on(db.received(&o.office, 10_000, 0))
+                .expect("received")
+                .into_iter()
+                .flat_map(|(_, f)| f.into_iter().map(|f| f.id))
+                .collect();
+            offices.push(Office {
+                number: OfficeNumber::parse(&o.office).expect("demo office"),
+                personal_user: o.personal_user.clone(),
+                personal_password: o.personal_password.clone(),
+                office_user: o.office_user.clone(),
+                office_password: o.office_password.clone(),
+                cert_fp: auth::sha256_hex(format!("certificate of {}", o.office).as_bytes()),
+                token: token_of(i),
+                files,
+            });
+        }
+        let app = router(AppState::new(db.clone(), Arc::new(cfg)));
+        World {
+            rt,
+            app,
+            db,
+            offices,
+            _dir: dir,
+        }
+    })
+}
+
+/// Make sure the office's session exists (an input may have logged it out or ended it by
+/// changing the password).
+async fn ensure_session(db: &Db, o: &Office) {
+    let th = auth::token_hash(&o.token);
+    if db.session(&th).await.expect("session").is_some() {
+        return;
+    }
+    let now = time_now();
+    db.insert_session(&Session {
+        token_hash: th,
+        kind: "session".into(),
+        personal_user: o.personal_user.clone(),
+        office_user: Some(o.office_user.clone()),
+        office: o.number.to_string(),
+        created_at: now,
+        last_seen: now,
+        cert_fp: o.cert_fp.clone(),
+    })
+    .await
+    .expect("insert session");
+}
+
+fn time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+#[derive(Arbitrary, Debug)]
+enum Auth {
+    None,
+    Session,
+    Garbage(String),
+    Raw(Vec<u8>),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Segment {
+    Fuzzed(String),
+    RawBytes(Vec<u8>),
+    /// A real file id of the certificate's office (or of another office).
+    File(u8),
+    Fixed(u8),
+}
+
+#[derive(Arbitrary, Debug)]
+struct FileIn {
+    /// A real-looking name (built from the offices) or a fuzzed one.
+    name: Name,
+    data: Data,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Name {
+    Fuzzed(String),
+    /// A CSV name from the office to `to`, with a fuzzed tail.
+    Built {
+        kind: u8,
+        to: u8,
+        tail: String,
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+enum Data {
+    Base64(Vec<u8>),
+    Fuzzed(String),
+}
+
+#[derive(Arbitrary, Debug)]
+enum BodyIn {
+    Empty,
+    Raw(Vec<u8>),
+    Login {
+        user: u8,
+        password: Option<String>,
+        fuzzed_user: Option<String>,
+    },
+    Password {
+        user: Option<String>,
+        old: Option<String>,
+        new: String,
+    },
+    Send {
+        message: String,
+        destinations: Vec<(u8, Option<String>, Vec<FileIn>)>,
+    },
+    Ack {
+        sha256: String,
+        nonce: Option<String>,
+        proof: Option<String>,
+    },
+    Draft {
+        saved_at: i64,
+        terminal: String,
+        message: String,
+        to_office: Option<String>,
+        files: Vec<FileIn>,
+    },
+    /// A JSON value of the wrong shape.
+    Json(Vec<(String, i64)>),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    route: u8,
+    method: Option<u8>,
+    seg1: Segment,
+    seg2: Segment,
+    query: Option<String>,
+    office: u8,
+    auth: Auth,
+    idempotency_key: Option<String>,
+    content_length: Option<String>,
+    content_type: u8,
+    body: BodyIn,
+}
+
+const ROUTES: [(&str, &str); 15] = [
+    ("GET", "/api/v1/status"),
+    ("GET", "/api/v1/notices"),
+    ("GET", "/api/v1/received"),
+    ("GET", "/api/v1/sent"),
+    ("POST", "/api/v1/send"),
+    ("GET", "/api/v1/files/{1}"),
+    ("POST", "/api/v1/files/{1}/ack"),
+    ("GET", "/api/v1/drafts"),
+    ("PUT", "/api/v1/drafts/{1}"),
+    ("DELETE", "/api/v1/drafts/{1}"),
+    ("GET", "/api/v1/drafts/{1}/files/{2}"),
+    ("POST", "/api/v1/login/personal"),
+    ("POST", "/api/v1/login/office"),
+    ("POST", "/api/v1/password"),
+    ("POST", "/api/v1/logout"),
+];
+
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE",
+];
+
+const FIXED: [&str; 6] = ["draft-1", "..", "%2e%2e", "a%00b", "%FF%FE", ""];
+
+const CONTENT_TYPES: [&str; 5] = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "",
+];
+
+/// Percent-encode what may not stand in a path segment.
+fn pct(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn segment(w: &World, me: Option<&Office>, s: &Segment) -> String {
+    match s {
+        Segment::Fuzzed(t) => pct(t.as_bytes()),
+        // Raw bytes as they come: the URI parser decides.
+        Segment::RawBytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Segment::File(i) => {
+            let pool: Vec<&String> = match me {
+                Some(o) if i % 4 != 0 => o.files.iter().collect(),
+                _ => w.offices.iter().flat_map(|o| o.files.iter()).collect(),
+            };
+            if pool.is_empty() {
+                String::new()
+            } else {
+                pool[usize::from(*i) % pool.len()].clone()
+            }
+        }
+        Segment::Fixed(i) => FIXED[usize::from(*i) % FIXED.len()].to_owned(),
+    }
+}
+
+fn name(w: &World, me: &OfficeNumber, n: &Name) -> String {
+    match n {
+        Name::Fuzzed(s) => s.clone(),
+        Name::Built { kind, to, tail } => {
+            let kinds = careplan_core::FileKind::ALL;
+            let kind = kinds[usize::from(*kind) % kinds.len()];
+            let to = &w.offices[usize::from(*to) % w.offices.len()].number;
+            format!("{}_{me}_{to}_{tail}.CSV", kind.prefix())
+        }
+    }
+}
+
+fn files(w: &World, me: &OfficeNumber, files: &[FileIn]) -> serde_json::Value {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    files
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": name(w, me, &f.name),
+                "data": match &f.data {
+                    Data::Base64(b) => b64.encode(b),
+                    Data::Fuzzed(s) => s.clone(),
+                },
+            })
+        })
+        .collect()
+}
+
+fn body(w: &World, me: &OfficeNumber, office: Option<&Office>, b: &BodyIn) -> Vec<u8> {
+    let v = match b {
+        BodyIn::Empty => return Vec::new(),
+        BodyIn::Raw(b) => return b.clone(),
+        BodyIn::Login {
+            user,
+            password,
+            fuzzed_user,
+        } => {
+            let o = office.unwrap_or(&w.offices[usize::from(*user) % w.offices.len()]);
+            let (u, p) = if user % 2 == 0 {
+                (&o.personal_user, &o.personal_password)
+            } else {
+                (&o.office_user, &o.office_password)
+            };
+            serde_json::json!({
+                "user_id": fuzzed_user.as_ref().unwrap_or(u),
+                "password": password.as_ref().unwrap_or(p),
+            })
+        }
+        BodyIn::Password { user, old, new } => {
+            let o = office.unwrap_or(&w.offices[0]);
+            serde_json::json!({
+                "user_id": user.as_ref().unwrap_or(&o.office_user),
+                "old_password": old.as_ref().unwrap_or(&o.office_password),
+                "new_password": new,
+            })
+        }
+        BodyIn::Send {
+            message,
+            destinations,
+        } => serde_json::json!({
+            "message": message,
+            "destinations": destinations
+                .iter()
+                .map(|(to, fuzzed, fs)| serde_json::json!({
+                    "office": fuzzed.clone().unwrap_or_else(|| {
+                        w.offices[usize::from(*to) % w.offices.len()].number.to_string()
+                    }),
+                    "files": files(w, me, fs),
+                }))
+                .collect::<Vec<_>>(),
+        }),
+        BodyIn::Ack {
+            sha256,
+            nonce,
+            proof,
+        } => serde_json::json!({ "sha256": sha256, "nonce": nonce, "proof": proof }),
+        BodyIn::Draft {
+            saved_at,
+            terminal,
+            message,
+            to_office,
+            files: fs,
+        } => {
+            let saved_at = time_rfc3339(*saved_at);
+            serde_json::json!({
+                "saved_at": saved_at,
+                "terminal": terminal,
+                "message": message,
+                "to_office": to_office,
+                "files": files(w, me, fs),
+            })
+        }
+        BodyIn::Json(pairs) => serde_json::Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                .collect(),
+        ),
+    };
+    serde_json::to_vec(&v).expect("JSON")
+}
+
+/// A timestamp as RFC 3339 (any second of years 1970..=9999, or a fuzzed-looking one).
+fn time_rfc3339(t: i64) -> String {
+    let secs = t.rem_euclid(253_402_300_799);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+09:00",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn is_japanese(s: &str) -> bool {
+    s.chars()
+        .any(|c| matches!(c, '\u{3040}'..='\u{30ff}' | '\u{4e00}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}'))
+}
+
+fn run(w: &World, input: &Input) {
+    // The certificate: one of the demo offices, or an office the relay does not know.
+    let pick = usize::from(input.office) % (w.offices.len() + 1);
+    let office = w.offices.get(pick);
+    let (number, cert_fp) = match office {
+        Some(o) => (o.number, o.cert_fp.clone()),
+        None => (
+            OfficeNumber::parse("1399999999").expect("office number"),
+            auth::sha256_hex(b"unknown"),
+        ),
+    };
+    let (default_method, template) = ROUTES[usize::from(input.route) % ROUTES.len()];
+    let method = input
+        .method
+        .map_or(default_method, |m| METHODS[usize::from(m) % METHODS.len()]);
+    let mut path = template
+        .replace("{1}", &segment(w, office, &input.seg1))
+        .replace("{2}", &segment(w, office, &input.seg2));
+    if let Some(q) = &input.query {
+        path.push('?');
+        path.push_str(q);
+    }
+    let mut req = Request::builder().method(Method::from_bytes(method.as_bytes()).expect("method"));
+    req = req.uri(path.as_str());
+    match &input.auth {
+        Auth::None => {}
+        Auth::Session => {
+            let token = office.map_or_else(|| token_of(0), |o| o.token.clone());
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        Auth::Garbage(s) => req = req.header("authorization", format!("Bearer {s}")),
+        Auth::Raw(b) => req = req.header("authorization", b.as_slice()),
+    }
+    if let Some(k) = &input.idempotency_key {
+        req = req.header("idempotency-key", k.as_str());
+    }
+    if let Some(l) = &input.content_length {
+        req = req.header("content-length", l.as_str());
+    }
+    let ct = CONTENT_TYPES[usize::from(input.content_type) % CONTENT_TYPES.len()];
+    if !ct.is_empty() {
+        req = req.header("content-type", ct);
+    }
+    let bytes = body(w, &number, office, &input.body);
+    // A URI or header value the HTTP parser would refuse never reaches the router.
+    let Ok(mut req) = req.body(Body::from(bytes)) else {
+        return;
+    };
+    req.extensions_mut().insert(Peer {
+        office: number,
+        cert_fp: cert_fp.into(),
+        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    });
+    let is_head = *req.method() == Method::HEAD;
+    let (status, body) = w.rt.block_on(async {
+        if let (Some(o), Auth::Session) = (office, &input.auth) {
+            ensure_session(&w.db, o).await;
+        }
+        let resp = w.app.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("response body");
+        (status, body)
+    });
+    if status.is_success() || status.is_redirection() || is_head {
+        assert!(status.as_u16() < 500, "HEAD answered {status}");
+        return;
+    }
+    let env: ErrorEnvelope = serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "{method} {path}: {status} without an error envelope ({e}): {:?}",
+            String::from_utf8_lossy(&body)
+        )
+    });
+    assert!(
+        status.as_u16() < 500 || (status.as_u16() == 503 && env.error.code == "E_BUSY"),
+        "{method} {path}: {status} {}",
+        env.error.code
+    );
+    assert!(!env.error.code.is_empty(), "{method} {path}: empty code");
+    assert!(
+        is_japanese(&env.error.message),
+        "{method} {path}: {status} message not in Japanese: {:?}",
+        env.error.message
+    );
+}
+
+fuzz_target!(|input: Input| {
+    run(world(), &input);
+});
