@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use careplan_client::ReceivedTransmission;
 use careplan_core::Category;
+use careplan_core::latest::{FileId, Incoming, mark_latest};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,6 +34,33 @@ struct FRow {
     version: Option<Span>,
     category: Category,
     acquired: bool,
+    /// 差し替え済 / 削除済 (issue 15), computed once when the table is built.
+    mark: RowMark,
+    /// The file that replaces or removes this one (file index), `u32::MAX` when none.
+    by: u32,
+}
+
+/// Whether a later file replaces or removes a received file (「最新のファイル」, issue 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum RowMark {
+    /// The newest: no later file replaces or removes it.
+    #[default]
+    Current,
+    /// A later file of the same series replaces it (差し替え済).
+    Superseded,
+    /// A later 削除 file removes it (削除済).
+    Deleted,
+}
+
+impl RowMark {
+    /// The label shown in the list and the viewer (empty for the newest).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            RowMark::Current => "",
+            RowMark::Superseded => "差し替え済",
+            RowMark::Deleted => "削除済",
+        }
+    }
 }
 
 /// The received list, compact.
@@ -87,6 +115,8 @@ impl ReceivedTable {
                     version: f.csv_version.as_deref().map(|v| b.shared(v)),
                     category: f.category,
                     acquired: f.acquired,
+                    mark: RowMark::Current,
+                    by: u32::MAX,
                 });
             }
             trans.push(TRow {
@@ -98,6 +128,38 @@ impl ReceivedTable {
                 files: t.files.len() as u32,
             });
         }
+        // The marks, once per list (never per frame): `from_received` flattens the
+        // transmissions' files in the same order as `files`.
+        let incoming: Vec<Incoming> = items
+            .iter()
+            .flat_map(|t| {
+                t.files.iter().map(move |f| Incoming {
+                    id: FileId(f.id.clone()),
+                    name: f.name.clone(),
+                    sender: t.sender_office.clone(),
+                    received_at: t.received_at,
+                    identity: None,
+                })
+            })
+            .collect();
+        let index: HashMap<&str, u32> = incoming
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id.as_str(), i as u32))
+            .collect();
+        for (row, m) in files.iter_mut().zip(mark_latest(&incoming)) {
+            let (mark, by) = match (&m.deleted_by, &m.superseded_by) {
+                (Some(d), _) => (RowMark::Deleted, Some(d)),
+                (None, Some(s)) => (RowMark::Superseded, Some(s)),
+                (None, None) => (RowMark::Current, None),
+            };
+            row.mark = mark;
+            row.by = by
+                .and_then(|id| index.get(id.as_str()).copied())
+                .unwrap_or(u32::MAX);
+        }
+        drop(index);
+        drop(incoming);
         let mut arena = b.arena;
         arena.shrink_to_fit();
         Self {
@@ -183,6 +245,32 @@ impl ReceivedTable {
     /// バージョン (CSVバージョン read from the file).
     pub(crate) fn version(&self, f: usize) -> Option<&str> {
         self.files[f].version.map(|v| self.s(v))
+    }
+
+    /// 差し替え済 / 削除済 / the newest.
+    pub(crate) fn mark(&self, f: usize) -> RowMark {
+        self.files[f].mark
+    }
+
+    /// The file (index) that replaces or removes `f`, if any.
+    pub(crate) fn marked_by(&self, f: usize) -> Option<usize> {
+        let by = self.files[f].by;
+        (by != u32::MAX && (by as usize) < self.files.len()).then_some(by as usize)
+    }
+
+    /// The hover text of a mark: which file replaces or removes `f`.
+    pub(crate) fn mark_hover(&self, f: usize) -> Option<String> {
+        let by = self.marked_by(f)?;
+        let name = self.file_name(by);
+        Some(match self.mark(f) {
+            RowMark::Current => return None,
+            RowMark::Superseded => format!(
+                "後から届いた「{name}」で差し替えられています。取り込むのは新しいファイルです。"
+            ),
+            RowMark::Deleted => format!(
+                "後から届いた削除ファイル「{name}」で削除されています。"
+            ),
+        })
     }
 
     /// データ取得状況: true = 済.
