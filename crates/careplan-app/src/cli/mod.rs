@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod inspect;
 pub mod net;
-mod repair;
+pub mod repair;
 
 /// ケアプランデータ連携クライアント
 #[derive(Debug, Parser)]

@@ -511,7 +511,7 @@ fn open_request(l: &ReceivedTable, f: usize) -> OpenRequest {
     };
     let previous = l
         .all_files()
-        .filter(|&g| l.mark(g) == RowMark::Superseded && l.marked_by(g) == Some(f))
+        .filter(|&g| l.superseded_by(g) == Some(f))
         .max_by_key(|&g| (l.received_secs(file_t[g]), g))
         .map(|g| (l.file_id(g).to_owned(), l.file_name(g).to_owned()));
     OpenRequest {

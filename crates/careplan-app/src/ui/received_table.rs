@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use careplan_client::ReceivedTransmission;
 use careplan_core::Category;
-use careplan_core::latest::{FileId, Incoming, mark_latest};
+use careplan_core::latest::mark_latest;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,11 +34,15 @@ struct FRow {
     version: Option<Span>,
     category: Category,
     acquired: bool,
-    /// 差し替え済 / 削除済 (issue 15), computed once when the table is built.
-    mark: RowMark,
-    /// The file that replaces or removes this one (file index), `u32::MAX` when none.
-    by: u32,
+    /// The later file that replaces this one (file index), [`NONE`] when none (issue 15,
+    /// computed once when the table is built).
+    superseded_by: u32,
+    /// The later 削除 file that removes this one (file index), [`NONE`] when none.
+    deleted_by: u32,
 }
+
+/// No file.
+const NONE: u32 = u32::MAX;
 
 /// Whether a later file replaces or removes a received file (「最新のファイル」, issue 15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,8 +119,8 @@ impl ReceivedTable {
                     version: f.csv_version.as_deref().map(|v| b.shared(v)),
                     category: f.category,
                     acquired: f.acquired,
-                    mark: RowMark::Current,
-                    by: u32::MAX,
+                    superseded_by: NONE,
+                    deleted_by: NONE,
                 });
             }
             trans.push(TRow {
@@ -130,33 +134,19 @@ impl ReceivedTable {
         }
         // The marks, once per list (never per frame): `from_received` flattens the
         // transmissions' files in the same order as `files`.
-        let incoming: Vec<Incoming> = items
-            .iter()
-            .flat_map(|t| {
-                t.files.iter().map(move |f| Incoming {
-                    id: FileId(f.id.clone()),
-                    name: f.name.clone(),
-                    sender: t.sender_office.clone(),
-                    received_at: t.received_at,
-                    identity: None,
-                })
-            })
-            .collect();
+        let incoming = crate::cli::net::received_incoming(items);
         let index: HashMap<&str, u32> = incoming
             .iter()
             .enumerate()
             .map(|(i, f)| (f.id.as_str(), i as u32))
             .collect();
+        let at = |id: Option<&careplan_core::latest::FileId>| {
+            id.and_then(|id| index.get(id.as_str()).copied())
+                .unwrap_or(NONE)
+        };
         for (row, m) in files.iter_mut().zip(mark_latest(&incoming)) {
-            let (mark, by) = match (&m.deleted_by, &m.superseded_by) {
-                (Some(d), _) => (RowMark::Deleted, Some(d)),
-                (None, Some(s)) => (RowMark::Superseded, Some(s)),
-                (None, None) => (RowMark::Current, None),
-            };
-            row.mark = mark;
-            row.by = by
-                .and_then(|id| index.get(id.as_str()).copied())
-                .unwrap_or(u32::MAX);
+            row.superseded_by = at(m.superseded_by.as_ref());
+            row.deleted_by = at(m.deleted_by.as_ref());
         }
         drop(index);
         drop(incoming);
@@ -248,14 +238,31 @@ impl ReceivedTable {
     }
 
     /// 差し替え済 / 削除済 / the newest.
+    /// (削除済 wins: the file is gone, whatever replaced it before.)
     pub(crate) fn mark(&self, f: usize) -> RowMark {
-        self.files[f].mark
+        let r = &self.files[f];
+        if r.deleted_by != NONE {
+            RowMark::Deleted
+        } else if r.superseded_by != NONE {
+            RowMark::Superseded
+        } else {
+            RowMark::Current
+        }
     }
 
-    /// The file (index) that replaces or removes `f`, if any.
+    fn index(&self, by: u32) -> Option<usize> {
+        (by != NONE && (by as usize) < self.files.len()).then_some(by as usize)
+    }
+
+    /// The later file that replaces `f`, if any.
+    pub(crate) fn superseded_by(&self, f: usize) -> Option<usize> {
+        self.index(self.files[f].superseded_by)
+    }
+
+    /// The file (index) that removes `f` or, when none, replaces it.
     pub(crate) fn marked_by(&self, f: usize) -> Option<usize> {
-        let by = self.files[f].by;
-        (by != u32::MAX && (by as usize) < self.files.len()).then_some(by as usize)
+        self.index(self.files[f].deleted_by)
+            .or_else(|| self.superseded_by(f))
     }
 
     /// The hover text of a mark: which file replaces or removes `f`.
@@ -267,9 +274,7 @@ impl ReceivedTable {
             RowMark::Superseded => format!(
                 "後から届いた「{name}」で差し替えられています。取り込むのは新しいファイルです。"
             ),
-            RowMark::Deleted => format!(
-                "後から届いた削除ファイル「{name}」で削除されています。"
-            ),
+            RowMark::Deleted => format!("後から届いた削除ファイル「{name}」で削除されています。"),
         })
     }
 

@@ -80,7 +80,10 @@ fn diff_ui(previous: &str, d: &FileDiff, ui: &mut Ui) {
 
 fn row_ui(ui: &mut Ui, id: (usize, usize), r: &RowDiff) {
     ui.horizontal_wrapped(|ui| {
-        ui.colored_label(change_color(ui, r.change), format!("［{}］", r.change.label()));
+        ui.colored_label(
+            change_color(ui, r.change),
+            format!("［{}］", r.change.label()),
+        );
         ui.label(&r.label);
         let place = match (r.old_record, r.new_record) {
             (Some(o), Some(n)) => format!("（前回{o}行目・今回{n}行目）"),
@@ -96,7 +99,12 @@ fn row_ui(ui: &mut Ui, id: (usize, usize), r: &RowDiff) {
 }
 
 /// 項目 | 前回 | 今回, the cell of the side that changed highlighted.
-fn cells_ui(ui: &mut Ui, id: impl std::hash::Hash + std::fmt::Debug + Copy, cells: &[CellDiff], change: Change) {
+fn cells_ui(
+    ui: &mut Ui,
+    id: impl std::hash::Hash + std::fmt::Debug + Copy,
+    cells: &[CellDiff],
+    change: Change,
+) {
     let bg = highlight(ui);
     ui.indent(("cmp-indent", id), |ui| {
         egui::Grid::new(("cmp-cells", id))
@@ -110,8 +118,16 @@ fn cells_ui(ui: &mut Ui, id: impl std::hash::Hash + std::fmt::Debug + Copy, cell
                 ui.end_row();
                 for c in cells {
                     ui.label(c.name);
-                    let old = if c.old.is_empty() { "（なし）" } else { &c.old };
-                    let new = if c.new.is_empty() { "（なし）" } else { &c.new };
+                    let old = if c.old.is_empty() {
+                        "（なし）"
+                    } else {
+                        &c.old
+                    };
+                    let new = if c.new.is_empty() {
+                        "（なし）"
+                    } else {
+                        &c.new
+                    };
                     match change {
                         Change::Added => {
                             ui.weak("—");
@@ -135,7 +151,10 @@ fn cells_ui(ui: &mut Ui, id: impl std::hash::Hash + std::fmt::Debug + Copy, cell
 fn calendar_ui(ui: &mut Ui, id: (usize, usize), c: &CalendarRowDiff) {
     let bg = highlight(ui);
     ui.horizontal_wrapped(|ui| {
-        ui.colored_label(change_color(ui, c.change), format!("［{}］", c.change.label()));
+        ui.colored_label(
+            change_color(ui, c.change),
+            format!("［{}］", c.change.label()),
+        );
         let service = c.service_label.as_deref().unwrap_or("");
         ui.label(format!(
             "カレンダー {} {service} {}〜{} {}",
