@@ -147,10 +147,15 @@ fn received_json_names_the_file_that_replaces_or_deletes_each_file() {
     let delete = demo::plan_delete(&from, &to, "202611", "20261103090000", &users);
     send(&relay, a.path(), &first, "marks 1回目");
     send(&relay, a.path(), &second, "marks 2回目");
-    send(&relay, a.path(), std::slice::from_ref(&delete), "marks 削除");
+    send(
+        &relay,
+        a.path(),
+        std::slice::from_ref(&delete),
+        "marks 削除",
+    );
 
-    let list: Value = serde_json::from_str(&ok(&relay.run(1, b.path(), &["received", "--json"])))
-        .expect("JSON");
+    let list: Value =
+        serde_json::from_str(&ok(&relay.run(1, b.path(), &["received", "--json"]))).expect("JSON");
     let files: Vec<&Value> = list
         .as_array()
         .unwrap()
@@ -172,7 +177,11 @@ fn received_json_names_the_file_that_replaces_or_deletes_each_file() {
     assert_eq!(plan1["superseded_by"], plan2["id"]);
     let (hosoku1, hosoku2) = (by_name(&first[2].name), by_name(&second[2].name));
     assert_eq!(hosoku1["superseded_by"], hosoku2["id"]);
-    assert_eq!(hosoku1["deleted_by"], Value::Null, "DLTPLAN does not remove 補足");
+    assert_eq!(
+        hosoku1["deleted_by"],
+        Value::Null,
+        "DLTPLAN does not remove 補足"
+    );
     // The 予定削除 removes the second 第6表 and 第7表; they are not replaced by anything.
     let del = by_name(&delete.name);
     for f in [&second[0], &second[1]] {
@@ -202,10 +211,7 @@ fn received_json_names_the_file_that_replaces_or_deletes_each_file() {
         "{text}"
     );
     assert!(
-        line(&second[0].name).contains(&format!(
-            "[削除済 → ID {}]",
-            del["id"].as_str().unwrap()
-        )),
+        line(&second[0].name).contains(&format!("[削除済 → ID {}]", del["id"].as_str().unwrap())),
         "{text}"
     );
     let plain = line(&second[2].name);
