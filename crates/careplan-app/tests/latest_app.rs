@@ -45,7 +45,8 @@ struct App {
     _dir: tempfile::TempDir,
 }
 
-fn app_for(office: usize) -> App {
+/// `shots`: render with wgpu (light theme, 1 px per point) for docs/screenshots.
+fn app_with(office: usize, shots: bool) -> App {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("store");
     let mut app = CareplanApp::new(AppConfig {
@@ -55,15 +56,21 @@ fn app_for(office: usize) -> App {
         renderer_file: None,
     });
     app.select_demo_office(office);
-    let mut h = Harness::builder()
+    let mut b = Harness::builder()
         .with_size([1280.0, 800.0])
         .with_max_steps(2000)
         .with_step_dt(1.0 / 60.0)
         .with_context_setup(|ctx| {
             install_fonts(ctx);
             install_style(ctx);
-        })
-        .build_ui_state(|ui, app: &mut CareplanApp| app.show(ui), app);
+        });
+    if shots {
+        b = b
+            .with_pixels_per_point(1.0)
+            .with_theme(egui::Theme::Light)
+            .wgpu();
+    }
+    let mut h = b.build_ui_state(|ui, app: &mut CareplanApp| app.show(ui), app);
     h.run_steps(2);
     App { h, _dir: dir }
 }
@@ -83,6 +90,16 @@ impl App {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Write the window to docs/screenshots/NAME.png (only for an [`app_with`] `shots` app).
+    fn shot(&mut self, name: &str) {
+        self.h.run_steps(3);
+        let image = self.h.render().expect("render with wgpu");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/screenshots");
+        image
+            .save(format!("{dir}/{name}.png"))
+            .expect("write screenshot");
     }
 
     fn count(&self, label: &str) -> usize {
@@ -201,35 +218,54 @@ fn send(c: &Client, files: &[DemoFile], message: &str) {
     c.send(&plan, true).expect("sent");
 }
 
-/// A month the demo data of the relay does not use, so nothing else replaces our files.
-const MONTH: &str = "202503";
-
 fn users(seed: u64) -> Vec<DemoUser> {
     careplan_core::demo::demo_users(seed, 2)
 }
 
 #[test]
 fn received_list_marks_replaced_and_deleted_files_and_the_viewer_compares() {
+    marks_and_compare(false, "20250301090000");
+}
+
+#[test]
+fn the_repair_button_turns_a_utf8_lf_file_into_a_passing_copy() {
+    repair_button(false);
+}
+
+// Screenshots for docs/screenshots (needs a wgpu adapter; Mesa's lavapipe is enough):
+// `cargo test -p careplan-app --test latest_app -- --ignored screenshots`
+#[test]
+#[ignore = "renders with wgpu and writes docs/screenshots; run on demand"]
+fn screenshots() {
+    marks_and_compare(true, "20250201090000");
+    repair_button(true);
+}
+
+/// `serial`: of the first send (each run uses its own month so runs do not mark each other).
+fn marks_and_compare(shots: bool, serial: &str) {
+    let month = &serial[..6];
     let (from, to) = (demo_office(0), demo_office(1));
-    let us = users(4242);
-    let first = careplan_core::demo::plan_set(&from, &to, MONTH, "20250301090000", &us);
+    let us = users(4242 + u64::from(shots));
+    let first = careplan_core::demo::plan_set(&from, &to, month, serial, &us);
+    let later = |day: &str| format!("{month}{day}090000");
     // The second version: one more 利用者, so rows are added and the calendar changes.
     let more = users(4243);
     let mut us2 = us.clone();
     us2.push(more[0].clone());
-    let second = careplan_core::demo::plan_set(&from, &to, MONTH, "20250305090000", &us2);
-    let delete = careplan_core::demo::plan_delete(&from, &to, MONTH, "20250310090000", &us2);
+    let second = careplan_core::demo::plan_set(&from, &to, month, &later("05"), &us2);
+    let delete = careplan_core::demo::plan_delete(&from, &to, month, &later("10"), &us2);
     let (c, _cd) = client_for(0);
-    send(&c, &first, "kittest 最新 1回目");
-    send(&c, &second, "kittest 最新 2回目");
-    send(&c, std::slice::from_ref(&delete), "kittest 最新 削除");
+    let msg = |what: &str| format!("kittest 最新 {what} {month}");
+    send(&c, &first, &msg("1回目"));
+    send(&c, &second, &msg("2回目"));
+    send(&c, std::slice::from_ref(&delete), &msg("削除"));
+    let (sent_first, sent_delete) = (msg("1回目"), msg("削除"));
 
-    let mut b = app_for(1);
+    let mut b = app_with(1, shots);
     b.login();
     b.click("受信一覧");
     b.wait("the three transmissions", |h| {
-        h.query_by_label("kittest 最新 削除").is_some()
-            && h.query_by_label("kittest 最新 1回目").is_some()
+        h.query_by_label(&sent_delete).is_some() && h.query_by_label(&sent_first).is_some()
     });
     // 1回目: 第6表 and 第7表 are deleted (the 削除 file removes every earlier 予定 of the
     // month), 補足 is replaced; 2回目: 第6表 and 第7表 deleted, 補足 the newest (plain).
@@ -239,6 +275,9 @@ fn received_list_marks_replaced_and_deleted_files_and_the_viewer_compares() {
         "差し替え済 ×{}",
         b.count("差し替え済")
     );
+    if shots {
+        b.shot("app-received-latest");
+    }
 
     // Receive both 補足 files and the second 第6表 (not the first).
     let out = tempfile::tempdir().unwrap();
@@ -286,6 +325,9 @@ fn received_list_marks_replaced_and_deleted_files_and_the_viewer_compares() {
         cell.new
     );
     assert!(b.count("今回") >= 1 && b.count("前回") >= 1);
+    if shots {
+        b.shot("viewer-compare");
+    }
 }
 
 /// A file dropped from a folder: its path is a real file, so the repaired copy goes beside it.
@@ -303,10 +345,9 @@ impl egui::DroppedFile for Dropped {
     }
 }
 
-#[test]
-fn the_repair_button_turns_a_utf8_lf_file_into_a_passing_copy() {
+fn repair_button(shots: bool) {
     let (from, to) = (demo_office(0), demo_office(1));
-    let set = careplan_core::demo::plan_set(&from, &to, MONTH, "20250320090000", &users(99));
+    let set = careplan_core::demo::plan_set(&from, &to, "202504", "20250420090000", &users(99));
     let good = &set[2];
     // What a care software writing UTF-8 with LF line ends gives.
     let text = careplan_core::csv::decode_ms932(&good.bytes).expect("MS932");
@@ -315,7 +356,7 @@ fn the_repair_button_turns_a_utf8_lf_file_into_a_passing_copy() {
     let path = dir.path().join(&good.name);
     std::fs::write(&path, bad.as_bytes()).unwrap();
 
-    let mut a = app_for(0);
+    let mut a = app_with(0, shots);
     a.login();
     a.click("新規作成");
     a.h.input_mut().dropped_files = vec![Arc::new(Dropped { path: path.clone() })];
@@ -327,6 +368,9 @@ fn the_repair_button_turns_a_utf8_lf_file_into_a_passing_copy() {
         a.has_containing("エラーが"),
         "the check shows the errors first"
     );
+    if shots {
+        a.shot("app-compose-repair");
+    }
     a.click("自動修正したコピーを作る");
     a.wait("repaired", |h| {
         h.query_all_by_label_contains("修正しました")
@@ -342,6 +386,9 @@ fn the_repair_button_turns_a_utf8_lf_file_into_a_passing_copy() {
         0,
         "nothing left to repair"
     );
+    if shots {
+        a.shot("app-compose-repaired");
+    }
     // The original is untouched; the copy beside it is the MS932/CRLF file, byte for byte.
     assert_eq!(std::fs::read(&path).unwrap(), bad.as_bytes());
     let copies: Vec<_> = std::fs::read_dir(dir.path())

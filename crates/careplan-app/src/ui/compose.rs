@@ -308,15 +308,26 @@ impl Basket {
             match o.status {
                 Status::Repaired => {
                     let new_name = o.name.clone().unwrap_or_else(|| name.clone());
-                    let changes: Vec<&str> = o.changes.iter().map(|c| c.message.as_str()).collect();
+                    let changes: String = o.changes.iter().map(|c| c.message.as_str()).collect();
                     let place = match &o.written {
-                        Some(p) => format!("コピーを「{}」に保存しました", p.display()),
-                        None => "元のファイルの場所が分からないため、コピーは保存せず送信するファイルだけを差し替えました".to_owned(),
+                        Some(p) => {
+                            let saved = p
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default();
+                            let renamed = if saved == new_name {
+                                String::new()
+                            } else {
+                                format!(
+                                    "（同じ名前のファイルがあるため「{saved}」として保存しました。送信は正しい名前「{new_name}」で行います）"
+                                )
+                            };
+                            format!("修正したコピーを「{}」に保存しました{renamed}。", p.display())
+                        }
+                        None => "元のファイルの場所が分からないため、コピーは保存せず、送信するファイルだけを差し替えました。".to_owned(),
                     };
-                    self.repair_log.push((
-                        format!("{name}: 修正しました（{}）。{place}。", changes.join("、")),
-                        false,
-                    ));
+                    self.repair_log
+                        .push((format!("{name}: 自動修正しました。{changes}{place}"), false));
                     self.origins.remove(&name);
                     if let Some(p) = o.written {
                         self.origins.insert(new_name.clone(), p);

@@ -410,18 +410,23 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                             } else {
                                 // A later file replaces or removes this one: the mark first
                                 // (the name column clips), which file on hover.
-                                if !prefix.is_empty() {
-                                    ui.label(prefix);
-                                }
-                                let tag = ui.label(
-                                    RichText::new(mark.label())
-                                        .small()
-                                        .color(ui.visuals().warn_fg_color),
-                                );
-                                if let Some(h) = l.mark_hover(f) {
-                                    tag.on_hover_text(h);
-                                }
-                                ui.add(egui::Label::new(RichText::new(f_name).weak()).truncate());
+                                ui.horizontal(|ui| {
+                                    ui.spacing_mut().item_spacing.x = 4.0;
+                                    if !prefix.is_empty() {
+                                        ui.label(prefix);
+                                    }
+                                    let tag = ui.label(
+                                        RichText::new(mark.label())
+                                            .color(ui.visuals().warn_fg_color)
+                                            .strong(),
+                                    );
+                                    if let Some(h) = l.mark_hover(f) {
+                                        tag.on_hover_text(h);
+                                    }
+                                    ui.add(
+                                        egui::Label::new(RichText::new(f_name).weak()).truncate(),
+                                    );
+                                });
                             }
                         });
                         row.col(|ui| {

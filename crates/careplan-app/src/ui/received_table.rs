@@ -359,4 +359,65 @@ mod tests {
         assert!(t.all_acquired(1));
         assert_eq!(t.message(1), "");
     }
+
+    #[test]
+    fn marks_are_kept_per_row_with_the_file_that_replaces_or_deletes() {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let file = |id: &str, name: &str| ReceivedFile {
+            id: id.into(),
+            name: name.into(),
+            category: Category::Registration,
+            csv_version: Some("202407".into()),
+            size: 1,
+            sha256: "x".into(),
+            acquired: false,
+        };
+        let trans = |id: &str, files| ReceivedTransmission {
+            id: id.into(),
+            received_at: t0,
+            sender_office: "1370526111".into(),
+            sender_name: "かえで居宅".into(),
+            message: String::new(),
+            files,
+        };
+        let name = |kind: &str, serial: &str| {
+            format!("{kind}_202504_1370526111_43_1370526186_11_{serial}.CSV")
+        };
+        let items = vec![
+            trans(
+                "t1",
+                vec![
+                    file("p1", &name("UPPLAN", "20250401090000")),
+                    file("h1", &name("UPHOSOKU", "20250401090000")),
+                ],
+            ),
+            trans(
+                "t2",
+                vec![
+                    file("p2", &name("UPPLAN", "20250402090000")),
+                    file("h2", &name("UPHOSOKU", "20250402090000")),
+                ],
+            ),
+            trans("t3", vec![file("d3", &name("DLTPLAN", "20250403090000"))]),
+        ];
+        let t = ReceivedTable::new(&items);
+        // p1: replaced by p2 and deleted by d3 (削除済 wins); h1 replaced by h2.
+        assert_eq!(t.mark(0), RowMark::Deleted);
+        assert_eq!(t.superseded_by(0), Some(2));
+        assert_eq!(t.marked_by(0), Some(4));
+        assert_eq!(t.mark(1), RowMark::Superseded);
+        assert_eq!(t.marked_by(1), Some(3));
+        assert!(
+            t.mark_hover(1)
+                .unwrap()
+                .contains(&name("UPHOSOKU", "20250402090000"))
+        );
+        assert_eq!(t.mark(2), RowMark::Deleted);
+        assert_eq!(t.superseded_by(2), None);
+        // The newest stay plain, the 削除 file too.
+        assert_eq!(t.mark(3), RowMark::Current);
+        assert_eq!(t.mark(4), RowMark::Current);
+        assert_eq!(t.mark_hover(4), None);
+        assert_eq!(RowMark::Current.label(), "");
+    }
 }
