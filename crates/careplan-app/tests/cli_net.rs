@@ -227,7 +227,15 @@ fn send_list_receive_and_acquired_with_the_json_contract() {
     for f in fs {
         assert_eq!(
             keys(f),
-            ["acquired", "category", "csv_version", "id", "name"]
+            [
+                "acquired",
+                "category",
+                "csv_version",
+                "deleted_by",
+                "id",
+                "name",
+                "superseded_by"
+            ]
         );
         assert_eq!(f["acquired"], false);
         assert_eq!(f["category"], "登録");

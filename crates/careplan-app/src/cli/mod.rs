@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod cert;
 mod inspect;
 pub mod net;
-mod repair;
+pub mod repair;
 
 /// ケアプランデータ連携クライアント
 #[derive(Debug, Parser)]

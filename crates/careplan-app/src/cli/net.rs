@@ -463,6 +463,8 @@ fn cmd_received(c: &Common) -> Result<ExitCode, Failure> {
     login_or_offline(&client, c)?;
     let l = client.received()?;
     offline_note(&l);
+    let marks = received_marks(&l.items);
+    let mark_of = |id: &str| marks.get(id);
     if c.json {
         let v: Vec<_> = l
             .items
@@ -480,6 +482,8 @@ fn cmd_received(c: &Common) -> Result<ExitCode, Failure> {
                         "category": f.category.label(),
                         "csv_version": f.csv_version,
                         "acquired": f.acquired,
+                        "superseded_by": mark_of(&f.id).and_then(|m| m.superseded_by.as_ref()).map(|i| i.as_str()),
+                        "deleted_by": mark_of(&f.id).and_then(|m| m.deleted_by.as_ref()).map(|i| i.as_str()),
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -497,8 +501,20 @@ fn cmd_received(c: &Common) -> Result<ExitCode, Failure> {
                 t.message
             );
             for f in &t.files {
+                let mark = match mark_of(&f.id) {
+                    Some(m) if !m.is_current() => {
+                        let by = m
+                            .deleted_by
+                            .as_ref()
+                            .or(m.superseded_by.as_ref())
+                            .map(|i| i.as_str())
+                            .unwrap_or_default();
+                        format!("  [{} → ID {by}]", m.label())
+                    }
+                    _ => String::new(),
+                };
                 println!(
-                    "    [{}] {}  {}  {}  ID {}",
+                    "    [{}] {}  {}  {}  ID {}{mark}",
                     if f.acquired { "済" } else { "未" },
                     f.name,
                     f.category.label(),
@@ -509,6 +525,37 @@ fn cmd_received(c: &Common) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The relay's 受信一覧 as [`careplan_core::latest::Incoming`] (by name only), files in list
+/// order: what 受信一覧 and `careplan received` mark 差し替え済 / 削除済 with.
+pub fn received_incoming(
+    items: &[careplan_client::ReceivedTransmission],
+) -> Vec<careplan_core::latest::Incoming> {
+    use careplan_core::latest::{FileId, Incoming};
+    items
+        .iter()
+        .flat_map(|t| {
+            t.files.iter().map(move |f| Incoming {
+                id: FileId(f.id.clone()),
+                name: f.name.clone(),
+                sender: t.sender_office.clone(),
+                received_at: t.received_at,
+                identity: None,
+            })
+        })
+        .collect()
+}
+
+/// 差し替え済 / 削除済 of every received file (issue 15, [`careplan_core::latest`]), by
+/// file ID.
+fn received_marks(
+    items: &[careplan_client::ReceivedTransmission],
+) -> std::collections::HashMap<String, careplan_core::latest::Mark> {
+    careplan_core::latest::mark_latest(&received_incoming(items))
+        .into_iter()
+        .map(|m| (m.id.0.clone(), m))
+        .collect()
 }
 
 fn cmd_sent(c: &Common) -> Result<ExitCode, Failure> {

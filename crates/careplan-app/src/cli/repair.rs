@@ -99,6 +99,8 @@ pub struct Outcome {
     pub warnings: Vec<Finding>,
     /// Why it was refused.
     pub error: Option<Failure>,
+    /// The corrected bytes (empty when refused or unchanged).
+    pub bytes: Vec<u8>,
 }
 
 impl Outcome {
@@ -111,6 +113,7 @@ impl Outcome {
             changes: Vec::new(),
             warnings: Vec::new(),
             error: Some(error),
+            bytes: Vec::new(),
         }
     }
 
@@ -165,7 +168,16 @@ pub fn repair_path(path: &Path) -> Outcome {
             );
         }
     };
-    let repaired = match repair(&file, &bytes) {
+    repair_beside(Some(path), &file, &bytes)
+}
+
+/// Repair `bytes` of the file `file` (read already) and, when `original` is given, write the
+/// corrected copy beside it (never over any file). Used by `careplan repair` and by the
+/// app's 「自動修正したコピーを作る」; without `original` (a file that is not on disk) only
+/// [`Outcome::bytes`] carries the corrected file.
+pub fn repair_beside(original: Option<&Path>, file: &str, bytes: &[u8]) -> Outcome {
+    let file = file.to_owned();
+    let repaired = match repair(&file, bytes) {
         Ok(r) => r,
         Err(refusal) => {
             return Outcome::refused(
@@ -186,14 +198,21 @@ pub fn repair_path(path: &Path) -> Outcome {
         changes: repaired.changes,
         warnings: repaired.warnings,
         error: None,
+        bytes: Vec::new(),
     };
     if out.changes.is_empty() {
         return out;
     }
+    let Some(path) = original else {
+        out.status = Status::Repaired;
+        out.bytes = repaired.bytes;
+        return out;
+    };
     match write_beside(path, &repaired.name, &repaired.bytes) {
         Ok(p) => {
             out.status = Status::Repaired;
             out.written = Some(p);
+            out.bytes = repaired.bytes;
         }
         Err(message) => {
             out.status = Status::Refused;

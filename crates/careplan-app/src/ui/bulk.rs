@@ -204,6 +204,9 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                     ui.label("ファイルを確認しています…");
                 });
             }
+            if !b.basket.files.is_empty() {
+                b.basket.repair_ui(ui, &ctx, &mut app.jobs, Target::Bulk);
+            }
             if let Some(p) = &mut b.basket.panel {
                 p.list_ui(ui);
             }

@@ -1,6 +1,7 @@
 //! 新規作成 (send to one office, 一時保存) and 下書き一覧, and the file basket that
 //! 一括送信 shares: files dropped or picked are read and checked on a worker.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use careplan_client::send::SendMode;
@@ -30,10 +31,19 @@ pub enum Target {
 
 /// Results of 新規作成 / 下書き jobs.
 pub enum ComposeMsg {
-    /// Files read (name, bytes), and the ones that could not be read (message).
-    Loaded(Target, Vec<(String, Vec<u8>)>, Vec<String>),
-    /// A check finished for basket version `.1`.
-    Checked(Target, u64, Box<Precheck>),
+    /// Files read (name, bytes), the ones that could not be read (message), and where the
+    /// files read are on disk (name, path), when they are.
+    Loaded(
+        Target,
+        Vec<(String, Vec<u8>)>,
+        Vec<String>,
+        Vec<(String, PathBuf)>,
+    ),
+    /// A check finished for basket version `.1`; the names of the files with errors that
+    /// the mechanical repair fixes.
+    Checked(Target, u64, Box<Precheck>, Vec<String>),
+    /// 「自動修正したコピーを作る」 finished: per file its name in the basket and the outcome.
+    Repaired(Target, Vec<(String, crate::cli::repair::Outcome)>),
     /// The send finished.
     SendDone(Result<SendReceipt, ClientError>),
     /// 一時保存 finished.
@@ -53,6 +63,15 @@ pub(crate) struct Basket {
     pub(crate) panel: Option<PrecheckPanel>,
     version: u64,
     pub(crate) notes: Vec<String>,
+    /// Where a file of the basket is on disk (name → path), when it was read from there: the
+    /// repaired copy is written beside it.
+    origins: HashMap<String, PathBuf>,
+    /// Files with errors that the mechanical repair fixes (from the last check).
+    repairable: Vec<String>,
+    /// True while the repair runs.
+    repairing: bool,
+    /// What the last repair did, one line per file (the line, true for a refusal).
+    repair_log: Vec<(String, bool)>,
 }
 
 impl Basket {
@@ -70,9 +89,15 @@ impl Basket {
         }
     }
 
+    /// Remember where files are on disk (name → path), for the repaired copies.
+    pub(crate) fn set_origins(&mut self, origins: Vec<(String, PathBuf)>) {
+        self.origins.extend(origins);
+    }
+
     pub(crate) fn remove(&mut self, i: usize) {
         if i < self.files.len() {
-            self.files.remove(i);
+            let (name, _) = self.files.remove(i);
+            self.origins.remove(&name);
         }
     }
 
@@ -89,12 +114,25 @@ impl Basket {
         let files = self.files.clone();
         jobs.spawn(ctx, "check", move || {
             let check = Precheck::run(office.as_ref(), &files);
-            Msg::Compose(ComposeMsg::Checked(target, version, Box::new(check)))
+            let repairable = repairable(&check, &files);
+            Msg::Compose(ComposeMsg::Checked(
+                target,
+                version,
+                Box::new(check),
+                repairable,
+            ))
         });
     }
 
-    pub(crate) fn checked(&mut self, version: u64, check: Precheck, label: &str) {
+    pub(crate) fn checked(
+        &mut self,
+        version: u64,
+        check: Precheck,
+        repairable: Vec<String>,
+        label: &str,
+    ) {
         if version == self.version {
+            self.repairable = repairable;
             self.panel =
                 Some(PrecheckPanel::from_check(check, self.files.clone()).with_send_label(label));
         }
@@ -178,6 +216,144 @@ impl Basket {
     }
 }
 
+/// The files with errors that [`careplan_core::repair::repair`] fixes (it refuses anything
+/// that would change a value, and files with other errors). Runs on the check's worker.
+fn repairable(check: &Precheck, files: &[(String, Vec<u8>)]) -> Vec<String> {
+    check
+        .files
+        .iter()
+        .zip(files)
+        .filter(|(c, _)| c.findings.iter().any(careplan_core::Finding::is_error))
+        .filter(|(_, (name, bytes))| {
+            careplan_core::repair::repair(name, bytes).is_ok_and(|r| !r.is_unchanged())
+        })
+        .map(|(_, (name, _))| name.clone())
+        .collect()
+}
+
+impl Basket {
+    /// 「自動修正したコピーを作る」 and what the last repair did. Shown only when the check
+    /// found errors that the repair fixes (or after a repair, its log).
+    pub(crate) fn repair_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctx: &egui::Context,
+        jobs: &mut Jobs,
+        target: Target,
+    ) {
+        let checked_now = self
+            .panel
+            .as_ref()
+            .is_some_and(|p| p.files().len() == self.files.len());
+        if checked_now && !self.repairable.is_empty() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(format!(
+                    "{}件のファイルは、文字コード・改行・拡張子などの書き方の問題だけなので自動で直せます。",
+                    self.repairable.len()
+                ));
+                let b = ui
+                    .add_enabled(
+                        !self.repairing,
+                        egui::Button::new("自動修正したコピーを作る"),
+                    )
+                    .on_hover_text(
+                        "元のファイルは変えずに、直したコピーを同じフォルダに作り、送るファイルをそのコピーに差し替えます。内容（値）は変えません。",
+                    );
+                if b.clicked() {
+                    self.start_repair(ctx, jobs, target);
+                }
+                if self.repairing {
+                    ui.spinner();
+                }
+            });
+        }
+        for (line, refused) in &self.repair_log {
+            if *refused {
+                ui.colored_label(ui.visuals().error_fg_color, line);
+            } else {
+                ui.colored_label(crate::viewer::ok_color(ui), line);
+            }
+        }
+    }
+
+    fn start_repair(&mut self, ctx: &egui::Context, jobs: &mut Jobs, target: Target) {
+        self.repairing = true;
+        self.repair_log.clear();
+        let work: Vec<(String, Vec<u8>, Option<PathBuf>)> = self
+            .repairable
+            .iter()
+            .filter_map(|n| {
+                let (name, bytes) = self.files.iter().find(|(f, _)| f == n)?;
+                Some((name.clone(), bytes.clone(), self.origins.get(n).cloned()))
+            })
+            .collect();
+        jobs.spawn(ctx, "repair", move || {
+            let done = work
+                .into_iter()
+                .map(|(name, bytes, origin)| {
+                    let o = crate::cli::repair::repair_beside(origin.as_deref(), &name, &bytes);
+                    (name, o)
+                })
+                .collect();
+            Msg::Compose(ComposeMsg::Repaired(target, done))
+        });
+    }
+
+    /// Put the corrected copies in place of the originals and log what changed.
+    fn repaired(&mut self, done: Vec<(String, crate::cli::repair::Outcome)>) {
+        use crate::cli::repair::Status;
+        self.repairing = false;
+        self.repair_log.clear();
+        for (name, o) in done {
+            match o.status {
+                Status::Repaired => {
+                    let new_name = o.name.clone().unwrap_or_else(|| name.clone());
+                    let changes: String = o.changes.iter().map(|c| c.message.as_str()).collect();
+                    let place = match &o.written {
+                        Some(p) => {
+                            let saved = p
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default();
+                            let renamed = if saved == new_name {
+                                String::new()
+                            } else {
+                                format!(
+                                    "（同じ名前のファイルがあるため「{saved}」として保存しました。送信は正しい名前「{new_name}」で行います）"
+                                )
+                            };
+                            format!("修正したコピーを「{}」に保存しました{renamed}。", p.display())
+                        }
+                        None => "元のファイルの場所が分からないため、コピーは保存せず、送信するファイルだけを差し替えました。".to_owned(),
+                    };
+                    self.repair_log
+                        .push((format!("{name}: 自動修正しました。{changes}{place}"), false));
+                    self.origins.remove(&name);
+                    if let Some(p) = o.written {
+                        self.origins.insert(new_name.clone(), p);
+                    }
+                    let bytes = o.bytes;
+                    // The corrected file replaces the original in the list (and an entry
+                    // already named like the corrected one, so a name is never listed twice).
+                    self.files.retain(|(n, _)| *n != new_name || *n == name);
+                    if let Some(f) = self.files.iter_mut().find(|(n, _)| *n == name) {
+                        *f = (new_name, bytes);
+                    }
+                }
+                Status::Unchanged => self
+                    .repair_log
+                    .push((format!("{name}: 直すところはありませんでした。"), false)),
+                Status::Refused => {
+                    let why = o.error.map(|e| e.message).unwrap_or_default();
+                    self.repair_log
+                        .push((format!("{name}: 自動では直せません。{why}"), true));
+                }
+            }
+        }
+        self.repairable.clear();
+    }
+}
+
 /// 1.2 KB style sizes.
 pub(crate) fn human_size(n: u64) -> String {
     if n < 1024 {
@@ -200,13 +376,16 @@ pub(crate) fn load_files(
     jobs.spawn(ctx, "files", move || {
         let mut files = Vec::new();
         let mut errors = Vec::new();
+        let mut origins = Vec::new();
         for d in dropped {
             read_dropped(&d, &mut files, &mut errors);
+            origin(d.path(), dropped_name(&d), &files, &mut origins);
         }
         for p in paths {
             read_one(&p, &mut files, &mut errors);
+            origin(&p, file_name_of(&p), &files, &mut origins);
         }
-        Msg::Compose(ComposeMsg::Loaded(target, files, errors))
+        Msg::Compose(ComposeMsg::Loaded(target, files, errors, origins))
     });
 }
 
@@ -227,11 +406,27 @@ pub(crate) fn read_dropped(
     read_checked(dropped_name(d), d.path(), || d.bytes(), files, errors);
 }
 
-fn read_one(p: &std::path::Path, files: &mut Vec<(String, Vec<u8>)>, errors: &mut Vec<String>) {
-    let name = p
-        .file_name()
+fn file_name_of(p: &std::path::Path) -> String {
+    p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string());
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// When the file just read (the last of `files`, named `name`) is a file on disk, remember
+/// its path: the repaired copy is written beside it.
+fn origin(
+    path: &std::path::Path,
+    name: String,
+    files: &[(String, Vec<u8>)],
+    origins: &mut Vec<(String, PathBuf)>,
+) {
+    if files.last().is_some_and(|(n, _)| *n == name) && path.is_file() {
+        origins.push((name, path.to_path_buf()));
+    }
+}
+
+fn read_one(p: &std::path::Path, files: &mut Vec<(String, Vec<u8>)>, errors: &mut Vec<String>) {
+    let name = file_name_of(p);
     let read = || std::fs::read(p).map_err(|e| e.to_string());
     read_checked(name, p, read, files, errors);
 }
@@ -282,10 +477,12 @@ pub(crate) fn pick_files(ctx: &egui::Context, jobs: &mut Jobs, target: Target) {
         }
         let mut files = Vec::new();
         let mut errors = Vec::new();
+        let mut origins = Vec::new();
         for p in &paths {
             read_one(p, &mut files, &mut errors);
+            origin(p, file_name_of(p), &files, &mut origins);
         }
-        Msg::Compose(ComposeMsg::Loaded(target, files, errors))
+        Msg::Compose(ComposeMsg::Loaded(target, files, errors, origins))
     });
 }
 
@@ -336,20 +533,35 @@ fn our_office(app: &CareplanApp) -> Option<OfficeNumber> {
 pub(crate) fn apply(app: &mut CareplanApp, ctx: &egui::Context, m: ComposeMsg) {
     let office = our_office(app);
     match m {
-        ComposeMsg::Loaded(Target::Compose, files, errors) => {
+        ComposeMsg::Loaded(Target::Compose, files, errors, origins) => {
             app.compose.basket.add(files, errors);
+            app.compose.basket.set_origins(origins);
             app.compose.files_changed(ctx, &mut app.jobs, office);
         }
-        ComposeMsg::Loaded(Target::Bulk, files, errors) => {
+        ComposeMsg::Loaded(Target::Bulk, files, errors, origins) => {
             app.bulk.basket.add(files, errors);
+            app.bulk.basket.set_origins(origins);
             app.bulk.changed(ctx, &mut app.jobs, office);
         }
-        ComposeMsg::Checked(Target::Compose, v, check) => {
-            app.compose.basket.checked(v, *check, "送信内容を確認する");
+        ComposeMsg::Checked(Target::Compose, v, check, fix) => {
+            app.compose
+                .basket
+                .checked(v, *check, fix, "送信内容を確認する");
         }
-        ComposeMsg::Checked(Target::Bulk, v, check) => {
-            app.bulk.basket.checked(v, *check, "送信内容を確認する");
+        ComposeMsg::Checked(Target::Bulk, v, check, fix) => {
+            app.bulk
+                .basket
+                .checked(v, *check, fix, "送信内容を確認する");
         }
+        ComposeMsg::Repaired(Target::Compose, done) => {
+            app.compose.basket.repaired(done);
+            app.compose.files_changed(ctx, &mut app.jobs, office);
+        }
+        ComposeMsg::Repaired(Target::Bulk, done) => {
+            app.bulk.basket.repaired(done);
+            app.bulk.changed(ctx, &mut app.jobs, office);
+        }
+
         ComposeMsg::SendDone(r) => {
             app.compose.sending = false;
             match r {
@@ -513,6 +725,9 @@ pub(crate) fn compose_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
             });
         }
     });
+    if !c.basket.files.is_empty() {
+        c.basket.repair_ui(ui, &ctx, &mut app.jobs, Target::Compose);
+    }
     if let Some(panel) = &mut c.basket.panel
         && !c.basket.files.is_empty()
     {

@@ -13,10 +13,10 @@ use egui_extras::{Column, TableBuilder};
 use time::OffsetDateTime;
 
 use super::jobs::{Jobs, Msg};
-use super::received_table::ReceivedTable;
+use super::received_table::{ReceivedTable, RowMark};
 use super::table::{ListView, empty_state, matches, status_text};
 use super::{CareplanApp, when};
-use crate::viewer::FileViewer;
+use crate::viewer::{Compare, FileViewer};
 
 /// Results of 受信一覧 jobs.
 pub enum ReceivedMsg {
@@ -297,7 +297,7 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     if r.view.dirty {
         r.reorder();
     }
-    let mut open_file: Option<(String, String)> = None;
+    let mut open_file: Option<OpenRequest> = None;
     match &r.table {
         None => empty_state(ui, "受信一覧を取得しています…"),
         Some(l) if r.rows.is_empty() => empty_state(
@@ -404,7 +404,30 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                         });
                         row.col(|ui| {
                             let prefix = if first { "" } else { "└ " };
-                            ui.label(format!("{prefix}{f_name}"));
+                            let mark = l.mark(f);
+                            if mark == RowMark::Current {
+                                ui.label(format!("{prefix}{f_name}"));
+                            } else {
+                                // A later file replaces or removes this one: the mark first
+                                // (the name column clips), which file on hover.
+                                ui.horizontal(|ui| {
+                                    ui.spacing_mut().item_spacing.x = 4.0;
+                                    if !prefix.is_empty() {
+                                        ui.label(prefix);
+                                    }
+                                    let tag = ui.label(
+                                        RichText::new(mark.label())
+                                            .color(ui.visuals().warn_fg_color)
+                                            .strong(),
+                                    );
+                                    if let Some(h) = l.mark_hover(f) {
+                                        tag.on_hover_text(h);
+                                    }
+                                    ui.add(
+                                        egui::Label::new(RichText::new(f_name).weak()).truncate(),
+                                    );
+                                });
+                            }
                         });
                         row.col(|ui| {
                             ui.label(l.category(f).label());
@@ -428,19 +451,19 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 });
                                 b.on_hover_text(label.as_str()).clicked()
                             } {
-                                open_file = Some((f_id.to_owned(), f_name.to_owned()));
+                                open_file = Some(open_request(l, f));
                             }
                         });
                     });
                 });
         }
     }
-    if let Some((id, name)) = open_file {
+    if let Some(req) = open_file {
         let store = app.store.clone();
         app.jobs.spawn(&ctx, "files", move || {
             let r = (|| {
                 let rec = store
-                    .receive_record(&office, &id)
+                    .receive_record(&office, &req.id)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| {
                         "この端末で受信したファイルではないため、内容を表示できません。この端末でデータ受信してください。".to_owned()
@@ -451,12 +474,101 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                         rec.path.display()
                     )
                 })?;
-                Ok(Box::new(FileViewer::open(&name, &bytes)))
+                let mut v = FileViewer::open(&req.name, &bytes);
+                if let Some(m) = req.mark {
+                    v.set_mark(m.0, m.1);
+                }
+                if let Some((prev_id, prev_name)) = req.previous {
+                    v.set_compare(previous_compare(
+                        &store, &office, &prev_id, &prev_name, &req.name, &bytes,
+                    ));
+                }
+                Ok(Box::new(v))
             })();
             Msg::Received(ReceivedMsg::Viewer(r))
         });
     }
     receive_dialog(app, &ctx);
+}
+
+/// What 表示 opens: the file, its mark and the earlier file it replaces.
+struct OpenRequest {
+    id: String,
+    name: String,
+    /// (label, which file replaces or removes it).
+    mark: Option<(&'static str, String)>,
+    /// The latest earlier file this one replaces: (id, name).
+    previous: Option<(String, String)>,
+}
+
+/// Built on a click only (a scan of the files, never per frame).
+fn open_request(l: &ReceivedTable, f: usize) -> OpenRequest {
+    let mark = (l.mark(f) != RowMark::Current)
+        .then(|| (l.mark(f).label(), l.mark_hover(f).unwrap_or_default()));
+    let file_t: Vec<usize> = {
+        let mut v = vec![0; l.all_files().len()];
+        for t in 0..l.len() {
+            for g in l.files(t) {
+                v[g] = t;
+            }
+        }
+        v
+    };
+    let previous = l
+        .all_files()
+        .filter(|&g| l.superseded_by(g) == Some(f))
+        .max_by_key(|&g| (l.received_secs(file_t[g]), g))
+        .map(|g| (l.file_id(g).to_owned(), l.file_name(g).to_owned()));
+    OpenRequest {
+        id: l.file_id(f).to_owned(),
+        name: l.file_name(f).to_owned(),
+        mark,
+        previous,
+    }
+}
+
+/// 前回との比較 of a received file with the earlier file it replaces, when this terminal
+/// saved that one (the receive journal has its path).
+fn previous_compare(
+    store: &careplan_client::Store,
+    office: &str,
+    prev_id: &str,
+    prev_name: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Compare {
+    let missing = |why: String| Compare::Missing {
+        previous: prev_name.to_owned(),
+        reason: why,
+    };
+    let rec = match store.receive_record(office, prev_id) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return missing(format!(
+                "前の版「{prev_name}」はこのパソコンで受信していないため、比較できません。前の版を受信一覧で選んで「データ受信」すると比較できます。"
+            ));
+        }
+        Err(e) => return missing(format!("受信の記録を読めません（{e}）。")),
+    };
+    let old = match std::fs::read(&rec.path) {
+        Ok(b) => b,
+        Err(e) => {
+            return missing(format!(
+                "前の版「{prev_name}」の保存先 {} を読めません（{e}）。移動または削除された可能性があります。",
+                rec.path.display()
+            ));
+        }
+    };
+    let Some(kind) = careplan_core::parse_name(name).kind else {
+        return missing("ファイル名から種類が分からないため、比較できません。".to_owned());
+    };
+    match careplan_core::diff::diff_bytes(kind, &old, bytes) {
+        Ok(d) => Compare::Diff {
+            previous: prev_name.to_owned(),
+            diff: Box::new(d),
+        },
+        Err(e) => missing(e.message),
+    }
 }
 
 fn receive_dialog(app: &mut CareplanApp, ctx: &egui::Context) {

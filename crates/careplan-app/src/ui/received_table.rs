@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use careplan_client::ReceivedTransmission;
 use careplan_core::Category;
+use careplan_core::latest::mark_latest;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,6 +34,37 @@ struct FRow {
     version: Option<Span>,
     category: Category,
     acquired: bool,
+    /// The later file that replaces this one (file index), [`NONE`] when none (issue 15,
+    /// computed once when the table is built).
+    superseded_by: u32,
+    /// The later 削除 file that removes this one (file index), [`NONE`] when none.
+    deleted_by: u32,
+}
+
+/// No file.
+const NONE: u32 = u32::MAX;
+
+/// Whether a later file replaces or removes a received file (「最新のファイル」, issue 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum RowMark {
+    /// The newest: no later file replaces or removes it.
+    #[default]
+    Current,
+    /// A later file of the same series replaces it (差し替え済).
+    Superseded,
+    /// A later 削除 file removes it (削除済).
+    Deleted,
+}
+
+impl RowMark {
+    /// The label shown in the list and the viewer (empty for the newest).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            RowMark::Current => "",
+            RowMark::Superseded => "差し替え済",
+            RowMark::Deleted => "削除済",
+        }
+    }
 }
 
 /// The received list, compact.
@@ -87,6 +119,8 @@ impl ReceivedTable {
                     version: f.csv_version.as_deref().map(|v| b.shared(v)),
                     category: f.category,
                     acquired: f.acquired,
+                    superseded_by: NONE,
+                    deleted_by: NONE,
                 });
             }
             trans.push(TRow {
@@ -98,6 +132,24 @@ impl ReceivedTable {
                 files: t.files.len() as u32,
             });
         }
+        // The marks, once per list (never per frame): `from_received` flattens the
+        // transmissions' files in the same order as `files`.
+        let incoming = crate::cli::net::received_incoming(items);
+        let index: HashMap<&str, u32> = incoming
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id.as_str(), i as u32))
+            .collect();
+        let at = |id: Option<&careplan_core::latest::FileId>| {
+            id.and_then(|id| index.get(id.as_str()).copied())
+                .unwrap_or(NONE)
+        };
+        for (row, m) in files.iter_mut().zip(mark_latest(&incoming)) {
+            row.superseded_by = at(m.superseded_by.as_ref());
+            row.deleted_by = at(m.deleted_by.as_ref());
+        }
+        drop(index);
+        drop(incoming);
         let mut arena = b.arena;
         arena.shrink_to_fit();
         Self {
@@ -185,6 +237,47 @@ impl ReceivedTable {
         self.files[f].version.map(|v| self.s(v))
     }
 
+    /// 差し替え済 / 削除済 / the newest.
+    /// (削除済 wins: the file is gone, whatever replaced it before.)
+    pub(crate) fn mark(&self, f: usize) -> RowMark {
+        let r = &self.files[f];
+        if r.deleted_by != NONE {
+            RowMark::Deleted
+        } else if r.superseded_by != NONE {
+            RowMark::Superseded
+        } else {
+            RowMark::Current
+        }
+    }
+
+    fn index(&self, by: u32) -> Option<usize> {
+        (by != NONE && (by as usize) < self.files.len()).then_some(by as usize)
+    }
+
+    /// The later file that replaces `f`, if any.
+    pub(crate) fn superseded_by(&self, f: usize) -> Option<usize> {
+        self.index(self.files[f].superseded_by)
+    }
+
+    /// The file (index) that removes `f` or, when none, replaces it.
+    pub(crate) fn marked_by(&self, f: usize) -> Option<usize> {
+        self.index(self.files[f].deleted_by)
+            .or_else(|| self.superseded_by(f))
+    }
+
+    /// The hover text of a mark: which file replaces or removes `f`.
+    pub(crate) fn mark_hover(&self, f: usize) -> Option<String> {
+        let by = self.marked_by(f)?;
+        let name = self.file_name(by);
+        Some(match self.mark(f) {
+            RowMark::Current => return None,
+            RowMark::Superseded => format!(
+                "後から届いた「{name}」で差し替えられています。取り込むのは新しいファイルです。"
+            ),
+            RowMark::Deleted => format!("後から届いた削除ファイル「{name}」で削除されています。"),
+        })
+    }
+
     /// データ取得状況: true = 済.
     pub(crate) fn acquired(&self, f: usize) -> bool {
         self.files[f].acquired
@@ -265,5 +358,66 @@ mod tests {
         assert!(!t.all_acquired(0));
         assert!(t.all_acquired(1));
         assert_eq!(t.message(1), "");
+    }
+
+    #[test]
+    fn marks_are_kept_per_row_with_the_file_that_replaces_or_deletes() {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let file = |id: &str, name: &str| ReceivedFile {
+            id: id.into(),
+            name: name.into(),
+            category: Category::Registration,
+            csv_version: Some("202407".into()),
+            size: 1,
+            sha256: "x".into(),
+            acquired: false,
+        };
+        let trans = |id: &str, files| ReceivedTransmission {
+            id: id.into(),
+            received_at: t0,
+            sender_office: "1370526111".into(),
+            sender_name: "かえで居宅".into(),
+            message: String::new(),
+            files,
+        };
+        let name = |kind: &str, serial: &str| {
+            format!("{kind}_202504_1370526111_43_1370526186_11_{serial}.CSV")
+        };
+        let items = vec![
+            trans(
+                "t1",
+                vec![
+                    file("p1", &name("UPPLAN", "20250401090000")),
+                    file("h1", &name("UPHOSOKU", "20250401090000")),
+                ],
+            ),
+            trans(
+                "t2",
+                vec![
+                    file("p2", &name("UPPLAN", "20250402090000")),
+                    file("h2", &name("UPHOSOKU", "20250402090000")),
+                ],
+            ),
+            trans("t3", vec![file("d3", &name("DLTPLAN", "20250403090000"))]),
+        ];
+        let t = ReceivedTable::new(&items);
+        // p1: replaced by p2 and deleted by d3 (削除済 wins); h1 replaced by h2.
+        assert_eq!(t.mark(0), RowMark::Deleted);
+        assert_eq!(t.superseded_by(0), Some(2));
+        assert_eq!(t.marked_by(0), Some(4));
+        assert_eq!(t.mark(1), RowMark::Superseded);
+        assert_eq!(t.marked_by(1), Some(3));
+        assert!(
+            t.mark_hover(1)
+                .unwrap()
+                .contains(&name("UPHOSOKU", "20250402090000"))
+        );
+        assert_eq!(t.mark(2), RowMark::Deleted);
+        assert_eq!(t.superseded_by(2), None);
+        // The newest stay plain, the 削除 file too.
+        assert_eq!(t.mark(3), RowMark::Current);
+        assert_eq!(t.mark(4), RowMark::Current);
+        assert_eq!(t.mark_hover(4), None);
+        assert_eq!(RowMark::Current.label(), "");
     }
 }

@@ -12,6 +12,7 @@
 //! The models are pure and live in [`careplan_core::view`]; this module only draws them.
 //! How the screens call this is written down in `docs/viewer.md`.
 
+mod compare;
 mod forms;
 mod precheck;
 mod set;
@@ -27,6 +28,26 @@ use egui::{Color32, RichText, Ui};
 pub use careplan_core::view::{Precheck, Status};
 pub use precheck::{PrecheckAction, PrecheckPanel};
 pub use set::SetView;
+
+/// 前回との比較 of a received file (issue 15): the differences from the earlier file it
+/// replaces, or why they cannot be shown.
+#[derive(Debug, Clone)]
+pub enum Compare {
+    /// The earlier file was read from this terminal and compared.
+    Diff {
+        /// The earlier file's name.
+        previous: String,
+        /// What changed.
+        diff: Box<careplan_core::diff::FileDiff>,
+    },
+    /// The earlier file is not on this PC (or cannot be read or compared).
+    Missing {
+        /// The earlier file's name.
+        previous: String,
+        /// Why, in Japanese, with what to do.
+        reason: String,
+    },
+}
 
 /// Run the pre-send check of `files` (name, bytes) for `our_office` (see
 /// [`careplan_core::view::Precheck::run`]). Pure and `Send`: run it on a worker thread for
@@ -47,6 +68,8 @@ pub enum ViewMode {
     Form,
     /// The list of problems found.
     Findings,
+    /// 前回との比較 (only when a [`Compare`] was set).
+    Compare,
 }
 
 /// The models of the form views, computed once when the file is opened.
@@ -89,6 +112,10 @@ pub struct FileViewer {
     filtered: Option<(String, Vec<usize>)>,
     /// Bytes kept only when the name is not standard (to re-read as another kind).
     reread: Option<Vec<u8>>,
+    /// 差し替え済 / 削除済 of a received file, with which file replaces or removes it.
+    mark: Option<(&'static str, String)>,
+    /// 前回との比較 of a received file that replaces an earlier one.
+    compare: Option<Compare>,
 }
 
 impl FileViewer {
@@ -173,6 +200,8 @@ impl FileViewer {
             filter: String::new(),
             filtered: None,
             reread,
+            mark: None,
+            compare: None,
         };
         v.index();
         if v.has_form() {
@@ -229,6 +258,27 @@ impl FileViewer {
     /// True when any problem is an error.
     pub fn has_errors(&self) -> bool {
         self.findings().iter().any(Finding::is_error)
+    }
+
+    /// Mark a received file that a later one replaces or removes (`label`: 差し替え済 /
+    /// 削除済; `detail`: which file, shown beside it).
+    pub fn set_mark(&mut self, label: &'static str, detail: String) {
+        self.mark = Some((label, detail));
+    }
+
+    /// The mark set with [`FileViewer::set_mark`].
+    pub fn mark(&self) -> Option<&str> {
+        self.mark.as_ref().map(|m| m.0)
+    }
+
+    /// Offer 「前回との比較」 for a received file that replaces an earlier one.
+    pub fn set_compare(&mut self, compare: Compare) {
+        self.compare = Some(compare);
+    }
+
+    /// The comparison set with [`FileViewer::set_compare`].
+    pub fn compare(&self) -> Option<&Compare> {
+        self.compare.as_ref()
     }
 
     /// The current view.
@@ -343,13 +393,30 @@ impl FileViewer {
             ViewMode::Table => table::table_ui(self, ui),
             ViewMode::Form => forms::form_ui(self, ui),
             ViewMode::Findings => self.findings_ui(ui),
+            ViewMode::Compare => match &self.compare {
+                Some(c) => compare::compare_ui(c, ui),
+                None => self.findings_ui(ui),
+            },
         }
     }
 
     fn header_ui(&mut self, ui: &mut Ui) {
         ui.horizontal_wrapped(|ui| {
             ui.heading(&self.name);
+            if let Some((label, detail)) = &self.mark {
+                ui.label(
+                    RichText::new(*label)
+                        .strong()
+                        .color(ui.visuals().warn_fg_color),
+                )
+                .on_hover_text(detail.as_str());
+            }
         });
+        if let Some((_, detail)) = &self.mark
+            && !detail.is_empty()
+        {
+            ui.colored_label(ui.visuals().warn_fg_color, detail);
+        }
         ui.horizontal_wrapped(|ui| {
             let kind = self
                 .kind
@@ -415,6 +482,9 @@ impl FileViewer {
                     ViewMode::Findings,
                     format!("指摘一覧（{}件）", errors + warnings),
                 );
+                if self.compare.is_some() {
+                    ui.selectable_value(&mut self.mode, ViewMode::Compare, "前回との比較");
+                }
             }
         });
     }
