@@ -1,4 +1,25 @@
-//! The ledger (送受信記録) CSV export for audits (運営指導).
+//! The ledger (送受信記録): its hash chain and verification, the CSV export and the monthly
+//! report for audits (運営指導).
+//!
+//! # The chain
+//!
+//! Every stored entry carries `prev_seq`, `prev_hash` and `hash` ([`crate::store::ChainLink`]).
+//! `hash` is the SHA-256 (lower-case hex) of the entry's **canonical bytes**
+//! ([`canonical_bytes`]): the compact UTF-8 JSON array (serde_json: no spaces, strings
+//! escaped the JSON way, `/` and non-ASCII written as they are)
+//!
+//! ```text
+//! ["careplan-ledger/1", seq, prev_seq|null, prev_hash, at (Unix time in ns, decimal string),
+//!  "send"|"receive", office, counterpart, counterpart_name|null, transmission_id, message,
+//!  [[file name, size, sha256, saved_as|null], ...], receipt, terminal]
+//! ```
+//!
+//! `prev_hash` is the previous entry's `hash` (64 zeros, [`GENESIS`], for the first entry),
+//! so changing, removing or reordering any entry breaks the chain at that entry.
+//! [`verify_chain`] is the pure check; `ledger_meta/head` in the store names the last entry
+//! so that entries removed from the end are noticed too.
+//!
+//! # The export
 //!
 //! Format decision: **UTF-8 with BOM, CRLF line ends**, one row per file, times in JST
 //! (`YYYY-MM-DD HH:MM:SS`, +09:00). UTF-8 with BOM opens correctly in Excel on Japanese
@@ -13,10 +34,248 @@
 
 use std::path::Path;
 
+use serde::Serialize;
+use serde_json::{Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::error::ClientError;
-use crate::store::LedgerEntry;
+use crate::store::{Direction, LedgerEntry, LedgerHead, RawLedgerRecord};
+
+/// `prev_hash` of the first entry of the chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The first element of the canonical bytes (the version of their layout).
+pub const CANONICAL_TAG: &str = "careplan-ledger/1";
+
+/// The canonical bytes of an entry linked after `prev_seq` / `prev_hash` (see the module
+/// documentation). `entry.seq` must be the entry's final sequence number.
+pub fn canonical_bytes(entry: &LedgerEntry, prev_seq: Option<u64>, prev_hash: &str) -> Vec<u8> {
+    let files: Vec<Value> = entry
+        .files
+        .iter()
+        .map(|f| {
+            json!([
+                f.name,
+                f.size,
+                f.sha256,
+                f.saved_as
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned())
+            ])
+        })
+        .collect();
+    let v = json!([
+        CANONICAL_TAG,
+        entry.seq,
+        prev_seq,
+        prev_hash,
+        entry.at.unix_timestamp_nanos().to_string(),
+        match entry.direction {
+            Direction::Send => "send",
+            Direction::Receive => "receive",
+        },
+        entry.office,
+        entry.counterpart,
+        entry.counterpart_name,
+        entry.transmission_id,
+        entry.message,
+        files,
+        entry.receipt,
+        entry.terminal,
+    ]);
+    // Serialising a `Value` cannot fail (string keys only).
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// SHA-256 (lower-case hex) of [`canonical_bytes`].
+pub fn entry_hash(entry: &LedgerEntry, prev_seq: Option<u64>, prev_hash: &str) -> String {
+    crate::sha256_hex(&canonical_bytes(entry, prev_seq, prev_hash))
+}
+
+/// The sequence number of a `ledger` key (8 bytes, big-endian).
+pub fn key_seq(key: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(key).ok().map(u64::from_be_bytes)
+}
+
+/// What is wrong at the first broken place of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BreakKind {
+    /// The stored value cannot be read.
+    Unreadable {
+        /// Technical detail.
+        detail: String,
+    },
+    /// The key of the record is not a sequence number.
+    BadKey,
+    /// The entry's sequence number differs from its key.
+    SeqChanged {
+        /// The number written in the entry.
+        stored: u64,
+    },
+    /// The entry has no hash (or no link) although the chain covers it.
+    NoHash,
+    /// The entry's contents differ from what was hashed when it was recorded.
+    ContentChanged,
+    /// The entry named by the next entry's link is not there (deleted).
+    Deleted {
+        /// The next entry, whose link names the missing one.
+        next: u64,
+    },
+    /// The entry's link names another previous entry or hash than the one before it.
+    Unlinked {
+        /// The entry actually before it (`None`: it is first).
+        prev: Option<u64>,
+    },
+    /// The last entry(ies) of the chain are missing: `seq` is the last recorded one.
+    TailDeleted {
+        /// The last entry present (`None`: none left).
+        last_present: Option<u64>,
+    },
+    /// The chain's record of its last entry is missing or names another hash.
+    HeadMismatch,
+    /// The chain's record of its last entry cannot be read.
+    HeadUnreadable {
+        /// Technical detail.
+        detail: String,
+    },
+}
+
+/// The first broken entry of the ledger chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerBreak {
+    /// 記録番号 of the broken (or missing) entry.
+    pub seq: u64,
+    /// What is wrong.
+    pub kind: BreakKind,
+}
+
+impl LedgerBreak {
+    /// What is wrong and what to do, in Japanese.
+    pub fn message_ja(&self) -> String {
+        let n = self.seq;
+        let what = match &self.kind {
+            BreakKind::Unreadable { .. } => format!("記録番号 {n} の記録が壊れていて読み取れません。"),
+            BreakKind::BadKey => "台帳に記録番号の読み取れない記録があります。".to_owned(),
+            BreakKind::SeqChanged { stored } => {
+                format!("記録番号 {n} の記録の中の記録番号が {stored} に書き換えられています。")
+            }
+            BreakKind::NoHash => {
+                format!("記録番号 {n} に改ざん検出用のハッシュがありません（消されています）。")
+            }
+            BreakKind::ContentChanged => format!(
+                "記録番号 {n} の内容（日時・相手・メッセージ・ファイル名・サイズ・SHA-256 など）が記録した時から変わっています。"
+            ),
+            BreakKind::Deleted { next } => format!(
+                "記録番号 {n} の記録がありません（削除されています）。記録番号 {next} の直前の記録です。"
+            ),
+            BreakKind::Unlinked { prev } => match prev {
+                Some(p) => format!(
+                    "記録番号 {n} が直前の記録（記録番号 {p}）とつながっていません。どちらかが書き換えられたか差し替えられています。"
+                ),
+                None => format!(
+                    "記録番号 {n} は台帳の最初の記録ですが、前の記録があったことになっています（前の記録が削除されています）。"
+                ),
+            },
+            BreakKind::TailDeleted { last_present } => match last_present {
+                Some(p) => format!(
+                    "記録番号 {n} までの記録があるはずですが、記録番号 {p} より後の記録がありません（削除されています）。"
+                ),
+                None => format!(
+                    "記録番号 {n} までの記録があるはずですが、記録が1件もありません（削除されています）。"
+                ),
+            },
+            BreakKind::HeadMismatch => format!(
+                "台帳の最後の記録の控えが記録番号 {n} と一致しません（控えが消されたか、記録が書き換えられています）。"
+            ),
+            BreakKind::HeadUnreadable { .. } => {
+                "台帳の最後の記録の控えが壊れていて読み取れません。".to_owned()
+            }
+        };
+        format!(
+            "送受信記録（台帳）が改ざんされているか壊れています: {what}この端末の台帳を書き出した控えやバックアップと照合し、管理者に連絡してください。"
+        )
+    }
+}
+
+impl std::fmt::Display for LedgerBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message_ja())
+    }
+}
+
+/// Check the chain of the `ledger` tree records (in key order) against the head record.
+/// Returns the number of entries when intact, else the first broken entry.
+///
+/// Per record: the key is a sequence number equal to the entry's own; the entry has a link;
+/// its hash is the hash of its canonical bytes; its `prev_seq`/`prev_hash` are those of the
+/// record before it (a `prev_seq` pointing past the record before it names the deleted
+/// entry). At the end the last entry is the head.
+pub fn verify_chain(
+    records: &[RawLedgerRecord],
+    head: Option<&LedgerHead>,
+) -> Result<usize, LedgerBreak> {
+    let brk = |seq, kind| Err(LedgerBreak { seq, kind });
+    let mut prev: Option<(u64, &str)> = None;
+    for r in records {
+        let Some(seq) = key_seq(&r.key) else {
+            return brk(prev.map_or(0, |p| p.0), BreakKind::BadKey);
+        };
+        let c = match &r.value {
+            Ok(c) => c,
+            Err(detail) => {
+                return brk(
+                    seq,
+                    BreakKind::Unreadable {
+                        detail: detail.clone(),
+                    },
+                );
+            }
+        };
+        if c.entry.seq != seq {
+            return brk(
+                seq,
+                BreakKind::SeqChanged {
+                    stored: c.entry.seq,
+                },
+            );
+        }
+        let (Some(hash), Some(prev_hash)) = (&c.link.hash, &c.link.prev_hash) else {
+            return brk(seq, BreakKind::NoHash);
+        };
+        if entry_hash(&c.entry, c.link.prev_seq, prev_hash) != *hash {
+            return brk(seq, BreakKind::ContentChanged);
+        }
+        let before = prev.map(|p| p.0);
+        if c.link.prev_seq != before {
+            if let Some(p) = c.link.prev_seq
+                && before.is_none_or(|b| p > b)
+            {
+                return brk(p, BreakKind::Deleted { next: seq });
+            }
+            return brk(seq, BreakKind::Unlinked { prev: before });
+        }
+        if prev_hash != prev.map_or(GENESIS, |p| p.1) {
+            return brk(seq, BreakKind::Unlinked { prev: before });
+        }
+        prev = Some((seq, hash));
+    }
+    match (head, prev) {
+        (None, None) => Ok(0),
+        (None, Some((last, _))) => brk(last, BreakKind::HeadMismatch),
+        (Some(h), last) if last.is_none_or(|(s, _)| s < h.seq) => brk(
+            h.seq,
+            BreakKind::TailDeleted {
+                last_present: last.map(|l| l.0),
+            },
+        ),
+        (Some(h), Some((last, hash))) if last != h.seq || hash != h.hash => {
+            brk(last, BreakKind::HeadMismatch)
+        }
+        _ => Ok(records.len()),
+    }
+}
 
 /// The header row of the export.
 pub const HEADER: [&str; 14] = [
