@@ -463,9 +463,7 @@ impl Client {
     /// Check the ledger's hash chain (works offline): `Ok(Ok(count))` when intact,
     /// `Ok(Err(first broken entry))` (its [`crate::ledger::LedgerBreak::message_ja`] says
     /// what is wrong), `Err` when the store cannot be read.
-    pub fn verify_ledger(
-        &self,
-    ) -> Result<Result<usize, crate::ledger::LedgerBreak>, ClientError> {
+    pub fn verify_ledger(&self) -> Result<Result<usize, crate::ledger::LedgerBreak>, ClientError> {
         Ok(self.inner.store.verify_ledger()?)
     }
 }

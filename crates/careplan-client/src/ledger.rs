@@ -156,7 +156,9 @@ impl LedgerBreak {
     pub fn message_ja(&self) -> String {
         let n = self.seq;
         let what = match &self.kind {
-            BreakKind::Unreadable { .. } => format!("記録番号 {n} の記録が壊れていて読み取れません。"),
+            BreakKind::Unreadable { .. } => {
+                format!("記録番号 {n} の記録が壊れていて読み取れません。")
+            }
             BreakKind::BadKey => "台帳に記録番号の読み取れない記録があります。".to_owned(),
             BreakKind::SeqChanged { stored } => {
                 format!("記録番号 {n} の記録の中の記録番号が {stored} に書き換えられています。")

@@ -664,9 +664,7 @@ impl Store {
 
     /// Check the chain: `Ok(Ok(count))` when intact, `Ok(Err(..))` with the first broken
     /// entry, `Err` when the store cannot be read. See [`crate::ledger::verify_chain`].
-    pub fn verify_ledger(
-        &self,
-    ) -> Result<Result<usize, crate::ledger::LedgerBreak>, StoreError> {
+    pub fn verify_ledger(&self) -> Result<Result<usize, crate::ledger::LedgerBreak>, StoreError> {
         let _guard = self.ledger_guard();
         let records = self.ledger_raw()?;
         let head = match self.tree("ledger_meta")?.get(b"head")? {
