@@ -383,6 +383,139 @@ pub fn export(entries: &[LedgerEntry], path: &Path) -> Result<usize, ClientError
     Ok(rows)
 }
 
+/// `YYYYMM` → (year, month), for the monthly report. `None` unless 6 digits with a month
+/// from 01 to 12 (years 2000–2099).
+pub fn parse_month(s: &str) -> Option<(i32, u8)> {
+    if s.len() != 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: i32 = s.get(..4)?.parse().ok()?;
+    let month: u8 = s.get(4..)?.parse().ok()?;
+    ((2000..=2099).contains(&year) && (1..=12).contains(&month)).then_some((year, month))
+}
+
+/// True when `t` falls in `year`/`month` in JST.
+pub fn in_month_jst(t: OffsetDateTime, year: i32, month: u8) -> bool {
+    let off = UtcOffset::from_hms(9, 0, 0).unwrap_or(UtcOffset::UTC);
+    let t = t.to_offset(off);
+    t.year() == year && u8::from(t.month()) == month
+}
+
+/// The header columns of the monthly report's table.
+pub const REPORT_HEADER: [&str; 11] = [
+    "記録番号",
+    "日時",
+    "区分",
+    "相手事業所番号",
+    "相手事業所名称",
+    "ファイル名",
+    "サイズ(バイト)",
+    "SHA-256",
+    "済日時",
+    "中継サーバ受付",
+    "送受信ID",
+];
+
+/// What the monthly report says about itself (above the table).
+#[derive(Debug, Clone)]
+pub struct ReportInfo {
+    /// Our 事業所番号.
+    pub office: String,
+    /// The year of the month reported.
+    pub year: i32,
+    /// The month reported (1–12).
+    pub month: u8,
+    /// When the report was made.
+    pub made_at: OffsetDateTime,
+    /// The result of the chain check, one line of Japanese.
+    pub chain: String,
+}
+
+/// The monthly 送受信記録 report as CSV (UTF-8 with BOM, CRLF, like the export): a title
+/// block (送受信記録 YYYY年MM月, 事業所番号, 作成日時, 台帳の検証, 件数), an empty line, then
+/// one row per file of every send and receipt of `info.office` in that month (JST), in
+/// recording order. 済日時 is the time this terminal acknowledged a receipt; sends leave it
+/// empty (the relay does not tell when the destination saved them). Text cells are
+/// [`neutralise`]d. Returns the bytes and the number of file rows.
+pub fn month_report_csv(entries: &[LedgerEntry], info: &ReportInfo) -> (Vec<u8>, usize) {
+    let ours: Vec<&LedgerEntry> = entries
+        .iter()
+        .filter(|e| e.office == info.office && in_month_jst(e.at, info.year, info.month))
+        .collect();
+    let count = |d: Direction| {
+        let es: Vec<_> = ours.iter().filter(|e| e.direction == d).collect();
+        (es.len(), es.iter().map(|e| e.files.len()).sum::<usize>())
+    };
+    let (sends, send_files) = count(Direction::Send);
+    let (recvs, recv_files) = count(Direction::Receive);
+    let mut out = String::from("\u{feff}");
+    let row = |out: &mut String, cols: &[String]| {
+        let line: Vec<String> = cols.iter().map(|c| field(c)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    };
+    let pair = |out: &mut String, k: &str, v: String| row(out, &[k.to_owned(), v]);
+    pair(
+        &mut out,
+        "送受信記録",
+        format!("{}年{:02}月", info.year, info.month),
+    );
+    pair(&mut out, "事業所番号", text(&info.office));
+    pair(&mut out, "作成日時", jst(info.made_at));
+    pair(&mut out, "台帳の検証", text(&info.chain));
+    pair(
+        &mut out,
+        "件数",
+        format!("送信 {sends}件（{send_files}ファイル）、受信 {recvs}件（{recv_files}ファイル）"),
+    );
+    out.push_str("\r\n");
+    row(
+        &mut out,
+        &REPORT_HEADER
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>(),
+    );
+    let mut rows = 0;
+    for e in &ours {
+        for f in &e.files {
+            rows += 1;
+            row(
+                &mut out,
+                &[
+                    e.seq.to_string(),
+                    jst(e.at),
+                    text(e.direction.label()),
+                    text(&e.counterpart),
+                    text(e.counterpart_name.as_deref().unwrap_or_default()),
+                    text(&f.name),
+                    f.size.to_string(),
+                    text(&f.sha256),
+                    match e.direction {
+                        Direction::Receive => jst(e.at),
+                        Direction::Send => String::new(),
+                    },
+                    text(&e.receipt),
+                    text(&e.transmission_id),
+                ],
+            );
+        }
+    }
+    (out.into_bytes(), rows)
+}
+
+/// Write the monthly report durably to `path` (replacing it). Returns the number of file
+/// rows.
+pub fn write_month_report(
+    entries: &[LedgerEntry],
+    info: &ReportInfo,
+    path: &Path,
+) -> Result<usize, ClientError> {
+    let (bytes, rows) = month_report_csv(entries, info);
+    crate::fsutil::write_atomic(path, &bytes, false)?;
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,5 +618,75 @@ mod tests {
         assert_eq!(c[7], "'\r\n=cmd");
         assert_eq!(c[8], "a.pdf");
         assert_eq!(c[5], "事業所");
+    }
+
+    #[test]
+    fn months_parse_strictly() {
+        assert_eq!(parse_month("202611"), Some((2026, 11)));
+        assert_eq!(parse_month("202613"), None);
+        assert_eq!(parse_month("202600"), None);
+        assert_eq!(parse_month("2026-1"), None);
+        assert_eq!(parse_month("２０２６１１"), None);
+        assert_eq!(parse_month("20261"), None);
+    }
+
+    #[test]
+    fn the_month_is_cut_in_jst_and_cells_are_neutralised() {
+        // 2026-10-31 15:00 UTC = 2026-11-01 00:00 JST: in November.
+        let nov_first = OffsetDateTime::from_unix_timestamp(1_793_458_800).unwrap();
+        let oct_last = nov_first - time::Duration::seconds(1);
+        let mut a = entry("=cmd|' /C calc'!A0", "-2.csv", "@事業所");
+        a.at = nov_first;
+        a.seq = 1;
+        let mut b = entry("10月", "B.CSV", "事業所");
+        b.at = oct_last;
+        b.seq = 2;
+        let mut c = entry("他事業所", "C.CSV", "事業所");
+        c.at = nov_first;
+        c.office = "1310000009".into();
+        let mut d = entry("送信", "D.CSV", "送信先");
+        d.at = nov_first + time::Duration::days(29);
+        d.direction = Direction::Send;
+        d.seq = 4;
+        let info = ReportInfo {
+            office: "1310000001".into(),
+            year: 2026,
+            month: 11,
+            made_at: nov_first,
+            chain: "改ざんなし（4件）".into(),
+        };
+        let (bytes, rows) = month_report_csv(&[a, b, c, d], &info);
+        assert_eq!(rows, 2);
+        let s = String::from_utf8(bytes).unwrap();
+        assert!(s.starts_with("\u{feff}送受信記録,2026年11月\r\n事業所番号,1310000001\r\n"));
+        assert!(s.contains("件数,送信 1件（1ファイル）、受信 1件（1ファイル）\r\n"));
+        let table = s.split("\r\n\r\n").nth(1).unwrap();
+        let mut r = ::csv::ReaderBuilder::new().from_reader(table.as_bytes());
+        assert_eq!(
+            r.headers().unwrap().iter().collect::<Vec<_>>(),
+            REPORT_HEADER
+        );
+        let recs: Vec<Vec<String>> = r
+            .records()
+            .map(|x| x.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0][0], "1");
+        assert_eq!(recs[0][1], "2026-11-01 00:00:00");
+        assert_eq!(recs[0][2], "受信");
+        assert_eq!(recs[0][4], "'@事業所");
+        assert_eq!(recs[0][5], "'-2.csv");
+        assert_eq!(recs[0][6], "1234");
+        assert_eq!(recs[0][8], "2026-11-01 00:00:00");
+        assert_eq!(recs[0][9], "'+r");
+        assert_eq!(recs[1][2], "送信");
+        assert_eq!(recs[1][1], "2026-11-30 00:00:00");
+        assert_eq!(recs[1][8], "");
+        for rec in &recs {
+            assert!(
+                rec.iter()
+                    .all(|v| !v.starts_with(['=', '+', '-', '@', '\t', '\r']))
+            );
+        }
     }
 }
