@@ -13,7 +13,7 @@ fn entry(i: u64) -> LedgerEntry {
     LedgerEntry {
         seq: 0,
         at: OffsetDateTime::from_unix_timestamp(1_790_000_000 + i as i64 * 3600).expect("time"),
-        direction: if i % 2 == 0 {
+        direction: if i.is_multiple_of(2) {
             Direction::Send
         } else {
             Direction::Receive
