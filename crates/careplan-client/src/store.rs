@@ -701,7 +701,24 @@ impl Store {
             Err(StoreError::Corrupt(_)) => return Ok(0),
             Err(e) => return Err(e),
         };
-        let records = self.ledger_raw()?;
+        // Only the records after the head are read (an open must not decode the whole
+        // ledger every time).
+        let tree = self.tree("ledger")?;
+        let iter = match &head {
+            Some(h) => match h.seq.checked_add(1) {
+                Some(from) => tree.range(from.to_be_bytes()..),
+                None => return Ok(0),
+            },
+            None => tree.iter(),
+        };
+        let mut records = Vec::new();
+        for kv in iter {
+            let (k, v) = kv?;
+            records.push(RawLedgerRecord {
+                key: k.to_vec(),
+                value: serde_json::from_slice(&v).map_err(|e| e.to_string()),
+            });
+        }
         let mut todo = Vec::new();
         for r in &records {
             let Some(seq) = crate::ledger::key_seq(&r.key) else {
