@@ -145,6 +145,18 @@ impl Identity {
             ))
         })?;
         let roots = pem_certs(&read(&paths.ca, "CA証明書")?, "CA証明書", &paths.ca)?;
+        // A key that does not belong to the certificate (e.g. an install interrupted between
+        // the key and the certificate) would only show as a refused TLS handshake.
+        if let Ok(text) = std::str::from_utf8(&key_bytes)
+            && let Some(spki) = key_spki(text)
+            && let Ok((_, x)) = x509_parser::parse_x509_certificate(chain[0].as_ref())
+            && x.public_key().raw != spki.as_slice()
+        {
+            return Err(cert_err(format!(
+                "秘密鍵「{}」がクライアント証明書と一致しません。証明書のインストールが途中で止まった場合は、同じ証明書ファイルでもう一度インストールしてください（careplan cert install）。",
+                paths.key.display()
+            )));
+        }
         Self::new(chain, key, roots)
     }
 
@@ -170,8 +182,10 @@ impl Identity {
     }
 
     /// Import a PKCS#12 file (`.p12`/`.pfx`) protected by `password`, with the relay CA
-    /// given as PEM. CA certificates inside the PKCS#12 are also trusted when `ca_pem` is
-    /// `None`.
+    /// given as PEM (the profile's `ca.crt`). The CA is required: CA certificates inside
+    /// the PKCS#12 are never trusted on their own (a bundle carrying an attacker's CA would
+    /// make the client trust an attacker's relay), and the client certificate must be
+    /// signed by the given CA.
     pub fn from_pkcs12(
         p12: &[u8],
         password: &str,
@@ -192,17 +206,26 @@ impl Identity {
             .collect();
         let key = PrivateKeyDer::try_from(kc.key().to_vec())
             .map_err(|e| cert_err(format!("PKCS#12ファイルの秘密鍵を読めません（{e}）。")))?;
-        let roots = match ca_pem {
-            Some(pem) => pem_certs(pem, "CA証明書", Path::new("(PEM)"))?,
-            None => chain.iter().skip(1).cloned().collect(),
+        let Some(ca_pem) = ca_pem else {
+            return Err(cert_err(
+                "PKCS#12ファイルを取り込むには、中継サーバのCA証明書（ca.crt）も必要です。PKCS#12ファイルの中のCA証明書はそれだけでは信頼しません。運用者から届いた ca.crt を指定してください。",
+            ));
         };
+        let roots = pem_certs(ca_pem, "CA証明書", Path::new("(PEM)"))?;
+        if let Some(leaf) = chain.first()
+            && !chains_to(leaf.as_ref(), &roots)
+        {
+            return Err(cert_err(
+                "PKCS#12ファイルの証明書は、指定されたCA証明書（ca.crt）が発行したものではありません。運用者から届いた正しいファイルか確認してください。",
+            ));
+        }
         Self::new(chain, key, roots)
     }
 
-    /// Write this identity as a profile directory (`client.crt`, `client.key` with mode
-    /// 0600 on Unix, `ca.crt`) so that later runs can use [`Identity::from_profile_dir`].
+    /// Write this identity as a profile directory (owner-only: 0700 folder, `client.key`
+    /// 0600 on Unix; `client.crt`, `ca.crt`) so that later runs can use [`Identity::from_profile_dir`].
     pub fn write_profile_dir(&self, dir: &Path) -> Result<ProfilePaths, ClientError> {
-        std::fs::create_dir_all(dir).map_err(|e| ClientError::io(dir, e))?;
+        crate::fsutil::create_private_dir(dir)?;
         let paths = ProfilePaths::in_dir(dir);
         let chain: String = self.chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
         let roots: String = self.roots.iter().map(|c| pem("CERTIFICATE", c)).collect();
@@ -293,6 +316,38 @@ fn office_in(v: &str) -> Option<OfficeNumber> {
     None
 }
 
+/// The SubjectPublicKeyInfo (DER) of a PEM private key (PKCS#8, or what rcgen reads), or
+/// `None` when it cannot be read.
+pub(crate) fn key_spki(pem: &str) -> Option<Vec<u8>> {
+    use rcgen::PublicKeyData;
+    let key = rcgen::KeyPair::from_pem(pem).ok()?;
+    Some(key.subject_public_key_info())
+}
+
+/// True when the DER certificate `leaf` is signed by one of `roots` (issuer name equals the
+/// root's subject and the signature verifies with the root's public key).
+pub(crate) fn chains_to(leaf: &[u8], roots: &[CertificateDer<'_>]) -> bool {
+    let Ok((_, x)) = X509Certificate::from_der(leaf) else {
+        return false;
+    };
+    roots.iter().any(|r| {
+        X509Certificate::from_der(r.as_ref()).is_ok_and(|(_, ca)| {
+            ca.subject().as_raw() == x.issuer().as_raw()
+                && x.verify_signature(Some(ca.public_key())).is_ok()
+        })
+    })
+}
+
+/// Whether two PEM files hold the same certificates (None when either is unreadable).
+pub(crate) fn same_certs(a: &[u8], b: &[u8]) -> Option<bool> {
+    let read = |x: &[u8]| {
+        CertificateDer::pem_slice_iter(x)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+    };
+    Some(read(a)? == read(b)?)
+}
+
 /// PEM text of one DER object.
 pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     let b64 = base64_encode(der);
@@ -352,6 +407,38 @@ mod tests {
         assert_eq!(base64_encode(b"fo"), "Zm8=");
         assert_eq!(base64_encode(b"foo"), "Zm9v");
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+    }
+
+    /// A PKCS#12 bundle is only trusted with the CA given explicitly, and only when its
+    /// certificate is signed by that CA: a bundle carrying an attacker's CA cannot make the
+    /// client trust the attacker's relay.
+    #[test]
+    fn pkcs12_needs_the_profile_ca_and_must_chain_to_it() {
+        use careplan_relay::pki;
+        let now = OffsetDateTime::now_utc();
+        let office = OfficeNumber::parse("1370526111").expect("office");
+        let evil_ca = pki::create_ca("careplan demo CA", now, 1).expect("ca");
+        let real_ca = pki::create_ca("careplan demo CA", now, 1).expect("ca");
+        let c = pki::issue_client(
+            &evil_ca,
+            &office,
+            "x",
+            now - time::Duration::days(1),
+            now + time::Duration::days(30),
+        )
+        .expect("client");
+        let p12 = pki::to_pkcs12(&c, &evil_ca.cert, "x", "pw").expect("p12");
+        let e = Identity::from_pkcs12(&p12, "pw", None).expect_err("no CA given");
+        assert!(e.message_ja().contains("ca.crt"), "{}", e.message_ja());
+        let e =
+            Identity::from_pkcs12(&p12, "pw", Some(real_ca.cert.as_bytes())).expect_err("other CA");
+        assert!(
+            e.message_ja().contains("発行したものではありません"),
+            "{}",
+            e.message_ja()
+        );
+        let id = Identity::from_pkcs12(&p12, "pw", Some(evil_ca.cert.as_bytes())).expect("ok");
+        assert_eq!(id.roots.len(), 1, "only the given CA is trusted");
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub fn sync_dir(dir: &Path) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Create a new file for writing, failing if it exists; `private` sets mode 0600 on Unix.
+/// Create a new file for writing, failing if it exists. `private` makes it owner-only from
+/// the start: mode 0600 given to `open(2)` on Unix (never a `chmod` afterwards), an
+/// owner-only ACL on Windows (set before anything is written).
 pub fn create_new(path: &Path, private: bool) -> Result<File, ClientError> {
     let mut o = OpenOptions::new();
     o.write(true).create_new(true);
@@ -72,9 +74,127 @@ pub fn create_new(path: &Path, private: bool) -> Result<File, ClientError> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    #[cfg(not(unix))]
-    let _ = private;
-    o.open(path).map_err(|e| ClientError::io(path, e))
+    let f = o.open(path).map_err(|e| ClientError::io(path, e))?;
+    #[cfg(windows)]
+    if private && let Err(e) = restrict_to_owner(path) {
+        drop(f);
+        let _ = std::fs::remove_file(path);
+        return Err(ClientError::io(path, e));
+    }
+    Ok(f)
+}
+
+/// Create `dir` (and missing parents) owner-only: mode 0700 on Unix, an owner-only ACL on
+/// Windows (profile folders holding private keys). An existing folder is tightened when it
+/// is open to others; where that is not allowed the folder is used as it is.
+pub fn create_private_dir(dir: &Path) -> Result<(), ClientError> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|e| ClientError::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| ClientError::io(dir, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        {
+            tracing::warn!(error = %e, "could not make the profile folder owner-only");
+        }
+    }
+    #[cfg(windows)]
+    if let Err(e) = restrict_to_owner(dir) {
+        tracing::warn!(error = %e, "could not make the profile folder owner-only");
+    }
+    Ok(())
+}
+
+/// Give `path` a protected DACL granting only the current user full control (Windows):
+/// inherited entries (Users, Authenticated Users) are removed. Administrators and SYSTEM
+/// keep the access the OS gives them anyway (backup privilege, ownership).
+#[cfg(windows)]
+#[allow(unsafe_code)]
+pub fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    use std::os::windows::ffi::OsStrExt;
+    use windows_sys::Win32::Foundation::{CloseHandle, ERROR_SUCCESS, HANDLE, LocalFree};
+    use windows_sys::Win32::Security::Authorization::{
+        EXPLICIT_ACCESS_W, NO_MULTIPLE_TRUSTEE, SE_FILE_OBJECT, SET_ACCESS, SetEntriesInAclW,
+        SetNamedSecurityInfoW, TRUSTEE_IS_SID, TRUSTEE_IS_USER, TRUSTEE_W,
+    };
+    use windows_sys::Win32::Security::{
+        ACL, DACL_SECURITY_INFORMATION, GetTokenInformation, NO_INHERITANCE,
+        PROTECTED_DACL_SECURITY_INFORMATION, SUB_CONTAINERS_AND_OBJECTS_INHERIT, TOKEN_QUERY,
+        TOKEN_USER, TokenUser,
+    };
+    use windows_sys::Win32::Storage::FileSystem::FILE_ALL_ACCESS;
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+    let wide: Vec<u16> = path
+        .as_os_str()
+        .encode_wide()
+        .chain(std::iter::once(0))
+        .collect();
+    // SAFETY: every pointer passed below points into a live local buffer of the size given;
+    // the token handle and the ACL are released before returning.
+    unsafe {
+        let mut token: HANDLE = std::ptr::null_mut();
+        if OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut len = 0u32;
+        GetTokenInformation(token, TokenUser, std::ptr::null_mut(), 0, &mut len);
+        // u64 elements: TOKEN_USER holds a pointer and must be 8-byte aligned.
+        let mut buf = vec![0u64; (len as usize).div_ceil(8).max(1)];
+        let ok = GetTokenInformation(token, TokenUser, buf.as_mut_ptr().cast(), len, &mut len);
+        CloseHandle(token);
+        if ok == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let user = &*(buf.as_ptr().cast::<TOKEN_USER>());
+        let access = EXPLICIT_ACCESS_W {
+            grfAccessPermissions: FILE_ALL_ACCESS,
+            grfAccessMode: SET_ACCESS,
+            // A folder passes the entry on to the files made in it; a file has nothing to pass.
+            grfInheritance: if path.is_dir() {
+                SUB_CONTAINERS_AND_OBJECTS_INHERIT
+            } else {
+                NO_INHERITANCE
+            },
+            Trustee: TRUSTEE_W {
+                pMultipleTrustee: std::ptr::null_mut(),
+                MultipleTrusteeOperation: NO_MULTIPLE_TRUSTEE,
+                TrusteeForm: TRUSTEE_IS_SID,
+                TrusteeType: TRUSTEE_IS_USER,
+                ptstrName: user.User.Sid.cast(),
+            },
+        };
+        let mut acl: *mut ACL = std::ptr::null_mut();
+        let rc = SetEntriesInAclW(1, &access, std::ptr::null(), &mut acl);
+        if rc != ERROR_SUCCESS {
+            return Err(std::io::Error::from_raw_os_error(rc as i32));
+        }
+        let rc = SetNamedSecurityInfoW(
+            wide.as_ptr(),
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            acl,
+            std::ptr::null(),
+        );
+        LocalFree(acl.cast());
+        if rc != ERROR_SUCCESS {
+            return Err(std::io::Error::from_raw_os_error(rc as i32));
+        }
+    }
+    Ok(())
 }
 
 /// Write `bytes` to `path` durably, replacing it if it exists (for the client's own files,

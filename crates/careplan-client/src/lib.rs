@@ -6,6 +6,7 @@
 //!   threads): two-step login, notices, received/sent lists with an offline cache,
 //!   validated sending, durable receiving, drafts with sync, the ledger.
 //! - [`cert`]: the office's TLS identity (PEM or PKCS#12) and the certificate information.
+//! - [`csr`]: certificates over their life: key + CSR made on this PC, install, status.
 //! - [`store`]: the local sled store (settings, cache, drafts, ledger, receive journal).
 //! - [`send`]: pre-send validation with `careplan-core` (pure).
 //! - [`ClientError`]: typed errors with a Japanese message ([`ClientError::message_ja`]).
@@ -16,6 +17,7 @@
 mod api;
 pub mod cert;
 mod client;
+pub mod csr;
 mod drafts;
 pub mod error;
 pub mod fsutil;

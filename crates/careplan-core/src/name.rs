@@ -439,12 +439,121 @@ fn attachment(file: &str) -> FileName {
     }
 }
 
+/// Whether `ext` is the extension data files of `kind` have (`.CSV`; `.jpg` for images).
+fn data_extension(kind: FileKind, ext: &str) -> bool {
+    if kind.is_image() {
+        ext.eq_ignore_ascii_case("jpg") || ext.eq_ignore_ascii_case("jpeg")
+    } else {
+        ext.eq_ignore_ascii_case("csv")
+    }
+}
+
+/// A stem with what a browser or Explorer adds to a second copy removed: ` (1)`, `(2)`,
+/// ` - コピー`, ` - Copy`, ` - コピー (2)`. `None` when there is no such suffix.
+fn strip_copy_suffix(stem: &str) -> Option<&str> {
+    let mut s = stem;
+    let mut found = false;
+    if let Some(inner) = s.strip_suffix(')')
+        && let Some(open) = inner.rfind('(')
+    {
+        let digits = &inner[open + 1..];
+        if (1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            s = inner[..open].trim_end_matches([' ', '\u{3000}']);
+            found = true;
+        }
+    }
+    for copy in [" - コピー", " - Copy", "- コピー", "-コピー"] {
+        if let Some(inner) = s.strip_suffix(copy) {
+            s = inner;
+            found = true;
+            break;
+        }
+    }
+    found.then_some(s)
+}
+
+/// A data file name spoiled by a copy suffix or a doubled extension: the name parsed
+/// without it, marked with an error that names the right name.
+fn spoiled_name(file: &str, stem: &str, ext: Option<&str>) -> Option<FileName> {
+    let ext = ext?;
+    let plain = |e: &str| {
+        e.eq_ignore_ascii_case("csv")
+            || e.eq_ignore_ascii_case("jpg")
+            || e.eq_ignore_ascii_case("jpeg")
+    };
+    if !plain(ext) {
+        return None;
+    }
+    // `NAME.CSV.csv`
+    if let Some((inner, inner_ext)) = stem.rsplit_once('.')
+        && plain(inner_ext)
+    {
+        let fixed = format!("{inner}.{inner_ext}");
+        let mut n = parse_name(&fixed);
+        if n.kind.is_some() {
+            n.file = file.to_owned();
+            n.findings.insert(
+                0,
+                Finding::error(
+                    "E_NAME_DOUBLE_EXTENSION",
+                    format!(
+                        "ファイル名の拡張子が「.{inner_ext}.{ext}」と二重になっています（Windowsで拡張子を表示しない設定のまま名前を変えると起こります）。送信先で取り込めないため、ファイル名を「{fixed}」に変えてから送ってください。"
+                    ),
+                ),
+            );
+            return Some(n);
+        }
+    }
+    // `NAME (1).CSV`
+    let base = strip_copy_suffix(stem)?;
+    let fixed = format!("{base}.{ext}");
+    let mut n = parse_name(&fixed);
+    n.kind?;
+    let added = stem.get(base.len()..).unwrap_or_default();
+    n.file = file.to_owned();
+    n.findings.insert(
+        0,
+        Finding::error(
+            "E_NAME_COPY_SUFFIX",
+            format!(
+                "ファイル名の末尾に「{added}」が付いています。ブラウザーやエクスプローラーが同じ名前のファイルを重ねて保存したときに付ける印で、標準仕様のファイル名ではないため送信先で取り込めません。ファイル名を「{fixed}」に変えてから送ってください（同じ名前のファイルが既にある場合は、どちらが新しいか確かめてから古い方を別の場所へ移してください）。"
+            ),
+        ),
+    );
+    Some(n)
+}
+
 /// Parse one file name (a name, not a path). Never fails: problems are findings.
+///
+/// A data file's name with another extension (a printed plan saved as PDF) is an
+/// attachment with a warning; a name with a browser's ` (1)` or a doubled extension
+/// (`.CSV.csv`) is read without it, with an error that names the right name.
 pub fn parse_name(file: &str) -> FileName {
     let (stem, ext) = match file.rsplit_once('.') {
         Some((s, e)) => (s, Some(e)),
         None => (file, None),
     };
+    if let Some(n) = spoiled_name(file, stem, ext) {
+        return n;
+    }
+    if let Some((kind, _, _)) = match_prefix(stem)
+        && let Some(e) = ext
+        && !data_extension(kind, e)
+        && !e.is_empty()
+    {
+        let mut out = attachment(file);
+        let want = if kind.is_image() { ".jpg" } else { ".CSV" };
+        out.findings.push(Finding::warning(
+            "W_NAME_DATA_AS_ATTACHMENT",
+            format!(
+                "「{}」は{}のファイル名ですが、拡張子が「.{}」のため、データファイルではなく添付ファイル（PDF等）として送ります。送信先の介護ソフトには取り込まれません。データとして送る場合は、介護ソフトから拡張子「{want}」のファイルを出力して送ってください。",
+                file.chars().take(80).collect::<String>(),
+                kind.label(),
+                e.chars().take(10).collect::<String>()
+            ),
+        ));
+        return out;
+    }
     let Some((kind, prefix_len, alias)) = match_prefix(stem) else {
         let mut out = attachment(file);
         if ext.is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
@@ -973,8 +1082,9 @@ mod tests {
         assert!(
             codes(&n).contains(&"E_NAME_MISSING_SEGMENT") || codes(&n).contains(&"E_NAME_SERIAL")
         );
+        // Another extension: an attachment with a warning (see data_name_with_another_extension).
         let n = parse_name("UPPLAN_201912_0300000100_43_0300000005_11_20191025200201.TXT");
-        assert!(codes(&n).contains(&"E_NAME_EXTENSION"));
+        assert!(codes(&n).contains(&"W_NAME_DATA_AS_ATTACHMENT"));
         let n = parse_name("UPPLAN_201912_0300000100_43_0300000005_11_20191025200201");
         assert!(codes(&n).contains(&"E_NAME_EXTENSION"));
         // a missing destination service type
@@ -1010,7 +1120,7 @@ mod tests {
             codes(&n).contains(&"E_NAME_BRANCH") || codes(&n).contains(&"E_NAME_MISSING_SEGMENT")
         );
         let n = parse_name("UPKIHON_IMAGE_0300000100_43_0300000005_11_20191025200201_0001.CSV");
-        assert!(codes(&n).contains(&"E_NAME_EXTENSION"));
+        assert!(codes(&n).contains(&"W_NAME_DATA_AS_ATTACHMENT"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::Finding;
 use crate::ids::OfficeNumber;
-use crate::kind::FileKind;
+use crate::kind::{Category, FileKind, NameShape};
 use crate::name::FileName;
 
 /// The default and maximum number of destination offices of one 一括送信.
@@ -116,8 +116,10 @@ pub fn destination_of<'a>(
 }
 
 /// Route files to their destination offices (一括送信). `max_offices` is normally
-/// [`MAX_OFFICES`].
+/// [`MAX_OFFICES`]; it can lower the limit, never raise it (the 50 offices of one bulk send
+/// are the standard's limit).
 pub fn route(our_office: &OfficeNumber, names: &[FileName], max_offices: usize) -> Routing {
+    let max_offices = max_offices.clamp(1, MAX_OFFICES);
     let mut groups: BTreeMap<&OfficeNumber, Vec<String>> = BTreeMap::new();
     let mut unrouted = Vec::new();
     for n in names {
@@ -152,10 +154,11 @@ fn too_many(offices: usize, max: usize) -> RouteError {
     }
 }
 
-/// Cut groups into batches of at most `max_offices` destinations, keeping order.
+/// Cut groups into batches of at most `max_offices` destinations (never more than
+/// [`MAX_OFFICES`]), keeping order.
 pub fn split_batches(groups: &[RouteGroup], max_offices: usize) -> Vec<Vec<RouteGroup>> {
     groups
-        .chunks(max_offices.max(1))
+        .chunks(max_offices.clamp(1, MAX_OFFICES))
         .map(<[RouteGroup]>::to_vec)
         .collect()
 }
@@ -258,10 +261,72 @@ pub fn send_sets(names: &[FileName]) -> Vec<SendSet> {
                 .push(n);
         }
     }
-    by_key
-        .into_iter()
-        .map(|((serial, to, _), files)| check_set(serial, to, &files))
-        .collect()
+    let keyed: Vec<_> = by_key.into_iter().collect();
+    let mut sets: Vec<SendSet> = keyed
+        .iter()
+        .map(|((serial, to, _), files)| check_set(serial, *to, files))
+        .collect();
+    // A delete file removes what an earlier set (lower serial, imported first) of the
+    // same sender and destination registered.
+    for (i, ((serial, to, from), files)) in keyed.iter().enumerate() {
+        for del in files.iter().filter(|f| f.category == Category::Deletion) {
+            let Some(dk) = del.kind else { continue };
+            for ((earlier, eto, efrom), efiles) in &keyed {
+                if earlier >= serial || eto != to || efrom != from {
+                    continue;
+                }
+                for up in efiles {
+                    let Some(uk) = up.kind else { continue };
+                    if !removes(dk, uk) {
+                        continue;
+                    }
+                    let same_month = match (del.month.as_deref(), up.month.as_deref()) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    };
+                    if !same_month {
+                        continue;
+                    }
+                    let exact = del.month.is_some();
+                    let what = if exact {
+                        "を削除します"
+                    } else {
+                        "を削除する可能性があります（どの計画を削除するかはファイルの中の日付で決まります）"
+                    };
+                    if let Some(set) = sets.get_mut(i) {
+                        set.findings.push(Finding::warning(
+                            "W_SET_DELETE_AFTER",
+                            format!(
+                                "連番 {serial} の{}は、先に取り込まれる連番 {earlier} の{}（{}）{what}。送信先は連番の順に取り込むため、先に送るファイルが削除されてよいか確認してください。登録し直す場合は、削除ファイルを先の連番にしてください。",
+                                dk.label(),
+                                uk.label(),
+                                up.file
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    sets
+}
+
+/// Whether a delete file of kind `delete` removes files of kind `up` (standard.md §2.4:
+/// 1表削除 also removes 2表 and 3表, 6表削除 also 7表, 介護予防 deletes also their 別表 and
+/// 画像).
+pub fn removes(delete: FileKind, up: FileKind) -> bool {
+    use FileKind as K;
+    match delete {
+        K::Dlt1Kyo => matches!(up, K::Up1Kyo | K::Up2Kyo | K::Up3Kyo),
+        K::DltPlan => matches!(up, K::UpPlan | K::UpSikyu),
+        K::DltJsk => up == K::UpJsk,
+        K::DltKihon => matches!(
+            up,
+            K::UpKihon | K::UpKihonSub1 | K::UpKihonSub2 | K::UpKihonImage
+        ),
+        K::DltYobo => matches!(up, K::UpYobo | K::UpYoboSub),
+        _ => false,
+    }
 }
 
 fn check_set(serial: &str, to: Option<&OfficeNumber>, files: &[&FileName]) -> SendSet {
@@ -313,6 +378,10 @@ fn check_set(serial: &str, to: Option<&OfficeNumber>, files: &[&FileName]) -> Se
             }
             if !has(K::Up2Kyo) {
                 missing("第2表", set);
+            }
+            // 第3表 exists from v4 on: a set named the v4 way must carry it.
+            if !has(K::Up3Kyo) && files.iter().any(|f| f.shape == Some(NameShape::V4)) {
+                missing("第3表（第4版から必須）", set);
             }
             if !has(K::UpHosoku) {
                 missing("利用者補足情報", set);
@@ -376,6 +445,53 @@ fn check_set(serial: &str, to: Option<&OfficeNumber>, files: &[&FileName]) -> Se
             }
         }
         SetKind::Other => {}
+    }
+    let members: &[FileKind] = match kind {
+        SetKind::CarePlan => &[K::Up1Kyo, K::Up2Kyo, K::Up3Kyo, K::UpHosoku],
+        SetKind::MonthlyPlan => &[K::UpPlan, K::UpSikyu, K::UpHosoku],
+        SetKind::Prevention => &[
+            K::UpKihon,
+            K::UpKihonSub1,
+            K::UpKihonSub2,
+            K::UpKihonImage,
+            K::UpYobo,
+            K::UpYoboSub,
+        ],
+        SetKind::Single | SetKind::Other => &[],
+    };
+    if !members.is_empty() {
+        let foreign: Vec<&str> = files
+            .iter()
+            .filter(|f| f.kind.is_some_and(|k| !members.contains(&k)))
+            .map(|f| f.file.as_str())
+            .collect();
+        if !foreign.is_empty() {
+            findings.push(Finding::warning(
+                "W_SET_FOREIGN",
+                format!(
+                    "送信セット（連番 {serial}）は{}ですが、このセットに入らないファイル（{}）が同じ連番です。標準仕様の送信セットは決まった組み合わせだけです。別の連番で出力し直してください。",
+                    kind.label(),
+                    foreign.join("、")
+                ),
+            ));
+        }
+        let mut seen: Vec<FileKind> = Vec::new();
+        for k in &kinds {
+            if k.is_image() {
+                continue; // one image per 利用者 (branch numbers 0001, 0002, …)
+            }
+            if seen.contains(k) {
+                findings.push(Finding::warning(
+                    "W_SET_DUPLICATE_KIND",
+                    format!(
+                        "送信セット（連番 {serial}）に{}が2つ以上あります。1つのセットには各ファイルが1つずつです（複数の利用者は1つのファイルにまとめます）。連番が重複していないか確認してください。",
+                        k.label()
+                    ),
+                ));
+                break;
+            }
+            seen.push(*k);
+        }
     }
     SendSet {
         serial: serial.to_owned(),
@@ -473,6 +589,7 @@ mod tests {
         let files = names(&[
             "UP1KYO_0300000100_43_0300000005_11_20250401093000.CSV",
             "UP2KYO_0300000100_43_0300000005_11_20250401093000.CSV",
+            "UP3KYO_0300000100_43_0300000005_11_20250401093000.CSV",
             "UPHOSOKU_000000_0300000100_43_0300000005_11_20250401093000.CSV",
             "UPPLAN_202504_0300000100_43_0300000005_11_20250402093000.CSV",
             "UPHOSOKU_202504_0300000100_43_0300000005_11_20250402093000.CSV",
@@ -487,5 +604,33 @@ mod tests {
         assert!(sets[1].findings[0].message.contains("第7表"));
         assert_eq!(sets[2].kind, SetKind::Single);
         assert!(sets[2].complete);
+        // The delete comes after the plan of the same month: it removes it.
+        assert_eq!(sets[2].findings[0].code, "W_SET_DELETE_AFTER");
+        // A v4 care-plan set without 第3表 is incomplete.
+        let sets = send_sets(&files[..2]);
+        assert!(!sets[0].complete);
+        assert!(sets[0].findings.iter().any(|f| f.message.contains("第3表")));
+    }
+
+    #[test]
+    fn no_option_raises_the_fifty_office_limit() {
+        let files: Vec<FileName> = (0..60)
+            .map(|i| {
+                let to = crate::ids::OfficeNumber::with_check_digit(&format!("131{i:06}"))
+                    .expect("office");
+                parse_name(&format!("UPPLAN_202504_{A}_43_{to}_11_20250401093000.CSV"))
+            })
+            .collect();
+        let r = route(&ours(), &files, 1000);
+        assert!(
+            r.error.is_some(),
+            "60 offices with max 1000 must still be refused"
+        );
+        assert!(r.error.unwrap().message.contains("50事業所"));
+        assert!(
+            split_batches(&r.groups, 1000)
+                .iter()
+                .all(|b| b.len() <= MAX_OFFICES)
+        );
     }
 }

@@ -7,6 +7,11 @@
 //! - `profiles/<事業所番号>/client.crt`, `client.key`, `ca.crt` (a client profile)
 //! - `relay.sqlite3` (the store), `relay.toml` (the configuration used)
 //! - `demo.json` (offices, users, passwords, profiles; see [`DemoInfo`])
+//!
+//! The directory and every folder in it are owner-only (0700), and the private keys and
+//! `demo.json` are written owner-only from the start (0600; owner-only ACL on Windows), see
+//! [`crate::secret_file`]. The demo is the only place where the relay makes an office's key
+//! (a real office sends a CSR: `careplan-relay cert sign`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +26,7 @@ use crate::config::{Config, Limits, Security};
 use crate::db::Db;
 use crate::mailbox::{NewFile, NewSend};
 use crate::pki;
+use crate::secret_file;
 
 /// One demo office as written to `demo.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,11 +77,16 @@ pub fn demo_config(dir: &Path, listen: SocketAddr) -> Config {
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<(), RelayError> {
+/// Write a demo file; folders are created owner-only, `secret` files owner-only too.
+fn write(path: &Path, text: &str, secret: bool) -> Result<(), RelayError> {
     if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p)?;
+        secret_file::create_private_dir(p)?;
     }
-    std::fs::write(path, text)?;
+    if secret {
+        secret_file::write_private(path, text.as_bytes())?;
+    } else {
+        std::fs::write(path, text)?;
+    }
     Ok(())
 }
 
@@ -111,24 +122,28 @@ pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, Rel
         && let Ok(mut info) = serde_json::from_str::<DemoInfo>(&text)
     {
         info.relay_url = url;
+        // A demo made by an older version may be world-readable: close its folder.
+        secret_file::create_private_dir(dir)?;
         write(
             &info_path,
             &serde_json::to_string_pretty(&info).unwrap_or_default(),
+            true,
         )?;
         return Ok(info);
     }
-    std::fs::create_dir_all(dir)?;
+    secret_file::create_private_dir(dir)?;
     let now = OffsetDateTime::now_utc();
     let cfg = demo_config(dir, listen);
     let ca = pki::create_ca("careplan demo CA", now, 10)?;
     let server = pki::issue_server(&ca, &["localhost", "127.0.0.1", "::1"], now, 825)?;
-    write(&cfg.ca_cert, &ca.cert)?;
-    write(&dir.join("pki/ca.key"), &ca.key)?;
-    write(&cfg.server_cert, &server.cert)?;
-    write(&cfg.server_key, &server.key)?;
+    write(&cfg.ca_cert, &ca.cert, false)?;
+    write(&dir.join("pki/ca.key"), &ca.key, true)?;
+    write(&cfg.server_cert, &server.cert, false)?;
+    write(&cfg.server_key, &server.key, true)?;
     write(
         &dir.join("relay.toml"),
         &toml::to_string_pretty(&cfg).unwrap_or_default(),
+        false,
     )?;
 
     let db = Db::open(&cfg.database_url()).await?;
@@ -172,9 +187,9 @@ pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, Rel
             now - Duration::days(1),
             now + Duration::days(365),
         )?;
-        write(&profile.join("client.crt"), &client.cert)?;
-        write(&profile.join("client.key"), &client.key)?;
-        write(&profile.join("ca.crt"), &ca.cert)?;
+        write(&profile.join("client.crt"), &client.cert, false)?;
+        write(&profile.join("client.key"), &client.key, true)?;
+        write(&profile.join("ca.crt"), &ca.cert, false)?;
         offices.push(DemoOfficeInfo {
             office: o.number.to_string(),
             name: o.name.clone(),
@@ -230,6 +245,7 @@ pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, Rel
     write(
         &info_path,
         &serde_json::to_string_pretty(&info).unwrap_or_default(),
+        true,
     )?;
     Ok(info)
 }
@@ -237,4 +253,48 @@ pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, Rel
 /// Base64 of bytes (for callers building send requests).
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+    }
+
+    /// Every secret the demo writes is owner-only, every folder 0700.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn demo_secrets_are_owner_only() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let dir = d.path().join("demo");
+        let info = ensure_demo(&dir, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("demo");
+        let mut secrets = vec![
+            dir.join("demo.json"),
+            dir.join("pki/ca.key"),
+            dir.join("pki/server.key"),
+        ];
+        let mut folders = vec![dir.clone(), dir.join("pki"), dir.join("profiles")];
+        for o in &info.offices {
+            secrets.push(o.profile.join("client.key"));
+            folders.push(o.profile.clone());
+        }
+        for f in &secrets {
+            assert_eq!(mode(f) & 0o077, 0, "{} is {:o}", f.display(), mode(f));
+        }
+        for f in &folders {
+            assert_eq!(mode(f), 0o700, "{} is {:o}", f.display(), mode(f));
+        }
+        // A second start (demo.json rewritten with the new URL) keeps them closed, and
+        // closes a folder someone opened.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        ensure_demo(&dir, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("again");
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("demo.json")) & 0o077, 0);
+    }
 }

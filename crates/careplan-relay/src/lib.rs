@@ -20,6 +20,7 @@ pub mod housekeeping;
 pub mod mailbox;
 pub mod migrate;
 pub mod pki;
+pub mod secret_file;
 pub mod server;
 
 pub use config::Config;

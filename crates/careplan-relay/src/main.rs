@@ -8,7 +8,7 @@ use careplan_relay::config::Config;
 use careplan_relay::db::{Db, UserTable};
 use careplan_relay::{auth, demo, pki, server::Server};
 use clap::{Parser, Subcommand};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 /// ケアプランデータ連携 中継サーバ
 #[derive(Debug, Parser)]
@@ -49,23 +49,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: UserCmd,
     },
-    /// 事業所のクライアント証明書を発行する (PEM)
+    /// 事業所の証明書署名要求（CSR）に署名して証明書を発行する
     Cert {
-        /// 設定ファイル
-        #[arg(long)]
-        config: PathBuf,
-        /// CA の秘密鍵 (PEM)
-        #[arg(long)]
-        ca_key: PathBuf,
-        /// 事業所番号
-        #[arg(long)]
-        office: String,
-        /// 有効日数
-        #[arg(long, default_value_t = 365)]
-        days: i64,
-        /// 出力フォルダ (client.crt, client.key, ca.crt)
-        #[arg(long)]
-        out: PathBuf,
+        #[command(subcommand)]
+        cmd: CertCmd,
     },
     /// お知らせを掲載する
     Notice {
@@ -132,6 +119,28 @@ enum Cmd {
         /// 期限 (YYYY-MM-DD)
         #[arg(long)]
         until: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCmd {
+    /// 事業所から届いた CSR（careplan cert request で作成）に署名する。鍵は事業所の端末で作られ、中継サーバには届きません。CN の事業所番号が登録済みであることを確認し、要求された拡張は無視します（クライアント認証のみ、CA ではない）。
+    Sign {
+        /// 設定ファイル（ca_cert と事業所の登録を使います）
+        #[arg(long)]
+        config: PathBuf,
+        /// CA の秘密鍵 (PEM)
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// 事業所から届いた証明書署名要求 (.csr, PEM)
+        #[arg(long)]
+        csr: PathBuf,
+        /// 有効日数（1〜825）
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// 書き出す証明書ファイル (.crt, PEM)。事業所に送り返します
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -245,7 +254,7 @@ fn main() -> Result<()> {
 
 async fn open(config: &std::path::Path) -> Result<(Config, Db)> {
     let cfg = Config::load(config)?;
-    std::fs::create_dir_all(&cfg.data_dir)?;
+    careplan_relay::secret_file::create_private_dir(&cfg.data_dir)?;
     let db = Db::open(&cfg.database_url()).await?;
     Ok((cfg, db))
 }
@@ -363,42 +372,39 @@ async fn run(cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Cert {
-            config,
-            ca_key,
-            office,
-            days,
-            out,
+            cmd:
+                CertCmd::Sign {
+                    config,
+                    ca_key,
+                    csr,
+                    days,
+                    out,
+                },
         } => {
             let (cfg, db) = open(&config).await?;
-            let o = careplan_core::OfficeNumber::parse(&office)
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            let Some((name, _)) = db.office(o.as_str()).await? else {
-                bail!("事業所 {o} が登録されていません。");
-            };
             let ca = pki::Pem {
-                cert: std::fs::read_to_string(&cfg.ca_cert)?,
-                key: std::fs::read_to_string(&ca_key)?,
+                cert: std::fs::read_to_string(&cfg.ca_cert)
+                    .with_context(|| format!("CA証明書 {} を読めません", cfg.ca_cert.display()))?,
+                key: std::fs::read_to_string(&ca_key)
+                    .with_context(|| format!("CAの秘密鍵 {} を読めません", ca_key.display()))?,
             };
-            let now = OffsetDateTime::now_utc();
-            let c = pki::issue_client(
-                &ca,
-                &o,
-                &name,
-                now - Duration::hours(1),
-                now + Duration::days(days),
-            )?;
-            std::fs::create_dir_all(&out)?;
-            if let Ok(pw) = std::env::var("CAREPLAN_P12_PASSWORD") {
-                let p12 = pki::to_pkcs12(&c, &ca.cert, o.as_str(), &pw)?;
-                std::fs::write(out.join("client.p12"), p12)?;
-                println!(
-                    "PKCS#12 も書き出しました: client.p12（パスワードは CAREPLAN_P12_PASSWORD の値）"
-                );
-            }
-            std::fs::write(out.join("client.crt"), &c.cert)?;
-            std::fs::write(out.join("client.key"), &c.key)?;
-            std::fs::write(out.join("ca.crt"), &ca.cert)?;
-            println!("証明書を {} に書き出しました。", out.display());
+            let req = std::fs::read(&csr)
+                .with_context(|| format!("CSR {} を読めません", csr.display()))?;
+            let signed =
+                pki::sign_office_csr(&db, &ca, &req, OffsetDateTime::now_utc(), days).await?;
+            std::fs::write(&out, &signed.cert)
+                .with_context(|| format!("{} に書き込めません", out.display()))?;
+            println!(
+                "事業所 {}（{}）の証明書を {} に書き出しました（有効期限 {}）。",
+                signed.office,
+                signed.name,
+                out.display(),
+                signed.not_after.date()
+            );
+            println!(
+                "このファイルを事業所に送り、「証明書をインストール」で取り込んでもらってください。新しい事業所には CA証明書 {} も送ってください。",
+                cfg.ca_cert.display()
+            );
             Ok(())
         }
         Cmd::Notice {

@@ -72,7 +72,7 @@ pub struct Server {
 impl Server {
     /// Bind and open the store.
     pub async fn bind(cfg: Config) -> Result<Self, RelayError> {
-        std::fs::create_dir_all(&cfg.data_dir)?;
+        crate::secret_file::create_private_dir(&cfg.data_dir)?;
         let tls = tls_config(&cfg)?;
         let db = Db::open(&cfg.database_url()).await?;
         let listener = TcpListener::bind(cfg.listen).await?;

@@ -137,6 +137,22 @@ impl Office {
     fn get(&self, path: &str) -> (u16, Value) {
         self.req("GET", path, None)
     }
+
+    /// `POST /api/v1/send` with an idempotency key.
+    fn send(&self, key: &str, body: &Value) -> (u16, Value) {
+        let mut resp = self
+            .agent
+            .post(&format!("{}/api/v1/send", self.url))
+            .header(
+                "Authorization",
+                &format!("Bearer {}", self.token.clone().unwrap_or_default()),
+            )
+            .header("Idempotency-Key", key)
+            .send_json(body)
+            .expect("send");
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+    }
 }
 
 fn code(v: &Value) -> &str {
@@ -500,23 +516,8 @@ fn idempotency_key_is_bound_to_content() {
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     let to = demo.offices[1].office.clone();
-    let send = |o: &Office, data: &[u8]| {
-        let mut resp = o
-            .agent
-            .post(&format!("{}/api/v1/send", o.url))
-            .header(
-                "Authorization",
-                &format!("Bearer {}", o.token.clone().unwrap_or_default()),
-            )
-            .header("Idempotency-Key", "same-key-1")
-            .send_json(send_body(&o.info.office, &to, data))
-            .expect("send");
-        let s = resp.status().as_u16();
-        (
-            s,
-            resp.body_mut().read_json::<Value>().unwrap_or(Value::Null),
-        )
-    };
+    let send =
+        |o: &Office, data: &[u8]| o.send("same-key-1", &send_body(&o.info.office, &to, data));
     let (s, v) = send(&a, b"first,content\r\n");
     assert_eq!(s, 200, "{v}");
     let (s, v) = send(&a, b"first,content\r\n");
@@ -534,22 +535,11 @@ fn sends_have_a_quota() {
     let to = demo.offices[1].office.clone();
     let mut statuses = Vec::new();
     for i in 0..3 {
-        let mut resp = a
-            .agent
-            .post(&format!("{}/api/v1/send", a.url))
-            .header(
-                "Authorization",
-                &format!("Bearer {}", a.token.clone().unwrap_or_default()),
-            )
-            .header("Idempotency-Key", &format!("quota-{i}"))
-            .send_json(send_body(
-                &a.info.office,
-                &to,
-                format!("x{i}\r\n").as_bytes(),
-            ))
-            .expect("send");
-        statuses.push(resp.status().as_u16());
-        let _ = resp.body_mut().read_to_vec();
+        let (status, _) = a.send(
+            &format!("quota-{i}"),
+            &send_body(&a.info.office, &to, format!("x{i}\r\n").as_bytes()),
+        );
+        statuses.push(status);
     }
     assert_eq!(statuses, vec![200, 200, 429]);
 }
@@ -651,18 +641,8 @@ fn dangerous_names_are_refused() {
     .enumerate()
     {
         let body = json!({"message": "m", "destinations": [{"office": to, "files": [{"name": name, "data": b64(b"%PDF-1.4\n")}]}]});
-        let mut resp = a
-            .agent
-            .post(&format!("{}/api/v1/send", a.url))
-            .header(
-                "Authorization",
-                &format!("Bearer {}", a.token.clone().unwrap_or_default()),
-            )
-            .header("Idempotency-Key", &format!("names-{i}"))
-            .send_json(body)
-            .expect("send");
-        statuses.push((name.to_string(), resp.status().as_u16()));
-        let _ = resp.body_mut().read_to_vec();
+        let (status, _) = a.send(&format!("names-{i}"), &body);
+        statuses.push((name.to_string(), status));
     }
     let refused: Vec<_> = statuses.iter().filter(|(_, s)| *s == 422).collect();
     assert_eq!(refused.len(), 8, "{statuses:?}");
@@ -670,15 +650,5 @@ fn dangerous_names_are_refused() {
     // Two names that are one file on Windows, in one send.
     let body = json!({"message": "m", "destinations": [{"office": to, "files": [
         {"name": "a.pdf", "data": b64(b"1")}, {"name": "A.PDF", "data": b64(b"2")}]}]});
-    let mut resp = a
-        .agent
-        .post(&format!("{}/api/v1/send", a.url))
-        .header(
-            "Authorization",
-            &format!("Bearer {}", a.token.clone().unwrap_or_default()),
-        )
-        .header("Idempotency-Key", "names-clash")
-        .send_json(body)
-        .expect("send");
-    assert_eq!(resp.status().as_u16(), 422);
+    assert_eq!(a.send("names-clash", &body).0, 422);
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod cert;
 mod inspect;
 mod ledger;
 pub mod net;
@@ -67,6 +68,8 @@ pub enum Command {
     Route(inspect::RouteArgs),
     /// 文字コード・BOM・改行・拡張子・JPの接頭辞だけを直した写しを作る（値は変えない）
     Repair(repair::RepairArgs),
+    /// 証明書の更新: 申請ファイル（.csr）の作成・届いた証明書のインストール・状態
+    Cert(cert::CertArgs),
     /// Commands that talk to the relay.
     #[command(flatten)]
     Net(net::NetCommand),
@@ -90,6 +93,7 @@ pub fn main() -> ExitCode {
         Some(Command::Inspect(a)) => inspect::run_inspect(&a),
         Some(Command::Route(a)) => inspect::run_route(&a),
         Some(Command::Repair(a)) => repair::run_repair(&a),
+        Some(Command::Cert(a)) => cert::run(a),
         Some(Command::Net(c)) => net::run(c),
         None => crate::gui_main(),
     }

@@ -1,7 +1,11 @@
 //! トップページ: お知らせ一覧 with a detail view, ライセンス期限, 証明書情報 (read from the
-//! certificate), expiry warnings, and the terminal's settings.
+//! certificate), expiry warnings, 証明書の更新 (申請 and インストール, `careplan_client::csr`
+//! on a worker), and the terminal's settings.
 
-use careplan_client::{Client, ClientError, Listing, Notice};
+use std::path::{Path, PathBuf};
+
+use careplan_client::csr;
+use careplan_client::{Client, ClientError, Listing, Notice, ProfilePaths};
 use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 use time::OffsetDateTime;
@@ -14,6 +18,37 @@ use super::{CareplanApp, when};
 pub enum TopMsg {
     /// お知らせ一覧.
     Notices(Result<Listing<Notice>, ClientError>),
+    /// The state of the profile folder (申請中, backup).
+    CertStatus(Box<csr::Status>),
+    /// 証明書の更新を申請: the CSR was written (or why not).
+    CertRequested(Result<csr::Request, String>),
+    /// 証明書をインストール: done (or why not).
+    CertInstalled(Result<csr::Installed, String>),
+    /// A folder picked for the CSR.
+    CertFolder(Option<PathBuf>),
+    /// A certificate file picked.
+    CertFile(Option<PathBuf>),
+}
+
+/// The steps of a certificate renewal, in the words of the buttons (same as
+/// `careplan cert --help`).
+pub(crate) const CERT_HELP: &str = "証明書の有効期限が近づいたら（30日前から）、次の手順で更新します。
+1. 「証明書の更新を申請」を押すと、この端末の中だけで新しい鍵を作り、申請ファイル（.csr）を下のフォルダに保存します。鍵は外に出ません。
+2. 申請ファイルを運用者（中継サーバの管理者）に送ります。秘密の情報は入っていないので、メールに添付して構いません。
+3. 運用者から証明書ファイル（.crt）が届いたら、そのファイルを選んで「証明書をインストール」を押します。申請を作ったこの端末で行ってください。
+更新が終わるまで、今の証明書はそのまま使えます。";
+
+/// State of 証明書の更新 on トップページ.
+#[derive(Default)]
+pub(crate) struct CertPanel {
+    /// Folder where the CSR is saved (typed, or picked with 参照…).
+    pub(crate) folder: String,
+    /// The certificate file to install.
+    pub(crate) file: String,
+    status: Option<csr::Status>,
+    status_asked: bool,
+    /// Last result: (ok, message).
+    result: Option<(bool, String)>,
 }
 
 /// State of トップページ.
@@ -23,6 +58,7 @@ pub(crate) struct TopScreen {
     detail: Option<Notice>,
     view: ListView,
     order: Vec<usize>,
+    pub(crate) cert: CertPanel,
 }
 
 impl Default for TopScreen {
@@ -33,6 +69,7 @@ impl Default for TopScreen {
             detail: None,
             view: ListView::new(0),
             order: Vec::new(),
+            cert: CertPanel::default(),
         }
     }
 }
@@ -53,6 +90,41 @@ impl TopScreen {
                 self.view.dirty = true;
             }
             TopMsg::Notices(Err(e)) => self.error = Some(e.message_ja()),
+            TopMsg::CertStatus(st) => self.cert.status = Some(*st),
+            TopMsg::CertRequested(r) => {
+                self.cert.status_asked = false;
+                self.cert.result = Some(match r {
+                    Ok(r) => (
+                        true,
+                        format!(
+                            "申請ファイルを保存しました:\n{}\n\n次にすること:\n1. このファイルを運用者に送ってください（秘密の情報は入っていません）。\n2. 証明書ファイル（.crt）が届いたら、下の「証明書ファイル」で選んで「証明書をインストール」を押してください。\n今の証明書は、インストールするまでそのまま使えます。",
+                            r.csr.display()
+                        ),
+                    ),
+                    Err(e) => (false, e),
+                });
+            }
+            TopMsg::CertInstalled(r) => {
+                self.cert.status_asked = false;
+                self.cert.result = Some(match r {
+                    Ok(done) => {
+                        let mut m = format!(
+                            "証明書をインストールしました（事業所番号 {}、有効期限 {}）。\n新しい証明書は次回のログインから使われます。いったんログアウトして、ログインし直してください。",
+                            done.info.office,
+                            when(done.info.not_after)
+                        );
+                        if done.backup {
+                            m.push_str("\n前の証明書と鍵は client.crt.old / client.key.old として残しました。");
+                        }
+                        self.cert.file.clear();
+                        (true, m)
+                    }
+                    Err(e) => (false, e),
+                });
+            }
+            TopMsg::CertFolder(Some(p)) => self.cert.folder = p.display().to_string(),
+            TopMsg::CertFile(Some(p)) => self.cert.file = p.display().to_string(),
+            TopMsg::CertFolder(None) | TopMsg::CertFile(None) => {}
         }
     }
 
@@ -131,6 +203,9 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
             ui.label(RichText::new("証明書情報").strong());
             ui.label(format!("事業所番号: {}", cert.office));
             expiry_line(ui, "証明書の有効期限", Some(cert.not_after));
+            if days_left(cert.not_after) <= 30 {
+                ui.label("下の「証明書の更新」から申請できます。");
+            }
         });
         cols[2].group(|ui| {
             ui.label(RichText::new("パスワード").strong());
@@ -138,6 +213,7 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
         });
     });
     ui.add_space(8.0);
+    cert_ui(app, ui, days_left(cert.not_after) <= 30);
     settings_ui(app, ui);
     ui.add_space(8.0);
     let ctx = ui.ctx().clone();
@@ -230,6 +306,148 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
             top.detail = None;
         }
     }
+}
+
+/// The profile folder of the relay in use, when its files have the standard names
+/// (`client.crt`, `client.key`, `ca.crt` in one folder).
+fn profile_dir(paths: &ProfilePaths) -> Option<PathBuf> {
+    let dir = paths.cert.parent()?.to_path_buf();
+    (ProfilePaths::in_dir(&dir) == *paths).then_some(dir)
+}
+
+fn cert_ui(app: &mut CareplanApp, ui: &mut egui::Ui, expiring: bool) {
+    let ctx = ui.ctx().clone();
+    let profile = app
+        .relay
+        .url_and_profile()
+        .and_then(|(_, p)| profile_dir(&p));
+    let panel = &mut app.top.cert;
+    if let Some(dir) = &profile
+        && !panel.status_asked
+    {
+        panel.status_asked = true;
+        let dir = dir.clone();
+        app.jobs.spawn(&ctx, "cert-status", move || {
+            let st = csr::status(&dir, OffsetDateTime::now_utc());
+            Msg::Top(TopMsg::CertStatus(Box::new(st)))
+        });
+    }
+    if panel.folder.is_empty()
+        && let Some(d) = app.settings.receive_dir.as_ref().or(profile.as_ref())
+    {
+        panel.folder = d.display().to_string();
+    }
+    let pending = panel
+        .status
+        .as_ref()
+        .and_then(|s| s.pending_since)
+        .map(when);
+    let busy = app.jobs.is_running("cert");
+    let mut request = false;
+    let mut install = false;
+    let mut pick_folder = false;
+    let mut pick_file = false;
+    egui::CollapsingHeader::new("証明書の更新")
+        .id_salt("cert-renewal")
+        .default_open(expiring || pending.is_some())
+        .show(ui, |ui| {
+            ui.add(egui::Label::new(CERT_HELP).wrap());
+            let Some(_) = &profile else {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    "この端末の証明書ファイルは標準の形（1つのフォルダに client.crt, client.key, ca.crt）ではないため、ここからは更新できません。careplan cert コマンドを使うか、運用者に相談してください。",
+                );
+                return;
+            };
+            if let Some(t) = &pending {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!("申請中: {t} に作った申請の証明書を待っています。届いたら「証明書をインストール」を押してください。"),
+                );
+            }
+            ui.add_space(4.0);
+            egui::Grid::new("cert-grid").num_columns(3).show(ui, |ui| {
+                let l = ui.label("申請ファイルの保存先フォルダ");
+                ui.add(egui::TextEdit::singleline(&mut panel.folder).desired_width(380.0))
+                    .labelled_by(l.id);
+                ui.horizontal(|ui| {
+                    pick_folder |= ui.add_enabled(!busy, egui::Button::new("フォルダを選ぶ…")).clicked();
+                    request |= ui
+                        .add_enabled(!busy && !panel.folder.trim().is_empty(), egui::Button::new("証明書の更新を申請"))
+                        .clicked();
+                });
+                ui.end_row();
+                let l = ui.label("届いた証明書ファイル（.crt）");
+                ui.add(egui::TextEdit::singleline(&mut panel.file).desired_width(380.0))
+                    .labelled_by(l.id);
+                ui.horizontal(|ui| {
+                    pick_file |= ui.add_enabled(!busy, egui::Button::new("ファイルを選ぶ…")).clicked();
+                    install |= ui
+                        .add_enabled(!busy && !panel.file.trim().is_empty(), egui::Button::new("証明書をインストール"))
+                        .clicked();
+                });
+                ui.end_row();
+            });
+            if busy {
+                ui.spinner();
+            }
+            if let Some((ok, m)) = &panel.result {
+                let color = if *ok {
+                    ui.visuals().text_color()
+                } else {
+                    ui.visuals().error_fg_color
+                };
+                ui.group(|ui| {
+                    ui.add(egui::Label::new(RichText::new(m).color(color)).wrap());
+                });
+            }
+        });
+    let Some(dir) = profile else { return };
+    let office = app.session.as_ref().map(|s| s.client.certificate().office);
+    if request && let Some(office) = office {
+        let folder = PathBuf::from(panel.folder.trim());
+        let out = folder.join(csr::default_csr_name(&office, OffsetDateTime::now_utc()));
+        panel.result = None;
+        app.jobs.spawn(&ctx, "cert", move || {
+            Msg::Top(TopMsg::CertRequested(
+                csr::request(&dir, Some(&office), &out).map_err(|e| e.message_ja()),
+            ))
+        });
+    } else if install {
+        let file = PathBuf::from(panel.file.trim());
+        panel.result = None;
+        app.jobs.spawn(&ctx, "cert", move || {
+            Msg::Top(TopMsg::CertInstalled(install_file(&dir, &file)))
+        });
+    } else if pick_folder {
+        let start = PathBuf::from(panel.folder.trim());
+        app.jobs.spawn(&ctx, "pick", move || {
+            let mut dlg = rfd::FileDialog::new().set_title("申請ファイルの保存先フォルダ");
+            if start.is_dir() {
+                dlg = dlg.set_directory(start);
+            }
+            Msg::Top(TopMsg::CertFolder(dlg.pick_folder()))
+        });
+    } else if pick_file {
+        app.jobs.spawn(&ctx, "pick", move || {
+            Msg::Top(TopMsg::CertFile(
+                rfd::FileDialog::new()
+                    .set_title("届いた証明書ファイル")
+                    .add_filter("証明書", &["crt", "pem", "cer"])
+                    .pick_file(),
+            ))
+        });
+    }
+}
+
+fn install_file(profile: &Path, file: &Path) -> Result<csr::Installed, String> {
+    let bytes = std::fs::read(file).map_err(|e| {
+        format!(
+            "証明書ファイル「{}」を読めません（{e}）。ファイルの場所を確認してください。",
+            file.display()
+        )
+    })?;
+    csr::install(profile, &bytes, None, OffsetDateTime::now_utc()).map_err(|e| e.message_ja())
 }
 
 fn settings_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {

@@ -16,23 +16,6 @@ pub(crate) enum Encoding {
     Utf8,
 }
 
-/// Decode a file body. MS932 bytes that are not valid become U+FFFD; the 0-based offset of
-/// the first one is returned beside the text.
-pub(crate) fn decode_body(body: &[u8], encoding: Encoding) -> (String, Option<usize>) {
-    match encoding {
-        Encoding::Utf8 => (String::from_utf8_lossy(body).into_owned(), None),
-        Encoding::Ms932 => {
-            match SHIFT_JIS.decode_without_bom_handling_and_without_replacement(body) {
-                Some(text) => (text.into_owned(), None),
-                None => {
-                    let (text, _) = SHIFT_JIS.decode_without_bom_handling(body);
-                    (text.into_owned(), Some(first_bad_offset(body).unwrap_or(0)))
-                }
-            }
-        }
-    }
-}
-
 /// What the first bytes of a file say about its encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sniffed<'a> {
@@ -61,7 +44,7 @@ pub(crate) fn sniff(bytes: &[u8]) -> Sniffed<'_> {
     if let Some(rest) = bytes.strip_prefix(UTF8_BOM) {
         findings.push(Finding::error(
             "E_CSV_UTF8_BOM",
-            "ファイルの先頭にUTF-8のBOMがあります。このファイルはUTF-8で保存されています。標準仕様の文字コードはShift-JIS（MS932）です。介護ソフトでShift-JIS（MS932）として出力し直してください（表計算ソフトで保存した場合は「CSV（コンマ区切り）」を選んでください）。",
+            "このファイルはUTF-8（先頭にBOM付き）で保存されています。標準仕様の文字コードはShift-JIS（MS932）です。介護ソフトでShift_JIS（MS932）を選んで出力し直してください（表計算ソフトで保存した場合は「CSV UTF-8」ではなく「CSV（コンマ区切り）」を選んでください）。",
         ));
         return Sniffed {
             body: rest,
@@ -72,7 +55,7 @@ pub(crate) fn sniff(bytes: &[u8]) -> Sniffed<'_> {
     if looks_like_utf8(bytes) {
         findings.push(Finding::error(
             "E_CSV_UTF8",
-            "このファイルはUTF-8で保存されています。標準仕様の文字コードはShift-JIS（MS932）です。介護ソフトでShift-JIS（MS932）として出力し直してください。",
+            "このファイルはUTF-8で保存されています。介護ソフトでShift_JIS（MS932）を選んで出力し直してください。標準仕様の文字コードはShift-JIS（MS932）で、UTF-8のままでは送信先で文字化けします。",
         ));
         return Sniffed {
             body: bytes,
@@ -87,12 +70,23 @@ pub(crate) fn sniff(bytes: &[u8]) -> Sniffed<'_> {
     }
 }
 
-/// Valid UTF-8 with at least one 3-byte character. UTF-8 Japanese text always has them
-/// (kana, kanji, full-width forms); MS932 half-width kana pairs can form 2-byte UTF-8 by
-/// chance, so those alone are not taken as UTF-8. Fails fast on MS932 input.
+/// Valid UTF-8 with multi-byte characters that is not plain MS932. UTF-8 Japanese text
+/// always has 3-byte characters (kana, kanji, full-width forms), which MS932 text never
+/// forms across a whole file; valid UTF-8 with only 2-byte characters is taken as UTF-8
+/// only when it is not valid MS932 (MS932 half-width kana pairs such as 「ﾃｱ」 are valid
+/// 2-byte UTF-8 by chance). Fails fast on MS932 input (its lead bytes 0x81–0x9F are UTF-8
+/// continuation bytes).
 fn looks_like_utf8(bytes: &[u8]) -> bool {
-    !bytes.is_ascii()
-        && std::str::from_utf8(bytes).is_ok_and(|s| s.chars().any(|c| u32::from(c) >= 0x800))
+    if bytes.is_ascii() {
+        return false;
+    }
+    let Ok(s) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    s.chars().any(|c| u32::from(c) >= 0x800)
+        || SHIFT_JIS
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .is_none()
 }
 
 fn empty_finding() -> Finding {
@@ -100,28 +94,6 @@ fn empty_finding() -> Finding {
         "E_CSV_EMPTY",
         "ファイルが空です（データがありません）。介護ソフトで出力し直してください。",
     )
-}
-
-/// The finding for a byte that is not MS932, at 0-based `offset`, in `record` / `field`.
-pub(crate) fn not_ms932_finding(
-    bytes: &[u8],
-    offset: usize,
-    record: usize,
-    field: usize,
-) -> Finding {
-    let byte = bytes.get(offset).copied().unwrap_or(0);
-    Finding::error(
-        "E_CSV_NOT_MS932",
-        format!(
-            "{}行目 {}項目: 先頭から{}バイト目（0x{:02X}）がShift-JIS（MS932）の文字として読めません。ファイルが壊れているか、別の文字コードで保存されています。介護ソフトでShift-JIS（MS932）として出力し直してください。",
-            record,
-            field,
-            offset + 1,
-            byte
-        ),
-    )
-    .at_record(record)
-    .at_field(field)
 }
 
 /// 0-based offset of the first byte sequence that is not MS932.
@@ -151,7 +123,24 @@ pub fn decode_ms932(bytes: &[u8]) -> Result<String, Finding> {
         return Err(f);
     }
     match SHIFT_JIS.decode_without_bom_handling_and_without_replacement(bytes) {
-        Some(text) => Ok(text.into_owned()),
+        Some(text) => {
+            // 外字 (lead bytes 0xF0–0xF9) decode to the private use area U+E000–U+E757.
+            if let Some((at, c)) = text
+                .char_indices()
+                .find(|(_, c)| ('\u{E000}'..='\u{E757}').contains(c))
+            {
+                let offset = SHIFT_JIS.encode(text.get(..at).unwrap_or_default()).0.len();
+                return Err(Finding::error(
+                    "E_CSV_GAIJI",
+                    format!(
+                        "先頭から{}バイト目の文字（U+{:04X}）は外字（Shift_JISの利用者定義領域）です。外字は標準仕様で使えません。標準の文字に置き換えてから出力し直してください。",
+                        offset + 1,
+                        u32::from(c)
+                    ),
+                ));
+            }
+            Ok(text.into_owned())
+        }
         None => {
             let offset = first_bad_offset(bytes).unwrap_or(0);
             let byte = bytes.get(offset).copied().unwrap_or(0);
@@ -291,6 +280,18 @@ mod tests {
         assert!(
             e.message
                 .contains(&format!("先頭から{}バイト目（0x82）", b.len() - 1))
+        );
+    }
+
+    #[test]
+    fn decode_refuses_gaiji() {
+        let mut b = encode_ms932("202407,あ").unwrap();
+        b.extend([0xF0, 0x40]);
+        let e = decode_ms932(&b).unwrap_err();
+        assert_eq!(e.code, "E_CSV_GAIJI");
+        assert!(
+            e.message
+                .contains(&format!("先頭から{}バイト目", b.len() - 1))
         );
     }
 

@@ -467,7 +467,7 @@ const KIHON: &[FieldDef] = &[
     INSURER,
     INSURED,
     r(4, "相談日", 8, Format::Date),
-    o(5, "計画種類", 1, Format::Code(&codes::KEIKAKU_SHURUI)),
+    r(5, "計画種類", 1, Format::Code(&codes::KEIKAKU_SHURUI)),
     o(6, "委託の有無", 1, Format::Code(&codes::ITAKU)),
     t(7, "作成担当者"),
     o(8, "相談方法", 2, Format::Code(&codes::SODAN_HOHO)),
@@ -477,7 +477,7 @@ const KIHON: &[FieldDef] = &[
     o(12, "利用者の現況", 2, Format::Code(&codes::GENKYO)),
     t(13, "利用者の現況(状況補足)"),
     t(14, "利用者氏名ﾌﾘｶﾞﾅ"),
-    t(15, "利用者氏名"),
+    rt(15, "利用者氏名"),
     o(16, "利用者性別", 1, Format::Code(&codes::SEX)),
     o(17, "利用者生年月日", 8, Format::Date),
     t(18, "利用者住所"),
@@ -591,16 +591,16 @@ const YOBO: &[FieldDef] = &[
     INSURER,
     INSURED,
     r(4, "計画作成(変更)日", 8, Format::Date),
-    o(5, "計画種類", 1, Format::Code(&codes::KEIKAKU_SHURUI)),
+    r(5, "計画種類", 1, Format::Code(&codes::KEIKAKU_SHURUI)),
     o(6, "委託の有無", 1, Format::Code(&codes::ITAKU)),
     t(7, "整理番号"),
-    t(8, "利用者名"),
+    rt(8, "利用者名"),
     o(9, "認定年月日", 8, Format::Date),
     o(10, "認定有効期間開始日", 8, Format::Date),
     o(11, "認定有効期間終了日", 8, Format::Date),
     o(12, "計画書区分", 2, Format::Code(&codes::KEIKAKUSHO)),
     o(13, "認定状況区分", 1, Format::Code(&codes::NINTEI_STATUS)),
-    o(14, "要支援状態区分", 1, Format::Code(&codes::YOSHIEN)),
+    r(14, "要支援状態区分", 1, Format::Code(&codes::YOSHIEN)),
     t(15, "計画作成者氏名（地域包括支援センター担当者名）"),
     t(16, "計画作成者氏名（担当介護支援専門員名）"),
     t(17, "計画作成者事業者・事業所名"),
@@ -823,12 +823,17 @@ pub enum Generation {
     V4,
 }
 
+/// Months since year 0 of a real `YYYYMM` (month 01–12, year 1900–2199).
 fn month_index(v: &str) -> Option<i64> {
     if v.len() != 6 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let n: i64 = v.parse().ok()?;
-    Some((n / 100) * 12 + (n % 100))
+    let (year, month) = (n / 100, n % 100);
+    if !(1..=12).contains(&month) || !(1900..=2199).contains(&year) {
+        return None;
+    }
+    Some(year * 12 + month)
 }
 
 /// Which generation a CSVバージョン is read with, and a finding when the value is not the
@@ -856,15 +861,19 @@ pub fn resolve_version(version: &str) -> (Generation, Option<Finding>) {
         );
     }
     let Some(idx) = month_index(version) else {
+        let message = if version.len() == 6 && version.bytes().all(|b| b.is_ascii_digit()) {
+            format!(
+                "CSVバージョン「{version}」は実在する年月ではありません（YYYYMMの月は01〜12です）。標準仕様のCSVバージョンは202407（第4.1版）などの年月です。介護ソフトのバージョン設定を確認して出力し直してください。"
+            )
+        } else {
+            format!(
+                "CSVバージョン「{}」がYYYYMM（例: 202407）の形式ではありません。介護ソフトで出力し直してください。",
+                shown(version)
+            )
+        };
         return (
             Generation::V4,
-            Some(Finding::error(
-                "E_CSV_VERSION_FORMAT",
-                format!(
-                    "CSVバージョン「{}」がYYYYMM（例: 202407）の形式ではありません。介護ソフトで出力し直してください。",
-                    shown(version)
-                ),
-            )),
+            Some(Finding::error("E_CSV_VERSION_FORMAT", message)),
         );
     };
     // Nearest known version by month; ties go to the newer one.

@@ -11,6 +11,7 @@ pub mod codes;
 mod encoding;
 mod layout;
 mod reader;
+mod rules;
 mod validate;
 mod version;
 mod write;

@@ -1,13 +1,14 @@
-//! A hand-written RFC 4180 style tokenizer.
+//! The tokenizer: `csv-core` over the raw bytes, plus the diagnostics csv-core does not
+//! give (quoting problems, bytes that are not MS932, 外字, UTF-8 fields).
 //!
 //! Quoted fields may hold commas, CR/LF and `""`; records end with CRLF, LF or a lone CR;
 //! the last record needs no line end; blank lines are skipped. It never panics: slices are
-//! taken with `get` and every cut is at an ASCII delimiter (a UTF-8 character boundary).
+//! taken with `get` and every cut is at an ASCII delimiter (a character boundary in MS932
+//! and in UTF-8).
 //!
-//! Speed: the file is decoded once (encoding_rs), then each record is scanned in one pass
-//! (a byte-class loop outside quotes, a SIMD search for the closing quote inside them).
-//! All records of a file share the decoded text and one span table (two allocations per
-//! file, not one per field).
+//! Speed: csv-core copies the unescaped fields into one buffer; only fields holding
+//! non-ASCII bytes are decoded (encoding_rs), the codes and numbers that make up most of a
+//! file are used as they are. All records of a file share one text and one span table.
 
 use std::sync::Arc;
 
@@ -22,7 +23,8 @@ use crate::finding::Finding;
 pub struct Record {
     /// 1-based record number: the n-th non-blank row of the file, header rows included.
     pub number: usize,
-    text: Arc<String>,
+    /// Field bytes: ASCII fields as read, decoded fields as UTF-8 (every span is UTF-8).
+    text: Arc<Vec<u8>>,
     spans: Arc<Vec<(u32, u32)>>,
     /// Range of this record's fields in `spans`.
     first: usize,
@@ -32,11 +34,11 @@ pub struct Record {
 impl Record {
     /// A record from its fields.
     pub fn new<S: AsRef<str>>(number: usize, fields: &[S]) -> Self {
-        let mut text = String::new();
+        let mut text = Vec::new();
         let mut spans = Vec::with_capacity(fields.len());
         for f in fields {
             let start = offset32(text.len());
-            text.push_str(f.as_ref());
+            text.extend_from_slice(f.as_ref().as_bytes());
             spans.push((start, offset32(text.len())));
         }
         Self {
@@ -67,7 +69,7 @@ impl Record {
     /// The field at 0-based `index`.
     pub fn get(&self, index: usize) -> Option<&str> {
         let (start, end) = *self.spans().get(index)?;
-        self.text.get(start as usize..end as usize)
+        std::str::from_utf8(self.text.get(start as usize..end as usize)?).ok()
     }
 
     /// The field with 1-based number `no` (as in the layouts: field 1 = CSVバージョン).
@@ -85,7 +87,7 @@ impl Record {
 
     /// The fields as bytes (UTF-8; no character-boundary checks, for the validator).
     pub(crate) fn raw_fields(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let bytes = self.text.as_bytes();
+        let bytes = self.text.as_slice();
         self.spans()
             .iter()
             .map(move |&(s, e)| bytes.get(s as usize..e as usize).unwrap_or_default())
@@ -108,7 +110,7 @@ impl Eq for Record {}
 /// Iterator over the fields of a [`Record`].
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
-    text: &'a str,
+    text: &'a [u8],
     spans: std::slice::Iter<'a, (u32, u32)>,
 }
 
@@ -118,11 +120,11 @@ impl<'a> Iterator for Fields<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a str> {
         let (start, end) = *self.spans.next()?;
-        Some(
-            self.text
-                .get(start as usize..end as usize)
-                .unwrap_or_default(),
-        )
+        let bytes = self
+            .text
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
+        Some(std::str::from_utf8(bytes).unwrap_or_default())
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -142,6 +144,8 @@ impl std::fmt::Debug for Record {
 }
 
 /// Problems the tokenizer reports; they are turned into findings by the caller.
+///
+/// Offsets are 0-based byte offsets in the bytes given to the tokenizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenIssue {
     /// A quoted field without its closing quote (record, field).
@@ -150,261 +154,484 @@ pub(crate) enum TokenIssue {
     AfterQuote(usize, usize),
     /// A `"` inside an unquoted field (record, field).
     BareQuote(usize, usize),
+    /// Bytes that are not MS932 (record, field, offset of the first bad byte, that byte).
+    NotMs932(usize, usize, usize, u8),
+    /// A character of the user-defined area (外字, lead byte 0xF0–0xF9): record, field,
+    /// offset of its lead byte, and its two bytes.
+    Gaiji(usize, usize, usize, [u8; 2]),
+    /// A field of an MS932 file that is UTF-8 Japanese text (record, field, offset of its
+    /// first non-ASCII byte).
+    Utf8Part(usize, usize, usize),
+    /// A field of a UTF-8 file that is not UTF-8 (record, field, offset of the bad byte).
+    NotUtf8(usize, usize, usize),
 }
 
-/// The largest input file read (1 GiB); its decoded text (at most 3 bytes of UTF-8 per
-/// byte) always fits u32 offsets.
+/// How the non-ASCII fields of a file are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decode {
+    /// MS932 (the standard's encoding), with 外字 and UTF-8 fields reported.
+    Ms932,
+    /// UTF-8 (a file written wrongly, or text that is already decoded).
+    Utf8,
+}
+
+/// The largest input file read (1 GiB); its text (ASCII fields once, non-ASCII fields
+/// decoded, at most 3 bytes of UTF-8 per 2 input bytes) always fits u32 offsets.
 pub(crate) const MAX_INPUT: usize = 1 << 30;
-/// The largest decoded text the tokenizer reads.
-const MAX_TEXT: usize = 3 << 30;
 
 #[inline]
 fn offset32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-/// Byte classes for the record scanner: 0 ordinary, 1 `,`, 2 `"`, 3 CR or LF.
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b',' as usize] = 1;
-    t[b'"' as usize] = 2;
-    t[b'\r' as usize] = 3;
-    t[b'\n' as usize] = 3;
-    t
-};
+/// How many encoding issues get their exact place; later ones (never listed, only counted
+/// by the validator) get the record's start, so hostile input stays linear.
+const LOCATED_ISSUES: usize = 256;
 
-/// Scan the record that starts at `start` (not a line end) in one pass: push its field
-/// spans, the unescaped text of fields that need it, and quoting issues; return where the
-/// next record starts.
-///
-/// A `"` opens a quoted field only at the start of a field; inside, `""` is a quote and
-/// `,` CR LF are text. A quote that never closes is taken literally (then no `"` follows
-/// it anywhere) and the field is read as unquoted. Text after a closing quote is kept.
-fn scan_record(
-    t: &[u8],
-    start: usize,
-    number: usize,
-    spans: &mut Vec<(u32, u32)>,
-    pending: &mut Vec<(usize, Vec<u8>)>,
-    issue: &mut impl FnMut(TokenIssue),
-) -> usize {
-    let n = t.len();
-    let first = spans.len();
-    let mut p = start;
-    loop {
-        let field_no = spans.len() - first + 1;
-        let field_start = p;
-        let mut quoted = false;
-        let mut literal_open = false;
-        if t.get(p) == Some(&b'"') {
-            let mut q = p + 1;
-            let mut escaped = false;
-            let close = loop {
-                match t.get(q..).and_then(|r| memchr::memchr(b'"', r)) {
-                    Some(k) if t.get(q + k + 1) == Some(&b'"') => {
-                        escaped = true;
-                        q += k + 2;
-                    }
-                    Some(k) => break Some(q + k),
-                    None => break None,
+/// The offset of the first field of a record's raw bytes (after skipped blank lines).
+fn record_start(raw: &[u8]) -> usize {
+    raw.iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(raw.len())
+}
+
+/// Where the field after the one starting at `s` starts, or `None` at the record's end.
+/// `raw` is one record's input bytes (its line end included).
+fn next_field_start(raw: &[u8], s: usize) -> Option<usize> {
+    let mut p = s;
+    if raw.get(p) == Some(&b'"') {
+        let mut q = p + 1;
+        loop {
+            match raw.get(q..).and_then(|r| memchr::memchr(b'"', r)) {
+                Some(k) if raw.get(q + k + 1) == Some(&b'"') => q += k + 2,
+                Some(k) => {
+                    p = q + k + 1;
+                    break;
                 }
-            };
-            match close {
-                Some(c) => {
-                    quoted = true;
-                    p = c + 1;
-                    let after = p;
-                    while p < n && !matches!(CLASS[usize::from(t[p])], 1 | 3) {
-                        p += 1;
-                    }
-                    if p > after {
-                        issue(TokenIssue::AfterQuote(number, field_no));
-                    }
-                    if escaped || p > after {
-                        let raw = t.get(field_start + 1..c).unwrap_or_default();
-                        let stray = t.get(after..p).unwrap_or_default();
-                        pending.push((spans.len(), unescape(raw, stray)));
-                    }
-                    spans.push((offset32(field_start + 1), offset32(c)));
-                }
-                None => {
-                    issue(TokenIssue::Unterminated(number, field_no));
-                    literal_open = true;
-                    p += 1;
-                }
+                None => return None,
             }
         }
-        if !quoted {
-            let mut bare = false;
-            loop {
-                while p < n && CLASS[usize::from(t[p])] == 0 {
-                    p += 1;
-                }
-                if p < n && t[p] == b'"' {
-                    bare = true;
-                    p += 1;
-                    continue;
-                }
-                break;
-            }
-            if bare && !literal_open {
-                issue(TokenIssue::BareQuote(number, field_no));
-            }
-            spans.push((offset32(field_start), offset32(p)));
-        }
-        if p >= n {
-            return n;
-        }
-        if t[p] == b',' {
-            p += 1;
-            if p >= n {
-                spans.push((offset32(n), offset32(n)));
-                return n;
-            }
-            continue;
-        }
-        return line_end(t, p);
+    }
+    let rest = raw.get(p..)?;
+    match memchr::memchr3(b',', b'\r', b'\n', rest) {
+        Some(k) if rest[k] == b',' => Some(p + k + 1),
+        _ => None,
     }
 }
 
-/// The offset after the line end (CRLF, CR or LF) at `at`.
-fn line_end(b: &[u8], at: usize) -> usize {
-    match b.get(at) {
-        Some(b'\r') if b.get(at + 1) == Some(&b'\n') => at + 2,
-        Some(b'\r' | b'\n') => at + 1,
-        _ => at,
-    }
-}
-
-/// Remove the quoting of a quoted field's raw content (`""` → `"`) and add stray text.
-fn unescape(content: &[u8], stray: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(content.len() + stray.len());
-    let mut i = 0;
-    while i < content.len() {
-        v.push(content[i]);
-        i += if content[i] == b'"' { 2 } else { 1 };
-    }
-    v.extend_from_slice(stray);
-    v
-}
-
-/// Reference splitter of one line (the first implementation), kept to check
-/// [`scan_record`] against it.
-#[cfg(test)]
-#[allow(clippy::too_many_arguments)]
-fn split_record_slow(
-    buf: &[u8],
-    rec: usize,
-    len: usize,
-    spans: &mut Vec<(u32, u32)>,
-    pending: &mut Vec<(usize, Vec<u8>)>,
-    number: usize,
-    issue: &mut impl FnMut(TokenIssue),
-) {
-    let first = spans.len();
-    let mut pos = rec;
-    loop {
-        let field_no = spans.len() - first + 1;
-        let t = buf;
-        let closing = if t.get(pos) == Some(&b'"') {
-            let mut q = pos + 1;
-            let mut escaped = false;
-            loop {
-                match t.get(q..len).and_then(|r| memchr::memchr(b'"', r)) {
-                    Some(c) if t.get(q + c + 1) == Some(&b'"') => {
-                        escaped = true;
-                        q += c + 2;
-                    }
-                    Some(c) => break Some((q + c, escaped)),
-                    None => break None,
-                }
-            }
-        } else {
-            None
-        };
-        match closing {
-            Some((c, escaped)) => {
-                let content = (pos + 1, c);
-                pos = c + 1;
-                let after = pos;
-                while pos < len && t[pos] != b',' {
-                    pos += 1;
-                }
-                if pos > after {
-                    issue(TokenIssue::AfterQuote(number, field_no));
-                }
-                if escaped || pos > after {
-                    let raw = t.get(content.0..content.1).unwrap_or_default();
-                    let stray = t.get(after..pos).unwrap_or_default();
-                    pending.push((spans.len(), unescape(raw, stray)));
-                }
-                spans.push((offset32(content.0), offset32(content.1)));
-            }
-            None => {
-                let start = pos;
-                let unterminated = t.get(pos) == Some(&b'"');
-                if unterminated {
-                    issue(TokenIssue::Unterminated(number, field_no));
-                }
-                let mut quote = false;
-                while pos < len && t[pos] != b',' {
-                    quote |= t[pos] == b'"';
-                    pos += 1;
-                }
-                if quote && !unterminated {
-                    issue(TokenIssue::BareQuote(number, field_no));
-                }
-                spans.push((offset32(start), offset32(pos)));
-            }
-        }
-        if pos >= len {
-            break;
-        }
-        pos += 1;
-        if pos >= len {
-            spans.push((offset32(len), offset32(len)));
-            break;
+/// The raw start of field `field` (0-based) of a record.
+fn field_raw_start(raw: &[u8], field: usize) -> usize {
+    let mut s = record_start(raw);
+    for _ in 0..field {
+        match next_field_start(raw, s) {
+            Some(n) => s = n,
+            None => return s,
         }
     }
+    s
 }
 
-/// Split decoded CSV text into records and fields, reporting quoting problems.
-///
-/// The records share `text` (fields that needed unescaping get their text appended to it).
-pub(crate) fn tokenize(mut text: String, mut issue: impl FnMut(TokenIssue)) -> Vec<Record> {
-    // Offsets are u32: inputs whose text could exceed them are not read.
-    if text.len() > MAX_TEXT {
-        return Vec::new();
+/// The raw offset of output byte `k` of the field whose raw bytes start at `s`.
+fn raw_offset_in_field(raw: &[u8], s: usize, k: usize) -> usize {
+    if raw.get(s) != Some(&b'"') {
+        return s + k;
     }
-    let n = text.len();
-    // (number, first span, span count) of each record.
-    let mut metas: Vec<(usize, usize, usize)> = Vec::with_capacity(n / 128 + 1);
-    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(n / 6 + 1);
-    let mut pending: Vec<(usize, Vec<u8>)> = Vec::new();
-    {
-        let b = text.as_bytes();
-        let mut i = 0usize;
-        let mut number = 0usize;
-        while i < n {
-            if b[i] == b'\n' || b[i] == b'\r' {
-                i += 1;
+    let mut i = s + 1;
+    let mut n = 0;
+    while i < raw.len() {
+        if raw[i] == b'"' {
+            if raw.get(i + 1) == Some(&b'"') {
+                if n == k {
+                    return i;
+                }
+                n += 1;
+                i += 2;
                 continue;
             }
-            number += 1;
-            let first = spans.len();
-            let next = scan_record(b, i, number, &mut spans, &mut pending, &mut issue);
-            metas.push((number, first, spans.len() - first));
-            i = next.max(i + 1);
+            // The closing quote: text after it continues the value.
+            return i + 1 + (k - n);
+        }
+        if n == k {
+            return i;
+        }
+        n += 1;
+        i += 1;
+    }
+    i
+}
+
+/// Field numbers (1-based) of positions in one record, computed lazily and forwards.
+struct FieldCounter {
+    start: usize,
+    field: usize,
+}
+
+impl FieldCounter {
+    fn new(raw: &[u8]) -> Self {
+        Self {
+            start: record_start(raw),
+            field: 1,
         }
     }
-    // Fields that needed unescaping get their text after everything else.
-    for (index, bytes) in pending {
-        let start = offset32(text.len());
-        text.push_str(&String::from_utf8_lossy(&bytes));
-        if let Some(span) = spans.get_mut(index) {
-            *span = (start, offset32(text.len()));
+
+    /// The field holding raw offset `pos` (positions asked for only grow).
+    fn at(&mut self, raw: &[u8], pos: usize) -> usize {
+        while let Some(n) = next_field_start(raw, self.start) {
+            if n > pos {
+                break;
+            }
+            self.start = n;
+            self.field += 1;
+        }
+        self.field
+    }
+}
+
+/// Walk the quotes of one record's raw bytes: report text after a closing quote and quotes
+/// inside unquoted fields (once per field), and return the offset of an opening quote that
+/// never closes. Costs one `memchr` over a record without quotes.
+fn walk_quotes(raw: &[u8], number: usize, issue: &mut impl FnMut(TokenIssue)) -> Option<usize> {
+    let start = record_start(raw);
+    let mut counter = FieldCounter::new(raw);
+    let mut p = start;
+    let next_comma = |from: usize| {
+        raw.get(from..)
+            .and_then(|r| memchr::memchr(b',', r))
+            .map_or(raw.len(), |k| from + k)
+    };
+    while let Some(k) = raw.get(p..).and_then(|r| memchr::memchr(b'"', r)) {
+        let q = p + k;
+        let at_field_start = q == start || raw.get(q.wrapping_sub(1)) == Some(&b',');
+        if !at_field_start {
+            // A field whose opening quote was taken literally keeps its quotes silently.
+            let field_start = raw
+                .get(..q)
+                .and_then(|r| memchr::memrchr(b',', r))
+                .map_or(start, |c| c + 1);
+            if raw.get(field_start) != Some(&LITERAL_QUOTE) {
+                issue(TokenIssue::BareQuote(number, counter.at(raw, q)));
+            }
+            p = next_comma(q);
+            continue;
+        }
+        let mut c = q + 1;
+        let close = loop {
+            match raw.get(c..).and_then(|r| memchr::memchr(b'"', r)) {
+                Some(j) if raw.get(c + j + 1) == Some(&b'"') => c += j + 2,
+                Some(j) => break Some(c + j),
+                None => break None,
+            }
+        };
+        let Some(x) = close else {
+            return Some(q);
+        };
+        p = x + 1;
+        if !matches!(raw.get(p), None | Some(b',' | b'\r' | b'\n')) {
+            issue(TokenIssue::AfterQuote(number, counter.at(raw, q)));
+            p = next_comma(p);
         }
     }
+    None
+}
+
+/// Is `b` a lead byte of a two-byte MS932 character?
+#[inline]
+fn is_lead(b: u8) -> bool {
+    matches!(b, 0x81..=0x9F | 0xE0..=0xFC)
+}
+
+/// The output offset of the first 外字 (lead byte 0xF0–0xF9) in MS932 bytes, and its bytes.
+fn find_gaiji(f: &[u8]) -> Option<(usize, [u8; 2])> {
+    let mut i = 0;
+    while i < f.len() {
+        let b = f[i];
+        if (0xF0..=0xF9).contains(&b) {
+            return Some((i, [b, f.get(i + 1).copied().unwrap_or(0)]));
+        }
+        i += if is_lead(b) { 2 } else { 1 };
+    }
+    None
+}
+
+/// Valid UTF-8 that holds Japanese written as UTF-8: at least one character of three bytes
+/// and every non-ASCII character in the ranges Japanese text uses. MS932 text almost never
+/// is valid UTF-8 at all (its lead bytes 0x81–0x9F are UTF-8 continuation bytes).
+fn is_japanese_utf8(f: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(f) else {
+        return false;
+    };
+    let mut three = false;
+    for c in s.chars() {
+        let u = u32::from(c);
+        if u < 0x80 {
+            continue;
+        }
+        let plausible = matches!(u,
+            0x00A0..=0x00FF
+            | 0x2010..=0x206F
+            | 0x2100..=0x22FF
+            | 0x2460..=0x24FF
+            | 0x2500..=0x257F
+            | 0x25A0..=0x26FF
+            | 0x3000..=0x30FF
+            | 0x3200..=0x33FF
+            | 0x4E00..=0x9FFF
+            | 0xF900..=0xFAFF
+            | 0xFF00..=0xFFEF);
+        if !plausible {
+            return false;
+        }
+        three |= u >= 0x800;
+    }
+    three
+}
+
+/// The file offset of output byte `k` of field `field` (0-based) of a record, or the
+/// record's start once many issues have been located.
+fn place(located: &mut usize, raw: &[u8], raw_at: usize, field: usize, k: usize) -> usize {
+    *located += 1;
+    if *located > LOCATED_ISSUES {
+        return raw_at + record_start(raw);
+    }
+    raw_at + raw_offset_in_field(raw, field_raw_start(raw, field), k)
+}
+
+/// Per-file state of the tokenizer: the text being built and the issue counter.
+struct Builder<'a> {
+    decode: Decode,
+    /// Unescaped field bytes as csv-core wrote them (below the input's length + 1); the
+    /// decoded text of non-ASCII fields is appended after that.
+    out: Vec<u8>,
+    /// The bytes of the field being decoded.
+    scratch: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+    located: usize,
+    issue: &'a mut dyn FnMut(TokenIssue),
+}
+
+impl Builder<'_> {
+    /// Push the spans of one record's fields (`ends` relative to `out_start`), decoding
+    /// the non-ASCII ones. `raw` is the record's input, `raw_at` its offset in the file.
+    fn push_record(
+        &mut self,
+        number: usize,
+        out_start: usize,
+        ends: &[usize],
+        raw: &[u8],
+        raw_at: usize,
+    ) {
+        let ascii = self
+            .out
+            .get(out_start..out_start + ends.last().copied().unwrap_or(0))
+            .is_none_or(<[u8]>::is_ascii);
+        let mut s = 0usize;
+        for (i, &e) in ends.iter().enumerate() {
+            let (a, b) = (out_start + s, out_start + e);
+            s = e;
+            if ascii || self.out.get(a..b).is_none_or(<[u8]>::is_ascii) {
+                self.spans.push((offset32(a), offset32(b)));
+                continue;
+            }
+            let start = self.out.len();
+            self.scratch.clear();
+            self.scratch
+                .extend_from_slice(self.out.get(a..b).unwrap_or_default());
+            self.decode_field(number, i, raw, raw_at);
+            self.spans.push((offset32(start), offset32(self.out.len())));
+        }
+    }
+
+    #[inline(never)]
+    fn decode_field(&mut self, number: usize, field: usize, raw: &[u8], raw_at: usize) {
+        let bytes = self.scratch.as_slice();
+        let first_non_ascii = bytes.iter().position(|&c| c >= 0x80).unwrap_or(0);
+        if self.decode == Decode::Utf8 {
+            match std::str::from_utf8(bytes) {
+                Ok(s) => self.out.extend_from_slice(s.as_bytes()),
+                Err(e) => {
+                    let bad = e.valid_up_to();
+                    self.out
+                        .extend_from_slice(String::from_utf8_lossy(bytes).as_bytes());
+                    let at = place(&mut self.located, raw, raw_at, field, bad);
+                    (self.issue)(TokenIssue::NotUtf8(number, field + 1, at));
+                }
+            }
+            return;
+        }
+        if is_japanese_utf8(bytes) {
+            // Shown as what it is; reported as UTF-8.
+            self.out.extend_from_slice(bytes);
+            let at = place(&mut self.located, raw, raw_at, field, first_non_ascii);
+            (self.issue)(TokenIssue::Utf8Part(number, field + 1, at));
+            return;
+        }
+        // Decoded straight into `out` (encoding_rs's `decode_to_string` would touch every
+        // page of the spare capacity).
+        let start = self.out.len();
+        let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
+        let room = decoder
+            .max_utf8_buffer_length(bytes.len())
+            .unwrap_or(bytes.len().saturating_mul(3));
+        self.out.resize(start + room, 0);
+        let dst = self.out.get_mut(start..).unwrap_or_default();
+        let (result, read, written) = decoder.decode_to_utf8_without_replacement(bytes, dst, true);
+        match result {
+            encoding_rs::DecoderResult::Malformed(bad, after) => {
+                let k = read.saturating_sub(usize::from(bad) + usize::from(after));
+                let byte = bytes.get(k).copied().unwrap_or(0);
+                let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
+                let dst = self.out.get_mut(start..).unwrap_or_default();
+                let (_, _, written, _) = decoder.decode_to_utf8(bytes, dst, true);
+                self.out.truncate(start + written);
+                let at = place(&mut self.located, raw, raw_at, field, k);
+                (self.issue)(TokenIssue::NotMs932(number, field + 1, at, byte));
+            }
+            // With the whole field given and room for all of it, this is all of it.
+            encoding_rs::DecoderResult::InputEmpty | encoding_rs::DecoderResult::OutputFull => {
+                self.out.truncate(start + written);
+            }
+        }
+        if bytes.iter().any(|c| (0xF0..=0xF9).contains(c))
+            && let Some((k, pair)) = find_gaiji(bytes)
+        {
+            let at = place(&mut self.located, raw, raw_at, field, k);
+            (self.issue)(TokenIssue::Gaiji(number, field + 1, at, pair));
+        }
+    }
+}
+
+/// The character that stands in for an opening quote that never closes while its record
+/// is read again (any byte csv-core treats as plain text).
+const LITERAL_QUOTE: u8 = 0x01;
+
+/// Split CSV bytes into records and fields with `csv-core`, reporting quoting and
+/// encoding problems.
+///
+/// The input is tokenized as bytes, which is exact for MS932 (its trail bytes, 0x40–0xFC,
+/// never equal `"` `,` CR or LF) and for UTF-8. Only fields holding non-ASCII bytes are
+/// decoded; all records share one text buffer and one span table.
+///
+/// An opening quote that never closes would make csv-core read the rest of the file as one
+/// field; instead it is reported and taken literally, and its record is read again, so
+/// every later record stays readable.
+pub(crate) fn tokenize_bytes(
+    input: &[u8],
+    decode: Decode,
+    mut issue: impl FnMut(TokenIssue),
+) -> Vec<Record> {
+    if input.len() > MAX_INPUT {
+        return Vec::new();
+    }
+    // Only set when an unterminated quote was found: a copy with such quotes replaced
+    // (their offsets in `literal`).
+    let mut patched: Option<Vec<u8>> = None;
+    let mut literal: Vec<usize> = Vec::new();
+    // Decoded fields go after every byte csv-core can write (at most the input).
+    let base = input.len() + 1;
+    let mut builder = Builder {
+        decode,
+        // Room for the decoded fields too (MS932 → UTF-8 grows at most 3×; ~1.5× for
+        // kanji): capacity that is never written costs no memory, a reallocation would
+        // copy the whole text.
+        out: Vec::with_capacity(
+            base.saturating_add(if base < (64 << 20) {
+                base * 2
+            } else {
+                base / 2
+            }) + 64,
+        ),
+        scratch: Vec::new(),
+        spans: Vec::with_capacity(input.len() / 6 + 1),
+        located: 0,
+        issue: &mut issue,
+    };
+    builder.out.resize(base, 0);
+    let mut metas: Vec<(usize, usize, usize)> = Vec::with_capacity(input.len() / 128 + 1);
+    let mut ends = vec![0usize; 64];
+    let mut rdr = csv_core::Reader::new();
+    let mut pos = 0usize;
+    let mut opos = 0usize;
+    let mut number = 0usize;
+    'records: loop {
+        let rec_in = pos;
+        let rec_out = opos;
+        let mut nfields = 0usize;
+        loop {
+            let data: &[u8] = patched.as_deref().unwrap_or(input);
+            let rest = data.get(pos..).unwrap_or_default();
+            if opos >= base {
+                // csv-core writes at most what it reads: never reached.
+                break 'records;
+            }
+            if ends.len() <= nfields {
+                ends.resize(nfields * 2 + 64, 0);
+            }
+            let (res, nin, nout, nend) = rdr.read_record(
+                rest,
+                builder.out.get_mut(opos..base).unwrap_or_default(),
+                ends.get_mut(nfields..).unwrap_or_default(),
+            );
+            pos += nin;
+            opos += nout;
+            nfields += nend;
+            match res {
+                csv_core::ReadRecordResult::InputEmpty
+                | csv_core::ReadRecordResult::OutputFull
+                | csv_core::ReadRecordResult::OutputEndsFull => {}
+                csv_core::ReadRecordResult::Record => break,
+                csv_core::ReadRecordResult::End => break 'records,
+            }
+        }
+        let data: &[u8] = patched.as_deref().unwrap_or(input);
+        let raw = data.get(rec_in..pos).unwrap_or_default();
+        let this = number + 1;
+        if memchr::memchr(b'"', raw).is_some() {
+            let mut found = Vec::new();
+            if let Some(q) = walk_quotes(raw, this, &mut |i| found.push(i)) {
+                // Read this record again with the quote taken literally (the issues found
+                // so far are found again then).
+                let field = FieldCounter::new(raw).at(raw, q);
+                (builder.issue)(TokenIssue::Unterminated(this, field));
+                let copy = patched.get_or_insert_with(|| input.to_vec());
+                if let Some(b) = copy.get_mut(rec_in + q) {
+                    *b = LITERAL_QUOTE;
+                    literal.push(rec_in + q);
+                }
+                rdr = csv_core::Reader::new();
+                pos = rec_in;
+                opos = rec_out;
+                continue;
+            }
+            for i in found {
+                (builder.issue)(i);
+            }
+        }
+        number = this;
+        let ends_rec = ends.get(..nfields).unwrap_or_default();
+        // Put back the quotes that were taken literally (each starts its field).
+        if !literal.is_empty() {
+            let mut counter = FieldCounter::new(raw);
+            for &at in literal.iter().filter(|&&at| (rec_in..pos).contains(&at)) {
+                let field = counter.at(raw, at - rec_in);
+                let s = match field {
+                    0 | 1 => 0,
+                    f => ends_rec.get(f - 2).copied().unwrap_or(0),
+                };
+                if let Some(b) = builder.out.get_mut(rec_out + s)
+                    && *b == LITERAL_QUOTE
+                {
+                    *b = b'"';
+                }
+            }
+        }
+        let first = builder.spans.len();
+        builder.push_record(number, rec_out, ends_rec, raw, rec_in);
+        metas.push((number, first, nfields));
+    }
+    // The text: ASCII fields where csv-core wrote them (below `base`), then the decoded
+    // fields.
+    let text = std::mem::take(&mut builder.out);
+    let spans = std::mem::take(&mut builder.spans);
     let text = Arc::new(text);
     let spans = Arc::new(spans);
     metas
@@ -422,11 +649,11 @@ pub(crate) fn tokenize(mut text: String, mut issue: impl FnMut(TokenIssue)) -> V
 /// Split decoded CSV text into records (quoting problems are ignored; use
 /// [`validate`](super::validate) for findings).
 pub fn parse_records(text: &str) -> Vec<Record> {
-    tokenize(text.to_owned(), |_| {})
+    tokenize_bytes(text.as_bytes(), Decode::Utf8, |_| {})
 }
 
-/// The finding for a tokenizer issue.
-pub(crate) fn issue_finding(issue: TokenIssue) -> Finding {
+/// The finding for a tokenizer issue; `shift` is added to byte offsets (a skipped BOM).
+pub(crate) fn issue_finding(issue: TokenIssue, shift: usize) -> Finding {
     match issue {
         TokenIssue::Unterminated(r, f) => Finding::error(
             "E_CSV_QUOTE_UNTERMINATED",
@@ -452,6 +679,42 @@ pub(crate) fn issue_finding(issue: TokenIssue) -> Finding {
         )
         .at_record(r)
         .at_field(f),
+        TokenIssue::NotMs932(r, f, at, byte) => Finding::error(
+            "E_CSV_NOT_MS932",
+            format!(
+                "{r}行目 {f}項目: 先頭から{}バイト目（0x{byte:02X}）がShift-JIS（MS932）の文字として読めません。ファイルが壊れているか、別の文字コードで保存されています。介護ソフトでShift_JIS（MS932）を選んで出力し直してください。",
+                at + shift + 1
+            ),
+        )
+        .at_record(r)
+        .at_field(f),
+        TokenIssue::Gaiji(r, f, at, [lead, trail]) => Finding::error(
+            "E_CSV_GAIJI",
+            format!(
+                "{r}行目 {f}項目: 先頭から{}バイト目の文字（0x{lead:02X}{trail:02X}）は外字（Shift_JISの利用者定義領域）です。外字は標準仕様で使えず、送信先では別の文字や空白になります。介護ソフトでこの文字を標準の文字（例: 「髙」→「高」）に置き換えてから出力し直してください。",
+                at + shift + 1
+            ),
+        )
+        .at_record(r)
+        .at_field(f),
+        TokenIssue::Utf8Part(r, f, at) => Finding::error(
+            "E_CSV_UTF8_PART",
+            format!(
+                "{r}行目 {f}項目: 先頭から{}バイト目からの文字はUTF-8で書かれています（ファイルの一部だけがUTF-8です）。このままでは送信先で文字化けします。介護ソフトでShift_JIS（MS932）を選んで出力し直してください（表計算ソフトなどで貼り付けた文字であれば、貼り付け直してShift_JISで保存してください）。",
+                at + shift + 1
+            ),
+        )
+        .at_record(r)
+        .at_field(f),
+        TokenIssue::NotUtf8(r, f, at) => Finding::error(
+            "E_CSV_MIXED_ENCODING",
+            format!(
+                "{r}行目 {f}項目: このファイルはUTF-8で保存されていますが、先頭から{}バイト目がUTF-8として読めません（UTF-8とShift_JISが混ざっています）。介護ソフトでShift_JIS（MS932）を選んで、ファイル全体を出力し直してください。",
+                at + shift + 1
+            ),
+        )
+        .at_record(r)
+        .at_field(f),
     }
 }
 
@@ -461,6 +724,10 @@ mod tests {
 
     fn fields(text: &str) -> Vec<Vec<String>> {
         parse_records(text).iter().map(Record::to_vec).collect()
+    }
+
+    fn tokenize(text: &str, issue: impl FnMut(TokenIssue)) -> Vec<Record> {
+        tokenize_bytes(text.as_bytes(), Decode::Utf8, issue)
     }
 
     #[test]
@@ -496,7 +763,7 @@ mod tests {
     #[test]
     fn unterminated_quote_keeps_what_is_readable() {
         let mut issues = Vec::new();
-        let r = tokenize("1,\"abc\r\n2,x\r\n3,y".into(), |i| issues.push(i));
+        let r = tokenize("1,\"abc\r\n2,x\r\n3,y", |i| issues.push(i));
         assert_eq!(issues, vec![TokenIssue::Unterminated(1, 2)]);
         assert_eq!(
             r.iter().map(Record::to_vec).collect::<Vec<_>>(),
@@ -504,50 +771,117 @@ mod tests {
         );
     }
 
-    type Split = (Vec<String>, Vec<TokenIssue>);
-
-    fn split_both(text: &str) -> (Split, Split) {
-        let run = |fast: bool| {
-            let buf = text.as_bytes();
-            let mut spans = Vec::new();
-            let mut pending = Vec::new();
-            let mut issues = Vec::new();
-            let mut push = |i| issues.push(i);
-            if fast {
-                scan_record(buf, 0, 1, &mut spans, &mut pending, &mut push);
-            } else {
-                split_record_slow(buf, 0, buf.len(), &mut spans, &mut pending, 1, &mut push);
-            }
-            let mut fields: Vec<String> = spans
-                .iter()
-                .map(|&(s, e)| String::from_utf8_lossy(&buf[s as usize..e as usize]).into_owned())
-                .collect();
-            for (i, v) in pending {
-                fields[i] = String::from_utf8_lossy(&v).into_owned();
-            }
-            (fields, issues)
-        };
-        (run(true), run(false))
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
-        /// The one-pass scanner and the reference splitter agree on every record.
-        #[test]
-        fn fast_split_matches_slow(text in "[a\",x]{0,24}") {
-            let (fast, slow) = split_both(&text);
-            proptest::prop_assert_eq!(fast, slow);
-        }
-    }
-
     #[test]
     fn stray_quotes() {
         let mut issues = Vec::new();
-        let r = tokenize("\"ab\"c,d\"e\"".into(), |i| issues.push(i));
+        let r = tokenize("\"ab\"c,d\"e\"", |i| issues.push(i));
         assert_eq!(r[0].to_vec(), vec!["abc", "d\"e\""]);
         assert_eq!(
             issues,
             vec![TokenIssue::AfterQuote(1, 1), TokenIssue::BareQuote(1, 2)]
+        );
+    }
+
+    /// The first, byte-by-byte splitter of one record (a reference for the tokenizer).
+    fn reference(line: &str) -> (Vec<String>, Vec<TokenIssue>) {
+        let t = line.as_bytes();
+        let mut fields = Vec::new();
+        let mut issues = Vec::new();
+        let mut pos = 0;
+        loop {
+            let no = fields.len() + 1;
+            let mut value = Vec::new();
+            let mut closed = false;
+            if t.get(pos) == Some(&b'"') {
+                let mut q = pos + 1;
+                let mut content = Vec::new();
+                loop {
+                    match t.get(q) {
+                        Some(b'"') if t.get(q + 1) == Some(&b'"') => {
+                            content.push(b'"');
+                            q += 2;
+                        }
+                        Some(b'"') => {
+                            closed = true;
+                            break;
+                        }
+                        Some(&c) => {
+                            content.push(c);
+                            q += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if closed {
+                    pos = q + 1;
+                    let after = pos;
+                    while pos < t.len() && t[pos] != b',' {
+                        content.push(t[pos]);
+                        pos += 1;
+                    }
+                    if pos > after {
+                        issues.push(TokenIssue::AfterQuote(1, no));
+                    }
+                    value = content;
+                } else {
+                    issues.push(TokenIssue::Unterminated(1, no));
+                }
+            }
+            if !closed {
+                let literal = t.get(pos) == Some(&b'"');
+                let mut bare = false;
+                while pos < t.len() && t[pos] != b',' {
+                    bare |= t[pos] == b'"' && !(literal && value.is_empty());
+                    value.push(t[pos]);
+                    pos += 1;
+                }
+                if bare && !literal {
+                    issues.push(TokenIssue::BareQuote(1, no));
+                }
+            }
+            fields.push(String::from_utf8_lossy(&value).into_owned());
+            if pos >= t.len() {
+                break;
+            }
+            pos += 1;
+        }
+        (fields, issues)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// The tokenizer agrees with the reference splitter on every one-line record.
+        #[test]
+        fn tokenizer_matches_reference(text in "[a\",x]{0,24}") {
+            let mut issues = Vec::new();
+            let r = tokenize(&text, |i| issues.push(i));
+            let got = r.first().map(Record::to_vec).unwrap_or_else(|| vec![String::new()]);
+            let (want, want_issues) = reference(&text);
+            proptest::prop_assert_eq!(got, want);
+            issues.sort_by_key(|i| format!("{i:?}"));
+            let mut want_issues = want_issues;
+            want_issues.sort_by_key(|i| format!("{i:?}"));
+            proptest::prop_assert_eq!(issues, want_issues);
+        }
+    }
+
+    #[test]
+    fn encoding_issues_name_their_place() {
+        // 「あ」 in MS932, then a 外字 (0xF040), then UTF-8 「あ」 in field 3.
+        let mut b = b"202407,\"".to_vec();
+        b.extend([0x82, 0xA0, 0xF0, 0x40]);
+        b.extend(b"\",");
+        b.extend("あい".as_bytes());
+        b.extend(b"\r\n");
+        let mut issues = Vec::new();
+        let r = tokenize_bytes(&b, Decode::Ms932, |i| issues.push(i));
+        assert_eq!(r[0].get(2), Some("あい"));
+        assert_eq!(
+            issues,
+            vec![
+                TokenIssue::Gaiji(1, 2, 10, [0xF0, 0x40]),
+                TokenIssue::Utf8Part(1, 3, 14)
+            ]
         );
     }
 }

@@ -6,9 +6,9 @@ use crate::finding::{Finding, Findings, Severity};
 use crate::kind::{FileKind, NameShape};
 use crate::name::FileName;
 
-use super::encoding::{decode_body, not_ms932_finding, sniff};
+use super::encoding::{Encoding, sniff};
 use super::layout::{FieldDef, Format, Generation, Layout, resolve_layout, resolve_version, shown};
-use super::reader::{MAX_INPUT, Record, issue_finding, tokenize};
+use super::reader::{Decode, MAX_INPUT, Record, issue_finding, tokenize_bytes};
 
 /// How many findings of one code are listed before the rest are summed up.
 const MAX_PER_CODE: usize = 50;
@@ -44,7 +44,7 @@ impl CsvReport {
 }
 
 /// Collects findings, listing at most [`MAX_PER_CODE`] per code and summing up the rest.
-struct Sink {
+pub(super) struct Sink {
     findings: Vec<Finding>,
     counts: Vec<(&'static str, Severity, usize)>,
 }
@@ -58,7 +58,7 @@ impl Sink {
     }
 
     /// Whether another finding of `code` would still be listed (saves building messages).
-    fn wants(&mut self, code: &'static str, severity: Severity) -> bool {
+    pub(super) fn wants(&mut self, code: &'static str, severity: Severity) -> bool {
         match self.counts.iter_mut().find(|(c, _, _)| *c == code) {
             Some(entry) => {
                 entry.2 += 1;
@@ -71,7 +71,7 @@ impl Sink {
         }
     }
 
-    fn push(&mut self, f: Finding) {
+    pub(super) fn push(&mut self, f: Finding) {
         self.findings.push(f);
     }
 
@@ -126,21 +126,15 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
             findings: sink.finish(),
         };
     }
-    let (text, bad) = decode_body(sniffed.body, sniffed.encoding);
+    let shift = bytes.len() - sniffed.body.len();
+    let decode = match sniffed.encoding {
+        Encoding::Ms932 => Decode::Ms932,
+        Encoding::Utf8 => Decode::Utf8,
+    };
     let mut issues = Vec::new();
-    let all = tokenize(text, |i| issues.push(i));
-    if let Some(offset) = bad {
-        // The first field holding U+FFFD, which MS932 text can never contain.
-        let place = all.iter().find_map(|r| {
-            r.fields()
-                .position(|f| f.contains('\u{FFFD}'))
-                .map(|p| (r.number, p + 1))
-        });
-        let (record, field) = place.unwrap_or((1, 1));
-        sink.push(not_ms932_finding(sniffed.body, offset, record, field));
-    }
+    let all = tokenize_bytes(sniffed.body, decode, |i| issues.push(i));
     for i in issues {
-        let f = issue_finding(i);
+        let f = issue_finding(i, shift);
         if sink.wants(code_of(&f), f.severity) {
             sink.push(f);
         }
@@ -209,6 +203,7 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         prev = Some(r);
     }
     check_months(&mut sink, kind, layout, name, &records);
+    super::rules::check(&mut sink, kind, layout, name, &records);
     if let Some(name) = name {
         check_name(&mut sink, kind, layout, name, &version, &records);
     }
@@ -225,6 +220,10 @@ fn code_of(f: &Finding) -> &'static str {
     match f.code.as_str() {
         "E_CSV_QUOTE_UNTERMINATED" => "E_CSV_QUOTE_UNTERMINATED",
         "W_CSV_AFTER_QUOTE" => "W_CSV_AFTER_QUOTE",
+        "E_CSV_NOT_MS932" => "E_CSV_NOT_MS932",
+        "E_CSV_GAIJI" => "E_CSV_GAIJI",
+        "E_CSV_UTF8_PART" => "E_CSV_UTF8_PART",
+        "E_CSV_MIXED_ENCODING" => "E_CSV_MIXED_ENCODING",
         _ => "W_CSV_BARE_QUOTE",
     }
 }
@@ -430,7 +429,7 @@ enum Problem {
     Code,
 }
 
-fn all_digits(s: &[u8]) -> bool {
+pub(super) fn all_digits(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(u8::is_ascii_digit)
 }
 
@@ -513,7 +512,7 @@ fn as_str(v: &[u8]) -> &str {
 fn check_format(format: Format, v: &[u8]) -> Option<Problem> {
     let ok = match format {
         Format::Text | Format::FreeText => true,
-        Format::Version => v.len() == 6 && all_digits(v),
+        Format::Version => is_month(v),
         Format::Digits => all_digits(v),
         Format::Integer => is_integer(v),
         Format::Decimal => is_decimal(v),

@@ -122,7 +122,12 @@ impl Precheck {
                 .iter()
                 .filter_map(|f| checks.iter().position(|c| &c.name == f))
                 .collect();
-            for f in &set.findings {
+            // Deletes of earlier sets are checked with the content below (exact keys).
+            for f in set
+                .findings
+                .iter()
+                .filter(|f| f.code != "W_SET_DELETE_AFTER")
+            {
                 batch.push(BatchFinding {
                     finding: f.clone(),
                     files: idx.clone(),
@@ -380,7 +385,7 @@ struct DeletePair {
     key_label: &'static str,
 }
 
-const PAIRS: [DeletePair; 2] = [
+const PAIRS: [DeletePair; 5] = [
     DeletePair {
         delete: FileKind::Dlt1Kyo,
         upload: FileKind::Up1Kyo,
@@ -396,6 +401,30 @@ const PAIRS: [DeletePair; 2] = [
         upload_key: 5,
         what: "第6表（サービス利用票）",
         key_label: "対象年月",
+    },
+    DeletePair {
+        delete: FileKind::DltJsk,
+        upload: FileKind::UpJsk,
+        delete_key: 4,
+        upload_key: 5,
+        what: "第6表（実績）",
+        key_label: "対象年月",
+    },
+    DeletePair {
+        delete: FileKind::DltKihon,
+        upload: FileKind::UpKihon,
+        delete_key: 4,
+        upload_key: 4,
+        what: "利用者基本情報",
+        key_label: "相談日",
+    },
+    DeletePair {
+        delete: FileKind::DltYobo,
+        upload: FileKind::UpYobo,
+        delete_key: 4,
+        upload_key: 4,
+        what: "介護予防サービス・支援計画書",
+        key_label: "計画作成(変更)日",
     },
 ];
 
