@@ -459,4 +459,11 @@ impl Client {
     pub fn export_ledger(&self, path: &Path) -> Result<usize, ClientError> {
         crate::ledger::export(&self.ledger()?, path)
     }
+
+    /// Check the ledger's hash chain (works offline): `Ok(Ok(count))` when intact,
+    /// `Ok(Err(first broken entry))` (its [`crate::ledger::LedgerBreak::message_ja`] says
+    /// what is wrong), `Err` when the store cannot be read.
+    pub fn verify_ledger(&self) -> Result<Result<usize, crate::ledger::LedgerBreak>, ClientError> {
+        Ok(self.inner.store.verify_ledger()?)
+    }
 }

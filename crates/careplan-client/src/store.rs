@@ -10,13 +10,21 @@
 //! | `draft_files` | SHA-256 hex | the file bytes (content-addressed, shared by drafts) |
 //! | `ledger` | 8-byte big-endian sequence | [`LedgerEntry`] |
 //! | `ledger_keys` | unique event key (`send:<key>:<office>`, `recv:<file id>`) | sequence |
+//! | `ledger_meta` | `head`, `upgrades` | [`LedgerHead`], `Vec<`[`LedgerUpgrade`]`>` |
 //! | `receipts` | `<office>/<file id>` | [`ReceiveRecord`] (the receive journal) |
 //!
 //! Every write the user is told about (a saved draft, a ledger entry, a receive record) is
 //! followed by `flush()` before the function returns: sled alone would only flush every
 //! 500 ms.
+//!
+//! The ledger is a hash chain (see [`crate::ledger`] for the canonical bytes): every stored
+//! entry carries the SHA-256 of the previous entry ([`ChainLink`]) and its own, and
+//! `ledger_meta/head` names the last entry. Entries written by a version without the chain
+//! are chained once when the store opens ([`Store::open`], flushed, recorded in
+//! `ledger_meta/upgrades`).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -222,6 +230,71 @@ pub struct LedgerEntry {
     pub terminal: String,
 }
 
+/// The tamper-evidence fields stored with each ledger entry (next to the entry's own fields,
+/// in the same JSON object). All `None` in entries written before the chain existed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// Sequence number of the previous entry (`None` for the first entry).
+    #[serde(default)]
+    pub prev_seq: Option<u64>,
+    /// SHA-256 (lower-case hex) of the previous entry's canonical bytes
+    /// ([`crate::ledger::GENESIS`] for the first entry).
+    #[serde(default)]
+    pub prev_hash: Option<String>,
+    /// SHA-256 (lower-case hex) of this entry's canonical bytes
+    /// ([`crate::ledger::canonical_bytes`]).
+    #[serde(default)]
+    pub hash: Option<String>,
+}
+
+/// A ledger entry as stored: the entry and its link in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainedEntry {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: LedgerEntry,
+    /// Its link in the chain.
+    #[serde(flatten)]
+    pub link: ChainLink,
+}
+
+/// The last entry of the chain (`ledger_meta/head`): lets a verification notice entries
+/// deleted from the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerHead {
+    /// Sequence number of the last entry.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+    /// Number of entries in the chain.
+    #[serde(default)]
+    pub count: u64,
+}
+
+/// One upgrade of entries written without the chain (`ledger_meta/upgrades`): those
+/// entries were hash-protected only from `at` on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerUpgrade {
+    /// When the entries were chained.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// First chained sequence number.
+    pub first_seq: u64,
+    /// Last chained sequence number.
+    pub last_seq: u64,
+    /// Number of entries chained.
+    pub count: u64,
+}
+
+/// One raw record of the `ledger` tree, for [`crate::ledger::verify_chain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLedgerRecord {
+    /// The sled key (8-byte big-endian sequence number when intact).
+    pub key: Vec<u8>,
+    /// The decoded value, or why it cannot be decoded.
+    pub value: Result<ChainedEntry, String>,
+}
+
 /// The receive journal: one record per received file, written once the file is in place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiveRecord {
@@ -242,6 +315,8 @@ pub struct ReceiveRecord {
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    /// Serialises ledger appends (each links to the head) and verifications.
+    ledger_lock: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -294,7 +369,19 @@ impl Store {
                 }
             }
         };
-        Ok(Self { db, path })
+        let store = Self {
+            db,
+            path,
+            ledger_lock: Arc::new(Mutex::new(())),
+        };
+        // A one-time, flushed upgrade of entries written without the chain. A failure is
+        // logged, never fatal: `verify_ledger` then names the unchained entries.
+        match store.upgrade_ledger() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "ledger entries chained (upgrade)"),
+            Err(e) => tracing::warn!(error = %e, "could not chain the old ledger entries"),
+        }
+        Ok(store)
     }
 
     /// Open the store in [`Store::default_dir`].
@@ -441,26 +528,21 @@ impl Store {
 
     // ----- ledger -----
 
+    fn ledger_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.ledger_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Append a ledger entry once per `unique_key` (a second call with the same key returns
-    /// the existing entry). Flushed before returning. `entry.seq` is assigned here.
+    /// the existing entry). Flushed before returning. `entry.seq` is assigned here and the
+    /// entry is linked to the chain.
     pub fn append_ledger(
         &self,
         unique_key: &str,
-        mut entry: LedgerEntry,
+        entry: LedgerEntry,
     ) -> Result<LedgerEntry, StoreError> {
-        let keys = self.tree("ledger_keys")?;
-        let ledger = self.tree("ledger")?;
-        if let Some(seq) = keys.get(unique_key.as_bytes())?
-            && let Some(v) = ledger.get(&seq)?
-        {
-            return dec("ledger", &v);
-        }
-        let seq = self.db.generate_id()?;
-        entry.seq = seq;
-        ledger.insert(seq.to_be_bytes(), enc(&entry)?)?;
-        keys.insert(unique_key.as_bytes(), &seq.to_be_bytes())?;
-        self.flush()?;
-        Ok(entry)
+        self.append_chained(unique_key, entry, None)
     }
 
     /// Mark a received file acknowledged and append its ledger entry (once per
@@ -470,23 +552,80 @@ impl Store {
         office: &str,
         r: &ReceiveRecord,
         unique_key: &str,
-        mut entry: LedgerEntry,
+        entry: LedgerEntry,
     ) -> Result<LedgerEntry, StoreError> {
-        self.put("receipts", format!("{office}/{}", r.file_id).as_bytes(), r)?;
+        self.append_chained(unique_key, entry, Some((office, r)))
+    }
+
+    fn append_chained(
+        &self,
+        unique_key: &str,
+        mut entry: LedgerEntry,
+        receipt: Option<(&str, &ReceiveRecord)>,
+    ) -> Result<LedgerEntry, StoreError> {
+        let _guard = self.ledger_guard();
         let keys = self.tree("ledger_keys")?;
         let ledger = self.tree("ledger")?;
+        let meta = self.tree("ledger_meta")?;
         if let Some(seq) = keys.get(unique_key.as_bytes())?
             && let Some(v) = ledger.get(&seq)?
         {
-            self.flush()?;
+            if let Some((office, r)) = receipt {
+                self.put("receipts", format!("{office}/{}", r.file_id).as_bytes(), r)?;
+                self.flush()?;
+            }
             return dec("ledger", &v);
         }
+        let head = match self.ledger_head()? {
+            Some(h) => Some(h),
+            // No head yet: chain whatever an older version left first.
+            None if !ledger.is_empty() => {
+                self.upgrade_locked()?;
+                self.ledger_head()?
+            }
+            None => None,
+        };
         let seq = self.db.generate_id()?;
         entry.seq = seq;
-        ledger.insert(seq.to_be_bytes(), enc(&entry)?)?;
-        keys.insert(unique_key.as_bytes(), &seq.to_be_bytes())?;
+        let prev_seq = head.as_ref().map(|h| h.seq);
+        let prev_hash = head
+            .as_ref()
+            .map_or_else(|| crate::ledger::GENESIS.to_owned(), |h| h.hash.clone());
+        let hash = crate::ledger::entry_hash(&entry, prev_seq, &prev_hash);
+        let new_head = LedgerHead {
+            seq,
+            hash: hash.clone(),
+            count: head.as_ref().map_or(0, |h| h.count) + 1,
+        };
+        let stored = ChainedEntry {
+            entry,
+            link: ChainLink {
+                prev_seq,
+                prev_hash: Some(prev_hash),
+                hash: Some(hash),
+            },
+        };
+        let value = enc(&stored)?;
+        let head_bytes = enc(&new_head)?;
+        let receipt_kv = match receipt {
+            Some((office, r)) => Some((format!("{office}/{}", r.file_id), enc(r)?)),
+            None => None,
+        };
+        let receipts = self.tree("receipts")?;
+        use sled::Transactional;
+        (&ledger, &keys, &meta, &receipts)
+            .transaction(|(l, k, m, rc)| {
+                l.insert(&seq.to_be_bytes(), value.as_slice())?;
+                k.insert(unique_key.as_bytes(), &seq.to_be_bytes())?;
+                m.insert(b"head", head_bytes.as_slice())?;
+                if let Some((key, v)) = &receipt_kv {
+                    rc.insert(key.as_bytes(), v.as_slice())?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StoreError::Db(format!("{e:?}")))?;
         self.flush()?;
-        Ok(entry)
+        Ok(stored.entry)
     }
 
     /// Every ledger entry in recording order.
@@ -497,6 +636,160 @@ impl Store {
             out.push(dec("ledger", &v)?);
         }
         Ok(out)
+    }
+
+    /// Every record of the `ledger` tree as stored (undecodable values included), in
+    /// key order.
+    pub fn ledger_raw(&self) -> Result<Vec<RawLedgerRecord>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree("ledger")?.iter() {
+            let (k, v) = kv?;
+            out.push(RawLedgerRecord {
+                key: k.to_vec(),
+                value: serde_json::from_slice(&v).map_err(|e| e.to_string()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The last entry of the chain (`None` before the first chained entry).
+    pub fn ledger_head(&self) -> Result<Option<LedgerHead>, StoreError> {
+        self.get("ledger_meta", b"head")
+    }
+
+    /// The upgrades of entries written without the chain, oldest first.
+    pub fn ledger_upgrades(&self) -> Result<Vec<LedgerUpgrade>, StoreError> {
+        Ok(self.get("ledger_meta", b"upgrades")?.unwrap_or_default())
+    }
+
+    /// Check the chain: `Ok(Ok(count))` when intact, `Ok(Err(..))` with the first broken
+    /// entry, `Err` when the store cannot be read. See [`crate::ledger::verify_chain`].
+    pub fn verify_ledger(&self) -> Result<Result<usize, crate::ledger::LedgerBreak>, StoreError> {
+        let _guard = self.ledger_guard();
+        let records = self.ledger_raw()?;
+        let head = match self.tree("ledger_meta")?.get(b"head")? {
+            None => None,
+            Some(v) => match serde_json::from_slice::<LedgerHead>(&v) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    return Ok(Err(crate::ledger::LedgerBreak {
+                        seq: 0,
+                        kind: crate::ledger::BreakKind::HeadUnreadable {
+                            detail: e.to_string(),
+                        },
+                    }));
+                }
+            },
+        };
+        Ok(crate::ledger::verify_chain(&records, head.as_ref()))
+    }
+
+    /// Chain the entries written without the chain (by a version before it, or by an
+    /// older version run after an upgrade): once, flushed. Returns how many were chained.
+    ///
+    /// Only the entries after the head (all of them when there is no head and none has a
+    /// hash) are chained; an entry without a hash before the head, or an unreadable one,
+    /// is left for [`Store::verify_ledger`] to report.
+    pub fn upgrade_ledger(&self) -> Result<usize, StoreError> {
+        let _guard = self.ledger_guard();
+        self.upgrade_locked()
+    }
+
+    fn upgrade_locked(&self) -> Result<usize, StoreError> {
+        let head = match self.ledger_head() {
+            Ok(h) => h,
+            Err(StoreError::Corrupt(_)) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        // Only the records after the head are read (an open must not decode the whole
+        // ledger every time).
+        let tree = self.tree("ledger")?;
+        let iter = match &head {
+            Some(h) => match h.seq.checked_add(1) {
+                Some(from) => tree.range(from.to_be_bytes()..),
+                None => return Ok(0),
+            },
+            None => tree.iter(),
+        };
+        let mut records = Vec::new();
+        for kv in iter {
+            let (k, v) = kv?;
+            records.push(RawLedgerRecord {
+                key: k.to_vec(),
+                value: serde_json::from_slice(&v).map_err(|e| e.to_string()),
+            });
+        }
+        let mut todo = Vec::new();
+        for r in &records {
+            let Some(seq) = crate::ledger::key_seq(&r.key) else {
+                return Ok(0);
+            };
+            if head.as_ref().is_some_and(|h| seq <= h.seq) {
+                continue;
+            }
+            match &r.value {
+                Ok(c) if c.link == ChainLink::default() && c.entry.seq == seq => {
+                    todo.push(c.entry.clone())
+                }
+                // Already chained, altered or unreadable: not ours to fix.
+                _ => return Ok(0),
+            }
+        }
+        let (Some(first), Some(last)) = (todo.first(), todo.last()) else {
+            return Ok(0);
+        };
+        let (first_seq, last_seq) = (first.seq, last.seq);
+        let mut prev_seq = head.as_ref().map(|h| h.seq);
+        let mut prev_hash = head
+            .as_ref()
+            .map_or_else(|| crate::ledger::GENESIS.to_owned(), |h| h.hash.clone());
+        let mut count = head.as_ref().map_or(0, |h| h.count);
+        let mut writes = Vec::with_capacity(todo.len());
+        for entry in todo {
+            let hash = crate::ledger::entry_hash(&entry, prev_seq, &prev_hash);
+            let seq = entry.seq;
+            let stored = ChainedEntry {
+                entry,
+                link: ChainLink {
+                    prev_seq,
+                    prev_hash: Some(prev_hash),
+                    hash: Some(hash.clone()),
+                },
+            };
+            writes.push((seq, enc(&stored)?));
+            prev_seq = Some(seq);
+            prev_hash = hash;
+            count += 1;
+        }
+        let n = writes.len();
+        let new_head = enc(&LedgerHead {
+            seq: last_seq,
+            hash: prev_hash,
+            count,
+        })?;
+        let mut upgrades = self.ledger_upgrades().unwrap_or_default();
+        upgrades.push(LedgerUpgrade {
+            at: crate::now(),
+            first_seq,
+            last_seq,
+            count: n as u64,
+        });
+        let upgrades = enc(&upgrades)?;
+        let ledger = self.tree("ledger")?;
+        let meta = self.tree("ledger_meta")?;
+        use sled::Transactional;
+        (&ledger, &meta)
+            .transaction(|(l, m)| {
+                for (seq, v) in &writes {
+                    l.insert(&seq.to_be_bytes(), v.as_slice())?;
+                }
+                m.insert(b"head", new_head.as_slice())?;
+                m.insert(b"upgrades", upgrades.as_slice())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StoreError::Db(format!("{e:?}")))?;
+        self.flush()?;
+        Ok(n)
     }
 
     // ----- receive journal -----

@@ -3,6 +3,7 @@
 mod cert;
 mod durability;
 mod e2e;
+mod ledger_chain;
 mod names;
 mod relay_support;
 mod send;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod cert;
 mod inspect;
+mod ledger;
 pub mod net;
 pub mod repair;
 
@@ -22,6 +23,40 @@ pub struct Cli {
     /// The sub-command; none starts the desktop app.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The connection options, accepted before the sub-command too.
+    #[command(flatten)]
+    pub common: GlobalOptions,
+}
+
+/// The options of `net::Common`, accepted before the sub-command too
+/// (`careplan --profile DIR received` as well as `careplan received --profile DIR`).
+///
+/// They are `global` with the same ids as `net::Common`: clap hands a value given before
+/// the sub-command to the sub-command's own copy, which keeps its help text. Hidden here so
+/// that the help of the local commands (`inspect`, `route`, `repair`) does not list them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalOptions {
+    /// 個人ユーザID
+    #[arg(long = "user", global = true, hide = true)]
+    pub user: Option<String>,
+    /// 事業所ユーザID
+    #[arg(long = "office-user", global = true, hide = true)]
+    pub office_user: Option<String>,
+    /// 証明書フォルダ
+    #[arg(long, global = true, hide = true)]
+    pub profile: Option<std::path::PathBuf>,
+    /// 中継サーバのURL
+    #[arg(long, global = true, hide = true)]
+    pub relay: Option<String>,
+    /// 端末のデータフォルダ
+    #[arg(long = "data-dir", global = true, hide = true)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// 端末名
+    #[arg(long, global = true, hide = true)]
+    pub terminal: Option<String>,
+    /// JSON で出力する
+    #[arg(long, global = true, hide = true)]
+    pub json: bool,
 }
 
 /// All sub-commands.

@@ -151,6 +151,9 @@ pub struct LedgerArgs {
     /// CSV（UTF-8 BOM付き、CRLF）に書き出す
     #[arg(long)]
     pub export: Option<PathBuf>,
+    /// `--verify`, `--report YYYYMM --out FILE.csv` (cli/ledger.rs).
+    #[command(flatten)]
+    pub audit: super::ledger::AuditArgs,
     #[command(flatten)]
     common: Common,
 }
@@ -191,7 +194,7 @@ pub enum NetCommand {
     Receive(ReceiveArgs),
     /// 下書き（一覧・保存・削除・送信）
     Drafts(DraftsArgs),
-    /// 送受信記録（台帳）の表示・CSV書き出し
+    /// 送受信記録（台帳）の表示・CSV書き出し・改ざんチェック・月次の送受信記録
     Ledger(LedgerArgs),
 }
 
@@ -865,6 +868,9 @@ fn cmd_drafts(a: &DraftsArgs) -> Result<ExitCode, Failure> {
 
 fn cmd_ledger(a: &LedgerArgs) -> Result<ExitCode, Failure> {
     let store = open_store(&a.common)?;
+    if a.audit.requested() {
+        return Ok(super::ledger::run(&store, &a.audit, a.common.json));
+    }
     let entries = store.ledger().map_err(ClientError::from)?;
     if let Some(path) = &a.export {
         let rows = careplan_client::ledger::export(&entries, path)?;
