@@ -48,7 +48,7 @@ pub enum CertAction {
     Request {
         /// 証明書フォルダ（client.crt, client.key, ca.crt があるフォルダ）
         #[arg(long)]
-        profile: PathBuf,
+        profile: Option<PathBuf>,
         /// 事業所番号（初めての証明書のときだけ。更新では今の証明書から読みます）
         #[arg(long)]
         office: Option<String>,
@@ -64,7 +64,7 @@ pub enum CertAction {
     Install {
         /// 証明書フォルダ
         #[arg(long)]
-        profile: PathBuf,
+        profile: Option<PathBuf>,
         /// 中継サーバのCA証明書（初めての証明書で、フォルダに ca.crt がないときだけ）
         #[arg(long)]
         ca: Option<PathBuf>,
@@ -78,7 +78,7 @@ pub enum CertAction {
     Status {
         /// 証明書フォルダ
         #[arg(long)]
-        profile: PathBuf,
+        profile: Option<PathBuf>,
         /// JSON で出力する
         #[arg(long)]
         json: bool,
@@ -115,20 +115,30 @@ pub fn run(a: CertArgs) -> ExitCode {
         | CertAction::Install { json, .. }
         | CertAction::Status { json, .. } => *json,
     };
+    // `--profile` may stand before or after the sub-command (a global option): checked
+    // here instead of by clap, which checks required options before it hands a global
+    // value down.
+    let need = |p: Option<PathBuf>| {
+        p.ok_or_else(|| Failure {
+            code: "E_USAGE".into(),
+            message: "--profile（証明書フォルダ）を指定してください。".into(),
+            exit: 2,
+        })
+    };
     let res = match a.action {
         CertAction::Request {
             profile,
             office,
             out,
             json,
-        } => request(profile, office, out, json),
+        } => need(profile).and_then(|p| request(p, office, out, json)),
         CertAction::Install {
             profile,
             ca,
             file,
             json,
-        } => install(profile, ca, file, json),
-        CertAction::Status { profile, json } => status(profile, json),
+        } => need(profile).and_then(|p| install(p, ca, file, json)),
+        CertAction::Status { profile, json } => need(profile).and_then(|p| status(p, json)),
     };
     match res {
         Ok(code) => code,
