@@ -374,10 +374,43 @@ fn ledger_verify_names_the_altered_entry_and_the_report_lists_the_month() {
         "--json",
     ]));
     assert_eq!(empty["rows"], 0);
-    // A bad month, a PDF name: usage errors.
+    // The same report as PDF (the format follows the extension), read back by poppler's
+    // pdftotext: A4, the font embedded, every file with its SHA-256, page numbers.
+    let pdf = b.data.path().join("report.pdf");
+    let r = ok_json(&b.run(&[
+        "ledger",
+        "--report",
+        &month,
+        "--out",
+        pdf.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(r["rows"], rows.len());
+    let text = pdf_text(&pdf);
+    assert!(text.contains("送受信記録"), "{text}");
+    assert!(text.contains(&relay.offices[1].office), "{text}");
+    assert!(text.contains("改ざんなし"), "{text}");
+    assert!(text.contains("1 / 1 ページ"), "{text}");
+    for f in &files {
+        assert!(text.contains(&f.name), "{} in {text}", f.name);
+        assert!(
+            text.contains(&careplan_client::sha256_hex(&f.bytes)),
+            "SHA-256 of {} in {text}",
+            f.name
+        );
+    }
+    let info = pdf_info(&pdf);
+    assert!(info.contains("Pages:          1"), "{info}");
+    assert!(info.contains("595.28 x 841.89 pts (A4)"), "{info}");
+    let fonts = pdf_fonts(&pdf);
+    assert!(
+        fonts.contains("BIZUDPGothic") && fonts.contains(" yes "),
+        "embedded font: {fonts}"
+    );
+    // A bad month, a name that is neither .csv nor .pdf: usage errors.
     for bad in [
         ["--report", "2026-1", "--out", "x.csv"],
-        ["--report", &month, "--out", "x.pdf"],
+        ["--report", &month, "--out", "x.txt"],
     ] {
         let o = a.run(&[&["ledger", "--json"][..], &bad[..]].concat());
         assert_eq!(o.status.code(), Some(2), "{bad:?}");
@@ -417,6 +450,40 @@ fn ledger_verify_names_the_altered_entry_and_the_report_lists_the_month() {
     assert_eq!(r["chain_ok"], false);
     let (title, _) = report_rows(&out);
     assert!(title.contains(&format!("記録番号 {victim} ")), "{title}");
+}
+
+/// Run one of poppler's tools (Debian `poppler-utils`, installed by `.ci/run`) on a PDF.
+fn poppler(tool: &str, args: &[&str], pdf: &Path) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .arg(pdf)
+        .args(if tool == "pdftotext" {
+            &["-"][..]
+        } else {
+            &[][..]
+        })
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{tool} (Debian package poppler-utils) is needed to read the PDF back: {e}")
+        });
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn pdf_text(pdf: &Path) -> String {
+    poppler("pdftotext", &["-layout", "-enc", "UTF-8"], pdf)
+}
+
+fn pdf_info(pdf: &Path) -> String {
+    poppler("pdfinfo", &[], pdf)
+}
+
+fn pdf_fonts(pdf: &Path) -> String {
+    poppler("pdffonts", &[], pdf)
 }
 
 fn open_sled(data: &Path) -> sled::Db {

@@ -7,9 +7,17 @@ use careplan_core::FileKind;
 use careplan_core::csv::{decode_ms932, parse_records, validate};
 use serde_json::Value;
 
+/// Run `careplan` with a terminal data folder of its own (the repair's ledger).
 fn careplan(args: &[&str]) -> (i32, String, String) {
+    let data = tempfile::tempdir().expect("data dir");
+    careplan_in(data.path(), args)
+}
+
+/// Run `careplan` with `data` as the terminal's data folder (`CAREPLAN_DATA_DIR`).
+fn careplan_in(data: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_careplan"))
         .args(args)
+        .env("CAREPLAN_DATA_DIR", data)
         .output()
         .expect("run careplan");
     (
@@ -114,6 +122,78 @@ fn repair_writes_a_corrected_copy_beside_the_original_and_never_overwrites() {
         .filter(|n| n.ends_with(".part"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn every_repair_is_recorded_in_the_ledger_and_the_chain_stays_intact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("data");
+    let (name, clean) = plan_file();
+    let (bad_name, bad) = damaged(&name, &clean);
+    let original = dir.path().join(&bad_name);
+    std::fs::write(&original, &bad).expect("write");
+
+    let (code, out, err) = careplan_in(
+        data.path(),
+        &["repair", "--terminal", "受付PC", path(&original)],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // A clean file adds nothing to the ledger.
+    let clean_path = dir.path().join("other").join(&name);
+    std::fs::create_dir(clean_path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&clean_path, &clean).expect("write clean");
+    let (code, _, _) = careplan_in(data.path(), &["repair", path(&clean_path)]);
+    assert_eq!(code, 0);
+
+    let store = careplan_client::Store::open(data.path()).expect("store");
+    let entries = store.ledger().expect("ledger");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(e.direction, careplan_client::store::Direction::Repair);
+    assert_eq!(e.direction.label(), "修復");
+    assert_eq!(e.terminal, "受付PC");
+    let parsed = careplan_core::parse_name(&name);
+    assert_eq!(e.office, parsed.from_office.expect("from").to_string());
+    assert_eq!(e.counterpart, parsed.to_office.expect("to").to_string());
+    assert!(e.message.contains("MS932"), "{}", e.message);
+    assert_eq!(e.files.len(), 2);
+    assert_eq!(e.files[0].name, bad_name);
+    assert_eq!(e.files[0].sha256, careplan_client::sha256_hex(&bad));
+    assert_eq!(e.files[0].size, bad.len() as u64);
+    assert_eq!(e.files[1].name, name);
+    assert_eq!(e.files[1].sha256, careplan_client::sha256_hex(&clean));
+    assert_eq!(
+        e.files[1].saved_as.as_deref(),
+        Some(dir.path().join(&name).as_path())
+    );
+    assert_eq!(store.verify_ledger().expect("verify"), Ok(1));
+    // The export names it too.
+    let csv = String::from_utf8(careplan_client::ledger::to_csv(&entries)).expect("utf-8");
+    assert!(csv.contains(",修復,"), "{csv}");
+}
+
+#[test]
+fn a_ledger_that_cannot_be_opened_refuses_and_writes_no_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("data");
+    let (name, clean) = plan_file();
+    let (bad_name, bad) = damaged(&name, &clean);
+    let original = dir.path().join(&bad_name);
+    std::fs::write(&original, &bad).expect("write");
+    // The app holds the terminal's store open (sled allows one process).
+    let store = careplan_client::Store::open(data.path()).expect("store");
+    let (code, out, err) = careplan_in(data.path(), &["repair", "--json", path(&original)]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v = json_lines(&out);
+    assert_eq!(v[0]["error"]["code"], "E_LEDGER");
+    assert!(
+        v[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("アプリを閉じて")),
+        "{out}"
+    );
+    assert!(!dir.path().join(&name).exists());
+    assert_eq!(store.ledger().expect("ledger").len(), 0);
 }
 
 #[test]

@@ -73,6 +73,7 @@ pub fn canonical_bytes(entry: &LedgerEntry, prev_seq: Option<u64>, prev_hash: &s
         match entry.direction {
             Direction::Send => "send",
             Direction::Receive => "receive",
+            Direction::Repair => "repair",
         },
         entry.office,
         entry.counterpart,
@@ -431,13 +432,66 @@ pub struct ReportInfo {
     pub chain: String,
 }
 
-/// The monthly 送受信記録 report as CSV (UTF-8 with BOM, CRLF, like the export): a title
-/// block (送受信記録 YYYY年MM月, 事業所番号, 作成日時, 台帳の検証, 件数), an empty line, then
-/// one row per file of every send and receipt of `info.office` in that month (JST), in
-/// recording order. 済日時 is the time this terminal acknowledged a receipt; sends leave it
-/// empty (the relay does not tell when the destination saved them). Text cells are
-/// [`neutralise`]d. Returns the bytes and the number of file rows.
-pub fn month_report_csv(entries: &[LedgerEntry], info: &ReportInfo) -> (Vec<u8>, usize) {
+/// One file row of the monthly report (plain text, not neutralised).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    /// 記録番号.
+    pub seq: u64,
+    /// 日時 (JST).
+    pub at: String,
+    /// 区分: 送信 / 受信 / 修復.
+    pub kind: &'static str,
+    /// 相手事業所番号.
+    pub counterpart: String,
+    /// 相手事業所名称.
+    pub counterpart_name: String,
+    /// ファイル名.
+    pub file: String,
+    /// サイズ (bytes).
+    pub size: u64,
+    /// SHA-256.
+    pub sha256: String,
+    /// 済日時 (receipts only).
+    pub done_at: String,
+    /// 中継サーバ受付.
+    pub receipt: String,
+    /// 送受信ID.
+    pub transmission_id: String,
+}
+
+/// The content of the monthly report: counts and one row per file, in recording order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthReport {
+    /// 送信 entries and their files.
+    pub sends: (usize, usize),
+    /// 受信 entries and their files.
+    pub receipts: (usize, usize),
+    /// 修復 entries.
+    pub repairs: usize,
+    /// One row per file.
+    pub rows: Vec<ReportRow>,
+}
+
+impl MonthReport {
+    /// The 件数 line.
+    pub fn counts_line(&self) -> String {
+        let (sends, send_files) = self.sends;
+        let (recvs, recv_files) = self.receipts;
+        let base = format!(
+            "送信 {sends}件（{send_files}ファイル）、受信 {recvs}件（{recv_files}ファイル）"
+        );
+        if self.repairs == 0 {
+            base
+        } else {
+            format!("{base}、修復 {}件", self.repairs)
+        }
+    }
+}
+
+/// Every send, receipt and repair of `info.office` in that month (JST), in recording order.
+/// 済日時 is the time this terminal acknowledged a receipt; sends and repairs leave it empty
+/// (the relay does not tell when the destination saved them).
+pub fn month_report(entries: &[LedgerEntry], info: &ReportInfo) -> MonthReport {
     let ours: Vec<&LedgerEntry> = entries
         .iter()
         .filter(|e| e.office == info.office && in_month_jst(e.at, info.year, info.month))
@@ -446,8 +500,41 @@ pub fn month_report_csv(entries: &[LedgerEntry], info: &ReportInfo) -> (Vec<u8>,
         let es: Vec<_> = ours.iter().filter(|e| e.direction == d).collect();
         (es.len(), es.iter().map(|e| e.files.len()).sum::<usize>())
     };
-    let (sends, send_files) = count(Direction::Send);
-    let (recvs, recv_files) = count(Direction::Receive);
+    let rows = ours
+        .iter()
+        .flat_map(|e| {
+            e.files.iter().map(move |f| ReportRow {
+                seq: e.seq,
+                at: jst(e.at),
+                kind: e.direction.label(),
+                counterpart: e.counterpart.clone(),
+                counterpart_name: e.counterpart_name.clone().unwrap_or_default(),
+                file: f.name.clone(),
+                size: f.size,
+                sha256: f.sha256.clone(),
+                done_at: match e.direction {
+                    Direction::Receive => jst(e.at),
+                    Direction::Send | Direction::Repair => String::new(),
+                },
+                receipt: e.receipt.clone(),
+                transmission_id: e.transmission_id.clone(),
+            })
+        })
+        .collect();
+    MonthReport {
+        sends: count(Direction::Send),
+        receipts: count(Direction::Receive),
+        repairs: count(Direction::Repair).0,
+        rows,
+    }
+}
+
+/// The monthly 送受信記録 report as CSV (UTF-8 with BOM, CRLF, like the export): a title
+/// block (送受信記録 YYYY年MM月, 事業所番号, 作成日時, 台帳の検証, 件数), an empty line, then
+/// one row per file of [`month_report`]. Text cells are [`neutralise`]d. Returns the bytes
+/// and the number of file rows.
+pub fn month_report_csv(entries: &[LedgerEntry], info: &ReportInfo) -> (Vec<u8>, usize) {
+    let report = month_report(entries, info);
     let mut out = String::from("\u{feff}");
     let row = |out: &mut String, cols: &[String]| {
         let line: Vec<String> = cols.iter().map(|c| field(c)).collect();
@@ -463,11 +550,7 @@ pub fn month_report_csv(entries: &[LedgerEntry], info: &ReportInfo) -> (Vec<u8>,
     pair(&mut out, "事業所番号", text(&info.office));
     pair(&mut out, "作成日時", jst(info.made_at));
     pair(&mut out, "台帳の検証", text(&info.chain));
-    pair(
-        &mut out,
-        "件数",
-        format!("送信 {sends}件（{send_files}ファイル）、受信 {recvs}件（{recv_files}ファイル）"),
-    );
+    pair(&mut out, "件数", report.counts_line());
     out.push_str("\r\n");
     row(
         &mut out,
@@ -476,32 +559,25 @@ pub fn month_report_csv(entries: &[LedgerEntry], info: &ReportInfo) -> (Vec<u8>,
             .map(|s| (*s).to_owned())
             .collect::<Vec<_>>(),
     );
-    let mut rows = 0;
-    for e in &ours {
-        for f in &e.files {
-            rows += 1;
-            row(
-                &mut out,
-                &[
-                    e.seq.to_string(),
-                    jst(e.at),
-                    text(e.direction.label()),
-                    text(&e.counterpart),
-                    text(e.counterpart_name.as_deref().unwrap_or_default()),
-                    text(&f.name),
-                    f.size.to_string(),
-                    text(&f.sha256),
-                    match e.direction {
-                        Direction::Receive => jst(e.at),
-                        Direction::Send => String::new(),
-                    },
-                    text(&e.receipt),
-                    text(&e.transmission_id),
-                ],
-            );
-        }
+    for r in &report.rows {
+        row(
+            &mut out,
+            &[
+                r.seq.to_string(),
+                r.at.clone(),
+                text(r.kind),
+                text(&r.counterpart),
+                text(&r.counterpart_name),
+                text(&r.file),
+                r.size.to_string(),
+                text(&r.sha256),
+                r.done_at.clone(),
+                text(&r.receipt),
+                text(&r.transmission_id),
+            ],
+        );
     }
-    (out.into_bytes(), rows)
+    (out.into_bytes(), report.rows.len())
 }
 
 /// Write the monthly report durably to `path` (replacing it). Returns the number of file

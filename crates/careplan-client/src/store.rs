@@ -167,7 +167,7 @@ pub struct Draft {
     pub conflict: Option<String>,
 }
 
-/// Send or receive.
+/// Send, receive, or a local repair (issue 15: a corrected copy made beside a file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -175,14 +175,18 @@ pub enum Direction {
     Send,
     /// 受信.
     Receive,
+    /// 修復: a mechanically corrected copy was written (`files[0]` the original,
+    /// `files[1]` the copy with `saved_as`); nothing left the PC.
+    Repair,
 }
 
 impl Direction {
-    /// `送信` / `受信`.
+    /// `送信` / `受信` / `修復`.
     pub fn label(self) -> &'static str {
         match self {
             Direction::Send => "送信",
             Direction::Receive => "受信",
+            Direction::Repair => "修復",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The audit options of `careplan ledger` (運営指導): `--verify` checks the ledger's hash
-//! chain, `--report YYYYMM --out FILE.csv` writes the monthly 送受信記録 report. Both are
+//! chain, `--report YYYYMM --out FILE.csv|FILE.pdf` writes the monthly 送受信記録 report (the
+//! format follows the extension). Both are
 //! purely local (no relay, no certificate needed).
 //!
 //! Exit codes: 0 intact / written, 1 the chain is broken (the first broken entry is named)
@@ -19,7 +20,7 @@ pub struct AuditArgs {
     /// 台帳の改ざんチェック（ハッシュの連鎖を検証し、最初に壊れている記録を示す）
     #[arg(long, conflicts_with_all = ["export", "report"])]
     pub verify: bool,
-    /// 月次の送受信記録を作る（YYYYMM、日本時間の暦月）。--out FILE.csv と一緒に指定
+    /// 月次の送受信記録を作る（YYYYMM、日本時間の暦月）。--out FILE.csv または FILE.pdf と一緒に指定
     #[arg(
         long,
         value_name = "YYYYMM",
@@ -27,7 +28,7 @@ pub struct AuditArgs {
         conflicts_with = "export"
     )]
     pub report: Option<String>,
-    /// 月次の送受信記録の書き出し先（.csv）
+    /// 月次の送受信記録の書き出し先（.csv または .pdf。拡張子で形式が決まる）
     #[arg(long, value_name = "FILE", requires = "report")]
     pub out: Option<PathBuf>,
     /// 月次の送受信記録の事業所番号（台帳に複数の事業所があるとき）
@@ -69,7 +70,7 @@ pub fn run(store: &Store, a: &AuditArgs, json: bool) -> ExitCode {
         fail(
             json,
             "E_USAGE",
-            "--verify または --report YYYYMM --out FILE.csv を指定してください。",
+            "--verify または --report YYYYMM --out FILE.csv（または FILE.pdf）を指定してください。",
             2,
         )
     }
@@ -155,25 +156,18 @@ fn report(store: &Store, month: &str, out: &Path, office: Option<&str>, json: bo
     let ext = out
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("csv") => {}
-        Some("pdf") => {
-            return fail(
-                json,
-                "E_USAGE",
-                "PDF の送受信記録はまだ作成できません。--out に .csv のファイル名を指定してください。",
-                2,
-            );
-        }
+    let pdf = match ext.as_deref() {
+        Some("csv") => false,
+        Some("pdf") => true,
         _ => {
             return fail(
                 json,
                 "E_USAGE",
-                "--out には .csv のファイル名を指定してください。",
+                "--out には .csv または .pdf のファイル名を指定してください（拡張子で形式が決まります）。",
                 2,
             );
         }
-    }
+    };
     let entries = match store.ledger() {
         Ok(e) => e,
         Err(e) => return fail(json, "E_STORE", &e.to_string(), 1),
@@ -224,7 +218,12 @@ fn report(store: &Store, month: &str, out: &Path, office: Option<&str>, json: bo
         made_at: time::OffsetDateTime::now_utc(),
         chain,
     };
-    match ledger::write_month_report(&entries, &info, out) {
+    let written = if pdf {
+        write_pdf(&entries, &info, out)
+    } else {
+        ledger::write_month_report(&entries, &info, out).map_err(|e| (e.code(), e.message_ja()))
+    };
+    match written {
         Ok(rows) => {
             if json {
                 pretty(&json!({
@@ -245,6 +244,20 @@ fn report(store: &Store, month: &str, out: &Path, office: Option<&str>, json: bo
             }
             ExitCode::SUCCESS
         }
-        Err(e) => fail(json, &e.code(), &e.message_ja(), 1),
+        Err((code, message)) => fail(json, &code, &message, 1),
     }
+}
+
+/// Render the PDF report and write it durably (replacing `out`).
+pub(crate) fn write_pdf(
+    entries: &[careplan_client::LedgerEntry],
+    info: &ReportInfo,
+    out: &Path,
+) -> Result<usize, (String, String)> {
+    let (bytes, rows, _pages) =
+        crate::report_pdf::month_report_pdf(entries, info, crate::ui::JAPANESE_FONT)
+            .map_err(|m| ("E_PDF".to_owned(), m))?;
+    careplan_client::fsutil::write_atomic(out, &bytes, false)
+        .map_err(|e| (e.code(), e.message_ja()))?;
+    Ok(rows)
 }

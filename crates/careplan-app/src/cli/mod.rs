@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod cert;
 mod inspect;
-mod ledger;
+pub(crate) mod ledger;
 pub mod net;
 pub mod repair;
 
@@ -92,7 +92,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Inspect(a)) => inspect::run_inspect(&a),
         Some(Command::Route(a)) => inspect::run_route(&a),
-        Some(Command::Repair(a)) => repair::run_repair(&a),
+        Some(Command::Repair(a)) => repair::run_repair(&a, &cli.common),
         Some(Command::Cert(a)) => cert::run(a),
         Some(Command::Net(c)) => net::run(c),
         None => crate::gui_main(),

@@ -20,7 +20,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use careplan_client::fsutil;
+use careplan_client::store::{Direction, LedgerFile};
+use careplan_client::{LedgerEntry, Store, fsutil};
 use careplan_core::Finding;
 use careplan_core::repair::{Change, repair};
 use clap::Args;
@@ -149,8 +150,67 @@ fn io_reason(e: &std::io::Error) -> &'static str {
     }
 }
 
+/// Where every repair is recorded (issue 15: a repair is in the ledger like a send or a
+/// receipt, so that an inspector sees which copy was made from which original).
+#[derive(Clone)]
+pub struct RepairLedger {
+    /// The terminal's store (its ledger).
+    pub store: Store,
+    /// 端末名.
+    pub terminal: String,
+    /// Our 事業所番号 when known (the app's session); else the sender in the file name.
+    pub office: Option<String>,
+}
+
+impl RepairLedger {
+    /// Append the entry of one repair: `files[0]` the original, `files[1]` the copy
+    /// (`saved_as` = where it was written, `None` for a copy kept in memory by the app).
+    fn record(&self, file: &str, original: &[u8], out: &Outcome) -> Result<LedgerEntry, String> {
+        let new_name = out.name.clone().unwrap_or_else(|| file.to_owned());
+        let parsed = careplan_core::name::parse_name(&new_name);
+        let office = self
+            .office
+            .clone()
+            .or_else(|| parsed.from_office.map(|o| o.to_string()))
+            .unwrap_or_default();
+        let message: Vec<&str> = out.changes.iter().map(|c| c.message.as_str()).collect();
+        let entry = LedgerEntry {
+            seq: 0,
+            at: time::OffsetDateTime::now_utc(),
+            direction: Direction::Repair,
+            office,
+            counterpart: parsed.to_office.map(|o| o.to_string()).unwrap_or_default(),
+            counterpart_name: None,
+            transmission_id: String::new(),
+            message: message.join(" / "),
+            files: vec![
+                LedgerFile {
+                    name: file.to_owned(),
+                    size: original.len() as u64,
+                    sha256: careplan_client::sha256_hex(original),
+                    saved_as: None,
+                },
+                LedgerFile {
+                    name: out.written.as_deref().map_or(new_name, file_name_of),
+                    size: out.bytes.len() as u64,
+                    sha256: careplan_client::sha256_hex(&out.bytes),
+                    saved_as: out.written.clone(),
+                },
+            ],
+            receipt: String::new(),
+            terminal: self.terminal.clone(),
+        };
+        let key = format!("repair:{}", careplan_client::new_key());
+        self.store.append_ledger(&key, entry).map_err(|e| {
+            format!(
+                "修復の記録を台帳（送受信記録）に書けないため、写しを作りませんでした（{e}）。空き容量を確認して、もう一度お試しください。"
+            )
+        })
+    }
+}
+
 /// Repair one file: read it, repair in memory, write the corrected copy beside it.
-pub fn repair_path(path: &Path) -> Outcome {
+pub fn repair_path(path: &Path, ledger: Option<&RepairLedger>) -> Outcome {
     let file = file_name_of(path);
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -168,14 +228,49 @@ pub fn repair_path(path: &Path) -> Outcome {
             );
         }
     };
-    repair_beside(Some(path), &file, &bytes)
+    repair_beside(Some(path), &file, &bytes, ledger)
 }
 
 /// Repair `bytes` of the file `file` (read already) and, when `original` is given, write the
 /// corrected copy beside it (never over any file). Used by `careplan repair` and by the
 /// app's 「自動修正したコピーを作る」; without `original` (a file that is not on disk) only
 /// [`Outcome::bytes`] carries the corrected file.
-pub fn repair_beside(original: Option<&Path>, file: &str, bytes: &[u8]) -> Outcome {
+///
+/// With `ledger`, every repair is recorded there (flushed) before this returns; when the
+/// record cannot be written, the copy is removed again and the file is refused
+/// (`E_LEDGER`): no copy exists that the ledger does not name.
+pub fn repair_beside(
+    original: Option<&Path>,
+    file: &str,
+    bytes: &[u8],
+    ledger: Option<&RepairLedger>,
+) -> Outcome {
+    let out = repair_unrecorded(original, file, bytes);
+    let Some(ledger) = ledger else {
+        return out;
+    };
+    if out.status != Status::Repaired {
+        return out;
+    }
+    match ledger.record(file, bytes, &out) {
+        Ok(_) => out,
+        Err(message) => {
+            if let Some(p) = &out.written {
+                let _ = std::fs::remove_file(p);
+            }
+            Outcome::refused(
+                out.file,
+                Failure {
+                    code: "E_LEDGER".into(),
+                    message,
+                    findings: Vec::new(),
+                },
+            )
+        }
+    }
+}
+
+fn repair_unrecorded(original: Option<&Path>, file: &str, bytes: &[u8]) -> Outcome {
     let file = file.to_owned();
     let repaired = match repair(&file, bytes) {
         Ok(r) => r,
@@ -259,12 +354,27 @@ fn write_beside(original: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, St
 }
 
 /// `careplan repair`.
-pub fn run_repair(args: &RepairArgs) -> ExitCode {
+pub fn run_repair(args: &RepairArgs, common: &super::GlobalOptions) -> ExitCode {
+    let json = args.json || common.json;
+    let ledger = match open_ledger(common) {
+        Ok(l) => l,
+        Err(message) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"code": "E_LEDGER", "message": message}})
+                );
+            } else {
+                eprintln!("エラー: {message}");
+            }
+            return ExitCode::from(1);
+        }
+    };
     let mut any_refused = false;
     for p in &args.paths {
-        let o = repair_path(p);
+        let o = repair_path(p, Some(&ledger));
         any_refused |= o.status == Status::Refused;
-        if args.json {
+        if json {
             println!("{}", o.to_json());
         } else {
             print_outcome(&o);
@@ -275,6 +385,48 @@ pub fn run_repair(args: &RepairArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The terminal's ledger: `--data-dir`, else `CAREPLAN_DATA_DIR`, else the per-user folder
+/// (the same store as the app and the relay commands).
+fn open_ledger(common: &super::GlobalOptions) -> Result<RepairLedger, String> {
+    let dir = match (&common.data_dir, std::env::var_os("CAREPLAN_DATA_DIR")) {
+        (Some(d), _) => Ok(d.clone()),
+        (None, Some(d)) if !d.is_empty() => Ok(PathBuf::from(d)),
+        _ => Store::default_dir(),
+    };
+    let store = dir
+        .and_then(|d| Store::open(&d))
+        .map_err(|e| {
+            format!(
+                "修復は台帳（送受信記録）に記録しますが、台帳を開けません（{e}）。careplan のアプリを閉じてから、もう一度実行してください。"
+            )
+        })?;
+    let terminal = match &common.terminal {
+        Some(t) => t.clone(),
+        None => store
+            .settings()
+            .map(|s| s.terminal_name)
+            .map_err(|e| format!("端末の設定を読めません（{e}）。"))?,
+    };
+    // Our office: the certificate's (`--profile`, else the one this terminal uses). Without
+    // one, the sender in each file's name stands in (see `RepairLedger::office`).
+    let cert = match &common.profile {
+        Some(dir) => Some(careplan_client::ProfilePaths::in_dir(dir).cert),
+        None => store
+            .settings()
+            .ok()
+            .and_then(|s| s.profile)
+            .map(|p| p.cert),
+    };
+    let office = cert
+        .and_then(|c| careplan_client::cert::read_cert_info(&c).ok())
+        .map(|i| i.office.to_string());
+    Ok(RepairLedger {
+        store,
+        terminal,
+        office,
+    })
 }
 
 fn print_outcome(o: &Outcome) {

@@ -205,7 +205,9 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                 });
             }
             if !b.basket.files.is_empty() {
-                b.basket.repair_ui(ui, &ctx, &mut app.jobs, Target::Bulk);
+                let client = app.session.as_ref().map(|s| s.client.clone());
+                b.basket
+                    .repair_ui(ui, &ctx, &mut app.jobs, Target::Bulk, client.as_ref());
             }
             if let Some(p) = &mut b.basket.panel {
                 p.list_ui(ui);

@@ -240,6 +240,7 @@ impl Basket {
         ctx: &egui::Context,
         jobs: &mut Jobs,
         target: Target,
+        client: Option<&Client>,
     ) {
         let checked_now = self
             .panel
@@ -260,7 +261,12 @@ impl Basket {
                         "元のファイルは変えずに、直したコピーを同じフォルダに作り、送るファイルをそのコピーに差し替えます。内容（値）は変えません。",
                     );
                 if b.clicked() {
-                    self.start_repair(ctx, jobs, target);
+                    let ledger = client.map(|c| crate::cli::repair::RepairLedger {
+                        store: c.store().clone(),
+                        terminal: c.terminal_name().to_owned(),
+                        office: Some(c.office().to_string()),
+                    });
+                    self.start_repair(ctx, jobs, target, ledger);
                 }
                 if self.repairing {
                     ui.spinner();
@@ -276,7 +282,13 @@ impl Basket {
         }
     }
 
-    fn start_repair(&mut self, ctx: &egui::Context, jobs: &mut Jobs, target: Target) {
+    fn start_repair(
+        &mut self,
+        ctx: &egui::Context,
+        jobs: &mut Jobs,
+        target: Target,
+        ledger: Option<crate::cli::repair::RepairLedger>,
+    ) {
         self.repairing = true;
         self.repair_log.clear();
         let work: Vec<(String, Vec<u8>, Option<PathBuf>)> = self
@@ -291,7 +303,12 @@ impl Basket {
             let done = work
                 .into_iter()
                 .map(|(name, bytes, origin)| {
-                    let o = crate::cli::repair::repair_beside(origin.as_deref(), &name, &bytes);
+                    let o = crate::cli::repair::repair_beside(
+                        origin.as_deref(),
+                        &name,
+                        &bytes,
+                        ledger.as_ref(),
+                    );
                     (name, o)
                 })
                 .collect();
@@ -726,7 +743,9 @@ pub(crate) fn compose_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
         }
     });
     if !c.basket.files.is_empty() {
-        c.basket.repair_ui(ui, &ctx, &mut app.jobs, Target::Compose);
+        let client = app.session.as_ref().map(|s| s.client.clone());
+        c.basket
+            .repair_ui(ui, &ctx, &mut app.jobs, Target::Compose, client.as_ref());
     }
     if let Some(panel) = &mut c.basket.panel
         && !c.basket.files.is_empty()

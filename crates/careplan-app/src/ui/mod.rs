@@ -11,6 +11,7 @@ mod bulk;
 mod compose;
 mod jobs;
 pub mod launch;
+mod ledger_panel;
 mod lists;
 mod login;
 mod received_table;
@@ -256,6 +257,11 @@ impl CareplanApp {
     /// True after the two-step login.
     pub fn is_logged_in(&self) -> bool {
         self.session.is_some()
+    }
+
+    /// 事業所番号 of the logged-in office.
+    pub fn session_office(&self) -> Option<careplan_core::OfficeNumber> {
+        self.session.as_ref().map(|s| *s.client.office())
     }
 
     /// Worker jobs still running.

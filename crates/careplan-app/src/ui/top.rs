@@ -28,6 +28,8 @@ pub enum TopMsg {
     CertFolder(Option<PathBuf>),
     /// A certificate file picked.
     CertFile(Option<PathBuf>),
+    /// 送受信記録（台帳）: check and report.
+    Ledger(super::ledger_panel::LedgerMsg),
 }
 
 /// The steps of a certificate renewal, in the words of the buttons (same as
@@ -59,6 +61,7 @@ pub(crate) struct TopScreen {
     view: ListView,
     order: Vec<usize>,
     pub(crate) cert: CertPanel,
+    pub(crate) ledger: super::ledger_panel::LedgerPanel,
 }
 
 impl Default for TopScreen {
@@ -70,6 +73,7 @@ impl Default for TopScreen {
             view: ListView::new(0),
             order: Vec::new(),
             cert: CertPanel::default(),
+            ledger: Default::default(),
         }
     }
 }
@@ -125,6 +129,7 @@ impl TopScreen {
             TopMsg::CertFolder(Some(p)) => self.cert.folder = p.display().to_string(),
             TopMsg::CertFile(Some(p)) => self.cert.file = p.display().to_string(),
             TopMsg::CertFolder(None) | TopMsg::CertFile(None) => {}
+            TopMsg::Ledger(m) => self.ledger.apply(m),
         }
     }
 
@@ -215,6 +220,7 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     ui.add_space(8.0);
     cert_ui(app, ui, days_left(cert.not_after) <= 30);
     settings_ui(app, ui);
+    super::ledger_panel::ui(app, ui);
     ui.add_space(8.0);
     let ctx = ui.ctx().clone();
     let top = &mut app.top;

@@ -1,0 +1,113 @@
+//! The app driven through `egui_kittest` against the real demo relay on loopback: one
+//! harness for the window tests (`mod support;` then `support::kittest::…`).
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use careplan_app::ui::{AppConfig, CareplanApp, RelaySource, install_fonts, install_style};
+use careplan_client::Store;
+use careplan_relay::embedded::RunningRelay;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+/// The window, its demo relay and its folders (removed on drop).
+pub struct App {
+    pub h: Harness<'static, CareplanApp>,
+    pub relay: RunningRelay,
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+}
+
+impl App {
+    /// A 1280×900 window on a fresh terminal store, the demo relay started in a temp
+    /// folder, demo office `office` selected on the login screen.
+    pub fn start(office: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let relay = careplan_relay::embedded::start_demo(
+            &dir.path().join("relay"),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .expect("demo relay");
+        let info = relay.demo.clone().expect("demo info");
+        let store_dir = dir.path().join("terminal");
+        let store = Store::open(&store_dir).expect("store");
+        let mut app = CareplanApp::new(AppConfig {
+            store: store.clone(),
+            relay: RelaySource::Demo(info),
+            renderer_note: String::new(),
+            renderer_file: None,
+        });
+        app.select_demo_office(office);
+        let h = Harness::builder()
+            .with_size([1280.0, 900.0])
+            .with_max_steps(2000)
+            .with_step_dt(1.0 / 60.0)
+            .with_context_setup(|ctx| {
+                install_fonts(ctx);
+                install_style(ctx);
+            })
+            .build_ui_state(|ui, app: &mut CareplanApp| app.show(ui), app);
+        let mut a = Self {
+            h,
+            relay,
+            store,
+            dir,
+        };
+        a.h.run_steps(2);
+        a
+    }
+
+    /// Step until `cond` holds (60 s at most).
+    pub fn wait(&mut self, what: &str, cond: impl Fn(&Harness<'static, CareplanApp>) -> bool) {
+        let start = Instant::now();
+        loop {
+            self.h.step();
+            if cond(&self.h) {
+                self.h.run_steps(2);
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Click the first widget with this label.
+    pub fn click(&mut self, label: &str) {
+        self.h
+            .query_all_by_label(label)
+            .next()
+            .unwrap_or_else(|| panic!("no widget labelled {label}"))
+            .click();
+        self.h.run_steps(2);
+    }
+
+    /// Replace the text of the field labelled `label`.
+    pub fn set_text(&mut self, label: &str, text: &str) {
+        self.h.get_by_label(label).focus();
+        self.h.run_steps(1);
+        self.h
+            .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        self.h.run_steps(1);
+        self.h.get_by_label(label).type_text(text);
+        self.h.run_steps(2);
+    }
+
+    /// The two login steps with the demo passwords.
+    pub fn login(&mut self) {
+        self.click("デモのパスワードを入力");
+        self.click("次へ");
+        self.wait("step 2", |h| h.query_by_label("事業所ユーザID").is_some());
+        self.click("ログイン");
+        self.wait("logged in", |h| h.state().is_logged_in());
+    }
+}
+
+/// Some widget's label contains `text`.
+pub fn contains(h: &Harness<'static, CareplanApp>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}

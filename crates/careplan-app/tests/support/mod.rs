@@ -1,0 +1,3 @@
+//! Shared helpers of the app's test binaries.
+
+pub mod kittest;
