@@ -8,7 +8,9 @@ use crate::name::FileName;
 
 use super::encoding::{Encoding, sniff};
 use super::layout::{FieldDef, Format, Generation, Layout, resolve_layout, resolve_version, shown};
-use super::reader::{Decode, MAX_INPUT, Record, issue_finding, tokenize_bytes};
+use super::reader::{
+    Decode, MAX_INPUT, Record, TokenIssue, View, Visit, issue_finding, tokenize_with,
+};
 
 /// How many findings of one code are listed before the rest are summed up.
 const MAX_PER_CODE: usize = 50;
@@ -75,6 +77,37 @@ impl Sink {
         self.findings.push(f);
     }
 
+    /// Add the findings of `other`, collected on its own, as if they had been collected
+    /// here after the ones already here.
+    fn merge(&mut self, other: Sink) {
+        for f in other.findings {
+            let counted = other
+                .counts
+                .iter()
+                .find(|(c, _, _)| *c == f.code)
+                .map(|&(c, s, _)| (c, s));
+            match counted {
+                Some((code, severity)) => {
+                    if self.wants(code, severity) {
+                        self.findings.push(f);
+                    }
+                }
+                None => self.findings.push(f),
+            }
+        }
+        // The ones `other` only counted.
+        for (code, severity, n) in other.counts {
+            let unlisted = n.saturating_sub(MAX_PER_CODE);
+            if unlisted == 0 {
+                continue;
+            }
+            match self.counts.iter_mut().find(|(c, _, _)| *c == code) {
+                Some(entry) => entry.2 += unlisted,
+                None => self.counts.push((code, severity, unlisted)),
+            }
+        }
+    }
+
     fn finish(mut self) -> Vec<Finding> {
         for (code, severity, n) in self.counts {
             if n > MAX_PER_CODE {
@@ -131,15 +164,20 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         Encoding::Ms932 => Decode::Ms932,
         Encoding::Utf8 => Decode::Utf8,
     };
-    let mut issues = Vec::new();
-    let all = tokenize_bytes(sniffed.body, decode, |i| issues.push(i));
-    for i in issues {
-        let f = issue_finding(i, shift);
-        if sink.wants(code_of(&f), f.severity) {
-            sink.push(f);
-        }
-    }
-    if all.is_empty() {
+    let mut reading = Reading {
+        kind,
+        shift,
+        issues: Sink::new(Vec::new()),
+        skipped: Sink::new(Vec::new()),
+        checks: Sink::new(Vec::new()),
+        seen: 0,
+        data: None,
+    };
+    // The records are checked while they are read; the findings of each step are listed
+    // in the order of the steps (tokenizer, header rows, layout, records, rules).
+    let records = tokenize_with(sniffed.body, decode, &mut reading);
+    sink.merge(reading.issues);
+    if reading.seen == 0 {
         sink.push(Finding::error(
             "E_CSV_EMPTY",
             "ファイルに空行しかありません（データがありません）。介護ソフトで出力し直してください。",
@@ -147,38 +185,12 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         return CsvReport {
             csv_version: None,
             layout: None,
-            records: all,
+            records,
             findings: sink.finish(),
         };
     }
-
-    let mut records = all;
-    records.retain(|r| {
-        if r
-            .raw_fields()
-            .next()
-            .is_some_and(|f| f.len() == 6 && all_digits(f))
-        {
-            return true;
-        }
-        let first = r.get(0).unwrap_or_default();
-        if sink.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
-            sink.push(
-                Finding::warning(
-                    "W_CSV_ROW_SKIPPED",
-                    format!(
-                        "{}行目は1項目目「{}」がCSVバージョン（YYYYMMの6桁）ではないため、見出し行とみなして読み飛ばしました。データ行であれば、1項目目にCSVバージョン（例: 202407）を出力してください。",
-                        r.number,
-                        shown(first)
-                    ),
-                )
-                .at_record(r.number)
-                .at_field(1),
-            );
-        }
-        false
-    });
-    let Some(first) = records.first() else {
+    sink.merge(reading.skipped);
+    let Some(data) = reading.data else {
         sink.push(Finding::error(
             "E_CSV_NO_RECORDS",
             "データ行がありません（1項目目がCSVバージョン（YYYYMMの6桁）の行が1行もありません）。介護ソフトで出力し直してください。",
@@ -190,18 +202,11 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
             findings: sink.finish(),
         };
     };
-    let version = first.get(0).unwrap_or_default().to_owned();
-    let (layout, layout_findings) = resolve_layout(kind, &version);
-    for f in layout_findings {
-        sink.push(f.at_record(first.number).at_field(1));
+    let (version, layout) = (data.version, data.layout);
+    for f in data.layout_findings {
+        sink.push(f.at_record(data.first_number).at_field(1));
     }
-
-    let mut ok = vec![false; layout.fields.len()];
-    let mut prev: Option<&Record> = None;
-    for r in &records {
-        check_record(&mut sink, layout, &version, r, prev, &mut ok);
-        prev = Some(r);
-    }
+    sink.merge(reading.checks);
     check_months(&mut sink, kind, layout, name, &records);
     super::rules::check(&mut sink, kind, layout, name, &records);
     if let Some(name) = name {
@@ -216,16 +221,102 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
     }
 }
 
-fn code_of(f: &Finding) -> &'static str {
-    match f.code.as_str() {
-        "E_CSV_QUOTE_UNTERMINATED" => "E_CSV_QUOTE_UNTERMINATED",
-        "W_CSV_AFTER_QUOTE" => "W_CSV_AFTER_QUOTE",
-        "E_CSV_NOT_MS932" => "E_CSV_NOT_MS932",
-        "E_CSV_GAIJI" => "E_CSV_GAIJI",
-        "E_CSV_UTF8_PART" => "E_CSV_UTF8_PART",
-        "E_CSV_MIXED_ENCODING" => "E_CSV_MIXED_ENCODING",
-        _ => "W_CSV_BARE_QUOTE",
+/// What the first data record decided: the version, the layout, and the state of the
+/// record checks.
+struct DataState {
+    version: String,
+    layout: &'static Layout,
+    /// Record number of the first data record.
+    first_number: usize,
+    layout_findings: Vec<Finding>,
+    /// `ok[i]`: whether field `i` of the last record that had it was fine.
+    ok: Vec<bool>,
+    /// The previous data record (first field index and count in the tokenizer's table).
+    prev: Option<(usize, usize)>,
+}
+
+/// The validator's side of the tokenizer: findings of the tokenizer, header rows skipped,
+/// and every data record checked as soon as it is read.
+struct Reading {
+    kind: FileKind,
+    /// Added to byte offsets (a skipped BOM).
+    shift: usize,
+    issues: Sink,
+    skipped: Sink,
+    checks: Sink,
+    /// Records read, header rows included.
+    seen: usize,
+    data: Option<DataState>,
+}
+
+impl Visit for Reading {
+    fn issue(&mut self, issue: TokenIssue) {
+        let (code, severity) = issue.code();
+        if self.issues.wants(code, severity) {
+            self.issues.push(issue_finding(issue, self.shift));
+        }
     }
+
+    fn record(
+        &mut self,
+        number: usize,
+        text: &str,
+        ends: &[u32],
+        first: usize,
+        count: usize,
+    ) -> bool {
+        self.seen += 1;
+        let r = View::new(text, ends, first, count);
+        let f1 = r.raw(0);
+        if !(f1.len() == 6 && all_digits(f1)) {
+            if self.skipped.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
+                skipped_finding(&mut self.skipped, number, r.get(0).unwrap_or_default());
+            }
+            return false;
+        }
+        let kind = self.kind;
+        let data = self.data.get_or_insert_with(|| {
+            let version = r.get(0).unwrap_or_default().to_owned();
+            let (layout, layout_findings) = resolve_layout(kind, &version);
+            DataState {
+                ok: vec![false; layout.fields.len()],
+                version,
+                layout,
+                first_number: number,
+                layout_findings,
+                prev: None,
+            }
+        });
+        let prev = data.prev.map(|(f, c)| View::new(text, ends, f, c));
+        check_record(
+            &mut self.checks,
+            data.layout,
+            &data.version,
+            number,
+            r,
+            prev,
+            &mut data.ok,
+        );
+        data.prev = Some((first, count));
+        true
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn skipped_finding(sink: &mut Sink, number: usize, first: &str) {
+    sink.push(
+        Finding::warning(
+            "W_CSV_ROW_SKIPPED",
+            format!(
+                "{}行目は1項目目「{}」がCSVバージョン（YYYYMMの6桁）ではないため、見出し行とみなして読み飛ばしました。データ行であれば、1項目目にCSVバージョン（例: 202407）を出力してください。",
+                number,
+                shown(first)
+            ),
+        )
+        .at_record(number)
+        .at_field(1),
+    );
 }
 
 /// Check one record. `prev` is the record before it and `ok[i]` whether its field `i` was
@@ -235,11 +326,11 @@ fn check_record(
     sink: &mut Sink,
     layout: &Layout,
     version: &str,
-    r: &Record,
-    prev: Option<&Record>,
+    n: usize,
+    r: View<'_>,
+    prev: Option<View<'_>>,
     ok: &mut [bool],
 ) {
-    let n = r.number;
     if let Some(v) = r.get(0)
         && v != version
         && sink.wants("E_CSV_VERSION_MIXED", Severity::Error)
@@ -271,21 +362,51 @@ fn check_record(
             .at_record(n),
         );
     }
-    let mut prev_fields = prev.map(Record::raw_fields);
-    for (i, (value, def)) in r.raw_fields().zip(layout.fields.iter()).enumerate() {
-        let above = prev_fields.as_mut().and_then(Iterator::next);
-        if i == 0 {
+    // Field 1 (the version) is checked above; the fields walked with their offsets.
+    let text = r.text();
+    let mut start = r.ends().first().map_or(0, |&e| e as usize);
+    let (above_text, above_ends) = prev.map_or((&[][..], &[][..]), |p| (p.text(), p.ends()));
+    let fields = layout.fields.iter().zip(r.ends()).zip(ok.iter_mut());
+    for (i, ((def, &end), slot)) in fields.enumerate().skip(1) {
+        let end = end as usize;
+        let at = start;
+        start = end;
+        let value = text.get(at..end).unwrap_or_default();
+        if *slot
+            && !matches!(def.format, Format::Text | Format::FreeText)
+            && let (Some(&a), Some(&b)) = (above_ends.get(i - 1), above_ends.get(i))
+            && same_at(above_text, a as usize, b as usize, text, at, end)
+        {
             continue;
         }
-        let simple = matches!(def.format, Format::Text | Format::FreeText);
-        if !simple && ok.get(i).copied().unwrap_or(false) && above.is_some_and(|a| same(a, value)) {
-            continue;
-        }
-        let fine = check_field(sink, n, def, value);
-        if let Some(slot) = ok.get_mut(i) {
-            *slot = fine;
-        }
+        *slot = check_field(sink, n, def, value);
     }
+}
+
+/// Whether `a[a0..a1]` equals `b[b0..b1]`: fields of up to 16 bytes are compared as two
+/// words read around them (no call to `memcmp`, no loop).
+#[inline]
+fn same_at(a: &[u8], a0: usize, a1: usize, b: &[u8], b0: usize, b1: usize) -> bool {
+    let len = b1.wrapping_sub(b0);
+    if a1.wrapping_sub(a0) != len || a1 < a0 || b1 < b0 {
+        return false;
+    }
+    let word = |t: &[u8], at: usize| {
+        t.get(at..at.wrapping_add(8))
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+    };
+    if len <= 8 {
+        if let (Some(x), Some(y)) = (word(a, a0), word(b, b0)) {
+            let mask = u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0);
+            return (x ^ y) & mask == 0;
+        }
+    } else if len <= 16
+        && let (Some(x0), Some(y0), Some(x1), Some(y1)) =
+            (word(a, a0), word(b, b0), word(a, a1 - 8), word(b, b1 - 8))
+    {
+        return (x0 ^ y0) | (x1 ^ y1) == 0;
+    }
+    a.get(a0..a1) == b.get(b0..b1)
 }
 
 fn other_generation_hint(layout: &Layout, got: usize) -> String {
@@ -496,12 +617,6 @@ fn is_office(b: &[u8]) -> bool {
             c.is_ascii_digit()
                 || (i == 2 && c.is_ascii_uppercase() && !matches!(c, b'I' | b'O' | b'Q'))
         })
-}
-
-/// Equality of two short fields without a call to `memcmp`.
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// A field as text for messages (field bytes are always whole UTF-8 characters).
