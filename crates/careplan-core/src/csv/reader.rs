@@ -570,6 +570,42 @@ fn surely_unquoted(raw: &[u8], rec: &[u8], nfields: usize) -> bool {
     raw.len() == lead + trail + rec.len() + nfields.saturating_sub(1)
 }
 
+/// Whether a record's input is plain CSV, told from csv-core's output field ends, when
+/// that output holds no `"`: every field is either its output bytes or `"` + its output
+/// bytes + `"`, separated by commas, with only line breaks before and after. Then the
+/// quote walk finds nothing (its quotes all open and close fields), so it is skipped.
+/// (A closing quote followed by more text, or one that never comes, makes the field's
+/// input longer or shorter than this, so such records say no and get the walk.)
+fn plainly_quoted(raw: &[u8], rec_ends: &[usize]) -> bool {
+    let is_break = |b: &u8| *b == b'\r' || *b == b'\n';
+    let mut p = raw.iter().take_while(|b| is_break(b)).count();
+    let mut prev = 0usize;
+    let last = rec_ends.len().saturating_sub(1);
+    for (i, &e) in rec_ends.iter().enumerate() {
+        let Some(len) = e.checked_sub(prev) else {
+            return false;
+        };
+        prev = e;
+        let end = if raw.get(p) == Some(&b'"') {
+            let end = p + len + 2;
+            if raw.get(end - 1) != Some(&b'"') {
+                return false;
+            }
+            end
+        } else {
+            p + len
+        };
+        if i == last {
+            return raw.get(end..).is_some_and(|rest| rest.iter().all(is_break));
+        }
+        if raw.get(end) != Some(&b',') {
+            return false;
+        }
+        p = end + 1;
+    }
+    false
+}
+
 /// What the tokenizer tells its caller, record by record.
 pub(crate) trait Visit {
     /// A quoting or encoding problem.
@@ -601,21 +637,113 @@ impl<F: FnMut(TokenIssue)> Visit for KeepAll<F> {
     }
 }
 
+/// MS932 two-byte characters as encoding_rs decodes them: `(row of the lead byte) * 256 +
+/// trail byte` → code point, 0 where the pair is not a character. Rows: leads 0x81–0x9F
+/// then 0xE0–0xFC. Built once from encoding_rs (about 11 000 pairs), so the mapping stays
+/// encoding_rs's; the reader decodes with it and falls back to encoding_rs itself for any
+/// field it cannot decode (bytes that are not MS932).
+fn ms932_pairs() -> &'static [u16] {
+    static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = vec![0u16; 60 * 256];
+        for (row, lead) in (0x81..=0x9Fu8).chain(0xE0..=0xFC).enumerate() {
+            for trail in 0x40..=0xFCu8 {
+                let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
+                let mut buf = [0u8; 8];
+                let (result, read, written) =
+                    decoder.decode_to_utf8_without_replacement(&[lead, trail], &mut buf, true);
+                if result != encoding_rs::DecoderResult::InputEmpty || read != 2 {
+                    continue;
+                }
+                let mut chars = std::str::from_utf8(buf.get(..written).unwrap_or_default())
+                    .unwrap_or_default()
+                    .chars();
+                if let (Some(c), None) = (chars.next(), chars.next())
+                    && let Ok(unit) = u16::try_from(u32::from(c))
+                    && let Some(slot) = table.get_mut(row * 256 + usize::from(trail))
+                {
+                    *slot = unit;
+                }
+            }
+        }
+        table
+    })
+}
+
+/// Append the UTF-8 of a code point of the basic multilingual plane.
+#[inline]
+fn push_bmp(out: &mut Vec<u8>, cp: u16) {
+    let c = u32::from(cp);
+    if c < 0x80 {
+        out.push(cp as u8);
+    } else if c < 0x800 {
+        out.extend_from_slice(&[0xC0 | (c >> 6) as u8, 0x80 | (c & 0x3F) as u8]);
+    } else {
+        out.extend_from_slice(&[
+            0xE0 | (c >> 12) as u8,
+            0x80 | ((c >> 6) & 0x3F) as u8,
+            0x80 | (c & 0x3F) as u8,
+        ]);
+    }
+}
+
+/// Decode an MS932 field made only of ASCII, half-width kana and mapped two-byte
+/// characters into `out`; `None` (with `out` partly written) for anything else. `Some`
+/// holds the offset of the first 外字 (lead byte 0xF0–0xF9), if any.
+#[inline]
+fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<Option<usize>> {
+    let mut gaiji = None;
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x80 {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        if (0xA1..=0xDF).contains(&b) {
+            // Half-width katakana U+FF61–U+FF9F.
+            push_bmp(out, 0xFF61 + u16::from(b - 0xA1));
+            i += 1;
+            continue;
+        }
+        let row = match b {
+            0x81..=0x9F => b - 0x81,
+            0xE0..=0xFC => b - 0xC1,
+            _ => return None,
+        };
+        let trail = *bytes.get(i + 1)?;
+        let cp = *pairs.get(usize::from(row) * 256 + usize::from(trail))?;
+        if cp == 0 {
+            return None;
+        }
+        if gaiji.is_none() && (0xF0..=0xF9).contains(&b) {
+            gaiji = Some(i);
+        }
+        push_bmp(out, cp);
+        i += 2;
+    }
+    Some(gaiji)
+}
+
 /// Per-file state of the tokenizer: the text being built and the issue counter.
 struct Builder {
     decode: Decode,
     text: String,
     ends: Vec<u32>,
-    /// Room for one decoded field (NUL characters; encoding_rs decodes into a `&mut str`).
+    /// The UTF-8 of the record being appended (checked once, then pushed to `text`).
+    record: Vec<u8>,
+    /// Room for one field decoded by encoding_rs (NUL characters: it decodes into a
+    /// `&mut str`).
     scratch: String,
+    pairs: &'static [u16],
     located: usize,
 }
 
 impl Builder {
     /// Append one record's fields to the text and their ends to the table, decoding the
     /// fields that hold non-ASCII bytes. `rec` is what csv-core wrote for the record,
-    /// `rec_ends` its field ends in `rec`; `raw` is the record's input, `raw_at` its offset
-    /// in the file.
+    /// `rec_ends` its field ends in `rec`, `first_non_ascii_at` the offset of its first
+    /// non-ASCII byte; `raw` is the record's input, `raw_at` its offset in the file.
     #[allow(clippy::too_many_arguments)]
     fn append_record(
         &mut self,
@@ -627,10 +755,23 @@ impl Builder {
         raw_at: usize,
         first_non_ascii_at: Option<usize>,
     ) {
+        let base = self.text.len();
+        let Some(first_at) = first_non_ascii_at else {
+            // All ASCII: as csv-core wrote it.
+            match simdutf8::basic::from_utf8(rec) {
+                Ok(t) => self.text.push_str(t),
+                // Not reached: the record is ASCII.
+                Err(_) => self.text.push_str(&String::from_utf8_lossy(rec)),
+            }
+            self.ends
+                .extend(rec_ends.iter().map(|&e| offset32(base + e)));
+            return;
+        };
         // `rec[s..]` and the fields from `i` are still to be appended.
+        self.record.clear();
         let mut s = 0usize;
         let mut i = 0usize;
-        let mut next = first_non_ascii_at;
+        let mut next = Some(first_at);
         while let Some(p) = next {
             let mut j = i;
             while rec_ends.get(j).is_some_and(|&e| e <= p) {
@@ -644,10 +785,15 @@ impl Builder {
                 .and_then(|x| rec_ends.get(x))
                 .copied()
                 .unwrap_or(0);
-            self.push_ascii(
-                rec.get(s..start).unwrap_or_default(),
-                rec_ends.get(i..j).unwrap_or_default(),
-                s,
+            let at = base + self.record.len();
+            self.record
+                .extend_from_slice(rec.get(s..start).unwrap_or_default());
+            self.ends.extend(
+                rec_ends
+                    .get(i..j)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&e| offset32(at + e.saturating_sub(s))),
             );
             self.decode_field(
                 visit,
@@ -657,35 +803,33 @@ impl Builder {
                 raw,
                 raw_at,
             );
-            self.ends.push(offset32(self.text.len()));
+            self.ends.push(offset32(base + self.record.len()));
             s = end;
             i = j + 1;
             next = first_non_ascii(rec.get(s..).unwrap_or_default()).map(|k| s + k);
         }
+        let at = base + self.record.len();
         let last = rec_ends.last().copied().unwrap_or(0).max(s);
-        self.push_ascii(
-            rec.get(s..last).unwrap_or_default(),
-            rec_ends.get(i..).unwrap_or_default(),
-            s,
-        );
-    }
-
-    /// Append ASCII bytes (the fields ending at `ends`, offsets counted from `from`).
-    #[inline]
-    fn push_ascii(&mut self, bytes: &[u8], ends: &[usize], from: usize) {
-        let base = self.text.len();
-        match std::str::from_utf8(bytes) {
-            Ok(t) => self.text.push_str(t),
-            // Not reached: the caller passes ASCII only.
-            Err(_) => self.text.push_str(&String::from_utf8_lossy(bytes)),
-        }
+        self.record
+            .extend_from_slice(rec.get(s..last).unwrap_or_default());
         self.ends.extend(
-            ends.iter()
-                .map(|&e| offset32(base + e.saturating_sub(from))),
+            rec_ends
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .map(|&e| offset32(at + e.saturating_sub(s))),
         );
+        // One check of the whole record (SIMD; far cheaper than `std::str::from_utf8` on
+        // text with many multi-byte characters).
+        match simdutf8::basic::from_utf8(&self.record) {
+            Ok(t) => self.text.push_str(t),
+            // Not reached: ASCII and what the decoders wrote is UTF-8.
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(&self.record)),
+        }
     }
 
-    /// Append a field holding non-ASCII bytes, decoded, and report what is wrong with it.
+    /// Append a field holding non-ASCII bytes to `record`, decoded, and report what is
+    /// wrong with it.
     #[inline(never)]
     fn decode_field(
         &mut self,
@@ -699,10 +843,11 @@ impl Builder {
         let first_non_ascii = first_non_ascii(bytes).unwrap_or(0);
         if self.decode == Decode::Utf8 {
             match std::str::from_utf8(bytes) {
-                Ok(s) => self.text.push_str(s),
+                Ok(s) => self.record.extend_from_slice(s.as_bytes()),
                 Err(e) => {
                     let bad = e.valid_up_to();
-                    self.text.push_str(&String::from_utf8_lossy(bytes));
+                    self.record
+                        .extend_from_slice(String::from_utf8_lossy(bytes).as_bytes());
                     let at = place(&mut self.located, raw, raw_at, field, bad);
                     visit.issue(TokenIssue::NotUtf8(number, field + 1, at));
                 }
@@ -717,11 +862,50 @@ impl Builder {
             && let Some(s) = japanese_utf8(bytes)
         {
             // Shown as what it is; reported as UTF-8.
-            self.text.push_str(s);
+            self.record.extend_from_slice(s.as_bytes());
             let at = place(&mut self.located, raw, raw_at, field, first_non_ascii);
             visit.issue(TokenIssue::Utf8Part(number, field + 1, at));
             return;
         }
+        let mark = self.record.len();
+        let gaiji = match decode_ms932_plain(bytes, &mut self.record, self.pairs) {
+            Some(gaiji) => gaiji.map(|k| {
+                (
+                    k,
+                    [
+                        bytes.get(k).copied().unwrap_or(0),
+                        bytes.get(k + 1).copied().unwrap_or(0),
+                    ],
+                )
+            }),
+            None => {
+                self.record.truncate(mark);
+                self.decode_with_encoding_rs(visit, number, field, bytes, raw, raw_at);
+                if bytes.iter().any(|c| (0xF0..=0xF9).contains(c)) {
+                    find_gaiji(bytes)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some((k, pair)) = gaiji {
+            let at = place(&mut self.located, raw, raw_at, field, k);
+            visit.issue(TokenIssue::Gaiji(number, field + 1, at, pair));
+        }
+    }
+
+    /// Decode a field with encoding_rs (bytes that are not MS932 become U+FFFD and are
+    /// reported).
+    #[cold]
+    fn decode_with_encoding_rs(
+        &mut self,
+        visit: &mut impl Visit,
+        number: usize,
+        field: usize,
+        bytes: &[u8],
+        raw: &[u8],
+        raw_at: usize,
+    ) {
         let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
         let room = decoder
             .max_utf8_buffer_length(bytes.len())
@@ -737,22 +921,16 @@ impl Builder {
                 let byte = bytes.get(k).copied().unwrap_or(0);
                 let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
                 let (_, _, written, _) = decoder.decode_to_str(bytes, &mut self.scratch, true);
-                self.text
-                    .push_str(self.scratch.get(..written).unwrap_or_default());
+                self.record
+                    .extend_from_slice(self.scratch.get(..written).unwrap_or_default().as_bytes());
                 let at = place(&mut self.located, raw, raw_at, field, k);
                 visit.issue(TokenIssue::NotMs932(number, field + 1, at, byte));
             }
             // With the whole field given and room for all of it, this is all of it.
             encoding_rs::DecoderResult::InputEmpty | encoding_rs::DecoderResult::OutputFull => {
-                self.text
-                    .push_str(self.scratch.get(..written).unwrap_or_default());
+                self.record
+                    .extend_from_slice(self.scratch.get(..written).unwrap_or_default().as_bytes());
             }
-        }
-        if bytes.iter().any(|c| (0xF0..=0xF9).contains(c))
-            && let Some((k, pair)) = find_gaiji(bytes)
-        {
-            let at = place(&mut self.located, raw, raw_at, field, k);
-            visit.issue(TokenIssue::Gaiji(number, field + 1, at, pair));
         }
     }
 }
@@ -785,7 +963,13 @@ pub(crate) fn tokenize_with(input: &[u8], decode: Decode, visit: &mut impl Visit
         // Decoded kanji take 3 bytes instead of 2; fields lose their separators.
         text: String::with_capacity(input.len() + input.len() / 8 + 64),
         ends: Vec::with_capacity(input.len() / 6 + 1),
+        record: Vec::new(),
         scratch: String::new(),
+        pairs: if decode == Decode::Ms932 {
+            ms932_pairs()
+        } else {
+            &[]
+        },
         located: 0,
     };
     let mut metas: Vec<(usize, u32, u32)> = Vec::with_capacity(input.len() / 128 + 1);
@@ -829,7 +1013,10 @@ pub(crate) fn tokenize_with(input: &[u8], decode: Decode, visit: &mut impl Visit
         let this = number + 1;
         let rec = out.get(..opos).unwrap_or_default();
         let (first_non_ascii_at, quote) = scan_record(rec);
-        if (quote || !surely_unquoted(raw, rec, nfields)) && memchr::memchr(b'"', raw).is_some() {
+        let fields_out = ends.get(..nfields).unwrap_or_default();
+        let plain =
+            !quote && (surely_unquoted(raw, rec, nfields) || plainly_quoted(raw, fields_out));
+        if !plain && memchr::memchr(b'"', raw).is_some() {
             let mut found = Vec::new();
             if let Some(q) = walk_quotes(raw, this, &mut |i| found.push(i)) {
                 // Read this record again with the quote taken literally (the issues found

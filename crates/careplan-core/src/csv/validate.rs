@@ -326,11 +326,12 @@ fn check_record(
     sink: &mut Sink,
     layout: &Layout,
     version: &str,
-    n: usize,
+    n_record: usize,
     r: View<'_>,
     prev: Option<View<'_>>,
     ok: &mut [bool],
 ) {
+    let n = n_record;
     if let Some(v) = r.get(0)
         && v != version
         && sink.wants("E_CSV_VERSION_MIXED", Severity::Error)
@@ -362,24 +363,32 @@ fn check_record(
             .at_record(n),
         );
     }
-    // Field 1 (the version) is checked above; the fields walked with their offsets.
-    let text = r.text();
-    let mut start = r.ends().first().map_or(0, |&e| e as usize);
+    // Field 1 (the version) is checked above; the fields are walked with their offsets.
+    let (text, ends) = (r.text(), r.ends());
     let (above_text, above_ends) = prev.map_or((&[][..], &[][..]), |p| (p.text(), p.ends()));
-    let fields = layout.fields.iter().zip(r.ends()).zip(ok.iter_mut());
-    for (i, ((def, &end), slot)) in fields.enumerate().skip(1) {
-        let end = end as usize;
-        let at = start;
+    let defs = layout.fields;
+    let n = ends.len().min(defs.len()).min(ok.len());
+    let mut start = ends.first().map_or(0, |&e| e as usize);
+    let mut above_start = above_ends.first().map_or(0, |&e| e as usize);
+    for i in 1..n {
+        let (Some(&end), Some(def), Some(slot)) = (ends.get(i), defs.get(i), ok.get_mut(i)) else {
+            break;
+        };
+        let (at, end) = (start, end as usize);
         start = end;
-        let value = text.get(at..end).unwrap_or_default();
+        let above = above_ends.get(i).map(|&e| {
+            let a = (above_start, e as usize);
+            above_start = e as usize;
+            a
+        });
         if *slot
             && !matches!(def.format, Format::Text | Format::FreeText)
-            && let (Some(&a), Some(&b)) = (above_ends.get(i - 1), above_ends.get(i))
-            && same_at(above_text, a as usize, b as usize, text, at, end)
+            && let Some((a0, a1)) = above
+            && same_at(above_text, a0, a1, text, at, end)
         {
             continue;
         }
-        *slot = check_field(sink, n, def, value);
+        *slot = check_field(sink, n_record, def, text.get(at..end).unwrap_or_default());
     }
 }
 
