@@ -107,6 +107,12 @@ impl<'a> View<'a> {
         self.text.as_bytes()
     }
 
+    /// Where the first field starts in [`View::text`].
+    #[inline]
+    pub(crate) fn start(&self) -> usize {
+        self.start as usize
+    }
+
     /// The end offsets of the fields in [`View::text`].
     #[inline]
     pub(crate) fn ends(&self) -> &'a [u32] {

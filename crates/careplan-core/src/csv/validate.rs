@@ -364,58 +364,108 @@ fn check_record(
         );
     }
     // Field 1 (the version) is checked above; the fields are walked with their offsets.
+    // A field equal to the one above is found without comparing it: the records are
+    // compared once, from the front and from the back, and a field lies in the common
+    // front (or back) at the same offsets.
     let (text, ends) = (r.text(), r.ends());
-    let (above_text, above_ends) = prev.map_or((&[][..], &[][..]), |p| (p.text(), p.ends()));
+    let start0 = r.start();
+    let rec = text
+        .get(start0..ends.last().map_or(start0, |&e| e as usize))
+        .unwrap_or_default();
+    let above = prev.map(|p| {
+        let s = p.start();
+        let e = p.ends().last().map_or(s, |&e| e as usize);
+        (p.ends(), s, p.text().get(s..e).unwrap_or_default())
+    });
+    let (above_ends, above_start, above_rec) = above.unwrap_or((&[], 0, &[]));
+    let front = common_prefix(rec, above_rec);
+    let back = common_suffix(rec, above_rec);
     let defs = layout.fields;
     let n = ends.len().min(defs.len()).min(ok.len());
-    let mut start = ends.first().map_or(0, |&e| e as usize);
-    let mut above_start = above_ends.first().map_or(0, |&e| e as usize);
+    let (len, above_len) = (rec.len(), above_rec.len());
+    // Offsets of field ends from the record's start.
+    let rel = |k: usize| ends.get(k).map(|&e| e as usize - start0);
+    let above_rel = |k: usize| above_ends.get(k).map(|&e| e as usize - above_start);
+    // Fields 1..lo end where the ones above end, inside the common front: equal.
+    let mut lo = 0usize;
+    while lo < n
+        && let (Some(x), Some(y)) = (rel(lo), above_rel(lo))
+        && x == y
+        && x <= front
+    {
+        lo += 1;
+    }
+    // Fields hi.. start and end where the ones above do, counted from the record's end,
+    // inside the common back (with as many fields above): equal. Field `hi - 1` joins
+    // when its start (the end of field `hi - 2`) does.
+    let mut hi = ends.len();
+    if above_ends.len() == ends.len() {
+        while hi >= 2
+            && hi > lo
+            && let (Some(x), Some(y)) = (rel(hi - 2), above_rel(hi - 2))
+            && len - x == above_len - y
+            && len - x <= back
+        {
+            hi -= 1;
+        }
+    }
+    let mut at = ends.first().map_or(0, |&e| e as usize);
     for i in 1..n {
         let (Some(&end), Some(def), Some(slot)) = (ends.get(i), defs.get(i), ok.get_mut(i)) else {
             break;
         };
-        let (at, end) = (start, end as usize);
-        start = end;
-        let above = above_ends.get(i).map(|&e| {
-            let a = (above_start, e as usize);
-            above_start = e as usize;
-            a
-        });
-        if *slot
-            && !matches!(def.format, Format::Text | Format::FreeText)
-            && let Some((a0, a1)) = above
-            && same_at(above_text, a0, a1, text, at, end)
-        {
+        let field = text.get(at..end as usize).unwrap_or_default();
+        at = end as usize;
+        if *slot && (i < lo || i >= hi) {
             continue;
         }
-        *slot = check_field(sink, n_record, def, text.get(at..end).unwrap_or_default());
+        *slot = check_field(sink, n_record, def, field);
     }
 }
 
-/// Whether `a[a0..a1]` equals `b[b0..b1]`: fields of up to 16 bytes are compared as two
-/// words read around them (no call to `memcmp`, no loop).
+/// How many bytes `a` and `b` have in common from the front (eight at a time).
 #[inline]
-fn same_at(a: &[u8], a0: usize, a1: usize, b: &[u8], b0: usize, b1: usize) -> bool {
-    let len = b1.wrapping_sub(b0);
-    if a1.wrapping_sub(a0) != len || a1 < a0 || b1 < b0 {
-        return false;
-    }
-    let word = |t: &[u8], at: usize| {
-        t.get(at..at.wrapping_add(8))
-            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
-    };
-    if len <= 8 {
-        if let (Some(x), Some(y)) = (word(a, a0), word(b, b0)) {
-            let mask = u64::MAX.checked_shr(64 - 8 * len as u32).unwrap_or(0);
-            return (x ^ y) & mask == 0;
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0usize;
+    while i + 8 <= n {
+        let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) else {
+            break;
+        };
+        let x = u64::from_le_bytes(x.try_into().unwrap_or_default());
+        let y = u64::from_le_bytes(y.try_into().unwrap_or_default());
+        if x != y {
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
         }
-    } else if len <= 16
-        && let (Some(x0), Some(y0), Some(x1), Some(y1)) =
-            (word(a, a0), word(b, b0), word(a, a1 - 8), word(b, b1 - 8))
-    {
-        return (x0 ^ y0) | (x1 ^ y1) == 0;
+        i += 8;
     }
-    a.get(a0..a1) == b.get(b0..b1)
+    while i < n && a.get(i) == b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// How many bytes `a` and `b` have in common from the back (eight at a time).
+#[inline]
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (la, lb) = (a.len(), b.len());
+    let mut i = 0usize;
+    while i + 8 <= n {
+        let (Some(x), Some(y)) = (a.get(la - i - 8..la - i), b.get(lb - i - 8..lb - i)) else {
+            break;
+        };
+        let x = u64::from_le_bytes(x.try_into().unwrap_or_default());
+        let y = u64::from_le_bytes(y.try_into().unwrap_or_default());
+        if x != y {
+            return i + ((x ^ y).leading_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a.get(la - i - 1) == b.get(lb - i - 1) {
+        i += 1;
+    }
+    i
 }
 
 fn other_generation_hint(layout: &Layout, got: usize) -> String {
