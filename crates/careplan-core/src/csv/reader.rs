@@ -529,20 +529,28 @@ fn scan_record(b: &[u8]) -> (Option<usize>, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     const QUOTES: u64 = 0x2222_2222_2222_2222;
+    // A zero byte of `w ^ QUOTES` is a `"` of `w` (exact for "is there any").
+    let has_quote = |w: u64| {
+        let x = w ^ QUOTES;
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
     let mut first = None;
     let mut quote = 0u64;
     let mut chunks = b.chunks_exact(8);
     let mut at = 0usize;
+    // Until the first non-ASCII byte, then only quotes.
     for c in &mut chunks {
-        let word: [u8; 8] = c.try_into().unwrap_or_default();
-        let w = u64::from_le_bytes(word);
-        // A zero byte of `x` is a `"` of `w` (exact for "is there any").
-        let x = w ^ QUOTES;
-        quote |= x.wrapping_sub(ONES) & !x & HIGH;
+        let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        quote |= has_quote(w);
         let high = w & HIGH;
-        if high != 0 && first.is_none() {
-            first = Some(at + (high.trailing_zeros() / 8) as usize);
+        at += 8;
+        if high != 0 {
+            first = Some(at - 8 + (high.trailing_zeros() / 8) as usize);
+            break;
         }
+    }
+    for c in &mut chunks {
+        quote |= has_quote(u64::from_le_bytes(c.try_into().unwrap_or_default()));
         at += 8;
     }
     for (k, &c) in chunks.remainder().iter().enumerate() {
@@ -698,6 +706,23 @@ fn push_bmp(out: &mut Vec<u8>, cp: u16) {
 /// holds the offset of the first 外字 (lead byte 0xF0–0xF9), if any.
 #[inline]
 fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<Option<usize>> {
+    // Row of each lead byte in `pairs` (0xFF: not a lead byte).
+    const ROW: [u8; 256] = {
+        let mut row = [0xFFu8; 256];
+        let mut b = 0x81;
+        while b <= 0xFC {
+            if b <= 0x9F {
+                row[b] = (b - 0x81) as u8;
+            } else if b >= 0xE0 {
+                row[b] = (b - 0xC1) as u8;
+            }
+            b += 1;
+        }
+        row
+    };
+    // Rows of the 外字 lead bytes 0xF0–0xF9.
+    const GAIJI_ROWS: std::ops::RangeInclusive<u8> = (0xF0 - 0xC1)..=(0xF9 - 0xC1);
+    out.reserve(bytes.len() + bytes.len() / 2 + 4);
     let mut gaiji = None;
     let mut i = 0usize;
     while let Some(&b) = bytes.get(i) {
@@ -712,17 +737,13 @@ fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<
             i += 1;
             continue;
         }
-        let row = match b {
-            0x81..=0x9F => b - 0x81,
-            0xE0..=0xFC => b - 0xC1,
-            _ => return None,
-        };
+        let row = ROW[usize::from(b)];
         let trail = *bytes.get(i + 1)?;
         let cp = *pairs.get(usize::from(row) * 256 + usize::from(trail))?;
         if cp == 0 {
             return None;
         }
-        if gaiji.is_none() && (0xF0..=0xF9).contains(&b) {
+        if GAIJI_ROWS.contains(&row) && gaiji.is_none() {
             gaiji = Some(i);
         }
         push_bmp(out, cp);
