@@ -756,11 +756,15 @@ fn check_months(
         return;
     };
     let mut months = BTreeSet::new();
+    // Rows of one month follow one another: the set is touched when the month changes.
+    let mut last = None;
     for r in records {
         if let Some(m) = r.get(mf - 1)
             && !m.is_empty()
+            && last != Some(m)
         {
             months.insert(m);
+            last = Some(m);
         }
     }
     if kind.is_monthly() && months.len() > 1 {
