@@ -282,8 +282,8 @@ pub(crate) enum Decode {
     Utf8,
 }
 
-/// The largest input file read (1 GiB); its text (ASCII fields once, non-ASCII fields
-/// decoded, at most 3 bytes of UTF-8 per 2 input bytes) always fits u32 offsets.
+/// The largest input file read (1 GiB); its text (at most 3 bytes of UTF-8 per input
+/// byte: half-width kana and replaced bad bytes grow 3×) always fits u32 offsets.
 pub(crate) const MAX_INPUT: usize = 1 << 30;
 
 #[inline]
