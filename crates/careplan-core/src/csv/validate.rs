@@ -231,6 +231,8 @@ struct DataState {
     layout_findings: Vec<Finding>,
     /// `ok[i]`: whether field `i` of the last record that had it was fine.
     ok: Vec<bool>,
+    /// How many of `ok[1..]` are false.
+    bad: usize,
     /// The previous data record (first field index and count in the tokenizer's table).
     prev: Option<(usize, usize)>,
 }
@@ -280,6 +282,7 @@ impl Visit for Reading {
             let (layout, layout_findings) = resolve_layout(kind, &version);
             DataState {
                 ok: vec![false; layout.fields.len()],
+                bad: layout.fields.len().saturating_sub(1),
                 version,
                 layout,
                 first_number: number,
@@ -296,6 +299,7 @@ impl Visit for Reading {
             r,
             prev,
             &mut data.ok,
+            &mut data.bad,
         );
         data.prev = Some((first, count));
         true
@@ -322,6 +326,7 @@ fn skipped_finding(sink: &mut Sink, number: usize, first: &str) {
 /// Check one record. `prev` is the record before it and `ok[i]` whether its field `i` was
 /// fine: a coded value equal to a fine one just above is not checked again (the rows of one
 /// user repeat 保険者番号, 被保険者番号, dates, months, office numbers and codes).
+#[allow(clippy::too_many_arguments)]
 fn check_record(
     sink: &mut Sink,
     layout: &Layout,
@@ -330,6 +335,7 @@ fn check_record(
     r: View<'_>,
     prev: Option<View<'_>>,
     ok: &mut [bool],
+    bad: &mut usize,
 ) {
     let n = n_record;
     if let Some(v) = r.get(0)
@@ -409,8 +415,15 @@ fn check_record(
             hi -= 1;
         }
     }
-    let mut at = ends.first().map_or(0, |&e| e as usize);
-    for i in 1..n {
+    // When every field above was fine, only the fields between the common front and back
+    // need a look.
+    let first = if *bad == 0 { lo.max(1) } else { 1 };
+    let last = if *bad == 0 { hi.min(n) } else { n };
+    let mut at = first
+        .checked_sub(1)
+        .and_then(|k| ends.get(k))
+        .map_or(0, |&e| e as usize);
+    for i in first..last {
         let (Some(&end), Some(def), Some(slot)) = (ends.get(i), defs.get(i), ok.get_mut(i)) else {
             break;
         };
@@ -419,7 +432,15 @@ fn check_record(
         if *slot && (i < lo || i >= hi) {
             continue;
         }
-        *slot = check_field(sink, n_record, def, field);
+        let fine = check_field(sink, n_record, def, field);
+        if fine != *slot {
+            *slot = fine;
+            if fine {
+                *bad = bad.saturating_sub(1);
+            } else {
+                *bad += 1;
+            }
+        }
     }
 }
 
