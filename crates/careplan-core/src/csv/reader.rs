@@ -6,13 +6,26 @@
 //! taken with `get` and every cut is at an ASCII delimiter (a character boundary in MS932
 //! and in UTF-8).
 //!
-//! Speed: csv-core copies the unescaped fields into one buffer; only fields holding
-//! non-ASCII bytes are decoded (encoding_rs), the codes and numbers that make up most of a
-//! file are used as they are. All records of a file share one text and one span table.
+//! Speed: csv-core writes one record at a time into a small buffer that stays in the
+//! cache; from there the record is appended to the file's text, its ASCII runs as they
+//! are and only the fields holding non-ASCII bytes decoded (encoding_rs). The caller sees
+//! each record right after it is read ([`Visit`]), so it validates it while its bytes are
+//! still in the cache. All records of a file share one text and one table of field ends
+//! (4 bytes per field).
 
 use std::sync::Arc;
 
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
+
+/// The text and field ends shared by the records of one file.
+#[derive(Default)]
+struct Shared {
+    /// Every field of every record, one after the other, without separators.
+    text: String,
+    /// The end offset in `text` of every field; a field starts where the one before it
+    /// ends (the first field of the file at 0).
+    ends: Vec<u32>,
+}
 
 /// One record (data row) of a CSV file.
 ///
@@ -23,42 +36,129 @@ use crate::finding::Finding;
 pub struct Record {
     /// 1-based record number: the n-th non-blank row of the file, header rows included.
     pub number: usize,
-    /// Field bytes: ASCII fields as read, decoded fields as UTF-8 (every span is UTF-8).
-    text: Arc<Vec<u8>>,
-    spans: Arc<Vec<(u32, u32)>>,
-    /// Range of this record's fields in `spans`.
-    first: usize,
-    count: usize,
+    shared: Arc<Shared>,
+    /// Index of this record's first field in `shared.ends`.
+    first: u32,
+    /// Number of fields.
+    count: u32,
+}
+
+/// The fields of one record, borrowed from the text being built or from a [`Record`].
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    text: &'a str,
+    /// The ends of this record's fields.
+    ends: &'a [u32],
+    /// Where the first field starts.
+    start: u32,
+}
+
+impl<'a> View<'a> {
+    /// The record with fields `first..first + count` of a text and its field ends.
+    pub(crate) fn new(text: &'a str, all_ends: &'a [u32], first: usize, count: usize) -> Self {
+        let start = first
+            .checked_sub(1)
+            .and_then(|p| all_ends.get(p))
+            .copied()
+            .unwrap_or(0);
+        Self {
+            text,
+            ends: all_ends
+                .get(first..first.saturating_add(count))
+                .unwrap_or_default(),
+            start,
+        }
+    }
+
+    /// Number of fields.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    #[inline]
+    fn bounds(&self, index: usize) -> Option<(usize, usize)> {
+        let end = *self.ends.get(index)?;
+        let start = match index.checked_sub(1) {
+            Some(p) => self.ends.get(p).copied().unwrap_or(end),
+            None => self.start,
+        };
+        Some((start as usize, end as usize))
+    }
+
+    /// The field at 0-based `index`.
+    #[inline]
+    pub(crate) fn get(&self, index: usize) -> Option<&'a str> {
+        let (s, e) = self.bounds(index)?;
+        self.text.get(s..e)
+    }
+
+    /// The field at 0-based `index` as bytes (empty when there is none).
+    #[inline]
+    pub(crate) fn raw(&self, index: usize) -> &'a [u8] {
+        self.bounds(index)
+            .and_then(|(s, e)| self.text.as_bytes().get(s..e))
+            .unwrap_or_default()
+    }
+
+    /// The whole text the fields are in.
+    #[inline]
+    pub(crate) fn text(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    /// Where the first field starts in [`View::text`].
+    #[inline]
+    pub(crate) fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    /// The end offsets of the fields in [`View::text`].
+    #[inline]
+    pub(crate) fn ends(&self) -> &'a [u32] {
+        self.ends
+    }
+
+    /// The fields in order.
+    pub(crate) fn fields(&self) -> Fields<'a> {
+        Fields {
+            text: self.text,
+            start: self.start,
+            ends: self.ends.iter(),
+        }
+    }
 }
 
 impl Record {
     /// A record from its fields.
     pub fn new<S: AsRef<str>>(number: usize, fields: &[S]) -> Self {
-        let mut text = Vec::new();
-        let mut spans = Vec::with_capacity(fields.len());
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(fields.len());
         for f in fields {
-            let start = offset32(text.len());
-            text.extend_from_slice(f.as_ref().as_bytes());
-            spans.push((start, offset32(text.len())));
+            text.push_str(f.as_ref());
+            ends.push(offset32(text.len()));
         }
         Self {
             number,
-            text: Arc::new(text),
-            spans: Arc::new(spans),
+            count: offset32(ends.len()),
+            shared: Arc::new(Shared { text, ends }),
             first: 0,
-            count: fields.len(),
         }
     }
 
-    fn spans(&self) -> &[(u32, u32)] {
-        self.spans
-            .get(self.first..self.first + self.count)
-            .unwrap_or_default()
+    #[inline]
+    pub(crate) fn view(&self) -> View<'_> {
+        View::new(
+            &self.shared.text,
+            &self.shared.ends,
+            self.first as usize,
+            self.count as usize,
+        )
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.count
+        self.count as usize
     }
 
     /// True when the record has no field (never the case for a parsed record).
@@ -67,9 +167,9 @@ impl Record {
     }
 
     /// The field at 0-based `index`.
+    #[inline]
     pub fn get(&self, index: usize) -> Option<&str> {
-        let (start, end) = *self.spans().get(index)?;
-        std::str::from_utf8(self.text.get(start as usize..end as usize)?).ok()
+        self.view().get(index)
     }
 
     /// The field with 1-based number `no` (as in the layouts: field 1 = CSVバージョン).
@@ -79,18 +179,7 @@ impl Record {
 
     /// The fields in order.
     pub fn fields(&self) -> Fields<'_> {
-        Fields {
-            text: &self.text,
-            spans: self.spans().iter(),
-        }
-    }
-
-    /// The fields as bytes (UTF-8; no character-boundary checks, for the validator).
-    pub(crate) fn raw_fields(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let bytes = self.text.as_slice();
-        self.spans()
-            .iter()
-            .map(move |&(s, e)| bytes.get(s as usize..e as usize).unwrap_or_default())
+        self.view().fields()
     }
 
     /// The fields as owned strings.
@@ -110,8 +199,10 @@ impl Eq for Record {}
 /// Iterator over the fields of a [`Record`].
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
-    text: &'a [u8],
-    spans: std::slice::Iter<'a, (u32, u32)>,
+    text: &'a str,
+    /// Where the next field starts.
+    start: u32,
+    ends: std::slice::Iter<'a, u32>,
 }
 
 impl<'a> Iterator for Fields<'a> {
@@ -119,16 +210,17 @@ impl<'a> Iterator for Fields<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a str> {
-        let (start, end) = *self.spans.next()?;
-        let bytes = self
-            .text
-            .get(start as usize..end as usize)
-            .unwrap_or_default();
-        Some(std::str::from_utf8(bytes).unwrap_or_default())
+        let end = *self.ends.next()?;
+        let start = std::mem::replace(&mut self.start, end);
+        Some(
+            self.text
+                .get(start as usize..end as usize)
+                .unwrap_or_default(),
+        )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.spans.size_hint()
+        self.ends.size_hint()
     }
 }
 
@@ -166,6 +258,21 @@ pub(crate) enum TokenIssue {
     NotUtf8(usize, usize, usize),
 }
 
+impl TokenIssue {
+    /// The code and severity of the finding [`issue_finding`] makes of this issue.
+    pub(crate) fn code(&self) -> (&'static str, Severity) {
+        match self {
+            TokenIssue::Unterminated(..) => ("E_CSV_QUOTE_UNTERMINATED", Severity::Error),
+            TokenIssue::AfterQuote(..) => ("W_CSV_AFTER_QUOTE", Severity::Warning),
+            TokenIssue::BareQuote(..) => ("W_CSV_BARE_QUOTE", Severity::Warning),
+            TokenIssue::NotMs932(..) => ("E_CSV_NOT_MS932", Severity::Error),
+            TokenIssue::Gaiji(..) => ("E_CSV_GAIJI", Severity::Error),
+            TokenIssue::Utf8Part(..) => ("E_CSV_UTF8_PART", Severity::Error),
+            TokenIssue::NotUtf8(..) => ("E_CSV_MIXED_ENCODING", Severity::Error),
+        }
+    }
+}
+
 /// How the non-ASCII fields of a file are decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decode {
@@ -175,8 +282,8 @@ pub(crate) enum Decode {
     Utf8,
 }
 
-/// The largest input file read (1 GiB); its text (ASCII fields once, non-ASCII fields
-/// decoded, at most 3 bytes of UTF-8 per 2 input bytes) always fits u32 offsets.
+/// The largest input file read (1 GiB); its text (at most 3 bytes of UTF-8 per input
+/// byte: half-width kana and replaced bad bytes grow 3×) always fits u32 offsets.
 pub(crate) const MAX_INPUT: usize = 1 << 30;
 
 #[inline]
@@ -356,10 +463,8 @@ fn find_gaiji(f: &[u8]) -> Option<(usize, [u8; 2])> {
 /// Valid UTF-8 that holds Japanese written as UTF-8: at least one character of three bytes
 /// and every non-ASCII character in the ranges Japanese text uses. MS932 text almost never
 /// is valid UTF-8 at all (its lead bytes 0x81–0x9F are UTF-8 continuation bytes).
-fn is_japanese_utf8(f: &[u8]) -> bool {
-    let Ok(s) = std::str::from_utf8(f) else {
-        return false;
-    };
+fn japanese_utf8(f: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(f).ok()?;
     let mut three = false;
     for c in s.chars() {
         let u = u32::from(c);
@@ -379,11 +484,11 @@ fn is_japanese_utf8(f: &[u8]) -> bool {
             | 0xF900..=0xFAFF
             | 0xFF00..=0xFFEF);
         if !plausible {
-            return false;
+            return None;
         }
         three |= u >= 0x800;
     }
-    three
+    three.then_some(s)
 }
 
 /// The file offset of output byte `k` of field `field` (0-based) of a record, or the
@@ -396,106 +501,463 @@ fn place(located: &mut usize, raw: &[u8], raw_at: usize, field: usize, k: usize)
     raw_at + raw_offset_in_field(raw, field_raw_start(raw, field), k)
 }
 
-/// Per-file state of the tokenizer: the text being built and the issue counter.
-struct Builder<'a> {
-    decode: Decode,
-    /// Unescaped field bytes as csv-core wrote them (below the input's length + 1); the
-    /// decoded text of non-ASCII fields is appended after that.
-    out: Vec<u8>,
-    /// The bytes of the field being decoded.
-    scratch: Vec<u8>,
-    spans: Vec<(u32, u32)>,
-    located: usize,
-    issue: &'a mut dyn FnMut(TokenIssue),
+/// The offset of the first byte ≥ 0x80 in `b` (eight bytes at a time).
+#[inline]
+fn first_non_ascii(b: &[u8]) -> Option<usize> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0usize;
+    for c in &mut chunks {
+        let word: [u8; 8] = c.try_into().unwrap_or_default();
+        let high = u64::from_le_bytes(word) & HIGH;
+        if high != 0 {
+            return Some(at + (high.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c >= 0x80)
+        .map(|p| at + p)
 }
 
-impl Builder<'_> {
-    /// Push the spans of one record's fields (`ends` relative to `out_start`), decoding
-    /// the non-ASCII ones. `raw` is the record's input, `raw_at` its offset in the file.
-    fn push_record(
+/// One pass over a record as csv-core wrote it: the offset of its first non-ASCII byte,
+/// and whether it holds a `"`.
+#[inline]
+fn scan_record(b: &[u8]) -> (Option<usize>, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = 0x2222_2222_2222_2222;
+    // A zero byte of `w ^ QUOTES` is a `"` of `w` (exact for "is there any").
+    let has_quote = |w: u64| {
+        let x = w ^ QUOTES;
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let mut first = None;
+    let mut quote = 0u64;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0usize;
+    // Until the first non-ASCII byte, then only quotes.
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        quote |= has_quote(w);
+        let high = w & HIGH;
+        at += 8;
+        if high != 0 {
+            first = Some(at - 8 + (high.trailing_zeros() / 8) as usize);
+            break;
+        }
+    }
+    for c in &mut chunks {
+        quote |= has_quote(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        at += 8;
+    }
+    for (k, &c) in chunks.remainder().iter().enumerate() {
+        quote |= u64::from(c == b'"');
+        if c >= 0x80 && first.is_none() {
+            first = Some(at + k);
+        }
+    }
+    (first, quote != 0)
+}
+
+/// Whether a record's input surely holds no `"`, told from what csv-core wrote for it
+/// (`rec`, without a `"`, with `nfields` fields): every input byte is then accounted for
+/// as an output byte, a separator or a line break before or after the record, so no quote
+/// was dropped either. (When the output ends with a line break, the breaks at the end of
+/// the input may be field text; then this says no.)
+#[inline]
+fn surely_unquoted(raw: &[u8], rec: &[u8], nfields: usize) -> bool {
+    let is_break = |b: &u8| *b == b'\r' || *b == b'\n';
+    if rec.last().is_some_and(is_break) {
+        return false;
+    }
+    let lead = raw.iter().take_while(|b| is_break(b)).count();
+    let trail = raw
+        .get(lead..)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .take_while(|b| is_break(b))
+        .count();
+    raw.len() == lead + trail + rec.len() + nfields.saturating_sub(1)
+}
+
+/// Whether a record's input is plain CSV, told from csv-core's output field ends, when
+/// that output holds no `"`: every field is either its output bytes or `"` + its output
+/// bytes + `"`, separated by commas, with only line breaks before and after. Then the
+/// quote walk finds nothing (its quotes all open and close fields), so it is skipped.
+/// (A closing quote followed by more text, or one that never comes, makes the field's
+/// input longer or shorter than this, so such records say no and get the walk.)
+fn plainly_quoted(raw: &[u8], rec_ends: &[usize]) -> bool {
+    let is_break = |b: &u8| *b == b'\r' || *b == b'\n';
+    let mut p = raw.iter().take_while(|b| is_break(b)).count();
+    let mut prev = 0usize;
+    let last = rec_ends.len().saturating_sub(1);
+    for (i, &e) in rec_ends.iter().enumerate() {
+        let Some(len) = e.checked_sub(prev) else {
+            return false;
+        };
+        prev = e;
+        let end = if raw.get(p) == Some(&b'"') {
+            let end = p + len + 2;
+            if raw.get(end - 1) != Some(&b'"') {
+                return false;
+            }
+            end
+        } else {
+            p + len
+        };
+        if i == last {
+            return raw.get(end..).is_some_and(|rest| rest.iter().all(is_break));
+        }
+        if raw.get(end) != Some(&b',') {
+            return false;
+        }
+        p = end + 1;
+    }
+    false
+}
+
+/// What the tokenizer tells its caller, record by record.
+pub(crate) trait Visit {
+    /// A quoting or encoding problem.
+    fn issue(&mut self, issue: TokenIssue);
+
+    /// Record `number` has just been read: its fields are the `count` fields from index
+    /// `first` of `ends` over `text` (see [`View::new`]); the records kept before it are
+    /// in the same text. Returns whether to keep the record.
+    fn record(
         &mut self,
         number: usize,
-        out_start: usize,
-        ends: &[usize],
+        text: &str,
+        ends: &[u32],
+        first: usize,
+        count: usize,
+    ) -> bool;
+}
+
+/// Keeps every record and hands the issues to a function.
+struct KeepAll<F>(F);
+
+impl<F: FnMut(TokenIssue)> Visit for KeepAll<F> {
+    fn issue(&mut self, issue: TokenIssue) {
+        (self.0)(issue);
+    }
+
+    fn record(&mut self, _: usize, _: &str, _: &[u32], _: usize, _: usize) -> bool {
+        true
+    }
+}
+
+/// MS932 two-byte characters as encoding_rs decodes them: `(row of the lead byte) * 256 +
+/// trail byte` → code point, 0 where the pair is not a character. Rows: leads 0x81–0x9F
+/// then 0xE0–0xFC. Built once from encoding_rs (about 11 000 pairs), so the mapping stays
+/// encoding_rs's; the reader decodes with it and falls back to encoding_rs itself for any
+/// field it cannot decode (bytes that are not MS932).
+fn ms932_pairs() -> &'static [u16] {
+    static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = vec![0u16; 60 * 256];
+        for (row, lead) in (0x81..=0x9Fu8).chain(0xE0..=0xFC).enumerate() {
+            for trail in 0x40..=0xFCu8 {
+                let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
+                let mut buf = [0u8; 8];
+                let (result, read, written) =
+                    decoder.decode_to_utf8_without_replacement(&[lead, trail], &mut buf, true);
+                if result != encoding_rs::DecoderResult::InputEmpty || read != 2 {
+                    continue;
+                }
+                let mut chars = std::str::from_utf8(buf.get(..written).unwrap_or_default())
+                    .unwrap_or_default()
+                    .chars();
+                if let (Some(c), None) = (chars.next(), chars.next())
+                    && let Ok(unit) = u16::try_from(u32::from(c))
+                    && let Some(slot) = table.get_mut(row * 256 + usize::from(trail))
+                {
+                    *slot = unit;
+                }
+            }
+        }
+        table
+    })
+}
+
+/// Append the UTF-8 of a code point of the basic multilingual plane.
+#[inline]
+fn push_bmp(out: &mut Vec<u8>, cp: u16) {
+    let c = u32::from(cp);
+    if c < 0x80 {
+        out.push(cp as u8);
+    } else if c < 0x800 {
+        out.extend_from_slice(&[0xC0 | (c >> 6) as u8, 0x80 | (c & 0x3F) as u8]);
+    } else {
+        out.extend_from_slice(&[
+            0xE0 | (c >> 12) as u8,
+            0x80 | ((c >> 6) & 0x3F) as u8,
+            0x80 | (c & 0x3F) as u8,
+        ]);
+    }
+}
+
+/// Decode an MS932 field made only of ASCII, half-width kana and mapped two-byte
+/// characters into `out`; `None` (with `out` partly written) for anything else. `Some`
+/// holds the offset of the first 外字 (lead byte 0xF0–0xF9), if any.
+#[inline]
+fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<Option<usize>> {
+    // Row of each lead byte in `pairs` (0xFF: not a lead byte).
+    const ROW: [u8; 256] = {
+        let mut row = [0xFFu8; 256];
+        let mut b = 0x81;
+        while b <= 0xFC {
+            if b <= 0x9F {
+                row[b] = (b - 0x81) as u8;
+            } else if b >= 0xE0 {
+                row[b] = (b - 0xC1) as u8;
+            }
+            b += 1;
+        }
+        row
+    };
+    // Rows of the 外字 lead bytes 0xF0–0xF9.
+    const GAIJI_ROWS: std::ops::RangeInclusive<u8> = (0xF0 - 0xC1)..=(0xF9 - 0xC1);
+    out.reserve(bytes.len() + bytes.len() / 2 + 4);
+    let mut gaiji = None;
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x80 {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        if (0xA1..=0xDF).contains(&b) {
+            // Half-width katakana U+FF61–U+FF9F.
+            push_bmp(out, 0xFF61 + u16::from(b - 0xA1));
+            i += 1;
+            continue;
+        }
+        let row = ROW[usize::from(b)];
+        let trail = *bytes.get(i + 1)?;
+        let cp = *pairs.get(usize::from(row) * 256 + usize::from(trail))?;
+        if cp == 0 {
+            return None;
+        }
+        if GAIJI_ROWS.contains(&row) && gaiji.is_none() {
+            gaiji = Some(i);
+        }
+        push_bmp(out, cp);
+        i += 2;
+    }
+    Some(gaiji)
+}
+
+/// Per-file state of the tokenizer: the text being built and the issue counter.
+struct Builder {
+    decode: Decode,
+    text: String,
+    ends: Vec<u32>,
+    /// The UTF-8 of the record being appended (checked once, then pushed to `text`).
+    record: Vec<u8>,
+    /// Room for one field decoded by encoding_rs (NUL characters: it decodes into a
+    /// `&mut str`).
+    scratch: String,
+    pairs: &'static [u16],
+    located: usize,
+}
+
+impl Builder {
+    /// Append one record's fields to the text and their ends to the table, decoding the
+    /// fields that hold non-ASCII bytes. `rec` is what csv-core wrote for the record,
+    /// `rec_ends` its field ends in `rec`, `first_non_ascii_at` the offset of its first
+    /// non-ASCII byte; `raw` is the record's input, `raw_at` its offset in the file.
+    #[allow(clippy::too_many_arguments)]
+    fn append_record(
+        &mut self,
+        visit: &mut impl Visit,
+        number: usize,
+        rec: &[u8],
+        rec_ends: &[usize],
         raw: &[u8],
         raw_at: usize,
+        first_non_ascii_at: Option<usize>,
     ) {
-        let ascii = self
-            .out
-            .get(out_start..out_start + ends.last().copied().unwrap_or(0))
-            .is_none_or(<[u8]>::is_ascii);
-        let mut s = 0usize;
-        for (i, &e) in ends.iter().enumerate() {
-            let (a, b) = (out_start + s, out_start + e);
-            s = e;
-            if ascii || self.out.get(a..b).is_none_or(<[u8]>::is_ascii) {
-                self.spans.push((offset32(a), offset32(b)));
-                continue;
+        let base = self.text.len();
+        let Some(first_at) = first_non_ascii_at else {
+            // All ASCII: as csv-core wrote it.
+            match simdutf8::basic::from_utf8(rec) {
+                Ok(t) => self.text.push_str(t),
+                // Not reached: the record is ASCII.
+                Err(_) => self.text.push_str(&String::from_utf8_lossy(rec)),
             }
-            let start = self.out.len();
-            self.scratch.clear();
-            self.scratch
-                .extend_from_slice(self.out.get(a..b).unwrap_or_default());
-            self.decode_field(number, i, raw, raw_at);
-            self.spans.push((offset32(start), offset32(self.out.len())));
+            self.ends
+                .extend(rec_ends.iter().map(|&e| offset32(base + e)));
+            return;
+        };
+        // `rec[s..]` and the fields from `i` are still to be appended.
+        self.record.clear();
+        let mut s = 0usize;
+        let mut i = 0usize;
+        let mut next = Some(first_at);
+        while let Some(p) = next {
+            let mut j = i;
+            while rec_ends.get(j).is_some_and(|&e| e <= p) {
+                j += 1;
+            }
+            let Some(&end) = rec_ends.get(j) else {
+                break;
+            };
+            let start = j
+                .checked_sub(1)
+                .and_then(|x| rec_ends.get(x))
+                .copied()
+                .unwrap_or(0);
+            let at = base + self.record.len();
+            self.record
+                .extend_from_slice(rec.get(s..start).unwrap_or_default());
+            self.ends.extend(
+                rec_ends
+                    .get(i..j)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|&e| offset32(at + e.saturating_sub(s))),
+            );
+            self.decode_field(
+                visit,
+                number,
+                j,
+                rec.get(start..end).unwrap_or_default(),
+                raw,
+                raw_at,
+            );
+            self.ends.push(offset32(base + self.record.len()));
+            s = end;
+            i = j + 1;
+            next = first_non_ascii(rec.get(s..).unwrap_or_default()).map(|k| s + k);
+        }
+        let at = base + self.record.len();
+        let last = rec_ends.last().copied().unwrap_or(0).max(s);
+        self.record
+            .extend_from_slice(rec.get(s..last).unwrap_or_default());
+        self.ends.extend(
+            rec_ends
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .map(|&e| offset32(at + e.saturating_sub(s))),
+        );
+        // One check of the whole record (SIMD; far cheaper than `std::str::from_utf8` on
+        // text with many multi-byte characters).
+        match simdutf8::basic::from_utf8(&self.record) {
+            Ok(t) => self.text.push_str(t),
+            // Not reached: ASCII and what the decoders wrote is UTF-8.
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(&self.record)),
         }
     }
 
+    /// Append a field holding non-ASCII bytes to `record`, decoded, and report what is
+    /// wrong with it.
     #[inline(never)]
-    fn decode_field(&mut self, number: usize, field: usize, raw: &[u8], raw_at: usize) {
-        let bytes = self.scratch.as_slice();
-        let first_non_ascii = bytes.iter().position(|&c| c >= 0x80).unwrap_or(0);
+    fn decode_field(
+        &mut self,
+        visit: &mut impl Visit,
+        number: usize,
+        field: usize,
+        bytes: &[u8],
+        raw: &[u8],
+        raw_at: usize,
+    ) {
+        let first_non_ascii = first_non_ascii(bytes).unwrap_or(0);
         if self.decode == Decode::Utf8 {
             match std::str::from_utf8(bytes) {
-                Ok(s) => self.out.extend_from_slice(s.as_bytes()),
+                Ok(s) => self.record.extend_from_slice(s.as_bytes()),
                 Err(e) => {
                     let bad = e.valid_up_to();
-                    self.out
+                    self.record
                         .extend_from_slice(String::from_utf8_lossy(bytes).as_bytes());
                     let at = place(&mut self.located, raw, raw_at, field, bad);
-                    (self.issue)(TokenIssue::NotUtf8(number, field + 1, at));
+                    visit.issue(TokenIssue::NotUtf8(number, field + 1, at));
                 }
             }
             return;
         }
-        if is_japanese_utf8(bytes) {
+        // Valid UTF-8 starts its first non-ASCII character with 0xC2–0xF4; most MS932
+        // lead bytes (0x81–0x9F) are not, so this check rarely needs a UTF-8 pass.
+        if bytes
+            .get(first_non_ascii)
+            .is_some_and(|b| (0xC2..=0xF4).contains(b))
+            && let Some(s) = japanese_utf8(bytes)
+        {
             // Shown as what it is; reported as UTF-8.
-            self.out.extend_from_slice(bytes);
+            self.record.extend_from_slice(s.as_bytes());
             let at = place(&mut self.located, raw, raw_at, field, first_non_ascii);
-            (self.issue)(TokenIssue::Utf8Part(number, field + 1, at));
+            visit.issue(TokenIssue::Utf8Part(number, field + 1, at));
             return;
         }
-        // Decoded straight into `out` (encoding_rs's `decode_to_string` would touch every
-        // page of the spare capacity).
-        let start = self.out.len();
+        let mark = self.record.len();
+        let gaiji = match decode_ms932_plain(bytes, &mut self.record, self.pairs) {
+            Some(gaiji) => gaiji.map(|k| {
+                (
+                    k,
+                    [
+                        bytes.get(k).copied().unwrap_or(0),
+                        bytes.get(k + 1).copied().unwrap_or(0),
+                    ],
+                )
+            }),
+            None => {
+                self.record.truncate(mark);
+                self.decode_with_encoding_rs(visit, number, field, bytes, raw, raw_at);
+                if bytes.iter().any(|c| (0xF0..=0xF9).contains(c)) {
+                    find_gaiji(bytes)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some((k, pair)) = gaiji {
+            let at = place(&mut self.located, raw, raw_at, field, k);
+            visit.issue(TokenIssue::Gaiji(number, field + 1, at, pair));
+        }
+    }
+
+    /// Decode a field with encoding_rs (bytes that are not MS932 become U+FFFD and are
+    /// reported).
+    #[cold]
+    fn decode_with_encoding_rs(
+        &mut self,
+        visit: &mut impl Visit,
+        number: usize,
+        field: usize,
+        bytes: &[u8],
+        raw: &[u8],
+        raw_at: usize,
+    ) {
         let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
         let room = decoder
             .max_utf8_buffer_length(bytes.len())
-            .unwrap_or(bytes.len().saturating_mul(3));
-        self.out.resize(start + room, 0);
-        let dst = self.out.get_mut(start..).unwrap_or_default();
-        let (result, read, written) = decoder.decode_to_utf8_without_replacement(bytes, dst, true);
+            .unwrap_or(usize::MAX);
+        if self.scratch.len() < room {
+            self.scratch = "\0".repeat(room.max(256).next_power_of_two());
+        }
+        let (result, read, written) =
+            decoder.decode_to_str_without_replacement(bytes, &mut self.scratch, true);
         match result {
             encoding_rs::DecoderResult::Malformed(bad, after) => {
                 let k = read.saturating_sub(usize::from(bad) + usize::from(after));
                 let byte = bytes.get(k).copied().unwrap_or(0);
                 let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
-                let dst = self.out.get_mut(start..).unwrap_or_default();
-                let (_, _, written, _) = decoder.decode_to_utf8(bytes, dst, true);
-                self.out.truncate(start + written);
+                let (_, _, written, _) = decoder.decode_to_str(bytes, &mut self.scratch, true);
+                self.record
+                    .extend_from_slice(self.scratch.get(..written).unwrap_or_default().as_bytes());
                 let at = place(&mut self.located, raw, raw_at, field, k);
-                (self.issue)(TokenIssue::NotMs932(number, field + 1, at, byte));
+                visit.issue(TokenIssue::NotMs932(number, field + 1, at, byte));
             }
             // With the whole field given and room for all of it, this is all of it.
             encoding_rs::DecoderResult::InputEmpty | encoding_rs::DecoderResult::OutputFull => {
-                self.out.truncate(start + written);
+                self.record
+                    .extend_from_slice(self.scratch.get(..written).unwrap_or_default().as_bytes());
             }
-        }
-        if bytes.iter().any(|c| (0xF0..=0xF9).contains(c))
-            && let Some((k, pair)) = find_gaiji(bytes)
-        {
-            let at = place(&mut self.located, raw, raw_at, field, k);
-            (self.issue)(TokenIssue::Gaiji(number, field + 1, at, pair));
         }
     }
 }
@@ -505,20 +967,17 @@ impl Builder<'_> {
 const LITERAL_QUOTE: u8 = 0x01;
 
 /// Split CSV bytes into records and fields with `csv-core`, reporting quoting and
-/// encoding problems.
+/// encoding problems and handing each record to `visit` as soon as it is read.
 ///
 /// The input is tokenized as bytes, which is exact for MS932 (its trail bytes, 0x40–0xFC,
 /// never equal `"` `,` CR or LF) and for UTF-8. Only fields holding non-ASCII bytes are
-/// decoded; all records share one text buffer and one span table.
+/// decoded; all records share one text buffer and one table of field ends. Returns the
+/// records `visit` kept.
 ///
 /// An opening quote that never closes would make csv-core read the rest of the file as one
 /// field; instead it is reported and taken literally, and its record is read again, so
 /// every later record stays readable.
-pub(crate) fn tokenize_bytes(
-    input: &[u8],
-    decode: Decode,
-    mut issue: impl FnMut(TokenIssue),
-) -> Vec<Record> {
+pub(crate) fn tokenize_with(input: &[u8], decode: Decode, visit: &mut impl Visit) -> Vec<Record> {
     if input.len() > MAX_INPUT {
         return Vec::new();
     }
@@ -526,49 +985,43 @@ pub(crate) fn tokenize_bytes(
     // (their offsets in `literal`).
     let mut patched: Option<Vec<u8>> = None;
     let mut literal: Vec<usize> = Vec::new();
-    // Decoded fields go after every byte csv-core can write (at most the input).
-    let base = input.len() + 1;
     let mut builder = Builder {
         decode,
-        // Room for the decoded fields too (MS932 → UTF-8 grows at most 3×; ~1.5× for
-        // kanji): capacity that is never written costs no memory, a reallocation would
-        // copy the whole text.
-        out: Vec::with_capacity(
-            base.saturating_add(if base < (64 << 20) {
-                base * 2
-            } else {
-                base / 2
-            }) + 64,
-        ),
-        scratch: Vec::new(),
-        spans: Vec::with_capacity(input.len() / 6 + 1),
+        // Decoded kanji take 3 bytes instead of 2; fields lose their separators.
+        text: String::with_capacity(input.len() + input.len() / 8 + 64),
+        ends: Vec::with_capacity(input.len() / 6 + 1),
+        record: Vec::new(),
+        scratch: String::new(),
+        pairs: if decode == Decode::Ms932 {
+            ms932_pairs()
+        } else {
+            &[]
+        },
         located: 0,
-        issue: &mut issue,
     };
-    builder.out.resize(base, 0);
-    let mut metas: Vec<(usize, usize, usize)> = Vec::with_capacity(input.len() / 128 + 1);
+    let mut metas: Vec<(usize, u32, u32)> = Vec::with_capacity(input.len() / 128 + 1);
+    // csv-core's output for one record, and its field ends.
+    let mut out = vec![0u8; 4096];
     let mut ends = vec![0usize; 64];
     let mut rdr = csv_core::Reader::new();
     let mut pos = 0usize;
-    let mut opos = 0usize;
     let mut number = 0usize;
     'records: loop {
         let rec_in = pos;
-        let rec_out = opos;
+        let mut opos = 0usize;
         let mut nfields = 0usize;
         loop {
             let data: &[u8] = patched.as_deref().unwrap_or(input);
             let rest = data.get(pos..).unwrap_or_default();
-            if opos >= base {
-                // csv-core writes at most what it reads: never reached.
-                break 'records;
-            }
             if ends.len() <= nfields {
                 ends.resize(nfields * 2 + 64, 0);
             }
+            if out.len() <= opos {
+                out.resize(opos * 2 + 4096, 0);
+            }
             let (res, nin, nout, nend) = rdr.read_record(
                 rest,
-                builder.out.get_mut(opos..base).unwrap_or_default(),
+                out.get_mut(opos..).unwrap_or_default(),
                 ends.get_mut(nfields..).unwrap_or_default(),
             );
             pos += nin;
@@ -585,13 +1038,18 @@ pub(crate) fn tokenize_bytes(
         let data: &[u8] = patched.as_deref().unwrap_or(input);
         let raw = data.get(rec_in..pos).unwrap_or_default();
         let this = number + 1;
-        if memchr::memchr(b'"', raw).is_some() {
+        let rec = out.get(..opos).unwrap_or_default();
+        let (first_non_ascii_at, quote) = scan_record(rec);
+        let fields_out = ends.get(..nfields).unwrap_or_default();
+        let plain =
+            !quote && (surely_unquoted(raw, rec, nfields) || plainly_quoted(raw, fields_out));
+        if !plain && memchr::memchr(b'"', raw).is_some() {
             let mut found = Vec::new();
             if let Some(q) = walk_quotes(raw, this, &mut |i| found.push(i)) {
                 // Read this record again with the quote taken literally (the issues found
                 // so far are found again then).
                 let field = FieldCounter::new(raw).at(raw, q);
-                (builder.issue)(TokenIssue::Unterminated(this, field));
+                visit.issue(TokenIssue::Unterminated(this, field));
                 let copy = patched.get_or_insert_with(|| input.to_vec());
                 if let Some(b) = copy.get_mut(rec_in + q) {
                     *b = LITERAL_QUOTE;
@@ -599,11 +1057,10 @@ pub(crate) fn tokenize_bytes(
                 }
                 rdr = csv_core::Reader::new();
                 pos = rec_in;
-                opos = rec_out;
                 continue;
             }
             for i in found {
-                (builder.issue)(i);
+                visit.issue(i);
             }
         }
         number = this;
@@ -617,29 +1074,36 @@ pub(crate) fn tokenize_bytes(
                     0 | 1 => 0,
                     f => ends_rec.get(f - 2).copied().unwrap_or(0),
                 };
-                if let Some(b) = builder.out.get_mut(rec_out + s)
+                if let Some(b) = out.get_mut(s)
                     && *b == LITERAL_QUOTE
                 {
                     *b = b'"';
                 }
             }
         }
-        let first = builder.spans.len();
-        builder.push_record(number, rec_out, ends_rec, raw, rec_in);
-        metas.push((number, first, nfields));
+        let first = builder.ends.len();
+        builder.append_record(
+            visit,
+            number,
+            out.get(..opos).unwrap_or_default(),
+            ends_rec,
+            raw,
+            rec_in,
+            first_non_ascii_at,
+        );
+        if visit.record(number, &builder.text, &builder.ends, first, nfields) {
+            metas.push((number, offset32(first), offset32(nfields)));
+        }
     }
-    // The text: ASCII fields where csv-core wrote them (below `base`), then the decoded
-    // fields.
-    let text = std::mem::take(&mut builder.out);
-    let spans = std::mem::take(&mut builder.spans);
-    let text = Arc::new(text);
-    let spans = Arc::new(spans);
+    let shared = Arc::new(Shared {
+        text: builder.text,
+        ends: builder.ends,
+    });
     metas
         .into_iter()
         .map(|(number, first, count)| Record {
             number,
-            text: Arc::clone(&text),
-            spans: Arc::clone(&spans),
+            shared: Arc::clone(&shared),
             first,
             count,
         })
@@ -650,6 +1114,15 @@ pub(crate) fn tokenize_bytes(
 /// [`validate`](super::validate) for findings).
 pub fn parse_records(text: &str) -> Vec<Record> {
     tokenize_bytes(text.as_bytes(), Decode::Utf8, |_| {})
+}
+
+/// [`tokenize_with`] keeping every record, the issues given to `issue`.
+pub(crate) fn tokenize_bytes(
+    input: &[u8],
+    decode: Decode,
+    issue: impl FnMut(TokenIssue),
+) -> Vec<Record> {
+    tokenize_with(input, decode, &mut KeepAll(issue))
 }
 
 /// The finding for a tokenizer issue; `shift` is added to byte offsets (a skipped BOM).

@@ -317,6 +317,9 @@ fn sheet6(
         .and_then(|n| n.from_office.as_ref());
     for r in records {
         let n = r.number;
+        // The record's fields looked up once (this loop runs for every row of the file).
+        let view = r.view();
+        let get = |_: &Record, i: Option<usize>| i.and_then(|i| view.get(i)).unwrap_or_default();
         let (m, d) = (get(r, month), get(r, day));
         if let Some(di) = day
             && is_month(m.as_bytes())

@@ -8,7 +8,9 @@ use crate::name::FileName;
 
 use super::encoding::{Encoding, sniff};
 use super::layout::{FieldDef, Format, Generation, Layout, resolve_layout, resolve_version, shown};
-use super::reader::{Decode, MAX_INPUT, Record, issue_finding, tokenize_bytes};
+use super::reader::{
+    Decode, MAX_INPUT, Record, TokenIssue, View, Visit, issue_finding, tokenize_with,
+};
 
 /// How many findings of one code are listed before the rest are summed up.
 const MAX_PER_CODE: usize = 50;
@@ -75,6 +77,37 @@ impl Sink {
         self.findings.push(f);
     }
 
+    /// Add the findings of `other`, collected on its own, as if they had been collected
+    /// here after the ones already here.
+    fn merge(&mut self, other: Sink) {
+        for f in other.findings {
+            let counted = other
+                .counts
+                .iter()
+                .find(|(c, _, _)| *c == f.code)
+                .map(|&(c, s, _)| (c, s));
+            match counted {
+                Some((code, severity)) => {
+                    if self.wants(code, severity) {
+                        self.findings.push(f);
+                    }
+                }
+                None => self.findings.push(f),
+            }
+        }
+        // The ones `other` only counted.
+        for (code, severity, n) in other.counts {
+            let unlisted = n.saturating_sub(MAX_PER_CODE);
+            if unlisted == 0 {
+                continue;
+            }
+            match self.counts.iter_mut().find(|(c, _, _)| *c == code) {
+                Some(entry) => entry.2 += unlisted,
+                None => self.counts.push((code, severity, unlisted)),
+            }
+        }
+    }
+
     fn finish(mut self) -> Vec<Finding> {
         for (code, severity, n) in self.counts {
             if n > MAX_PER_CODE {
@@ -131,15 +164,20 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         Encoding::Ms932 => Decode::Ms932,
         Encoding::Utf8 => Decode::Utf8,
     };
-    let mut issues = Vec::new();
-    let all = tokenize_bytes(sniffed.body, decode, |i| issues.push(i));
-    for i in issues {
-        let f = issue_finding(i, shift);
-        if sink.wants(code_of(&f), f.severity) {
-            sink.push(f);
-        }
-    }
-    if all.is_empty() {
+    let mut reading = Reading {
+        kind,
+        shift,
+        issues: Sink::new(Vec::new()),
+        skipped: Sink::new(Vec::new()),
+        checks: Sink::new(Vec::new()),
+        seen: 0,
+        data: None,
+    };
+    // The records are checked while they are read; the findings of each step are listed
+    // in the order of the steps (tokenizer, header rows, layout, records, rules).
+    let records = tokenize_with(sniffed.body, decode, &mut reading);
+    sink.merge(reading.issues);
+    if reading.seen == 0 {
         sink.push(Finding::error(
             "E_CSV_EMPTY",
             "ファイルに空行しかありません（データがありません）。介護ソフトで出力し直してください。",
@@ -147,38 +185,12 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
         return CsvReport {
             csv_version: None,
             layout: None,
-            records: all,
+            records,
             findings: sink.finish(),
         };
     }
-
-    let mut records = all;
-    records.retain(|r| {
-        if r
-            .raw_fields()
-            .next()
-            .is_some_and(|f| f.len() == 6 && all_digits(f))
-        {
-            return true;
-        }
-        let first = r.get(0).unwrap_or_default();
-        if sink.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
-            sink.push(
-                Finding::warning(
-                    "W_CSV_ROW_SKIPPED",
-                    format!(
-                        "{}行目は1項目目「{}」がCSVバージョン（YYYYMMの6桁）ではないため、見出し行とみなして読み飛ばしました。データ行であれば、1項目目にCSVバージョン（例: 202407）を出力してください。",
-                        r.number,
-                        shown(first)
-                    ),
-                )
-                .at_record(r.number)
-                .at_field(1),
-            );
-        }
-        false
-    });
-    let Some(first) = records.first() else {
+    sink.merge(reading.skipped);
+    let Some(data) = reading.data else {
         sink.push(Finding::error(
             "E_CSV_NO_RECORDS",
             "データ行がありません（1項目目がCSVバージョン（YYYYMMの6桁）の行が1行もありません）。介護ソフトで出力し直してください。",
@@ -190,18 +202,11 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
             findings: sink.finish(),
         };
     };
-    let version = first.get(0).unwrap_or_default().to_owned();
-    let (layout, layout_findings) = resolve_layout(kind, &version);
-    for f in layout_findings {
-        sink.push(f.at_record(first.number).at_field(1));
+    let (version, layout) = (data.version, data.layout);
+    for f in data.layout_findings {
+        sink.push(f.at_record(data.first_number).at_field(1));
     }
-
-    let mut ok = vec![false; layout.fields.len()];
-    let mut prev: Option<&Record> = None;
-    for r in &records {
-        check_record(&mut sink, layout, &version, r, prev, &mut ok);
-        prev = Some(r);
-    }
+    sink.merge(reading.checks);
     check_months(&mut sink, kind, layout, name, &records);
     super::rules::check(&mut sink, kind, layout, name, &records);
     if let Some(name) = name {
@@ -216,30 +221,123 @@ pub fn validate(kind: FileKind, name: Option<&FileName>, bytes: &[u8]) -> CsvRep
     }
 }
 
-fn code_of(f: &Finding) -> &'static str {
-    match f.code.as_str() {
-        "E_CSV_QUOTE_UNTERMINATED" => "E_CSV_QUOTE_UNTERMINATED",
-        "W_CSV_AFTER_QUOTE" => "W_CSV_AFTER_QUOTE",
-        "E_CSV_NOT_MS932" => "E_CSV_NOT_MS932",
-        "E_CSV_GAIJI" => "E_CSV_GAIJI",
-        "E_CSV_UTF8_PART" => "E_CSV_UTF8_PART",
-        "E_CSV_MIXED_ENCODING" => "E_CSV_MIXED_ENCODING",
-        _ => "W_CSV_BARE_QUOTE",
+/// What the first data record decided: the version, the layout, and the state of the
+/// record checks.
+struct DataState {
+    version: String,
+    layout: &'static Layout,
+    /// Record number of the first data record.
+    first_number: usize,
+    layout_findings: Vec<Finding>,
+    /// `ok[i]`: whether field `i` of the last record that had it was fine.
+    ok: Vec<bool>,
+    /// How many of `ok[1..]` are false.
+    bad: usize,
+    /// The previous data record (first field index and count in the tokenizer's table).
+    prev: Option<(usize, usize)>,
+}
+
+/// The validator's side of the tokenizer: findings of the tokenizer, header rows skipped,
+/// and every data record checked as soon as it is read.
+struct Reading {
+    kind: FileKind,
+    /// Added to byte offsets (a skipped BOM).
+    shift: usize,
+    issues: Sink,
+    skipped: Sink,
+    checks: Sink,
+    /// Records read, header rows included.
+    seen: usize,
+    data: Option<DataState>,
+}
+
+impl Visit for Reading {
+    fn issue(&mut self, issue: TokenIssue) {
+        let (code, severity) = issue.code();
+        if self.issues.wants(code, severity) {
+            self.issues.push(issue_finding(issue, self.shift));
+        }
     }
+
+    fn record(
+        &mut self,
+        number: usize,
+        text: &str,
+        ends: &[u32],
+        first: usize,
+        count: usize,
+    ) -> bool {
+        self.seen += 1;
+        let r = View::new(text, ends, first, count);
+        let f1 = r.raw(0);
+        if !(f1.len() == 6 && all_digits(f1)) {
+            if self.skipped.wants("W_CSV_ROW_SKIPPED", Severity::Warning) {
+                skipped_finding(&mut self.skipped, number, r.get(0).unwrap_or_default());
+            }
+            return false;
+        }
+        let kind = self.kind;
+        let data = self.data.get_or_insert_with(|| {
+            let version = r.get(0).unwrap_or_default().to_owned();
+            let (layout, layout_findings) = resolve_layout(kind, &version);
+            DataState {
+                ok: vec![false; layout.fields.len()],
+                bad: layout.fields.len().saturating_sub(1),
+                version,
+                layout,
+                first_number: number,
+                layout_findings,
+                prev: None,
+            }
+        });
+        let prev = data.prev.map(|(f, c)| View::new(text, ends, f, c));
+        check_record(
+            &mut self.checks,
+            data.layout,
+            &data.version,
+            number,
+            r,
+            prev,
+            &mut data.ok,
+            &mut data.bad,
+        );
+        data.prev = Some((first, count));
+        true
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn skipped_finding(sink: &mut Sink, number: usize, first: &str) {
+    sink.push(
+        Finding::warning(
+            "W_CSV_ROW_SKIPPED",
+            format!(
+                "{}行目は1項目目「{}」がCSVバージョン（YYYYMMの6桁）ではないため、見出し行とみなして読み飛ばしました。データ行であれば、1項目目にCSVバージョン（例: 202407）を出力してください。",
+                number,
+                shown(first)
+            ),
+        )
+        .at_record(number)
+        .at_field(1),
+    );
 }
 
 /// Check one record. `prev` is the record before it and `ok[i]` whether its field `i` was
 /// fine: a coded value equal to a fine one just above is not checked again (the rows of one
 /// user repeat 保険者番号, 被保険者番号, dates, months, office numbers and codes).
+#[allow(clippy::too_many_arguments)]
 fn check_record(
     sink: &mut Sink,
     layout: &Layout,
     version: &str,
-    r: &Record,
-    prev: Option<&Record>,
+    n_record: usize,
+    r: View<'_>,
+    prev: Option<View<'_>>,
     ok: &mut [bool],
+    bad: &mut usize,
 ) {
-    let n = r.number;
+    let n = n_record;
     if let Some(v) = r.get(0)
         && v != version
         && sink.wants("E_CSV_VERSION_MIXED", Severity::Error)
@@ -271,21 +369,124 @@ fn check_record(
             .at_record(n),
         );
     }
-    let mut prev_fields = prev.map(Record::raw_fields);
-    for (i, (value, def)) in r.raw_fields().zip(layout.fields.iter()).enumerate() {
-        let above = prev_fields.as_mut().and_then(Iterator::next);
-        if i == 0 {
-            continue;
-        }
-        let simple = matches!(def.format, Format::Text | Format::FreeText);
-        if !simple && ok.get(i).copied().unwrap_or(false) && above.is_some_and(|a| same(a, value)) {
-            continue;
-        }
-        let fine = check_field(sink, n, def, value);
-        if let Some(slot) = ok.get_mut(i) {
-            *slot = fine;
+    // Field 1 (the version) is checked above; the fields are walked with their offsets.
+    // A field equal to the one above is found without comparing it: the records are
+    // compared once, from the front and from the back, and a field lies in the common
+    // front (or back) at the same offsets.
+    let (text, ends) = (r.text(), r.ends());
+    let start0 = r.start();
+    let rec = text
+        .get(start0..ends.last().map_or(start0, |&e| e as usize))
+        .unwrap_or_default();
+    let above = prev.map(|p| {
+        let s = p.start();
+        let e = p.ends().last().map_or(s, |&e| e as usize);
+        (p.ends(), s, p.text().get(s..e).unwrap_or_default())
+    });
+    let (above_ends, above_start, above_rec) = above.unwrap_or((&[], 0, &[]));
+    let front = common_prefix(rec, above_rec);
+    let back = common_suffix(rec, above_rec);
+    let defs = layout.fields;
+    let n = ends.len().min(defs.len()).min(ok.len());
+    let (len, above_len) = (rec.len(), above_rec.len());
+    // Offsets of field ends from the record's start.
+    let rel = |k: usize| ends.get(k).map(|&e| e as usize - start0);
+    let above_rel = |k: usize| above_ends.get(k).map(|&e| e as usize - above_start);
+    // Fields 1..lo end where the ones above end, inside the common front: equal.
+    let mut lo = 0usize;
+    while lo < n
+        && let (Some(x), Some(y)) = (rel(lo), above_rel(lo))
+        && x == y
+        && x <= front
+    {
+        lo += 1;
+    }
+    // Fields hi.. start and end where the ones above do, counted from the record's end,
+    // inside the common back (with as many fields above): equal. Field `hi - 1` joins
+    // when its start (the end of field `hi - 2`) does.
+    let mut hi = ends.len();
+    if above_ends.len() == ends.len() {
+        while hi >= 2
+            && hi > lo
+            && let (Some(x), Some(y)) = (rel(hi - 2), above_rel(hi - 2))
+            && len - x == above_len - y
+            && len - x <= back
+        {
+            hi -= 1;
         }
     }
+    // When every field above was fine, only the fields between the common front and back
+    // need a look.
+    let first = if *bad == 0 { lo.max(1) } else { 1 };
+    let last = if *bad == 0 { hi.min(n) } else { n };
+    let mut at = first
+        .checked_sub(1)
+        .and_then(|k| ends.get(k))
+        .map_or(0, |&e| e as usize);
+    for i in first..last {
+        let (Some(&end), Some(def), Some(slot)) = (ends.get(i), defs.get(i), ok.get_mut(i)) else {
+            break;
+        };
+        let field = text.get(at..end as usize).unwrap_or_default();
+        at = end as usize;
+        if *slot && (i < lo || i >= hi) {
+            continue;
+        }
+        let fine = check_field(sink, n_record, def, field);
+        if fine != *slot {
+            *slot = fine;
+            if fine {
+                *bad = bad.saturating_sub(1);
+            } else {
+                *bad += 1;
+            }
+        }
+    }
+}
+
+/// How many bytes `a` and `b` have in common from the front (eight at a time).
+#[inline]
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0usize;
+    while i + 8 <= n {
+        let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) else {
+            break;
+        };
+        let x = u64::from_le_bytes(x.try_into().unwrap_or_default());
+        let y = u64::from_le_bytes(y.try_into().unwrap_or_default());
+        if x != y {
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a.get(i) == b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// How many bytes `a` and `b` have in common from the back (eight at a time).
+#[inline]
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (la, lb) = (a.len(), b.len());
+    let mut i = 0usize;
+    while i + 8 <= n {
+        let (Some(x), Some(y)) = (a.get(la - i - 8..la - i), b.get(lb - i - 8..lb - i)) else {
+            break;
+        };
+        let x = u64::from_le_bytes(x.try_into().unwrap_or_default());
+        let y = u64::from_le_bytes(y.try_into().unwrap_or_default());
+        if x != y {
+            return i + ((x ^ y).leading_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a.get(la - i - 1) == b.get(lb - i - 1) {
+        i += 1;
+    }
+    i
 }
 
 fn other_generation_hint(layout: &Layout, got: usize) -> String {
@@ -498,12 +699,6 @@ fn is_office(b: &[u8]) -> bool {
         })
 }
 
-/// Equality of two short fields without a call to `memcmp`.
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
 /// A field as text for messages (field bytes are always whole UTF-8 characters).
 fn as_str(v: &[u8]) -> &str {
     std::str::from_utf8(v).unwrap_or_default()
@@ -582,11 +777,15 @@ fn check_months(
         return;
     };
     let mut months = BTreeSet::new();
+    // Rows of one month follow one another: the set is touched when the month changes.
+    let mut last = None;
     for r in records {
         if let Some(m) = r.get(mf - 1)
             && !m.is_empty()
+            && last != Some(m)
         {
             months.insert(m);
+            last = Some(m);
         }
     }
     if kind.is_monthly() && months.len() > 1 {
