@@ -227,7 +227,7 @@ fn size_text(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -452,7 +452,7 @@ mod tests {
         assert_eq!((size, t.as_str()), (7.5, "ABC"));
         let long = "X".repeat(60);
         let (size, t) = m.fit(&long, 7.5, m.width(&long, 6.0));
-        assert!(size < 7.5 && size >= MIN_TEXT, "{size}");
+        assert!((MIN_TEXT..7.5).contains(&size), "{size}");
         assert_eq!(t, long);
         let (size, t) = m.fit(&long, 7.5, 40.0);
         assert_eq!(size, MIN_TEXT);

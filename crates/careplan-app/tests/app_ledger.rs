@@ -15,7 +15,7 @@ fn entry(office: &str, n: u8) -> LedgerEntry {
     LedgerEntry {
         seq: 0,
         at: time::OffsetDateTime::now_utc(),
-        direction: if n % 2 == 0 {
+        direction: if n.is_multiple_of(2) {
             Direction::Send
         } else {
             Direction::Receive
