@@ -461,7 +461,7 @@ fn find_gaiji(f: &[u8]) -> Option<(usize, [u8; 2])> {
 }
 
 /// Valid UTF-8 that holds Japanese written as UTF-8: at least one character of three bytes
-/// and every non-ASCII character in the ranges Japanese text uses. MS932 text almost never
+/// and every non-ASCII character in the ranges Japanese text uses (no Latin-1 letters). MS932 text almost never
 /// is valid UTF-8 at all (its lead bytes 0x81–0x9F are UTF-8 continuation bytes).
 fn japanese_utf8(f: &[u8]) -> Option<&str> {
     let s = std::str::from_utf8(f).ok()?;
@@ -471,8 +471,12 @@ fn japanese_utf8(f: &[u8]) -> Option<&str> {
         if u < 0x80 {
             continue;
         }
+        // Latin-1 letters (U+00C0–U+00FF but × and ÷) are left out: MS932 half-width kana
+        // followed by a kanji can spell them by chance (ﾃ亥亜 = C3 88 E6 88 9F = "È刟").
         let plausible = matches!(u,
-            0x00A0..=0x00FF
+            0x00A0..=0x00BF
+            | 0x00D7
+            | 0x00F7
             | 0x2010..=0x206F
             | 0x2100..=0x22FF
             | 0x2460..=0x24FF
@@ -1356,5 +1360,18 @@ mod tests {
                 TokenIssue::Utf8Part(1, 3, 14)
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod utf8_field_tests {
+    use super::japanese_utf8;
+
+    #[test]
+    fn ms932_kana_and_kanji_that_spell_latin_letters_are_not_utf8() {
+        // ﾃ亥亜 in MS932 is valid UTF-8 ("È刟") by chance: it stays MS932.
+        assert_eq!(japanese_utf8(&[0xC3, 0x88, 0xE6, 0x88, 0x9F]), None);
+        // Real Japanese UTF-8 (with × and °) is still recognised.
+        assert!(japanese_utf8("介護×2回 36.5°".as_bytes()).is_some());
     }
 }
