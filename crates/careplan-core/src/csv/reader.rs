@@ -1361,6 +1361,64 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn pair_table_decodes_like_encoding_rs() {
+        // Every two-byte sequence, alone and between ASCII: the table decoder either
+        // gives encoding_rs's text or leaves the field to encoding_rs.
+        let pairs = ms932_pairs();
+        let mut decoded = 0;
+        for lead in 0x80..=0xFFu8 {
+            for trail in 0x00..=0xFFu8 {
+                let bytes = [b'a', lead, trail, b'z'];
+                let mut out = Vec::new();
+                let Some(gaiji) = decode_ms932_plain(&bytes, &mut out, pairs) else {
+                    continue;
+                };
+                decoded += 1;
+                let (want, _, bad) = encoding_rs::SHIFT_JIS.decode(&bytes);
+                assert!(!bad, "{lead:02X}{trail:02X}");
+                assert_eq!(
+                    std::str::from_utf8(&out).ok(),
+                    Some(&*want),
+                    "{lead:02X}{trail:02X}"
+                );
+                assert_eq!(
+                    gaiji,
+                    find_gaiji(&bytes).map(|(k, _)| k),
+                    "{lead:02X}{trail:02X}"
+                );
+            }
+        }
+        assert!(decoded > 11_000, "{decoded}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// A record said to be plainly quoted has nothing for the quote walk to report.
+        #[test]
+        fn plainly_quoted_records_have_no_quote_issues(text in "[a\",\r\n]{0,24}") {
+            let bytes = text.as_bytes();
+            let mut rdr = csv_core::Reader::new();
+            let (mut out, mut ends) = ([0u8; 64], [0usize; 32]);
+            let (res, nin, nout, nend) = rdr.read_record(bytes, &mut out, &mut ends);
+            let (res, nend) = if res == csv_core::ReadRecordResult::InputEmpty {
+                let (r, _, _, n) = rdr.read_record(&[], &mut out[nout..], &mut ends[nend..]);
+                (r, nend + n)
+            } else {
+                (res, nend)
+            };
+            if res == csv_core::ReadRecordResult::Record {
+                let raw = &bytes[..nin];
+                let rec = &out[..nout];
+                if !rec.contains(&b'"') && plainly_quoted(raw, &ends[..nend]) {
+                    let mut found = Vec::new();
+                    proptest::prop_assert_eq!(walk_quotes(raw, 1, &mut |i| found.push(i)), None);
+                    proptest::prop_assert!(found.is_empty(), "{:?}", found);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
