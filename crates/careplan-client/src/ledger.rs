@@ -74,6 +74,8 @@ pub fn canonical_bytes(entry: &LedgerEntry, prev_seq: Option<u64>, prev_hash: &s
             Direction::Send => "send",
             Direction::Receive => "receive",
             Direction::Repair => "repair",
+            Direction::NotSent => "not_sent",
+            Direction::Held => "held",
         },
         entry.office,
         entry.counterpart,
@@ -495,6 +497,14 @@ pub fn month_report(entries: &[LedgerEntry], info: &ReportInfo) -> MonthReport {
     let ours: Vec<&LedgerEntry> = entries
         .iter()
         .filter(|e| e.office == info.office && in_month_jst(e.at, info.year, info.month))
+        // The report is about exchanges and repairs: sets of the 送信フォルダ that were not
+        // sent are in the ledger and its export, not here.
+        .filter(|e| {
+            matches!(
+                e.direction,
+                Direction::Send | Direction::Receive | Direction::Repair
+            )
+        })
         .collect();
     let count = |d: Direction| {
         let es: Vec<_> = ours.iter().filter(|e| e.direction == d).collect();
@@ -514,7 +524,7 @@ pub fn month_report(entries: &[LedgerEntry], info: &ReportInfo) -> MonthReport {
                 sha256: f.sha256.clone(),
                 done_at: match e.direction {
                     Direction::Receive => jst(e.at),
-                    Direction::Send | Direction::Repair => String::new(),
+                    _ => String::new(),
                 },
                 receipt: e.receipt.clone(),
                 transmission_id: e.transmission_id.clone(),

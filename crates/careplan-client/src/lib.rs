@@ -9,6 +9,7 @@
 //! - [`csr`]: certificates over their life: key + CSR made on this PC, install, status.
 //! - [`store`]: the local sled store (settings, cache, drafts, ledger, receive journal).
 //! - [`send`]: pre-send validation with `careplan-core` (pure).
+//! - [`watch`]: the hands-free engine (watched 送信フォルダ, automatic 受信フォルダ).
 //! - [`ClientError`]: typed errors with a Japanese message ([`ClientError::message_ja`]).
 //!
 //! May depend on `careplan-core` only among our crates; never on the UI or the relay.
@@ -27,6 +28,7 @@ mod receive;
 mod relay;
 pub mod send;
 pub mod store;
+pub mod watch;
 
 pub use cert::{CertInfo, Identity, ProfilePaths};
 pub use client::{Client, ClientOptions, SendReceipt};

@@ -83,6 +83,8 @@ pub struct Settings {
     pub office_user: Option<String>,
     /// Kiosk lock after this many idle minutes (`None`: never).
     pub lock_after_minutes: Option<u32>,
+    /// The watched folders (送信フォルダ / 受信フォルダ, `crate::watch`).
+    pub watch: crate::watch::WatchSettings,
 }
 
 impl Default for Settings {
@@ -96,6 +98,7 @@ impl Default for Settings {
             personal_user: None,
             office_user: None,
             lock_after_minutes: None,
+            watch: crate::watch::WatchSettings::default(),
         }
     }
 }
@@ -167,7 +170,8 @@ pub struct Draft {
     pub conflict: Option<String>,
 }
 
-/// Send, receive, or a local repair (issue 15: a corrected copy made beside a file).
+/// Send, receive, a local repair (issue 15: a corrected copy made beside a file), or, for
+/// the 送信フォルダ, a set that was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -178,15 +182,22 @@ pub enum Direction {
     /// 修復: a mechanically corrected copy was written (`files[0]` the original,
     /// `files[1]` the copy with `saved_as`); nothing left the PC.
     Repair,
+    /// 送信しなかった: a set of the 送信フォルダ refused by the pre-send check or by the
+    /// relay, moved to `エラー` (nothing was sent).
+    NotSent,
+    /// 確認待ち: a set of the 送信フォルダ with warnings, held for a person (not sent).
+    Held,
 }
 
 impl Direction {
-    /// `送信` / `受信` / `修復`.
+    /// `送信` / `受信` / `修復` / `送信エラー` / `確認待ち`.
     pub fn label(self) -> &'static str {
         match self {
             Direction::Send => "送信",
             Direction::Receive => "受信",
             Direction::Repair => "修復",
+            Direction::NotSent => "送信エラー",
+            Direction::Held => "確認待ち",
         }
     }
 }
@@ -404,7 +415,7 @@ impl Store {
         Ok(())
     }
 
-    fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(name)?)
     }
 

@@ -11,6 +11,7 @@ mod inspect;
 pub(crate) mod ledger;
 pub mod net;
 pub mod repair;
+pub mod watch;
 
 /// ケアプランデータ連携クライアント
 #[derive(Debug, Parser)]
@@ -70,6 +71,8 @@ pub enum Command {
     Repair(repair::RepairArgs),
     /// 証明書の更新: 申請ファイル（.csr）の作成・届いた証明書のインストール・状態
     Cert(cert::CertArgs),
+    /// 送信フォルダを監視して自動で送信し、届いたデータを受信フォルダに自動で保存する
+    Watch(watch::WatchArgs),
     /// Commands that talk to the relay.
     #[command(flatten)]
     Net(net::NetCommand),
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
         Some(Command::Route(a)) => inspect::run_route(&a),
         Some(Command::Repair(a)) => repair::run_repair(&a, &cli.common),
         Some(Command::Cert(a)) => cert::run(a),
+        Some(Command::Watch(a)) => watch::run(a),
         Some(Command::Net(c)) => net::run(c),
         None => crate::gui_main(),
     }

@@ -199,10 +199,10 @@ pub enum NetCommand {
 }
 
 /// A failure that ends a command: code + Japanese message; exit code 1 (or 2 for usage).
-struct Failure {
-    code: String,
-    message: String,
-    exit: u8,
+pub(crate) struct Failure {
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) exit: u8,
 }
 
 impl From<ClientError> for Failure {
@@ -225,7 +225,7 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn usage(message: impl Into<String>) -> Failure {
+pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: "E_USAGE".into(),
         message: message.into(),
@@ -273,17 +273,21 @@ pub fn run(cmd: NetCommand) -> ExitCode {
 
 // ----- setup -----
 
-fn open_store(c: &Common) -> Result<Store, Failure> {
-    let dir = match (&c.data_dir, std::env::var_os("CAREPLAN_DATA_DIR")) {
+/// The terminal's data folder: `--data-dir`, else `CAREPLAN_DATA_DIR`, else the OS default.
+pub(crate) fn data_dir(c: &Common) -> Result<PathBuf, Failure> {
+    Ok(match (&c.data_dir, std::env::var_os("CAREPLAN_DATA_DIR")) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) if !d.is_empty() => PathBuf::from(d),
         _ => Store::default_dir().map_err(ClientError::from)?,
-    };
-    Ok(Store::open(&dir).map_err(ClientError::from)?)
+    })
+}
+
+fn open_store(c: &Common) -> Result<Store, Failure> {
+    Ok(Store::open(&data_dir(c)?).map_err(ClientError::from)?)
 }
 
 /// Open the store and build the client from flags and remembered settings.
-fn client(c: &Common) -> Result<Client, Failure> {
+pub(crate) fn client(c: &Common) -> Result<Client, Failure> {
     let store = open_store(c)?;
     let mut settings = store.settings().map_err(ClientError::from)?;
     let mut changed = false;
@@ -323,7 +327,7 @@ fn client(c: &Common) -> Result<Client, Failure> {
     Ok(Client::new(store, &identity, &relay, options)?)
 }
 
-fn password(var: &str, prompt: &str) -> Result<String, Failure> {
+pub(crate) fn password(var: &str, prompt: &str) -> Result<String, Failure> {
     if let Ok(p) = std::env::var(var) {
         return Ok(p);
     }
@@ -335,7 +339,7 @@ fn password(var: &str, prompt: &str) -> Result<String, Failure> {
 }
 
 /// The IDs from the flags, else the remembered ones.
-fn ids(client: &Client, c: &Common) -> Result<(String, String), Failure> {
+pub(crate) fn ids(client: &Client, c: &Common) -> Result<(String, String), Failure> {
     let s = client.store().settings().map_err(ClientError::from)?;
     let user = c
         .user
