@@ -12,6 +12,8 @@
 //! | `ledger_keys` | unique event key (`send:<key>:<office>`, `recv:<file id>`) | sequence |
 //! | `ledger_meta` | `head`, `upgrades` | [`LedgerHead`], `Vec<`[`LedgerUpgrade`]`>` |
 //! | `receipts` | `<office>/<file id>` | [`ReceiveRecord`] (the receive journal) |
+//! | `watch_out` | `<office>/<idempotency key>` | sets of the 送信フォルダ in flight (`watch::queue`) |
+//! | `watch_in` | `<office>` | the set the 受信フォルダ is receiving (`watch::inbox`) |
 //!
 //! Every write the user is told about (a saved draft, a ledger entry, a receive record) is
 //! followed by `flush()` before the function returns: sled alone would only flush every

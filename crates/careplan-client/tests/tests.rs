@@ -7,3 +7,4 @@ mod ledger_chain;
 mod names;
 mod relay_support;
 mod send;
+mod watch;

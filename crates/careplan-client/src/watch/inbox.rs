@@ -293,7 +293,7 @@ impl Engine {
             return false;
         };
         let office = self.client.office().as_str().to_owned();
-        let report = match self.client.receive(&set.ids, &dir, &mut |_| {}) {
+        let report = match self.client.receive(&set.ids, &dir, &mut |_: crate::ReceiveProgress| {}) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(code = %e.code(), "watch: cannot receive now");

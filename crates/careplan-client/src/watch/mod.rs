@@ -446,8 +446,12 @@ impl Engine {
             let t = self.inbox_round(Instant::now());
             next = next.min(t);
         }
-        if let Some(u) = self.net.until {
-            next = next.min(u.max(Instant::now()));
+        // A pause still running ends with a round (a pause that is over waits for the
+        // round that needs the relay).
+        if let Some(u) = self.net.until
+            && u > Instant::now()
+        {
+            next = next.min(u);
         }
         self.publish_status();
         next.saturating_duration_since(Instant::now())
@@ -544,6 +548,7 @@ impl Engine {
         }
         s.queue = self.queue_entries();
         // Only write when something other than the time changed.
+        s.updated_at = None;
         if self.status_written.as_ref() == Some(&s) {
             return;
         }
