@@ -393,7 +393,13 @@ fn relay_down_queues_the_set_with_its_reason_then_sends_it_when_the_relay_return
     });
     let s = ea.status();
     assert!(s.queue[0].serial.as_deref() == Some(serials[0]), "oldest first");
-    assert!(s.queue.iter().any(|q| q.attempts >= 1 && q.reason.is_some()));
+    assert!(
+        s.queue
+            .iter()
+            .all(|q| q.reason.as_deref().is_some_and(|r| r.contains("接続できません"))),
+        "{:?}",
+        s.queue
+    );
     assert!(s.blocked.unwrap().message.contains("接続できません"));
     assert!(files_in(&outbox).is_empty(), "taken and kept under 送信中");
 

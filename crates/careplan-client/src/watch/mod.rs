@@ -547,6 +547,12 @@ impl Engine {
             s.waiting_files = o.waiting();
         }
         s.queue = self.queue_entries();
+        // Sets waiting only because the relay cannot be used show that reason.
+        if let Some(b) = &s.blocked {
+            for q in s.queue.iter_mut().filter(|q| q.reason.is_none()) {
+                q.reason = Some(b.message.clone());
+            }
+        }
         // Only write when something other than the time changed.
         s.updated_at = None;
         if self.status_written.as_ref() == Some(&s) {
