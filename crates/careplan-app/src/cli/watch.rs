@@ -2,8 +2,9 @@
 //! a PC nobody watches. Sends what the care software writes into the 送信フォルダ and, with
 //! `--inbox`, receives new arrivals into the 受信フォルダ in import order, logging every
 //! action to stderr (no 被保険者番号, 氏名 or password: file names, office numbers and codes
-//! only). Stops cleanly on Ctrl-C or a service/session stop (SIGTERM on Unix; CTRL_CLOSE /
-//! CTRL_BREAK / CTRL_C on Windows), after the step in progress.
+//! only). Stops cleanly on Ctrl-C or a service/session stop (SIGINT/SIGTERM/SIGHUP on Unix
+//! with signal-hook; Ctrl-C / Ctrl-Break / close on Windows with ctrlc), after the step in
+//! progress.
 //!
 //! `careplan watch --status` prints what a running engine wrote into
 //! `<data dir>/watch-status.json` (queue with reasons, blocked relay, counters).
@@ -181,10 +182,7 @@ fn run_inner(a: WatchArgs) -> Result<ExitCode, Failure> {
         Err(e) => return Err(e.into()),
     }
     let engine = Engine::new(client.clone(), cfg, Box::new(login))?;
-    let stop = engine.stop_handle();
-    if let Err(e) = ctrlc::set_handler(move || stop.stop()) {
-        tracing::warn!(error = %e, "watch: cannot catch Ctrl-C; stop with the service manager");
-    }
+    stop_on_signals(engine.stop_handle());
     eprintln!(
         "監視を開始しました（事業所 {}）。Ctrl+C で停止します。",
         client.office()
@@ -194,6 +192,41 @@ fn run_inner(a: WatchArgs) -> Result<ExitCode, Failure> {
     eprintln!("監視を停止しました。");
     Ok(ExitCode::SUCCESS)
 }
+
+/// Stop the engine on Ctrl-C, SIGTERM (service manager, shutdown) and SIGHUP (the session
+/// ends).
+#[cfg(unix)]
+fn stop_on_signals(stop: watch::StopHandle) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        Ok(mut signals) => {
+            let spawned = std::thread::Builder::new()
+                .name("careplan-watch-signals".into())
+                .spawn(move || {
+                    if let Some(sig) = signals.forever().next() {
+                        tracing::info!(signal = sig, "watch: stopping");
+                        stop.stop();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "watch: cannot catch Ctrl-C");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "watch: cannot catch Ctrl-C"),
+    }
+}
+
+/// Stop the engine on the console's Ctrl-C, Ctrl-Break and close events (and the logoff /
+/// shutdown events a console process receives).
+#[cfg(windows)]
+fn stop_on_signals(stop: watch::StopHandle) {
+    if let Err(e) = ctrlc::set_handler(move || stop.stop()) {
+        tracing::warn!(error = %e, "watch: cannot catch Ctrl-C");
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+fn stop_on_signals(_stop: watch::StopHandle) {}
 
 fn print_status(c: &Common) -> Result<ExitCode, Failure> {
     let dir = net::data_dir(c)?;
