@@ -104,6 +104,7 @@ enum GroupKey {
 /// A set ready to be taken.
 #[derive(Debug, Clone)]
 pub(super) struct Candidate {
+    paths: Vec<PathBuf>,
     names: Vec<String>,
     serial: Option<String>,
     to_office: Option<String>,
@@ -273,6 +274,7 @@ impl Outbox {
                 GroupKey::Set { confirmed, .. } | GroupKey::Lone { confirmed, .. } => confirmed,
             };
             out.push(Candidate {
+                paths: members.iter().map(|(p, _)| (*p).clone()).collect(),
                 names,
                 serial,
                 to_office,
@@ -396,7 +398,13 @@ impl Engine {
             if self.stopped() {
                 break;
             }
+            let paths = c.paths.clone();
             self.take(c);
+            if let Some(ob) = self.outbox.as_mut() {
+                for p in &paths {
+                    ob.seen.remove(p);
+                }
+            }
         }
         self.drain_queue();
         next.map_or(rescan, |n| n.min(rescan))
