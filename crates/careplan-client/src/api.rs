@@ -164,6 +164,38 @@ impl Api {
         }
     }
 
+    /// Every page of a list (`?limit=&after=`, `docs/protocol.md`), following the relay's
+    /// next-page cursor. A relay that does not page answers the whole list at once, without
+    /// a cursor. A cursor seen twice (a broken relay) ends the walk instead of looping.
+    fn get_all<T: DeserializeOwned>(&self, token: &str, path: &str) -> Result<Vec<T>, ClientError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let mut p = format!("{path}?limit={}", wire::LIST_PAGE_MAX);
+            if let Some(a) = &after {
+                p.push_str("&after=");
+                p.push_str(&urlenc(a));
+            }
+            let resp = match self.call("GET", Some(token), &p, None, &[])? {
+                Ok(r) => r,
+                Err((s, e)) => return Err(self.map_err(s, e)),
+            };
+            let next = resp
+                .headers()
+                .get(wire::NEXT_CURSOR_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let page: Vec<T> = self.http.json(resp)?;
+            let empty = page.is_empty();
+            out.extend(page);
+            match next {
+                Some(c) if !empty && seen.insert(c.clone()) => after = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     fn send_json<B: Serialize, T: DeserializeOwned>(
         &self,
         method: &str,
@@ -258,7 +290,7 @@ impl Api {
     }
 
     pub(crate) fn received(&self, token: &str) -> Result<Vec<ReceivedTransmission>, ClientError> {
-        let v: Vec<wire::ReceivedTransmission> = self.get(token, "/api/v1/received")?;
+        let v: Vec<wire::ReceivedTransmission> = self.get_all(token, "/api/v1/received")?;
         Ok(v.into_iter()
             .map(|t| ReceivedTransmission {
                 id: t.id,
@@ -284,7 +316,7 @@ impl Api {
     }
 
     pub(crate) fn sent(&self, token: &str) -> Result<Vec<SentTransmission>, ClientError> {
-        let v: Vec<wire::SentTransmission> = self.get(token, "/api/v1/sent")?;
+        let v: Vec<wire::SentTransmission> = self.get_all(token, "/api/v1/sent")?;
         Ok(v.into_iter()
             .map(|t| SentTransmission {
                 id: t.id,

@@ -130,6 +130,16 @@ pub struct Notice {
     pub body: String,
 }
 
+/// Page size of the lists (`GET /api/v1/received`, `GET /api/v1/sent`) when the request
+/// names none (an old client reads the newest page only).
+pub const LIST_PAGE_DEFAULT: u32 = 200;
+/// The largest page the relay returns (`?limit=` above is clamped).
+pub const LIST_PAGE_MAX: u32 = 1000;
+/// Response header of a list page that is not the last: the opaque cursor to pass as
+/// `?after=` for the next page (absent on the last page). The body stays a JSON array, so
+/// that clients that do not page still parse it.
+pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
+
 /// A received file in `GET /api/v1/received`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceivedFile {

@@ -68,6 +68,9 @@ pub struct Limits {
     /// (`careplan_core::safe_name::DEFAULT_ATTACHMENT_EXTENSIONS`). Programs, shortcuts and
     /// other dangerous types are refused whatever this says.
     pub attachment_extensions: Vec<String>,
+    /// Rows of one list page (`GET /api/v1/received`, `/sent`) at most (1 000, also the
+    /// protocol's ceiling `careplan_core::wire::LIST_PAGE_MAX`).
+    pub list_page_max: u32,
 }
 
 impl Default for Limits {
@@ -87,6 +90,7 @@ impl Default for Limits {
                 .iter()
                 .map(|e| (*e).to_owned())
                 .collect(),
+            list_page_max: careplan_core::wire::LIST_PAGE_MAX,
         }
     }
 }

@@ -1,8 +1,12 @@
 //! The store: SQL kept portable between SQLite (default, embedded) and PostgreSQL (several
 //! relays sharing one database), through sqlx's `Any` driver. Times are Unix seconds
-//! (`BIGINT`); the only backend-specific DDL is the byte type (`BLOB` / `BYTEA`).
+//! (`BIGINT`), flags are `BIGINT` 0/1, upserts are `INSERT … ON CONFLICT`, placeholders are
+//! `$n` on both; the only backend-specific DDL is the byte type (`BLOB` / `BYTEA`), and the
+//! only backend-specific statements are PostgreSQL's advisory locks (migrations, draft
+//! quotas). The same test suites run on both (`tests/support/pg.rs`).
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL`: a committed transaction is on disk.
+//! PostgreSQL commits are durable with its defaults (`fsync`, `synchronous_commit` on).
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
@@ -20,7 +24,13 @@ pub struct Db {
     pub writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Sends waiting for the next group commit (see [`Db::insert_send`]).
     pub(crate) queue: std::sync::Arc<std::sync::Mutex<Vec<crate::mailbox::Job>>>,
+    /// PostgreSQL (else SQLite).
+    pub(crate) postgres: bool,
 }
+
+/// Sends removed per transaction by the retention purge: each batch holds the writer for
+/// milliseconds, whatever the number of rows to remove.
+pub const PURGE_BATCH: i64 = 1_000;
 
 impl Db {
     /// Open (creating if needed) and migrate.
@@ -50,6 +60,7 @@ impl Db {
             pool,
             writer: std::sync::Arc::default(),
             queue: std::sync::Arc::default(),
+            postgres: !sqlite,
         };
         db.migrate(sqlite).await?;
         Ok(db)
@@ -62,28 +73,15 @@ impl Db {
         name: &str,
         licence_expires: Option<i64>,
     ) -> Result<(), RelayError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT number FROM offices WHERE number = $1")
-            .bind(number)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if exists {
-            sqlx::query("UPDATE offices SET name = $1, licence_expires = $2 WHERE number = $3")
-                .bind(name)
-                .bind(licence_expires)
-                .bind(number)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query("INSERT INTO offices (number, name, licence_expires) VALUES ($1, $2, $3)")
-                .bind(number)
-                .bind(name)
-                .bind(licence_expires)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        sqlx::query(
+            "INSERT INTO offices (number, name, licence_expires) VALUES ($1, $2, $3) \
+             ON CONFLICT (number) DO UPDATE SET name = excluded.name, licence_expires = excluded.licence_expires",
+        )
+        .bind(number)
+        .bind(name)
+        .bind(licence_expires)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -111,12 +109,12 @@ impl Db {
 
     /// Add or replace a personal user.
     pub async fn put_personal_user(&self, user: &str, hash: &str) -> Result<(), RelayError> {
-        sqlx::query("DELETE FROM personal_users WHERE user_id = $1")
-            .bind(user)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("INSERT INTO personal_users (user_id, hash) VALUES ($1, $2)")
-            .bind(user)
+        // A replaced user starts afresh: no failures, no lock, enabled.
+        sqlx::query(
+            "INSERT INTO personal_users (user_id, hash) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, failures = 0, locked_until = 0, disabled = 0",
+        )
+        .bind(user)
             .bind(hash)
             .execute(&self.pool)
             .await?;
@@ -132,12 +130,11 @@ impl Db {
         set_at: i64,
         temporary: bool,
     ) -> Result<(), RelayError> {
-        sqlx::query("DELETE FROM office_users WHERE user_id = $1")
-            .bind(user)
-            .execute(&self.pool)
-            .await?;
         sqlx::query(
-            "INSERT INTO office_users (user_id, office, hash, password_set_at, temporary) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO office_users (user_id, office, hash, password_set_at, temporary) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id) DO UPDATE SET office = excluded.office, hash = excluded.hash, \
+               password_set_at = excluded.password_set_at, temporary = excluded.temporary, \
+               failures = 0, locked_until = 0, disabled = 0",
         )
         .bind(user)
         .bind(office)
@@ -317,28 +314,73 @@ impl Db {
             .collect()
     }
 
-    /// Delete transmissions older than `before` (and sends left without transmissions).
+    /// Delete sends older than `before` with their transmissions and files, in batches of
+    /// [`PURGE_BATCH`] sends; returns the transmissions removed.
     pub async fn purge(&self, before: i64) -> Result<u64, RelayError> {
-        let mut tx = self.pool.begin().await?;
-        let old = "SELECT t.id FROM transmissions t JOIN sends s ON s.id = t.send_id WHERE s.sent_at < $1";
-        sqlx::query(&format!(
-            "DELETE FROM files WHERE transmission_id IN ({old})"
-        ))
-        .bind(before)
-        .execute(&mut *tx)
-        .await?;
-        let n = sqlx::query(&format!("DELETE FROM transmissions WHERE id IN ({old})"))
-            .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query("DELETE FROM sends WHERE sent_at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(n)
+        self.purge_batched(before, PURGE_BATCH).await
     }
+
+    /// [`Db::purge`] with `batch` sends per transaction. Each batch finds its sends through
+    /// the index on `sends.sent_at` and their rows through the indexes on
+    /// `transmissions.send_id` and `files.transmission_id`: its cost depends on the batch,
+    /// not on the size of the store, and writers wait at most one batch.
+    pub async fn purge_batched(&self, before: i64, batch: i64) -> Result<u64, RelayError> {
+        let batch = batch.max(1);
+        let mut total = 0;
+        loop {
+            // Found outside the write transaction (old sends never change), so that the
+            // transaction starts with its first write (no SQLite lock upgrade).
+            let ids: Vec<String> =
+                sqlx::query("SELECT id FROM sends WHERE sent_at < $1 ORDER BY sent_at LIMIT $2")
+                    .bind(before)
+                    .bind(batch)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
+            if ids.is_empty() {
+                break;
+            }
+            let list = placeholders(1, ids.len());
+            let _writer = self.writer.lock().await;
+            let mut tx = self.pool.begin().await?;
+            let sql = format!(
+                "DELETE FROM files WHERE transmission_id IN (SELECT id FROM transmissions WHERE send_id IN ({list}))"
+            );
+            let mut del = sqlx::query(&sql);
+            for id in &ids {
+                del = del.bind(id);
+            }
+            del.execute(&mut *tx).await?;
+            let sql = format!("DELETE FROM transmissions WHERE send_id IN ({list})");
+            let mut del = sqlx::query(&sql);
+            for id in &ids {
+                del = del.bind(id);
+            }
+            total += del.execute(&mut *tx).await?.rows_affected();
+            let sql = format!("DELETE FROM sends WHERE id IN ({list})");
+            let mut del = sqlx::query(&sql);
+            for id in &ids {
+                del = del.bind(id);
+            }
+            del.execute(&mut *tx).await?;
+            tx.commit().await?;
+            if i64::try_from(ids.len()).unwrap_or(i64::MAX) < batch {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(total)
+    }
+}
+
+/// `$first, $first+1, …` (`n` placeholders).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Which user table a login step uses.

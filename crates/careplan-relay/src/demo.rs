@@ -116,6 +116,16 @@ const NOTICES: [(&str, &str); 5] = [
 /// Create the demo directory once (PKI, store, users, data); later calls reuse it and only
 /// update the URL. Returns the demo information.
 pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, RelayError> {
+    ensure_demo_on(dir, listen, None).await
+}
+
+/// [`ensure_demo`] with the store at `database_url` (`postgres://…`; `None`: SQLite in
+/// `dir`). The URL is written into the demo's `relay.toml`.
+pub async fn ensure_demo_on(
+    dir: &Path,
+    listen: SocketAddr,
+    database_url: Option<&str>,
+) -> Result<DemoInfo, RelayError> {
     let info_path = dir.join("demo.json");
     let url = format!("https://127.0.0.1:{}", listen.port());
     if let Ok(text) = std::fs::read_to_string(&info_path)
@@ -133,7 +143,8 @@ pub async fn ensure_demo(dir: &Path, listen: SocketAddr) -> Result<DemoInfo, Rel
     }
     secret_file::create_private_dir(dir)?;
     let now = OffsetDateTime::now_utc();
-    let cfg = demo_config(dir, listen);
+    let mut cfg = demo_config(dir, listen);
+    cfg.database_url = database_url.map(str::to_owned);
     let ca = pki::create_ca("careplan demo CA", now, 10)?;
     let server = pki::issue_server(&ca, &["localhost", "127.0.0.1", "::1"], now, 825)?;
     write(&cfg.ca_cert, &ca.cert, false)?;

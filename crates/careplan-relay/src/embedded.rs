@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::RelayError;
 use crate::config::Config;
-use crate::demo::{DemoInfo, demo_config, ensure_demo};
+use crate::demo::{DemoInfo, demo_config, ensure_demo_on};
 use crate::server::Server;
 
 /// A relay running on its own thread.
@@ -55,15 +55,27 @@ pub fn start(cfg: Config) -> Result<RunningRelay, RelayError> {
 /// Create (once) and start the demo relay in `data_dir` on `listen` (use port 0 for any
 /// free port; the demo information carries the real URL).
 pub fn start_demo(data_dir: &Path, listen: SocketAddr) -> Result<RunningRelay, RelayError> {
+    start_demo_on(data_dir, listen, None)
+}
+
+/// [`start_demo`] with the store at `database_url` (`postgres://…`; `None`: SQLite in
+/// `data_dir`).
+pub fn start_demo_on(
+    data_dir: &Path,
+    listen: SocketAddr,
+    database_url: Option<String>,
+) -> Result<RunningRelay, RelayError> {
     // Bind first so that the URL in demo.json has the real port.
     let std_listener = std::net::TcpListener::bind(listen)?;
     let addr = std_listener.local_addr()?;
     drop(std_listener);
     let dir = data_dir.to_path_buf();
     let rt = runtime()?;
-    let info = rt.block_on(ensure_demo(&dir, addr))?;
+    let info = rt.block_on(ensure_demo_on(&dir, addr, database_url.as_deref()))?;
     drop(rt);
-    start_inner(demo_config(&dir, addr), Some(info))
+    let mut cfg = demo_config(&dir, addr);
+    cfg.database_url = database_url;
+    start_inner(cfg, Some(info))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, RelayError> {

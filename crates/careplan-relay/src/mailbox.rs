@@ -134,6 +134,60 @@ pub struct DraftRow {
     pub files: Vec<(String, i64, String)>,
 }
 
+/// A position in a list, newest first: the (time, id) of the last row of a page. The next
+/// page is the rows strictly after it in the order (`sent_at` DESC, `id` DESC), read from one
+/// range of one index, so a page costs the same however deep it is and however large the
+/// store. Opaque on the wire (base64url of `v1.<sent_at>.<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Unix seconds of the row.
+    pub sent_at: i64,
+    /// Its id (transmission id in the received list, send id in the sent list).
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque form.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("v1.{}.{}", self.sent_at, self.id))
+    }
+
+    /// Parse an opaque cursor; `None` for anything this relay did not make.
+    pub fn decode(text: &str) -> Option<Self> {
+        use base64::Engine;
+        if text.is_empty() || text.len() > 200 {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let rest = raw.strip_prefix("v1.")?;
+        let (t, id) = rest.split_once('.')?;
+        let ok_id = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok_id {
+            return None;
+        }
+        Some(Self {
+            sent_at: t.parse().ok()?,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// One page of a list and the cursor of the next page (`None`: this was the last).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The rows, newest first.
+    pub rows: Vec<T>,
+    /// Where the next page starts.
+    pub next: Option<Cursor>,
+}
+
 const TX_COLS: &str = "t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message";
 const TX_FROM: &str = "FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office";
 
@@ -168,12 +222,13 @@ async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), 
     .await?;
     for (seq, (tid, to, files)) in s.destinations.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO transmissions (id, send_id, seq, to_office) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO transmissions (id, send_id, seq, to_office, sent_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(tid)
         .bind(&s.id)
         .bind(i64::try_from(seq).unwrap_or(i64::MAX))
         .bind(to)
+        .bind(s.sent_at)
         .execute(&mut *conn)
         .await?;
         for (fseq, f) in files.iter().enumerate() {
@@ -326,13 +381,20 @@ impl Db {
         }
     }
 
-    async fn files_of(&self, where_sql: &str, office: &str) -> Result<Vec<FileRow>, RelayError> {
-        let rows = sqlx::query(&format!(
-            "SELECT f.transmission_id, f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at FROM files f JOIN transmissions t ON t.id = f.transmission_id JOIN sends s ON s.id = t.send_id WHERE {where_sql} ORDER BY f.transmission_id, f.seq"
-        ))
-        .bind(office)
-        .fetch_all(&self.pool)
-        .await?;
+    /// The files of the given transmissions (one page's), in order.
+    async fn files_of(&self, transmissions: &[&str]) -> Result<Vec<FileRow>, RelayError> {
+        if transmissions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT f.transmission_id, f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at FROM files f WHERE f.transmission_id IN ({}) ORDER BY f.transmission_id, f.seq",
+            crate::db::placeholders(1, transmissions.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for t in transmissions {
+            q = q.bind(*t);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(FileRow {
@@ -350,44 +412,107 @@ impl Db {
             .collect()
     }
 
-    /// Transmissions to `office`, newest first, with their files.
+    /// One page of the transmissions to `office`, newest first, with their files: at most
+    /// `limit` transmissions after `after`.
     pub async fn received(
         &self,
         office: &str,
         limit: i64,
-        offset: i64,
-    ) -> Result<Vec<(TransmissionRow, Vec<FileRow>)>, RelayError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TX_COLS} {TX_FROM} WHERE t.to_office = $1 ORDER BY s.sent_at DESC, t.id LIMIT $2 OFFSET $3"
-        ))
-        .bind(office)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
-        let files = self.files_of("t.to_office = $1", office).await?;
-        Ok(group(txs, files))
+        after: Option<&Cursor>,
+    ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
+        let limit = limit.max(1);
+        let (cond, lim) = match after {
+            Some(_) => ("AND (t.sent_at, t.id) < ($2, $3)", "$4"),
+            None => ("", "$2"),
+        };
+        let sql = format!(
+            "SELECT {TX_COLS} {TX_FROM} WHERE t.to_office = $1 {cond} ORDER BY t.sent_at DESC, t.id DESC LIMIT {lim}"
+        );
+        let mut q = sqlx::query(&sql).bind(office);
+        if let Some(c) = after {
+            q = q.bind(c.sent_at).bind(&c.id);
+        }
+        let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
+        let mut txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
+        let more = txs.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        txs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = more
+            .then(|| txs.last())
+            .flatten()
+            .map(|t| Cursor {
+                sent_at: t.sent_at,
+                id: t.id.clone(),
+            });
+        let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
+        let files = self.files_of(&ids).await?;
+        Ok(Page {
+            rows: group(txs, files),
+            next,
+        })
     }
 
-    /// Transmissions from `office` (one per destination), newest first, with their files.
+    /// One page of the sends of `office`, newest first: at most `limit` sends after
+    /// `after`, each as its transmissions (one per destination, in order) with their files.
     pub async fn sent(
         &self,
         office: &str,
         limit: i64,
-        offset: i64,
-    ) -> Result<Vec<(TransmissionRow, Vec<FileRow>)>, RelayError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TX_COLS} {TX_FROM} WHERE s.id IN (SELECT id FROM sends WHERE from_office = $1 ORDER BY sent_at DESC, id LIMIT $2 OFFSET $3) ORDER BY s.sent_at DESC, s.id, t.seq"
-        ))
-        .bind(office)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
-        let files = self.files_of("s.from_office = $1", office).await?;
-        Ok(group(txs, files))
+        after: Option<&Cursor>,
+    ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
+        let limit = limit.max(1);
+        let (cond, lim) = match after {
+            Some(_) => ("AND (sent_at, id) < ($2, $3)", "$4"),
+            None => ("", "$2"),
+        };
+        let sql = format!(
+            "SELECT id, sent_at FROM sends WHERE from_office = $1 {cond} ORDER BY sent_at DESC, id DESC LIMIT {lim}"
+        );
+        let mut q = sqlx::query(&sql).bind(office);
+        if let Some(c) = after {
+            q = q.bind(c.sent_at).bind(&c.id);
+        }
+        let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
+        let mut sends: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let more = sends.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        sends.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = more.then(|| sends.last()).flatten().map(|(id, t)| Cursor {
+            sent_at: *t,
+            id: id.clone(),
+        });
+        if sends.is_empty() {
+            return Ok(Page {
+                rows: Vec::new(),
+                next,
+            });
+        }
+        let sql = format!(
+            "SELECT {TX_COLS} {TX_FROM} WHERE t.send_id IN ({}) ORDER BY t.send_id, t.seq",
+            crate::db::placeholders(1, sends.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, _) in &sends {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut by_send: std::collections::HashMap<String, Vec<TransmissionRow>> =
+            std::collections::HashMap::new();
+        for r in &rows {
+            let t = tx_row(r)?;
+            by_send.entry(t.send_id.clone()).or_default().push(t);
+        }
+        let txs: Vec<TransmissionRow> = sends
+            .iter()
+            .flat_map(|(id, _)| by_send.remove(id).unwrap_or_default())
+            .collect();
+        let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
+        let files = self.files_of(&ids).await?;
+        Ok(Page {
+            rows: group(txs, files),
+            next,
+        })
     }
 
     /// A file addressed to `office`: (name, sha256, bytes).
@@ -491,7 +616,7 @@ impl Db {
         let mut out = Vec::new();
         for r in &rows {
             let id: String = r.try_get(0)?;
-            let files = sqlx::query("SELECT name, LENGTH(data), sha256 FROM draft_files WHERE office = $1 AND draft_id = $2 ORDER BY seq")
+            let files = sqlx::query("SELECT name, CAST(LENGTH(data) AS BIGINT), sha256 FROM draft_files WHERE office = $1 AND draft_id = $2 ORDER BY seq")
                 .bind(office)
                 .bind(&id)
                 .fetch_all(&self.pool)
@@ -522,6 +647,14 @@ impl Db {
         max_bytes: i64,
     ) -> Result<DraftPut, RelayError> {
         let mut tx = self.pool.begin().await?;
+        if self.postgres {
+            // Relays sharing the database check an office's quota one at a time (SQLite
+            // has one writer anyway); the lock ends with the transaction.
+            sqlx::query("SELECT pg_advisory_xact_lock(727275, hashtext($1))")
+                .bind(office)
+                .execute(&mut *tx)
+                .await?;
+        }
         let existing = sqlx::query("SELECT saved_at FROM drafts WHERE office = $1 AND id = $2")
             .bind(office)
             .bind(&d.id)

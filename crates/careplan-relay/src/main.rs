@@ -38,6 +38,9 @@ enum Cmd {
         /// 待ち受けアドレス
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
+        /// データベース（省略時はデータフォルダの SQLite。例: postgres://user:pass@host/db）
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// 事業所を登録・一覧する
     Office {
@@ -274,11 +277,17 @@ async fn serve(cfg: Config) -> Result<()> {
 async fn run(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Serve { config } => serve(Config::load(&config)?).await,
-        Cmd::Demo { data, listen } => {
-            let info = demo::ensure_demo(&data, listen).await?;
+        Cmd::Demo {
+            data,
+            listen,
+            database_url,
+        } => {
+            let info = demo::ensure_demo_on(&data, listen, database_url.as_deref()).await?;
             println!("デモ用中継サーバ: {}", info.relay_url);
             println!("事業所とログイン情報: {}", data.join("demo.json").display());
-            serve(demo::demo_config(&data, listen)).await
+            let mut cfg = demo::demo_config(&data, listen);
+            cfg.database_url = database_url;
+            serve(cfg).await
         }
         Cmd::Office {
             cmd:

@@ -143,11 +143,27 @@ CREATE INDEX login_guard_updated ON login_guard (updated_at);
 CREATE INDEX download_nonces_created ON download_nonces (created_at)
 ";
 
+/// Version 3 (issue #13, lists and retention at national scale): each transmission carries
+/// its send's time, so that the received list of an office is one range of one index
+/// (`to_office, sent_at, id`) and a page costs the same with 10 or 10 million rows; the sent
+/// list is one range of (`from_office, sent_at, id`). The purges of the small tables get
+/// their time indexes. `UPDATE … FROM` needs SQLite 3.33 (sqlx bundles a newer one).
+const V3: &str = r"
+ALTER TABLE transmissions ADD COLUMN sent_at BIGINT NOT NULL DEFAULT 0;
+UPDATE transmissions SET sent_at = s.sent_at FROM sends s WHERE s.id = transmissions.send_id;
+CREATE INDEX transmissions_to_page ON transmissions (to_office, sent_at, id);
+DROP INDEX transmissions_to;
+CREATE INDEX sends_from_page ON sends (from_office, sent_at, id);
+DROP INDEX sends_from;
+CREATE INDEX sessions_created ON sessions (created_at);
+CREATE INDEX rate_limits_window ON rate_limits (window_start)
+";
+
 /// The migrations after version 1, in order: (version, statements).
-const MIGRATIONS: &[(i64, &str)] = &[(2, V2)];
+const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3)];
 
 /// The schema version this code writes and understands.
-pub const CURRENT: i64 = 2;
+pub const CURRENT: i64 = 3;
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
     sql.split(';').map(str::trim).filter(|s| !s.is_empty())
@@ -204,9 +220,14 @@ impl Db {
         }
         .await;
         if !sqlite {
-            sqlx::query("SELECT pg_advisory_unlock(727274)")
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock(727274)")
                 .execute(&mut *conn)
-                .await?;
+                .await;
+            if unlocked.is_err() {
+                // Never hand a connection that may still hold the lock back to the pool:
+                // closing it ends its session, and the session's locks with it.
+                let _ = sqlx::Connection::close(conn.detach()).await;
+            }
         }
         res
     }

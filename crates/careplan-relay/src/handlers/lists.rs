@@ -1,14 +1,17 @@
 //! Status, notices and the two lists.
 
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::{Extension, Json};
 use careplan_core::Category;
 use careplan_core::wire::{
-    Notice, ReceivedFile, ReceivedTransmission, SentDestination, SentFile, SentTransmission, Status,
+    LIST_PAGE_DEFAULT, LIST_PAGE_MAX, NEXT_CURSOR_HEADER, Notice, ReceivedFile,
+    ReceivedTransmission, SentDestination, SentFile, SentTransmission, Status,
 };
 use serde::Deserialize;
 
-use super::{ApiResult, AppState, Peer, ts};
+use super::{ApiError, ApiResult, AppState, Peer, ts};
+use crate::mailbox::Cursor;
 
 pub(super) async fn status(
     State(st): State<AppState>,
@@ -43,20 +46,46 @@ pub(super) async fn notices(State(st): State<AppState>) -> ApiResult<Json<Vec<No
     Ok(Json(list))
 }
 
-/// `?limit=&offset=` of the lists.
+/// `?limit=&after=` of the lists: at most `limit` rows (default [`LIST_PAGE_DEFAULT`],
+/// clamped to 1..=[`LIST_PAGE_MAX`]) after the opaque cursor `after` (from the
+/// [`NEXT_CURSOR_HEADER`] of the previous page).
 #[derive(Debug, Deserialize)]
 pub struct Page {
     limit: Option<i64>,
-    offset: Option<i64>,
+    after: Option<String>,
 }
 
 impl Page {
-    fn get(&self) -> (i64, i64) {
-        (
-            self.limit.unwrap_or(10_000).clamp(1, 10_000),
-            self.offset.unwrap_or(0).max(0),
-        )
+    /// (rows, cursor); `max` is the relay's `limits.list_page_max`.
+    fn get(&self, max: u32) -> Result<(i64, Option<Cursor>), ApiError> {
+        let max = i64::from(max.clamp(1, LIST_PAGE_MAX));
+        let limit = self
+            .limit
+            .unwrap_or(i64::from(LIST_PAGE_DEFAULT))
+            .clamp(1, max);
+        let after = match self.after.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "E_CURSOR",
+                    "一覧の続きの位置が正しくありません。一覧を最初から読み直してください。",
+                )
+            })?),
+        };
+        Ok((limit, after))
     }
+}
+
+/// The headers of a page: the cursor of the next one, when there is one.
+fn next_header(next: Option<&Cursor>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(c) = next
+        && let Ok(v) = HeaderValue::from_str(&c.encode())
+    {
+        h.insert(NEXT_CURSOR_HEADER, v);
+    }
+    h
 }
 
 fn category(label: &str) -> Category {
@@ -67,11 +96,17 @@ pub(super) async fn received(
     State(st): State<AppState>,
     Extension(peer): Extension<Peer>,
     Query(page): Query<Page>,
-) -> ApiResult<Json<Vec<ReceivedTransmission>>> {
-    let (limit, offset) = page.get();
-    let rows = st.db.received(peer.office.as_str(), limit, offset).await?;
-    Ok(Json(
-        rows.into_iter()
+) -> ApiResult<(HeaderMap, Json<Vec<ReceivedTransmission>>)> {
+    let (limit, after) = page.get(st.cfg.limits.list_page_max)?;
+    let page = st
+        .db
+        .received(peer.office.as_str(), limit, after.as_ref())
+        .await?;
+    Ok((
+        next_header(page.next.as_ref()),
+        Json(
+            page.rows
+                .into_iter()
             .map(|(t, files)| ReceivedTransmission {
                 id: t.id,
                 received_at: ts(t.sent_at),
@@ -93,6 +128,7 @@ pub(super) async fn received(
                     .collect(),
             })
             .collect(),
+        ),
     ))
 }
 
@@ -100,11 +136,14 @@ pub(super) async fn sent(
     State(st): State<AppState>,
     Extension(peer): Extension<Peer>,
     Query(page): Query<Page>,
-) -> ApiResult<Json<Vec<SentTransmission>>> {
-    let (limit, offset) = page.get();
-    let rows = st.db.sent(peer.office.as_str(), limit, offset).await?;
+) -> ApiResult<(HeaderMap, Json<Vec<SentTransmission>>)> {
+    let (limit, after) = page.get(st.cfg.limits.list_page_max)?;
+    let page = st
+        .db
+        .sent(peer.office.as_str(), limit, after.as_ref())
+        .await?;
     let mut out: Vec<SentTransmission> = Vec::new();
-    for (t, files) in rows {
+    for (t, files) in page.rows {
         let dest = SentDestination {
             office: t.to_office,
             name: t.to_name,
@@ -128,5 +167,5 @@ pub(super) async fn sent(
             }),
         }
     }
-    Ok(Json(out))
+    Ok((next_header(page.next.as_ref()), Json(out)))
 }

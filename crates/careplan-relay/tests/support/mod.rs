@@ -1,5 +1,11 @@
 //! Shared by the relay's tests and its load bench: an HTTPS agent (ureq, rustls/ring) that
-//! trusts only the relay CA and presents a profile's client certificate.
+//! trusts only the relay CA and presents a profile's client certificate; and a real
+//! PostgreSQL started by the test binary itself ([`pg`]), so that every suite runs on both
+//! stores.
+
+#![allow(dead_code)] // each test binary uses a part of the support
+
+pub mod pg;
 
 use std::path::Path;
 use std::sync::Arc;
