@@ -1,6 +1,6 @@
 //! Crash test (the Postfix rule): the real `careplan-relay` binary is killed with SIGKILL
 //! while clients send; after a restart every acknowledged send is present exactly once and
-//! every listed send is whole.
+//! every listed send is whole. On SQLite and on PostgreSQL (`--database-url`).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 mod support;
 use std::time::{Duration, Instant};
+
+use support::pg::{Backend, Store};
 
 use careplan_relay::demo::{DemoInfo, b64};
 use serde_json::{Value, json};
@@ -20,12 +22,15 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn spawn_relay(dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
-        .args(["demo", "--data"])
+fn spawn_relay(dir: &Path, port: u16, database_url: Option<&str>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_careplan-relay"));
+    cmd.args(["demo", "--data"])
         .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    cmd.stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn relay")
@@ -90,8 +95,14 @@ fn send_body(key: &str, from: &str, to: &str) -> Value {
     json!({"message": key, "destinations": [{"office": to, "files": files}]})
 }
 
-fn round(dir: &Path, port: u16, tag: &str, after: Duration) -> Vec<(String, String)> {
-    let mut child = spawn_relay(dir, port);
+fn round(
+    dir: &Path,
+    port: u16,
+    tag: &str,
+    after: Duration,
+    database_url: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut child = spawn_relay(dir, port, database_url);
     let info = wait_ready(dir, Duration::from_secs(60));
     let b = info.offices[1].office.clone();
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -143,17 +154,48 @@ fn round(dir: &Path, port: u16, tag: &str, after: Duration) -> Vec<(String, Stri
     acked.lock().expect("lock").clone()
 }
 
-#[test]
-fn acknowledged_sends_survive_sigkill() {
+/// Every page of `/api/v1/sent`.
+fn sent_all(agent: &ureq::Agent, url: &str, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let mut r = agent
+            .get(&format!("{url}/api/v1/sent?limit=1000&after={after}"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .expect("sent");
+        let next = r
+            .headers()
+            .get(careplan_core::wire::NEXT_CURSOR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let page: Value = r
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_json()
+            .expect("json");
+        out.extend(page.as_array().expect("array").iter().cloned());
+        match next {
+            Some(c) => after = c,
+            None => return out,
+        }
+    }
+}
+
+fn acknowledged_sends_survive_sigkill(backend: Backend) {
     use rand::Rng;
-    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::new(backend);
+    let dir = &store.dir;
+    let url = store.database_url();
+    let url = url.as_deref();
     let port = free_port();
     // Three kills at random points while 4 clients send (the same data directory each time).
     let mut acked = Vec::new();
     let mut per_round = Vec::new();
     for r in 0..3 {
         let after = Duration::from_millis(rand::rng().random_range(400..1600));
-        let got = round(dir.path(), port, &r.to_string(), after);
+        let got = round(dir.path(), port, &r.to_string(), after, url);
         per_round.push((after.as_millis(), got.len()));
         acked.extend(got);
     }
@@ -163,24 +205,13 @@ fn acknowledged_sends_survive_sigkill() {
     );
 
     // restart on the same data and check
-    let mut child = spawn_relay(dir.path(), port);
+    let mut child = spawn_relay(dir.path(), port, url);
     let info = wait_ready(dir.path(), Duration::from_secs(60));
     let a = &info.offices[0];
     let b = info.offices[1].office.clone();
     let agent = agent(&a.profile, &info.ca);
     let token = login(&agent, &info.relay_url, a).expect("login after restart");
-    let mut r = agent
-        .get(&format!("{}/api/v1/sent", info.relay_url))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .expect("sent");
-    let sent: Value = r
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_json()
-        .expect("json");
-    let sent = sent.as_array().expect("array");
+    let sent = sent_all(&agent, &info.relay_url, &token);
     for (key, id) in &acked {
         let n = sent.iter().filter(|t| t["message"] == key.as_str()).count();
         assert_eq!(n, 1, "acknowledged send {key} present exactly once");
@@ -223,3 +254,5 @@ fn acknowledged_sends_survive_sigkill() {
         acked.len()
     );
 }
+
+on_both_backends!(acknowledged_sends_survive_sigkill);

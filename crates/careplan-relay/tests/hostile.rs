@@ -5,46 +5,54 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use careplan_relay::config::Config;
 use careplan_relay::db::Db;
 use careplan_relay::demo::{DemoInfo, DemoOfficeInfo, b64, demo_config};
-use careplan_relay::embedded::{RunningRelay, start, start_demo};
+use careplan_relay::embedded::{RunningRelay, start, start_demo_on};
 use serde_json::{Value, json};
 
 mod support;
 use support::agent;
+use support::pg::{Backend, Store};
 
-/// A demo relay in a temp dir, restarted with `tune` applied to its configuration.
-fn relay_with(tune: impl FnOnce(&mut Config)) -> (tempfile::TempDir, RunningRelay, DemoInfo) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let first =
-        start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr")).expect("start demo relay");
+/// A demo relay on a fresh store of `backend`, restarted with `tune` applied to its
+/// configuration. Every test below runs on both stores (`name::sqlite`, `name::pg`).
+fn relay_with(
+    backend: Backend,
+    tune: impl FnOnce(&mut Config),
+) -> (Store, RunningRelay, DemoInfo) {
+    let store = Store::new(backend);
+    let first = start_demo_on(
+        store.path(),
+        "127.0.0.1:0".parse().expect("addr"),
+        store.database_url(),
+    )
+    .expect("start demo relay");
     let info = first.demo.clone().expect("demo info");
     let addr = first.addr;
     first.shutdown();
-    let mut cfg = demo_config(dir.path(), addr);
+    let mut cfg = demo_config(store.path(), addr);
+    cfg.database_url = store.database_url();
     tune(&mut cfg);
     let r = start(cfg).expect("restart relay");
-    (dir, r, info)
+    (store, r, info)
 }
 
-fn relay() -> (tempfile::TempDir, RunningRelay, DemoInfo) {
-    relay_with(|_| {})
+fn relay(backend: Backend) -> (Store, RunningRelay, DemoInfo) {
+    relay_with(backend, |_| {})
 }
 
-/// The store of a running relay, opened a second time (SQLite in WAL mode allows it), as
-/// the operator's commands open it.
-fn db(dir: &Path) -> Db {
+/// The store of a running relay, opened a second time (SQLite in WAL mode allows it; on
+/// PostgreSQL a second pool), as the operator's commands open it.
+fn db(store: &Store) -> Db {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let url = careplan_relay::config::sqlite_url(&dir.join("relay.sqlite3"));
-    rt.block_on(Db::open(&url)).expect("open db")
+    rt.block_on(Db::open(&store.url())).expect("open db")
 }
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -216,9 +224,8 @@ fn read_status(s: &mut impl Read) -> String {
 /// A send announcing 200 MiB without a session is answered at once, before any of the
 /// body is read (today's relay waited for the whole body, then parsed it, then checked the
 /// session).
-#[test]
-fn unauthenticated_body_is_never_read() {
-    let (_d, r, demo) = relay();
+fn unauthenticated_body_is_never_read(backend: Backend) {
+    let (_d, r, demo) = relay(backend);
     let mut s = raw_tls(&r, &demo, 0);
     let t0 = Instant::now();
     s.write_all(
@@ -244,9 +251,8 @@ fn head_only(r: &RunningRelay, demo: &DemoInfo, path: &str, len: usize) -> Strin
 
 /// A 1 MiB login body (a huge password) is refused by the route's small limit at once,
 /// never read or hashed; a huge send without a session is refused before it is parsed.
-#[test]
-fn huge_bodies_are_refused_before_reading() {
-    let (_d, r, demo) = relay();
+fn huge_bodies_are_refused_before_reading(backend: Backend) {
+    let (_d, r, demo) = relay(backend);
     let status = head_only(&r, &demo, "/api/v1/login/personal", 1 << 20);
     assert!(status.contains(" 413 "), "{status}");
     let status = head_only(&r, &demo, "/api/v1/send", 32 << 20);
@@ -260,9 +266,8 @@ fn huge_bodies_are_refused_before_reading() {
 /// 40 wrong passwords sent at once: each is counted before it is checked, so at most
 /// `lockout_failures` (5) are ever checked and the account ends locked. Today's relay read
 /// the lock, then verified, so concurrent guesses were all checked.
-#[test]
-fn concurrent_guesses_are_counted_before_checking() {
-    let (_d, r, demo) = relay_with(|c| {
+fn concurrent_guesses_are_counted_before_checking(backend: Backend) {
+    let (_d, r, demo) = relay_with(backend, |c| {
         // Real hashing cost, so that the guesses overlap.
         c.security.argon2_memory_kib = 19_456;
         c.security.argon2_iterations = 2;
@@ -301,9 +306,8 @@ fn concurrent_guesses_are_counted_before_checking() {
 }
 
 /// Logins are rate-limited per certificate.
-#[test]
-fn logins_are_rate_limited_per_certificate() {
-    let (_d, r, demo) = relay_with(|c| c.security.logins_per_minute = 3);
+fn logins_are_rate_limited_per_certificate(backend: Backend) {
+    let (_d, r, demo) = relay_with(backend, |c| c.security.logins_per_minute = 3);
     let o = Office::new(&r, &demo, 0);
     for _ in 0..3 {
         let (s, _) = o.step1("c9999999", "wrong-password-1");
@@ -319,9 +323,8 @@ fn logins_are_rate_limited_per_certificate() {
 
 /// Step 2 with another office's 事業所ユーザID: answered exactly like a wrong password, even
 /// with its right password, and the guesses never lock the other office's user.
-#[test]
-fn another_offices_user_is_a_wrong_password_and_never_locks() {
-    let (_d, r, demo) = relay();
+fn another_offices_user_is_a_wrong_password_and_never_locks(backend: Backend) {
+    let (_d, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
     let mut b = Office::new(&r, &demo, 1);
     a.login_step1();
@@ -341,9 +344,8 @@ fn another_offices_user_is_a_wrong_password_and_never_locks() {
 }
 
 /// Unknown and existing IDs give the same answers, down to the lock after five tries.
-#[test]
-fn unknown_and_existing_ids_answer_alike() {
-    let (_d, r, demo) = relay_with(|c| c.security.logins_per_minute = 100);
+fn unknown_and_existing_ids_answer_alike(backend: Backend) {
+    let (_d, r, demo) = relay_with(backend, |c| c.security.logins_per_minute = 100);
     let o = Office::new(&r, &demo, 0);
     let answers = |user: &str| -> Vec<(u16, String, String)> {
         (0..7)
@@ -365,16 +367,15 @@ fn unknown_and_existing_ids_answer_alike() {
 }
 
 /// A revoked certificate is refused on every route, and its sessions end.
-#[test]
-fn revoked_certificate_is_refused() {
-    let (d, r, demo) = relay();
+fn revoked_certificate_is_refused(backend: Backend) {
+    let (d, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     let pem = std::fs::read(demo.offices[0].profile.join("client.crt")).expect("crt");
     use rustls_pki_types::pem::PemObject;
     let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).expect("der");
     let fp = careplan_relay::auth::cert_fingerprint(der.as_ref());
-    let store = db(d.path());
+    let store = db(&d);
     let ended = block(store.revoke_cert(&fp, 0, "test")).expect("revoke");
     assert_eq!(ended, 1);
     let (s, v) = a.get("/api/v1/status");
@@ -387,11 +388,10 @@ fn revoked_certificate_is_refused() {
 }
 
 /// Disabling a user or an office ends its sessions and refuses its logins.
-#[test]
-fn disabled_users_and_offices_are_refused() {
+fn disabled_users_and_offices_are_refused(backend: Backend) {
     use careplan_relay::db::UserTable;
-    let (d, r, demo) = relay();
-    let store = db(d.path());
+    let (d, r, demo) = relay(backend);
+    let store = db(&d);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     assert!(
@@ -417,9 +417,8 @@ fn disabled_users_and_offices_are_refused() {
 }
 
 /// A password change ends every other session of that user.
-#[test]
-fn password_change_ends_other_sessions() {
-    let (_d, r, demo) = relay();
+fn password_change_ends_other_sessions(backend: Backend) {
+    let (_d, r, demo) = relay(backend);
     let mut one = Office::new(&r, &demo, 0);
     let mut two = Office::new(&r, &demo, 0);
     one.login();
@@ -434,10 +433,9 @@ fn password_change_ends_other_sessions() {
 }
 
 /// An expired licence is enforced at login and on every request.
-#[test]
-fn expired_licence_is_refused() {
-    let (d, r, demo) = relay();
-    let store = db(d.path());
+fn expired_licence_is_refused(backend: Backend) {
+    let (d, r, demo) = relay(backend);
+    let store = db(&d);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     block(store.upsert_office(&a.info.office, &a.info.name, Some(1_000_000))).expect("licence");
@@ -450,10 +448,9 @@ fn expired_licence_is_refused() {
 }
 
 /// A temporary password can only be used for a limited time.
-#[test]
-fn temporary_passwords_expire() {
-    let (d, r, demo) = relay();
-    let store = db(d.path());
+fn temporary_passwords_expire(backend: Backend) {
+    let (d, r, demo) = relay(backend);
+    let store = db(&d);
     let o = Office::new(&r, &demo, 0);
     let hash = careplan_relay::auth::hash_password(
         &careplan_relay::config::Security::default(),
@@ -470,9 +467,8 @@ fn temporary_passwords_expire() {
 
 /// With one hashing slot and no queue, concurrent logins are told the relay is busy
 /// instead of piling up threads and memory.
-#[test]
-fn password_hashing_is_bounded() {
-    let (_d, r, demo) = relay_with(|c| {
+fn password_hashing_is_bounded(backend: Backend) {
+    let (_d, r, demo) = relay_with(backend, |c| {
         c.security.max_concurrent_hashes = 1;
         c.security.max_hash_queue = 0;
         c.security.argon2_memory_kib = 65_536;
@@ -510,9 +506,8 @@ fn send_body(from: &str, to: &str, data: &[u8]) -> Value {
 }
 
 /// An idempotency key is bound to the content it was first used with.
-#[test]
-fn idempotency_key_is_bound_to_content() {
-    let (_d, r, demo) = relay();
+fn idempotency_key_is_bound_to_content(backend: Backend) {
+    let (_d, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     let to = demo.offices[1].office.clone();
@@ -527,9 +522,8 @@ fn idempotency_key_is_bound_to_content() {
 }
 
 /// Sends are bounded per office and hour.
-#[test]
-fn sends_have_a_quota() {
-    let (_d, r, demo) = relay_with(|c| c.limits.max_sends_per_hour = 2);
+fn sends_have_a_quota(backend: Backend) {
+    let (_d, r, demo) = relay_with(backend, |c| c.limits.max_sends_per_hour = 2);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     let to = demo.offices[1].office.clone();
@@ -546,9 +540,8 @@ fn sends_have_a_quota() {
 
 /// A draft saved "in the future" cannot pin itself: the relay's clock decides; and drafts
 /// have a quota.
-#[test]
-fn drafts_use_the_relays_clock_and_have_a_quota() {
-    let (_d, r, demo) = relay_with(|c| c.limits.max_drafts_per_office = 2);
+fn drafts_use_the_relays_clock_and_have_a_quota(backend: Backend) {
+    let (_d, r, demo) = relay_with(backend, |c| c.limits.max_drafts_per_office = 2);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     let draft = |saved_at: &str| json!({"saved_at": saved_at, "terminal": "T1", "message": "m", "to_office": null, "files": []});
@@ -571,9 +564,8 @@ fn drafts_use_the_relays_clock_and_have_a_quota() {
 
 /// 済 needs proof of the download: the listed hash alone is refused, and so is a proof
 /// with the wrong nonce or bytes.
-#[test]
-fn acknowledgement_needs_proof_of_download() {
-    let (_d, r, demo) = relay();
+fn acknowledgement_needs_proof_of_download(backend: Backend) {
+    let (_d, r, demo) = relay(backend);
     let mut b = Office::new(&r, &demo, 1);
     b.login();
     let (_, list) = b.get("/api/v1/received");
@@ -619,9 +611,8 @@ fn acknowledgement_needs_proof_of_download() {
 
 /// Names that would run code or hide their type on the receiving office's PC are refused
 /// by the relay (the client refuses them too), and attachments are allowed by extension.
-#[test]
-fn dangerous_names_are_refused() {
-    let (_d, r, demo) = relay();
+fn dangerous_names_are_refused(backend: Backend) {
+    let (_d, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     let to = demo.offices[1].office.clone();
@@ -652,3 +643,23 @@ fn dangerous_names_are_refused() {
         {"name": "a.pdf", "data": b64(b"1")}, {"name": "A.PDF", "data": b64(b"2")}]}]});
     assert_eq!(a.send("names-clash", &body).0, 422);
 }
+
+on_both_backends!(
+    unauthenticated_body_is_never_read,
+    huge_bodies_are_refused_before_reading,
+    concurrent_guesses_are_counted_before_checking,
+    logins_are_rate_limited_per_certificate,
+    another_offices_user_is_a_wrong_password_and_never_locks,
+    unknown_and_existing_ids_answer_alike,
+    revoked_certificate_is_refused,
+    disabled_users_and_offices_are_refused,
+    password_change_ends_other_sessions,
+    expired_licence_is_refused,
+    temporary_passwords_expire,
+    password_hashing_is_bounded,
+    idempotency_key_is_bound_to_content,
+    sends_have_a_quota,
+    drafts_use_the_relays_clock_and_have_a_quota,
+    acknowledgement_needs_proof_of_download,
+    dangerous_names_are_refused,
+);

@@ -3,6 +3,10 @@
 //! (see `data/README.md`) is read once as it is, with plain SQL over the old columns, then
 //! opened with today's [`Db::open`] and compared through today's API; finally the real
 //! relay serves it on loopback over mutual TLS and the old passwords log in.
+//!
+//! Both tests run on SQLite (the fixture file itself) and on PostgreSQL: there the
+//! fixture's tables (its own DDL, `BLOB` as `BYTEA`) and every row are copied into a fresh
+//! database, which today's code then migrates from version 1.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,6 +24,7 @@ use time::{Duration, OffsetDateTime};
 
 mod support;
 use support::agent;
+use support::pg::{Backend, Store};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -178,13 +183,134 @@ fn fixture_dir() -> tempfile::TempDir {
     dir
 }
 
+/// A relay's store holding the version-1 fixture: on SQLite the file itself, on PostgreSQL
+/// a fresh database with the fixture's schema and rows.
+fn fixture(backend: Backend) -> Store {
+    let store = Store::new(backend);
+    match backend {
+        Backend::Sqlite => {
+            std::fs::copy(data("relay-v1.sqlite3"), store.path().join("relay.sqlite3"))
+                .expect("copy fixture");
+        }
+        Backend::Pg => block(copy_v1_to(&store.url())),
+    }
+    store
+}
+
+/// Copy the fixture's schema (its own `CREATE` statements, `BLOB` as `BYTEA`) and every row
+/// into the empty database at `url`.
+async fn copy_v1_to(url: &str) {
+    sqlx::any::install_default_drivers();
+    let copy = fixture_dir();
+    let src = sqlx::AnyPool::connect(&sqlite_url(&copy.path().join("relay.sqlite3")))
+        .await
+        .expect("open the fixture");
+    let dst = sqlx::AnyPool::connect(url).await.expect("open the target");
+    let tables: Vec<(String, String)> = sqlx::query(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY rowid",
+    )
+    .fetch_all(&src)
+    .await
+    .expect("tables")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    for (_, sql) in &tables {
+        sqlx::query(&sql.replace("BLOB", "BYTEA"))
+            .execute(&dst)
+            .await
+            .expect(sql);
+    }
+    let indexes = sqlx::query(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+    )
+    .fetch_all(&src)
+    .await
+    .expect("indexes");
+    for r in &indexes {
+        let sql: String = r.get(0);
+        sqlx::query(&sql).execute(&dst).await.expect("index");
+    }
+    for (table, _) in &tables {
+        let cols: Vec<(String, String)> = sqlx::query(&format!("PRAGMA table_info({table})"))
+            .fetch_all(&src)
+            .await
+            .expect("columns")
+            .iter()
+            .map(|r| (r.get(1), r.get::<String, _>(2).to_ascii_uppercase()))
+            .collect();
+        let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
+        let rows = sqlx::query(&format!("SELECT {} FROM {table}", names.join(", ")))
+            .fetch_all(&src)
+            .await
+            .expect("rows");
+        let insert = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            names.join(", "),
+            (1..=names.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for row in &rows {
+            let mut q = sqlx::query(&insert);
+            for (i, (_, ty)) in cols.iter().enumerate() {
+                q = match ty.as_str() {
+                    "BIGINT" => q.bind(row.get::<Option<i64>, _>(i)),
+                    "BLOB" => q.bind(row.get::<Option<Vec<u8>>, _>(i)),
+                    _ => q.bind(row.get::<Option<String>, _>(i)),
+                };
+            }
+            q.execute(&dst).await.expect(&insert);
+        }
+    }
+    src.close().await;
+    dst.close().await;
+}
+
+/// Every page of the transmissions to `office`.
+async fn received_all(
+    db: &Db,
+    office: &str,
+) -> Vec<(
+    careplan_relay::mailbox::TransmissionRow,
+    Vec<careplan_relay::mailbox::FileRow>,
+)> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = db
+            .received(office, 7, after.as_ref())
+            .await
+            .expect("received");
+        out.extend(page.rows);
+        match page.next {
+            Some(c) => after = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// Every page of the sends of `office` (their transmissions).
+async fn sent_all(db: &Db, office: &str) -> Vec<careplan_relay::mailbox::TransmissionRow> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = db.sent(office, 5, after.as_ref()).await.expect("sent");
+        out.extend(page.rows.into_iter().map(|(t, _)| t));
+        match page.next {
+            Some(c) => after = Some(c),
+            None => return out,
+        }
+    }
+}
+
 fn manifest() -> Value {
     serde_json::from_slice(&std::fs::read(data("relay-v1.json")).expect("relay-v1.json"))
         .expect("relay-v1.json is JSON")
 }
 
-#[test]
-fn migrations_keep_every_row_of_the_previous_relay() {
+fn migrations_keep_every_row_of_the_previous_relay(backend: Backend) {
     let before = fixture_dir();
     let old = block(read_old(&before.path().join("relay.sqlite3")));
     let m = manifest();
@@ -214,8 +340,8 @@ fn migrations_keep_every_row_of_the_previous_relay() {
     assert!(old.drafts.contains_key(&draft_key));
     assert_eq!(old.draft_files[&draft_key].len(), 2);
 
-    let dir = fixture_dir();
-    let url = sqlite_url(&dir.path().join("relay.sqlite3"));
+    let store = fixture(backend);
+    let url = store.url();
     block(async {
         let db = Db::open(&url)
             .await
@@ -266,7 +392,7 @@ fn migrations_keep_every_row_of_the_previous_relay() {
         let mut sent = BTreeSet::new();
         let mut listed_files = BTreeMap::new();
         for office in old.offices.keys() {
-            for (t, files) in db.received(office, 100_000, 0).await.expect("received") {
+            for (t, files) in received_all(&db, office).await {
                 assert_eq!(&t.to_office, office);
                 for f in files {
                     assert_eq!(f.transmission_id, t.id);
@@ -274,7 +400,7 @@ fn migrations_keep_every_row_of_the_previous_relay() {
                 }
                 received.insert(t.id.clone(), t);
             }
-            for (t, _) in db.sent(office, 100_000, 0).await.expect("sent") {
+            for t in sent_all(&db, office).await {
                 assert_eq!(&t.from_office, office);
                 sent.insert(t.id);
             }
@@ -448,13 +574,13 @@ fn call(
     (status, v, bytes)
 }
 
-#[test]
-fn the_old_passwords_log_in_to_the_relay_serving_the_migrated_store() {
+fn the_old_passwords_log_in_to_the_relay_serving_the_migrated_store(backend: Backend) {
     let m = manifest();
     let o = &m["offices"][1];
     let office = o["office"].as_str().expect("office");
-    let dir = fixture_dir();
-    let cfg = demo_config(dir.path(), "127.0.0.1:0".parse().expect("addr"));
+    let dir = fixture(backend);
+    let mut cfg = demo_config(dir.path(), "127.0.0.1:0".parse().expect("addr"));
+    cfg.database_url = dir.database_url();
     let acknowledged = m["acknowledged_file"].as_str().expect("file").to_owned();
     let (files_received, file_bytes) = block(async {
         let db = Db::open(&cfg.database_url()).await.expect("migrate");
@@ -467,7 +593,7 @@ fn the_old_passwords_log_in_to_the_relay_serving_the_migrated_store() {
                 .await
                 .expect("renew licence");
         }
-        let received = db.received(office, 100_000, 0).await.expect("received");
+        let received = received_all(&db, office).await;
         let n: usize = received.iter().map(|(_, f)| f.len()).sum();
         let to = received
             .iter()
@@ -554,3 +680,8 @@ fn the_old_passwords_log_in_to_the_relay_serving_the_migrated_store() {
     assert_eq!(s, 200, "{sent}");
     relay.shutdown();
 }
+
+on_both_backends!(
+    migrations_keep_every_row_of_the_previous_relay,
+    the_old_passwords_log_in_to_the_relay_serving_the_migrated_store,
+);

@@ -2,17 +2,26 @@
 //! ureq (rustls/ring) client presenting the demo offices' certificates.
 
 use careplan_relay::demo::{DemoInfo, DemoOfficeInfo, b64};
-use careplan_relay::embedded::{RunningRelay, start_demo};
+use careplan_relay::embedded::{RunningRelay, start_demo_on};
 use serde_json::{Value, json};
 
 mod support;
 use support::agent;
+use support::pg::{Backend, Store};
 
-fn relay() -> (tempfile::TempDir, RunningRelay, DemoInfo) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let r = start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr")).expect("start demo relay");
+/// A demo relay on a fresh store of `backend` (SQLite in the temp dir, or a fresh database
+/// of the test binary's PostgreSQL). Every test below runs on both (`name::sqlite`,
+/// `name::pg`).
+fn relay(backend: Backend) -> (Store, RunningRelay, DemoInfo) {
+    let store = Store::new(backend);
+    let r = start_demo_on(
+        store.path(),
+        "127.0.0.1:0".parse().expect("addr"),
+        store.database_url(),
+    )
+    .expect("start demo relay");
     let info = r.demo.clone().expect("demo info");
-    (dir, r, info)
+    (store, r, info)
 }
 
 struct Office {
@@ -68,6 +77,41 @@ impl Office {
         (status, body, sha)
     }
 
+    /// One list page: (status, body, next cursor).
+    fn page(&self, path: &str) -> (u16, Value, Option<String>) {
+        let mut req = self.agent.get(&format!("{}{path}", self.url));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.call().expect("request");
+        let next = resp
+            .headers()
+            .get(careplan_core::wire::NEXT_CURSOR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let status = resp.status().as_u16();
+        let v = resp.body_mut().read_json().unwrap_or(Value::Null);
+        (status, v, next)
+    }
+
+    /// Every page of a list of `limit` rows, following the cursors.
+    fn all_pages(&self, list: &str, limit: usize) -> Vec<Vec<Value>> {
+        let mut pages = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (s, v, next) = self.page(&format!("{list}?limit={limit}&after={after}"));
+            assert_eq!(s, 200, "{v}");
+            let rows = v.as_array().expect("array").clone();
+            assert!(rows.len() <= limit, "a page holds at most limit rows");
+            pages.push(rows);
+            match next {
+                Some(c) => after = c,
+                None => return pages,
+            }
+            assert!(pages.len() < 1000, "the cursors end");
+        }
+    }
+
     fn get_json(&self, path: &str) -> Value {
         let (s, b, _) = self.get(path);
         assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&b));
@@ -99,9 +143,8 @@ fn plan_file(from: &str, to: &str, serial: &str) -> (String, Vec<u8>) {
     (name, bytes)
 }
 
-#[test]
-fn send_receive_ack_over_mutual_tls() {
-    let (_dir, r, demo) = relay();
+fn send_receive_ack_over_mutual_tls(backend: Backend) {
+    let (_dir, r, demo) = relay(backend);
     assert!(demo.offices.len() >= 5);
     let mut a = Office::new(&r, &demo, 0);
     let mut b = Office::new(&r, &demo, 1);
@@ -197,9 +240,8 @@ fn send_receive_ack_over_mutual_tls() {
     r.shutdown();
 }
 
-#[test]
-fn refusals_name_offices_and_files() {
-    let (_dir, r, demo) = relay();
+fn refusals_name_offices_and_files(backend: Backend) {
+    let (_dir, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     let b = demo.offices[1].office.clone();
@@ -275,9 +317,8 @@ fn refusals_name_offices_and_files() {
     r.shutdown();
 }
 
-#[test]
-fn login_errors_lockout_and_sessions() {
-    let (_dir, r, demo) = relay();
+fn login_errors_lockout_and_sessions(backend: Backend) {
+    let (_dir, r, demo) = relay(backend);
     let a = Office::new(&r, &demo, 0);
     // no token: refused
     let (s, _, _) = a.get("/api/v1/notices");
@@ -343,9 +384,8 @@ fn login_errors_lockout_and_sessions() {
     r.shutdown();
 }
 
-#[test]
-fn tls_refuses_missing_and_foreign_certificates() {
-    let (_dir, r, demo) = relay();
+fn tls_refuses_missing_and_foreign_certificates(backend: Backend) {
+    let (_dir, r, demo) = relay(backend);
     // no client certificate
     let no_cert = agent(None, &demo.ca);
     assert!(
@@ -413,9 +453,8 @@ fn tls_refuses_missing_and_foreign_certificates() {
     r.shutdown();
 }
 
-#[test]
-fn concurrent_sends_are_all_stored_once() {
-    let (_dir, r, demo) = relay();
+fn concurrent_sends_are_all_stored_once(backend: Backend) {
+    let (_dir, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
     let b = demo.offices[1].office.clone();
@@ -461,16 +500,12 @@ fn concurrent_sends_are_all_stored_once() {
 
 /// Temporary and expired office-user passwords must be changed (with the step-1 token)
 /// before a session is given; the new password follows the policy.
-#[test]
-fn temporary_and_expired_passwords_must_be_changed() {
-    let (dir, r, demo) = relay();
+fn temporary_and_expired_passwords_must_be_changed(backend: Backend) {
+    let (dir, r, demo) = relay(backend);
     let o = demo.offices[3].clone();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let db = rt
-        .block_on(careplan_relay::db::Db::open(&format!(
-            "sqlite://{}",
-            dir.path().join("relay.sqlite3").display()
-        )))
+        .block_on(careplan_relay::db::Db::open(&dir.url()))
         .expect("db");
     let sec = careplan_relay::config::Security {
         argon2_memory_kib: 64,
@@ -549,12 +584,12 @@ fn temporary_and_expired_passwords_must_be_changed() {
 }
 
 /// Step-1 tokens and idle sessions expire (here configured to zero minutes).
-#[test]
-fn pending_tokens_and_idle_sessions_expire() {
-    let (dir, r, demo) = relay();
+fn pending_tokens_and_idle_sessions_expire(backend: Backend) {
+    let (dir, r, demo) = relay(backend);
     let addr = r.addr;
     r.shutdown();
     let mut cfg = careplan_relay::demo::demo_config(dir.path(), addr);
+    cfg.database_url = dir.database_url();
     cfg.security.pending_minutes = 0;
     cfg.security.session_idle_minutes = 0;
     let r = careplan_relay::embedded::start(cfg).expect("restart with short expiry");
@@ -590,3 +625,113 @@ fn pending_tokens_and_idle_sessions_expire() {
     assert_eq!(s, 401);
     r.shutdown();
 }
+
+/// Lists are pages of at most `limit` rows, newest first, each with the cursor of the next
+/// page; walking the cursors gives every row once, in order, also when rows of the same
+/// second straddle a page boundary and when new rows arrive during the walk.
+fn lists_are_paged_with_cursors(backend: Backend) {
+    let (_dir, r, demo) = relay(backend);
+    let mut a = Office::new(&r, &demo, 0);
+    let mut b = Office::new(&r, &demo, 1);
+    a.login();
+    b.login();
+    let c = demo.offices[2].office.clone();
+    let send = |i: usize| {
+        let (n1, d1) = plan_file(&a.info.office, &b.info.office, &format!("202504250931{i:02}"));
+        let (n2, d2) = plan_file(&a.info.office, &c, &format!("202504250931{i:02}"));
+        let body = json!({"message": format!("頁{i}"), "destinations": [
+            {"office": b.info.office, "files": [{"name": n1, "data": b64(&d1)}]},
+            {"office": c, "files": [{"name": n2, "data": b64(&d2)}]}
+        ]});
+        let (s, v) = a.post("/api/v1/send", &body, &[("Idempotency-Key", &format!("page-{i}"))]);
+        assert_eq!(s, 200, "{v}");
+    };
+    // Sent within a second or two: many rows share their second.
+    for i in 0..11 {
+        send(i);
+    }
+    let whole = |o: &Office, list: &str| -> Vec<Value> {
+        let (s, v, next) = o.page(&format!("{list}?limit=1000"));
+        assert_eq!(s, 200);
+        assert!(next.is_none(), "one page holds everything");
+        v.as_array().expect("array").clone()
+    };
+    let ids = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .map(|t| t["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    for (o, list) in [(&b, "/api/v1/received"), (&a, "/api/v1/sent")] {
+        let all = whole(o, list);
+        assert!(all.len() >= 11, "{list}: {}", all.len());
+        let times: Vec<&str> = all
+            .iter()
+            .map(|t| t["received_at"].as_str().or(t["sent_at"].as_str()).expect("time"))
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]),
+            "{list}: newest first"
+        );
+        for limit in [1, 3, 4] {
+            let pages = o.all_pages(list, limit);
+            let walked: Vec<Value> = pages.concat();
+            assert_eq!(ids(&walked), ids(&all), "{list} by {limit}: every row once, in order");
+            assert!(pages[..pages.len() - 1].iter().all(|p| p.len() == limit));
+        }
+    }
+    // A sent page holds whole sends (both destinations with their files).
+    for t in a.all_pages("/api/v1/sent", 2).concat() {
+        if t["message"].as_str().is_some_and(|m| m.starts_with('頁')) {
+            let d = t["destinations"].as_array().expect("destinations");
+            assert_eq!(d.len(), 2, "{t}");
+            assert!(d.iter().all(|d| d["files"].as_array().is_some_and(|f| f.len() == 1)));
+        }
+    }
+    // New rows during a walk: the next page goes on where the last one ended.
+    let (s, first, next) = b.page("/api/v1/received?limit=4");
+    assert_eq!(s, 200);
+    let next = next.expect("more pages");
+    send(11);
+    let mut walked = first.as_array().expect("array").clone();
+    let mut after = next;
+    loop {
+        let (s, v, next) = b.page(&format!("/api/v1/received?limit=4&after={after}"));
+        assert_eq!(s, 200);
+        walked.extend(v.as_array().expect("array").clone());
+        match next {
+            Some(c) => after = c,
+            None => break,
+        }
+    }
+    let now = whole(&b, "/api/v1/received");
+    assert_eq!(ids(&walked), ids(&now[1..]), "the walk misses only the newer row");
+    assert_eq!(now[0]["message"], "頁11");
+    // Limits are clamped, and a cursor the relay did not make is refused clearly.
+    let (s, v, _) = b.page("/api/v1/received?limit=0");
+    assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(1)));
+    let (s, v, next) = b.page("/api/v1/received?limit=100000");
+    assert_eq!(s, 200);
+    assert!(next.is_none() && v.as_array().is_some_and(|l| l.len() == now.len()));
+    for bad in ["nonsense", "djEuMTIzLi4v", &"A".repeat(300)] {
+        let (s, v, _) = b.page(&format!("/api/v1/received?after={bad}"));
+        assert_eq!(s, 400, "{bad}: {v}");
+        assert_eq!(v["error"]["code"], "E_CURSOR");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("一覧")));
+    }
+    // Without `limit` (an old client): the default page, newest first.
+    let (s, v, _) = b.page("/api/v1/received");
+    assert_eq!(s, 200);
+    assert_eq!(ids(v.as_array().expect("array")), ids(&now));
+    r.shutdown();
+}
+
+on_both_backends!(
+    lists_are_paged_with_cursors,
+    send_receive_ack_over_mutual_tls,
+    refusals_name_offices_and_files,
+    login_errors_lockout_and_sessions,
+    tls_refuses_missing_and_foreign_certificates,
+    concurrent_sends_are_all_stored_once,
+    temporary_and_expired_passwords_must_be_changed,
+    pending_tokens_and_idle_sessions_expire,
+);

@@ -1,0 +1,311 @@
+//! The store's own guarantees, on SQLite and on PostgreSQL (a real server started by this
+//! test binary): group commit, keyset pages, the batched retention purge, migrations of an
+//! empty database by several relays starting at once, draft quotas under concurrency.
+
+use std::collections::{BTreeSet, HashMap};
+
+use careplan_relay::db::Db;
+use careplan_relay::mailbox::{Cursor, DraftPut, DraftRow, NewFile, NewSend};
+use sqlx::Row;
+
+mod support;
+use support::pg::{Backend, Store};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn id() -> String {
+    careplan_relay::auth::new_id()
+}
+
+/// A send of one small file from `from` to each of `to`, at `sent_at`.
+fn send(key: &str, from: &str, to: &[&str], sent_at: i64) -> NewSend {
+    NewSend {
+        id: id(),
+        key: key.to_owned(),
+        from: from.to_owned(),
+        message: key.to_owned(),
+        sent_at,
+        request_hash: String::new(),
+        destinations: to
+            .iter()
+            .map(|o| {
+                (
+                    id(),
+                    (*o).to_owned(),
+                    vec![NewFile {
+                        id: id(),
+                        name: format!("{key}.pdf"),
+                        kind: None,
+                        category: "PDF等".into(),
+                        csv_version: None,
+                        sha256: careplan_relay::auth::sha256_hex(key.as_bytes()),
+                        data: key.as_bytes().to_vec(),
+                    }],
+                )
+            })
+            .collect(),
+    }
+}
+
+async fn count(db: &Db, table: &str) -> i64 {
+    sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
+        .try_get(0)
+        .expect("n")
+}
+
+const A: &str = "1310000001";
+const B: &str = "1310000002";
+const C: &str = "1310000003";
+
+/// Concurrent sends are group-committed; a key sent twice at once is stored once and both
+/// callers get the same receipt.
+fn group_commit_stores_each_key_once(backend: Backend) {
+    let store = Store::new(backend);
+    rt().block_on(async {
+        let db = Db::open(&store.url()).await.expect("open");
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let key = format!("k{}", i % 20);
+                let r = db.insert_send(send(&key, A, &[B], 1_700_000_000 + i)).await;
+                (key, r)
+            }));
+        }
+        let mut by_key = HashMap::new();
+        for t in tasks {
+            let (key, r) = t.await.expect("join");
+            let r = r.expect("stored");
+            let first = by_key.entry(key).or_insert_with(|| r.send_id.clone());
+            assert_eq!(*first, r.send_id, "same key, same receipt");
+        }
+        assert_eq!(count(&db, "sends").await, 20);
+        assert_eq!(count(&db, "transmissions").await, 20);
+        assert_eq!(
+            count(&db, "files").await,
+            20,
+            "no orphan rows from rolled-back savepoints"
+        );
+        db.pool.close().await;
+    });
+}
+
+/// Walking the received and sent lists page by page gives every row once, newest first,
+/// for every page size, with many rows in the same second.
+fn pages_walk_every_row_once(backend: Backend) {
+    let store = Store::new(backend);
+    rt().block_on(async {
+        let db = Db::open(&store.url()).await.expect("open");
+        // 60 sends in 4 seconds; each to B, every third also to C.
+        for i in 0..60i64 {
+            let to: &[&str] = if i % 3 == 0 { &[B, C] } else { &[B] };
+            db.insert_send(send(&format!("s{i}"), A, to, 1_700_000_000 + i / 15))
+                .await
+                .expect("stored");
+        }
+        // Expected order: newest second first, ids descending within a second.
+        let mut expected: Vec<(i64, String)> = sqlx::query(
+            "SELECT t.sent_at, t.id FROM transmissions t WHERE t.to_office = $1",
+        )
+        .bind(B)
+        .fetch_all(&db.pool)
+        .await
+        .expect("all")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        expected.sort_by(|x, y| y.cmp(x));
+        assert_eq!(expected.len(), 60);
+        for limit in [1, 7, 15, 59, 60, 61, 1000] {
+            let mut walked = Vec::new();
+            let mut after: Option<Cursor> = None;
+            let mut pages = 0;
+            loop {
+                let page = db
+                    .received(B, limit, after.as_ref())
+                    .await
+                    .expect("page");
+                pages += 1;
+                assert!(page.rows.len() <= usize::try_from(limit).expect("limit"));
+                for (t, files) in &page.rows {
+                    assert_eq!(files.len(), 1, "each transmission with its file");
+                    assert_eq!(files[0].transmission_id, t.id);
+                    walked.push((t.sent_at, t.id.clone()));
+                }
+                match page.next {
+                    Some(c) => {
+                        // The cursor survives its opaque form.
+                        after = Some(Cursor::decode(&c.encode()).expect("round trip"));
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(walked, expected, "received by {limit}");
+            assert_eq!(pages, 60_usize.div_ceil(usize::try_from(limit).expect("l")).max(1));
+        }
+        // The sent list pages by sends, each with all its destinations.
+        for limit in [1, 4, 60] {
+            let mut sends = Vec::new();
+            let mut after: Option<Cursor> = None;
+            loop {
+                let page = db.sent(A, limit, after.as_ref()).await.expect("page");
+                let mut by_send: Vec<(String, usize)> = Vec::new();
+                for (t, files) in &page.rows {
+                    assert_eq!(files.len(), 1);
+                    match by_send.last_mut() {
+                        Some((s, n)) if *s == t.send_id => *n += 1,
+                        _ => by_send.push((t.send_id.clone(), 1)),
+                    }
+                }
+                assert!(by_send.len() <= usize::try_from(limit).expect("limit"));
+                sends.extend(by_send);
+                match page.next {
+                    Some(c) => after = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(sends.len(), 60, "sent by {limit}");
+            let unique: BTreeSet<&String> = sends.iter().map(|s| &s.0).collect();
+            assert_eq!(unique.len(), 60, "every send once");
+            assert_eq!(sends.iter().filter(|s| s.1 == 2).count(), 20);
+        }
+        // Other offices see nothing of it.
+        assert!(db.received(A, 10, None).await.expect("p").rows.is_empty());
+        assert!(db.sent(B, 10, None).await.expect("p").rows.is_empty());
+        db.pool.close().await;
+    });
+}
+
+/// The retention purge removes old sends with their transmissions and files in batches,
+/// and nothing newer.
+fn purge_in_batches_removes_only_old_sends(backend: Backend) {
+    let store = Store::new(backend);
+    rt().block_on(async {
+        let db = Db::open(&store.url()).await.expect("open");
+        for i in 0..25i64 {
+            db.insert_send(send(&format!("p{i}"), A, &[B, C], 1_700_000_000 + i * 100))
+                .await
+                .expect("stored");
+        }
+        // sent_at = …000, …100, …, …2400: the 13 before …1250 go, in batches of 4.
+        let n = db.purge_batched(1_700_001_250, 4).await.expect("purge");
+        assert_eq!(n, 26, "13 sends × 2 destinations");
+        assert_eq!(count(&db, "sends").await, 12);
+        assert_eq!(count(&db, "transmissions").await, 24);
+        assert_eq!(count(&db, "files").await, 24);
+        assert!(db.receipt_for_key(A, "p13").await.expect("q").is_some());
+        assert!(db.receipt_for_key(A, "p12").await.expect("q").is_none());
+        let orphans: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM files f WHERE NOT EXISTS (SELECT 1 FROM transmissions t WHERE t.id = f.transmission_id)",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("orphans")
+        .get(0);
+        assert_eq!(orphans, 0);
+        // Nothing left to purge: a no-op.
+        assert_eq!(db.purge(1_700_001_250).await.expect("purge"), 0);
+        db.pool.close().await;
+    });
+}
+
+/// Several relays opening one empty database at once: the schema is created and migrated
+/// once, and every relay starts.
+fn relays_starting_together_migrate_once(backend: Backend) {
+    let store = Store::new(backend);
+    let url = store.url();
+    let rt = rt();
+    let opened: Vec<Db> = rt.block_on(async {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { Db::open(&url).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("join").expect("every relay opens the store"));
+        }
+        out
+    });
+    rt.block_on(async {
+        for db in &opened {
+            assert_eq!(
+                db.schema_version().await.expect("version"),
+                careplan_relay::migrate::CURRENT
+            );
+        }
+        let versions: i64 = sqlx::query("SELECT COUNT(*) FROM schema_version")
+            .fetch_one(&opened[0].pool)
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(versions, 1);
+        for db in opened {
+            db.pool.close().await;
+        }
+    });
+}
+
+/// Drafts saved at once by several terminals never exceed the office's quota.
+fn draft_quota_holds_under_concurrency(backend: Backend) {
+    let store = Store::new(backend);
+    rt().block_on(async {
+        let db = Db::open(&store.url()).await.expect("open");
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let d = DraftRow {
+                        id: format!("d{i}"),
+                        saved_at: 1_700_000_000,
+                        terminal: format!("端末{i}"),
+                        message: String::new(),
+                        to_office: None,
+                        files: vec![("a.pdf".into(), 3, careplan_relay::auth::sha256_hex(b"abc"))],
+                    };
+                    // A busy SQLite answers "locked" at worst: retry, as a client would.
+                    for _ in 0..50 {
+                        match db.put_draft(A, &d, &[b"abc".to_vec()], 3, 1 << 20).await {
+                            Ok(r) => return r,
+                            Err(_) => {
+                                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            }
+                        }
+                    }
+                    panic!("draft d{i} never answered");
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for t in tasks {
+            match t.await.expect("join") {
+                DraftPut::Stored => stored += 1,
+                DraftPut::Quota => {}
+                DraftPut::Conflict => panic!("no conflict expected"),
+            }
+        }
+        assert_eq!(stored, 3, "exactly the quota");
+        assert_eq!(db.drafts(A).await.expect("drafts").len(), 3);
+        let files = db.drafts(A).await.expect("drafts")[0].files.clone();
+        assert_eq!(files[0].1, 3, "file sizes read back as integers");
+        db.pool.close().await;
+    });
+}
+
+on_both_backends!(
+    group_commit_stores_each_key_once,
+    pages_walk_every_row_once,
+    purge_in_batches_removes_only_old_sends,
+    relays_starting_together_migrate_once,
+    draft_quota_holds_under_concurrency,
+);
