@@ -312,3 +312,45 @@ fn the_office_password_can_be_changed_and_notices_are_listed() {
     // After logout the lists come from the cache only.
     assert!(c.notices().unwrap().offline);
 }
+
+/// Lists longer than one page (here: pages of 2 rows) are fetched whole, newest first,
+/// each row once.
+#[test]
+fn lists_longer_than_a_page_are_fetched_whole() {
+    let relay = Relay::start_with(|c| c.limits.list_page_max = 2);
+    let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = relay.login(0, ta.path(), "A-1");
+    let b = relay.login(1, tb.path(), "B-1");
+    let before_received = b.received().unwrap().items.len();
+    let before_sent = a.sent().unwrap().items.len();
+    for i in 0..5 {
+        let files = relay.plan_set(0, 1, &format!("2026110109000{i}"));
+        let plan = a
+            .prepare_send(
+                outgoing(&files),
+                &format!("頁送信{i}"),
+                &SendMode::Single { to: None },
+            )
+            .unwrap();
+        a.send(&plan, false).unwrap();
+    }
+    let received = b.received().unwrap().items;
+    assert_eq!(received.len(), before_received + 5);
+    let ids: std::collections::BTreeSet<&String> = received.iter().map(|t| &t.id).collect();
+    assert_eq!(ids.len(), received.len(), "each row once");
+    assert!(
+        received
+            .windows(2)
+            .all(|w| w[0].received_at >= w[1].received_at),
+        "newest first"
+    );
+    let mine: Vec<&str> = received
+        .iter()
+        .filter(|t| t.message.starts_with("頁送信"))
+        .map(|t| t.message.as_str())
+        .collect();
+    assert_eq!(mine.len(), 5);
+    let sent = a.sent().unwrap().items;
+    assert_eq!(sent.len(), before_sent + 5);
+    assert!(sent.iter().all(|t| !t.destinations.is_empty()));
+}

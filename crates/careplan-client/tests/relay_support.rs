@@ -33,10 +33,20 @@ pub struct Relay {
 
 impl Relay {
     pub fn start() -> Relay {
+        Self::start_with(|_| {})
+    }
+
+    /// The demo relay, restarted with `tune` applied to its configuration.
+    pub fn start_with(tune: impl FnOnce(&mut careplan_relay::config::Config)) -> Relay {
         let dir = tempfile::tempdir().unwrap();
-        let running =
+        let first =
             careplan_relay::embedded::start_demo(dir.path(), "127.0.0.1:0".parse().unwrap())
                 .unwrap();
+        let addr = first.addr;
+        first.shutdown();
+        let mut cfg = careplan_relay::demo::demo_config(dir.path(), addr);
+        tune(&mut cfg);
+        let running = careplan_relay::embedded::start(cfg).unwrap();
         let url = format!("https://localhost:{}", running.addr.port());
         let demo: DemoJson =
             serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();

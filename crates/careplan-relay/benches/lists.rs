@@ -70,19 +70,48 @@ async fn fill(db: &Db, postgres: bool, rows: usize, a: &str, b: &str, now: i64) 
         // ids), times step through the period, destinations alternate.
         let stmts: Vec<String> = if postgres {
             let series = format!("generate_series({lo}, {hi}) AS g(i)");
-            let hexid = |p: &str| format!("'{p}' || lpad(to_hex((i * 2654435761) % 4294967296), 8, '0') || lpad(to_hex(i), 23, '0')");
+            let hexid = |p: &str| {
+                format!(
+                    "'{p}' || lpad(to_hex((i * 2654435761) % 4294967296), 8, '0') || lpad(to_hex(i), 23, '0')"
+                )
+            };
             vec![
-                format!("INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) SELECT {}, 'k' || i, CASE WHEN i % 2 = 0 THEN '{a}' ELSE '13' || lpad(((i * 7) % 5000)::text, 8, '0') END, 'bench', {base} + i * {step}, '' FROM {series}", hexid("s")),
-                format!("INSERT INTO transmissions (id, send_id, seq, to_office, sent_at) SELECT {}, {}, 0, CASE WHEN i % 2 = 0 THEN '{b}' ELSE '14' || lpad(((i * 13) % 5000)::text, 8, '0') END, {base} + i * {step} FROM {series}", hexid("t"), hexid("s")),
-                format!("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data) SELECT {}, {}, 0, 'UPPLAN_' || i || '.CSV', 'UPPLAN', '登録', '202407', 200, repeat('0', 64), decode(repeat('00', 200), 'hex') FROM {series}", hexid("f"), hexid("t")),
+                format!(
+                    "INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) SELECT {}, 'k' || i, CASE WHEN i % 2 = 0 THEN '{a}' ELSE '13' || lpad(((i * 7) % 5000)::text, 8, '0') END, 'bench', {base} + i * {step}, '' FROM {series}",
+                    hexid("s")
+                ),
+                format!(
+                    "INSERT INTO transmissions (id, send_id, seq, to_office, sent_at) SELECT {}, {}, 0, CASE WHEN i % 2 = 0 THEN '{b}' ELSE '14' || lpad(((i * 13) % 5000)::text, 8, '0') END, {base} + i * {step} FROM {series}",
+                    hexid("t"),
+                    hexid("s")
+                ),
+                format!(
+                    "INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data) SELECT {}, {}, 0, 'UPPLAN_' || i || '.CSV', 'UPPLAN', '登録', '202407', 200, repeat('0', 64), decode(repeat('00', 200), 'hex') FROM {series}",
+                    hexid("f"),
+                    hexid("t")
+                ),
             ]
         } else {
-            let series = format!("WITH RECURSIVE g(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM g WHERE i < {hi})");
-            let hexid = |p: &str| format!("'{p}' || printf('%08x%023x', (i * 2654435761) % 4294967296, i)");
+            let series = format!(
+                "WITH RECURSIVE g(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM g WHERE i < {hi})"
+            );
+            let hexid =
+                |p: &str| format!("'{p}' || printf('%08x%023x', (i * 2654435761) % 4294967296, i)");
             vec![
-                format!("{series} INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) SELECT {}, 'k' || i, CASE WHEN i % 2 = 0 THEN '{a}' ELSE '13' || printf('%08d', (i * 7) % 5000) END, 'bench', {base} + i * {step}, '' FROM g", hexid("s")),
-                format!("{series} INSERT INTO transmissions (id, send_id, seq, to_office, sent_at) SELECT {}, {}, 0, CASE WHEN i % 2 = 0 THEN '{b}' ELSE '14' || printf('%08d', (i * 13) % 5000) END, {base} + i * {step} FROM g", hexid("t"), hexid("s")),
-                format!("{series} INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data) SELECT {}, {}, 0, 'UPPLAN_' || i || '.CSV', 'UPPLAN', '登録', '202407', 200, printf('%064d', 0), zeroblob(200) FROM g", hexid("f"), hexid("t")),
+                format!(
+                    "{series} INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) SELECT {}, 'k' || i, CASE WHEN i % 2 = 0 THEN '{a}' ELSE '13' || printf('%08d', (i * 7) % 5000) END, 'bench', {base} + i * {step}, '' FROM g",
+                    hexid("s")
+                ),
+                format!(
+                    "{series} INSERT INTO transmissions (id, send_id, seq, to_office, sent_at) SELECT {}, {}, 0, CASE WHEN i % 2 = 0 THEN '{b}' ELSE '14' || printf('%08d', (i * 13) % 5000) END, {base} + i * {step} FROM g",
+                    hexid("t"),
+                    hexid("s")
+                ),
+                format!(
+                    "{series} INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data) SELECT {}, {}, 0, 'UPPLAN_' || i || '.CSV', 'UPPLAN', '登録', '202407', 200, printf('%064d', 0), zeroblob(200) FROM g",
+                    hexid("f"),
+                    hexid("t")
+                ),
             ]
         };
         let mut tx = db.pool.begin().await.expect("begin");
@@ -92,7 +121,10 @@ async fn fill(db: &Db, postgres: bool, rows: usize, a: &str, b: &str, now: i64) 
         tx.commit().await.expect("commit");
         from = to;
     }
-    sqlx::query("ANALYZE").execute(&db.pool).await.expect("analyze");
+    sqlx::query("ANALYZE")
+        .execute(&db.pool)
+        .await
+        .expect("analyze");
 }
 
 /// `n` random rows of a list as cursors (pages starting at random depths).
@@ -125,8 +157,12 @@ fn report(label: &str, mut ms: Vec<f64>) {
 }
 
 fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, samples: usize) {
-    let relay = start_demo_on(data, "127.0.0.1:0".parse().expect("addr"), database_url.clone())
-        .expect("relay");
+    let relay = start_demo_on(
+        data,
+        "127.0.0.1:0".parse().expect("addr"),
+        database_url.clone(),
+    )
+    .expect("relay");
     let info = relay.demo.clone().expect("demo");
     let (oa, ob) = (info.offices[0].clone(), info.offices[1].clone());
     let url = database_url
@@ -139,7 +175,14 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
     let db = rt.block_on(Db::open(&url)).expect("open");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let t = Instant::now();
-    rt.block_on(fill(&db, backend == "pg", rows, &oa.office, &ob.office, now));
+    rt.block_on(fill(
+        &db,
+        backend == "pg",
+        rows,
+        &oa.office,
+        &ob.office,
+        now,
+    ));
     let fill_s = t.elapsed().as_secs_f64();
     let total: i64 = rt
         .block_on(sqlx::query("SELECT COUNT(*) FROM transmissions").fetch_one(&db.pool))
@@ -169,7 +212,9 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
         let mut deep = Vec::new();
         for c in &received_keys {
             let t = Instant::now();
-            let p = rt.block_on(db.received(&ob.office, limit, None)).expect("page");
+            let p = rt
+                .block_on(db.received(&ob.office, limit, None))
+                .expect("page");
             first.push(t.elapsed().as_secs_f64() * 1000.0);
             assert_eq!(p.rows.len(), limit as usize);
             let t = Instant::now();
@@ -178,7 +223,10 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
             deep.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         report(&format!("store received, first page of {limit}"), first);
-        report(&format!("store received, random-depth page of {limit}"), deep);
+        report(
+            &format!("store received, random-depth page of {limit}"),
+            deep,
+        );
         let mut first = Vec::new();
         let mut deep = Vec::new();
         for c in &sent_keys {
@@ -186,7 +234,8 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
             rt.block_on(db.sent(&oa.office, limit, None)).expect("page");
             first.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
-            rt.block_on(db.sent(&oa.office, limit, Some(c))).expect("page");
+            rt.block_on(db.sent(&oa.office, limit, Some(c)))
+                .expect("page");
             deep.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         report(&format!("store sent, first page of {limit}"), first);
@@ -227,7 +276,10 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
             ));
         }
         report(&format!("HTTPS received, first page of {limit}"), first);
-        report(&format!("HTTPS received, random-depth page of {limit}"), deep);
+        report(
+            &format!("HTTPS received, random-depth page of {limit}"),
+            deep,
+        );
         let mut first = Vec::new();
         let mut deep = Vec::new();
         for c in &sent_keys {

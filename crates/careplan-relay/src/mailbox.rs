@@ -168,7 +168,9 @@ impl Cursor {
         let (t, id) = rest.split_once('.')?;
         let ok_id = !id.is_empty()
             && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok_id {
             return None;
         }
@@ -436,13 +438,10 @@ impl Db {
         let mut txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
         let more = txs.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         txs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = more
-            .then(|| txs.last())
-            .flatten()
-            .map(|t| Cursor {
-                sent_at: t.sent_at,
-                id: t.id.clone(),
-            });
+        let next = more.then(|| txs.last()).flatten().map(|t| Cursor {
+            sent_at: t.sent_at,
+            id: t.id.clone(),
+        });
         let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
         let files = self.files_of(&ids).await?;
         Ok(Page {

@@ -2,8 +2,8 @@
 //!
 //! Version 1 is the schema the first relay created (with `CREATE … IF NOT EXISTS`, so a
 //! database made by that code is at version 1 with its data intact). Every later version is
-//! a list of statements applied once, in order, each version in its own transaction, with
-//! the version number written in the same transaction. A database newer than this code is
+//! a list of statements applied once, in order; the whole upgrade, with the version number
+//! written, is one transaction under the migration lock (see [`Db::migrate`]). A database newer than this code is
 //! refused with a clear message instead of being used half-understood.
 
 use sqlx::Row;
@@ -171,65 +171,69 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
 
 impl Db {
     /// Bring the schema to [`CURRENT`]: create version 1 where nothing exists, then apply
-    /// each later version once. On PostgreSQL an advisory lock keeps two relays starting
-    /// together from migrating at the same time.
+    /// each later version once.
+    ///
+    /// The whole upgrade is one transaction holding the database's migration lock — on
+    /// SQLite the write lock, taken at once (`BEGIN IMMEDIATE`), on PostgreSQL the
+    /// transaction-scoped advisory lock 727274 — so relays (or an operator's command)
+    /// starting together migrate once: the others wait, then find the schema current. DDL
+    /// is transactional on both: a failed upgrade leaves the previous version intact.
     pub(crate) async fn migrate(&self, sqlite: bool) -> Result<(), RelayError> {
         let mut conn = self.pool.acquire().await?;
-        if !sqlite {
-            sqlx::query("SELECT pg_advisory_lock(727274)")
-                .execute(&mut *conn)
+        let mut tx = if sqlite {
+            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
+        } else {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(727274)")
+                .execute(&mut *tx)
                 .await?;
-        }
-        let res = async {
+            tx
+        };
+        // `schema_version` is created right after version 1: where it exists, version 1 is
+        // complete, and its `IF NOT EXISTS` statements must not run again (they would
+        // bring back what later versions dropped, e.g. `transmissions_to`).
+        let exists = if sqlite {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        } else {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_version'"
+        };
+        let versioned: i64 = sqlx::query(exists).fetch_one(&mut *tx).await?.try_get(0)?;
+        if versioned == 0 {
             let bytes = if sqlite { "BLOB" } else { "BYTEA" };
             for stmt in statements(&V1.replace("{BYTES}", bytes)) {
-                sqlx::query(stmt).execute(&mut *conn).await?;
+                sqlx::query(stmt).execute(&mut *tx).await?;
             }
-            sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-                .execute(&mut *conn)
+            sqlx::query("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+                .execute(&mut *tx)
                 .await?;
-            let row = sqlx::query("SELECT MAX(version) FROM schema_version")
-                .fetch_one(&mut *conn)
+        }
+        let row = sqlx::query("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        let version: i64 = row.try_get::<Option<i64>, _>(0)?.unwrap_or(1);
+        if version > CURRENT {
+            return Err(RelayError::Config(format!(
+                "データベースの版（{version}）がこの中継サーバ（{CURRENT}）より新しいため使えません。新しい版の中継サーバで起動してください。"
+            )));
+        }
+        for (v, sql) in MIGRATIONS {
+            if *v <= version {
+                continue;
+            }
+            for stmt in statements(sql) {
+                sqlx::query(stmt).execute(&mut *tx).await?;
+            }
+            sqlx::query("DELETE FROM schema_version")
+                .execute(&mut *tx)
                 .await?;
-            let mut version: i64 = row.try_get::<Option<i64>, _>(0)?.unwrap_or(1);
-            if version > CURRENT {
-                return Err(RelayError::Config(format!(
-                    "データベースの版（{version}）がこの中継サーバ（{CURRENT}）より新しいため使えません。新しい版の中継サーバで起動してください。"
-                )));
-            }
-            for (v, sql) in MIGRATIONS {
-                if *v <= version {
-                    continue;
-                }
-                let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
-                for stmt in statements(sql) {
-                    sqlx::query(stmt).execute(&mut *tx).await?;
-                }
-                sqlx::query("DELETE FROM schema_version")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-                    .bind(*v)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                tracing::info!(version = *v, "database schema migrated");
-                version = *v;
-            }
-            Ok(())
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(*v)
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(version = *v, "database schema migrated");
         }
-        .await;
-        if !sqlite {
-            let unlocked = sqlx::query("SELECT pg_advisory_unlock(727274)")
-                .execute(&mut *conn)
-                .await;
-            if unlocked.is_err() {
-                // Never hand a connection that may still hold the lock back to the pool:
-                // closing it ends its session, and the session's locks with it.
-                let _ = sqlx::Connection::close(conn.detach()).await;
-            }
-        }
-        res
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The schema version of the open database.

@@ -20,10 +20,7 @@ use support::pg::{Backend, Store};
 
 /// A demo relay on a fresh store of `backend`, restarted with `tune` applied to its
 /// configuration. Every test below runs on both stores (`name::sqlite`, `name::pg`).
-fn relay_with(
-    backend: Backend,
-    tune: impl FnOnce(&mut Config),
-) -> (Store, RunningRelay, DemoInfo) {
+fn relay_with(backend: Backend, tune: impl FnOnce(&mut Config)) -> (Store, RunningRelay, DemoInfo) {
     let store = Store::new(backend);
     let first = start_demo_on(
         store.path(),

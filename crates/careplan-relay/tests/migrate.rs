@@ -206,27 +206,25 @@ async fn copy_v1_to(url: &str) {
         .await
         .expect("open the fixture");
     let dst = sqlx::AnyPool::connect(url).await.expect("open the target");
-    let tables: Vec<(String, String)> = sqlx::query(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY rowid",
-    )
-    .fetch_all(&src)
-    .await
-    .expect("tables")
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect();
+    let tables: Vec<(String, String)> =
+        sqlx::query("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
+            .fetch_all(&src)
+            .await
+            .expect("tables")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
     for (_, sql) in &tables {
         sqlx::query(&sql.replace("BLOB", "BYTEA"))
             .execute(&dst)
             .await
             .expect(sql);
     }
-    let indexes = sqlx::query(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
-    )
-    .fetch_all(&src)
-    .await
-    .expect("indexes");
+    let indexes =
+        sqlx::query("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+            .fetch_all(&src)
+            .await
+            .expect("indexes");
     for r in &indexes {
         let sql: String = r.get(0);
         sqlx::query(&sql).execute(&dst).await.expect("index");

@@ -637,13 +637,21 @@ fn lists_are_paged_with_cursors(backend: Backend) {
     b.login();
     let c = demo.offices[2].office.clone();
     let send = |i: usize| {
-        let (n1, d1) = plan_file(&a.info.office, &b.info.office, &format!("202504250931{i:02}"));
+        let (n1, d1) = plan_file(
+            &a.info.office,
+            &b.info.office,
+            &format!("202504250931{i:02}"),
+        );
         let (n2, d2) = plan_file(&a.info.office, &c, &format!("202504250931{i:02}"));
         let body = json!({"message": format!("頁{i}"), "destinations": [
             {"office": b.info.office, "files": [{"name": n1, "data": b64(&d1)}]},
             {"office": c, "files": [{"name": n2, "data": b64(&d2)}]}
         ]});
-        let (s, v) = a.post("/api/v1/send", &body, &[("Idempotency-Key", &format!("page-{i}"))]);
+        let (s, v) = a.post(
+            "/api/v1/send",
+            &body,
+            &[("Idempotency-Key", &format!("page-{i}"))],
+        );
         assert_eq!(s, 200, "{v}");
     };
     // Sent within a second or two: many rows share their second.
@@ -666,7 +674,12 @@ fn lists_are_paged_with_cursors(backend: Backend) {
         assert!(all.len() >= 11, "{list}: {}", all.len());
         let times: Vec<&str> = all
             .iter()
-            .map(|t| t["received_at"].as_str().or(t["sent_at"].as_str()).expect("time"))
+            .map(|t| {
+                t["received_at"]
+                    .as_str()
+                    .or(t["sent_at"].as_str())
+                    .expect("time")
+            })
             .collect();
         assert!(
             times.windows(2).all(|w| w[0] >= w[1]),
@@ -675,7 +688,11 @@ fn lists_are_paged_with_cursors(backend: Backend) {
         for limit in [1, 3, 4] {
             let pages = o.all_pages(list, limit);
             let walked: Vec<Value> = pages.concat();
-            assert_eq!(ids(&walked), ids(&all), "{list} by {limit}: every row once, in order");
+            assert_eq!(
+                ids(&walked),
+                ids(&all),
+                "{list} by {limit}: every row once, in order"
+            );
             assert!(pages[..pages.len() - 1].iter().all(|p| p.len() == limit));
         }
     }
@@ -684,7 +701,10 @@ fn lists_are_paged_with_cursors(backend: Backend) {
         if t["message"].as_str().is_some_and(|m| m.starts_with('頁')) {
             let d = t["destinations"].as_array().expect("destinations");
             assert_eq!(d.len(), 2, "{t}");
-            assert!(d.iter().all(|d| d["files"].as_array().is_some_and(|f| f.len() == 1)));
+            assert!(
+                d.iter()
+                    .all(|d| d["files"].as_array().is_some_and(|f| f.len() == 1))
+            );
         }
     }
     // New rows during a walk: the next page goes on where the last one ended.
@@ -704,7 +724,11 @@ fn lists_are_paged_with_cursors(backend: Backend) {
         }
     }
     let now = whole(&b, "/api/v1/received");
-    assert_eq!(ids(&walked), ids(&now[1..]), "the walk misses only the newer row");
+    assert_eq!(
+        ids(&walked),
+        ids(&now[1..]),
+        "the walk misses only the newer row"
+    );
     assert_eq!(now[0]["message"], "頁11");
     // Limits are clamped, and a cursor the relay did not make is refused clearly.
     let (s, v, _) = b.page("/api/v1/received?limit=0");
@@ -716,7 +740,11 @@ fn lists_are_paged_with_cursors(backend: Backend) {
         let (s, v, _) = b.page(&format!("/api/v1/received?after={bad}"));
         assert_eq!(s, 400, "{bad}: {v}");
         assert_eq!(v["error"]["code"], "E_CURSOR");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("一覧")));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("一覧"))
+        );
     }
     // Without `limit` (an old client): the default page, newest first.
     let (s, v, _) = b.page("/api/v1/received");

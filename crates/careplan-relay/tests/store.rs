@@ -113,16 +113,15 @@ fn pages_walk_every_row_once(backend: Backend) {
                 .expect("stored");
         }
         // Expected order: newest second first, ids descending within a second.
-        let mut expected: Vec<(i64, String)> = sqlx::query(
-            "SELECT t.sent_at, t.id FROM transmissions t WHERE t.to_office = $1",
-        )
-        .bind(B)
-        .fetch_all(&db.pool)
-        .await
-        .expect("all")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        let mut expected: Vec<(i64, String)> =
+            sqlx::query("SELECT t.sent_at, t.id FROM transmissions t WHERE t.to_office = $1")
+                .bind(B)
+                .fetch_all(&db.pool)
+                .await
+                .expect("all")
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
         expected.sort_by(|x, y| y.cmp(x));
         assert_eq!(expected.len(), 60);
         for limit in [1, 7, 15, 59, 60, 61, 1000] {
@@ -130,10 +129,7 @@ fn pages_walk_every_row_once(backend: Backend) {
             let mut after: Option<Cursor> = None;
             let mut pages = 0;
             loop {
-                let page = db
-                    .received(B, limit, after.as_ref())
-                    .await
-                    .expect("page");
+                let page = db.received(B, limit, after.as_ref()).await.expect("page");
                 pages += 1;
                 assert!(page.rows.len() <= usize::try_from(limit).expect("limit"));
                 for (t, files) in &page.rows {
@@ -150,7 +146,10 @@ fn pages_walk_every_row_once(backend: Backend) {
                 }
             }
             assert_eq!(walked, expected, "received by {limit}");
-            assert_eq!(pages, 60_usize.div_ceil(usize::try_from(limit).expect("l")).max(1));
+            assert_eq!(
+                pages,
+                60_usize.div_ceil(usize::try_from(limit).expect("l")).max(1)
+            );
         }
         // The sent list pages by sends, each with all its destinations.
         for limit in [1, 4, 60] {
@@ -253,6 +252,23 @@ fn relays_starting_together_migrate_once(backend: Backend) {
         for db in opened {
             db.pool.close().await;
         }
+        // Opening again changes nothing: no index that a later version dropped comes back.
+        let db = Db::open(&url).await.expect("reopen");
+        let sql = match backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('transmissions_to', 'sends_from', 'transmissions_to_page')"
+            }
+            Backend::Pg => {
+                "SELECT COUNT(*) FROM pg_indexes WHERE indexname IN ('transmissions_to', 'sends_from', 'transmissions_to_page')"
+            }
+        };
+        let n: i64 = sqlx::query(sql)
+            .fetch_one(&db.pool)
+            .await
+            .expect("indexes")
+            .get(0);
+        assert_eq!(n, 1, "only the page index of version 3");
+        db.pool.close().await;
     });
 }
 

@@ -107,27 +107,27 @@ pub(super) async fn received(
         Json(
             page.rows
                 .into_iter()
-            .map(|(t, files)| ReceivedTransmission {
-                id: t.id,
-                received_at: ts(t.sent_at),
-                sender_office: t.from_office,
-                sender_name: t.from_name,
-                message: t.message,
-                files: files
-                    .into_iter()
-                    .map(|f| ReceivedFile {
-                        id: f.id,
-                        name: f.name,
-                        kind: f.kind,
-                        category: category(&f.category),
-                        csv_version: f.csv_version,
-                        size: u64::try_from(f.size).unwrap_or(0),
-                        sha256: f.sha256,
-                        acquired: f.acquired_at.is_some(),
-                    })
-                    .collect(),
-            })
-            .collect(),
+                .map(|(t, files)| ReceivedTransmission {
+                    id: t.id,
+                    received_at: ts(t.sent_at),
+                    sender_office: t.from_office,
+                    sender_name: t.from_name,
+                    message: t.message,
+                    files: files
+                        .into_iter()
+                        .map(|f| ReceivedFile {
+                            id: f.id,
+                            name: f.name,
+                            kind: f.kind,
+                            category: category(&f.category),
+                            csv_version: f.csv_version,
+                            size: u64::try_from(f.size).unwrap_or(0),
+                            sha256: f.sha256,
+                            acquired: f.acquired_at.is_some(),
+                        })
+                        .collect(),
+                })
+                .collect(),
         ),
     ))
 }

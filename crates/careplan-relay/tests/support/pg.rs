@@ -65,6 +65,7 @@ static SERVER: OnceLock<Result<PgServer, String>> = OnceLock::new();
 ///
 /// # Panics
 /// When PostgreSQL cannot be installed or started (the test fails, it is never skipped).
+#[allow(unsafe_code)] // atexit: the only way to run code when the test harness exits
 pub fn server() -> &'static PgServer {
     let s = SERVER.get_or_init(|| {
         let s = PgServer::start(false);
@@ -132,6 +133,7 @@ fn find_bin() -> Option<PathBuf> {
     })
 }
 
+#[allow(unsafe_code)]
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -147,7 +149,13 @@ fn install() -> Result<(), String> {
         .args(["update", "-qq"])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", "postgresql"])
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "postgresql",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     Ok(())
 }
