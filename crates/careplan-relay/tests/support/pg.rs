@@ -271,10 +271,7 @@ impl PgServer {
                     "--no-instructions",
                 ],
             )
-            .map_err(|e| {
-                server.cleanup();
-                e
-            })?;
+            .inspect_err(|_| server.cleanup())?;
         let mut server = server;
         let mut last = String::new();
         for _ in 0..5 {
