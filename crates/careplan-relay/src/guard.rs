@@ -157,12 +157,9 @@ impl Db {
     ) -> Result<u64, RelayError> {
         let fp = fingerprint.to_ascii_lowercase();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM revoked_certs WHERE fingerprint = $1")
-            .bind(&fp)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
-            "INSERT INTO revoked_certs (fingerprint, revoked_at, reason) VALUES ($1, $2, $3)",
+            "INSERT INTO revoked_certs (fingerprint, revoked_at, reason) VALUES ($1, $2, $3) \
+             ON CONFLICT (fingerprint) DO UPDATE SET revoked_at = excluded.revoked_at, reason = excluded.reason",
         )
         .bind(&fp)
         .bind(now)

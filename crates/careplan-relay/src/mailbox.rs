@@ -645,10 +645,18 @@ impl Db {
         max_drafts: i64,
         max_bytes: i64,
     ) -> Result<DraftPut, RelayError> {
+        // The quota is read, then written: saves of one office run one at a time. On
+        // SQLite the process's writer lock (a deferred transaction that reads first could
+        // not upgrade to a write while another writes: "database is locked"); on
+        // PostgreSQL, where relays share the database, an advisory lock per office that
+        // ends with the transaction.
+        let _writer = if self.postgres {
+            None
+        } else {
+            Some(self.writer.lock().await)
+        };
         let mut tx = self.pool.begin().await?;
         if self.postgres {
-            // Relays sharing the database check an office's quota one at a time (SQLite
-            // has one writer anyway); the lock ends with the transaction.
             sqlx::query("SELECT pg_advisory_xact_lock(727275, hashtext($1))")
                 .bind(office)
                 .execute(&mut *tx)

@@ -289,16 +289,10 @@ fn draft_quota_holds_under_concurrency(backend: Backend) {
                         to_office: None,
                         files: vec![("a.pdf".into(), 3, careplan_relay::auth::sha256_hex(b"abc"))],
                     };
-                    // A busy SQLite answers "locked" at worst: retry, as a client would.
-                    for _ in 0..50 {
-                        match db.put_draft(A, &d, &[b"abc".to_vec()], 3, 1 << 20).await {
-                            Ok(r) => return r,
-                            Err(_) => {
-                                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                            }
-                        }
-                    }
-                    panic!("draft d{i} never answered");
+                    // Every save is answered (no "database is locked"), within the quota.
+                    db.put_draft(A, &d, &[b"abc".to_vec()], 3, 1 << 20)
+                        .await
+                        .unwrap_or_else(|e| panic!("draft d{i}: {e}"))
                 })
             })
             .collect();
