@@ -1,5 +1,5 @@
-//! The relay's HTTP/JSON endpoints (`docs/protocol.md`, types in `careplan_core::wire`),
-//! mapped onto the client's model types and typed errors.
+//! The relay's HTTP/JSON endpoints (`docs/protocol.md`, types in `careplan_core::wire`,
+//! which the lists return as they are), with typed errors.
 
 use std::io::Read;
 
@@ -10,10 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::drafts::RemoteDraft;
 use crate::error::{ClientError, FileProblem, OfficeProblem, Refusal};
-use crate::model::{
-    LoginInfo, Notice, ReceivedFile, ReceivedTransmission, SentDestination, SentFile,
-    SentTransmission,
-};
+use crate::model::{LoginInfo, Notice, ReceivedTransmission, SentTransmission, WaitAnswer};
 use crate::relay::{Answer, Http, RelayErrorBody};
 use crate::send::SendPlan;
 use crate::store::{Draft, DraftFile};
@@ -278,70 +275,34 @@ impl Api {
     }
 
     pub(crate) fn notices(&self, token: &str) -> Result<Vec<Notice>, ClientError> {
-        let v: Vec<wire::Notice> = self.get(token, "/api/v1/notices")?;
-        Ok(v.into_iter()
-            .map(|n| Notice {
-                id: n.id,
-                posted_at: n.posted_at,
-                title: n.title,
-                body: n.body,
-            })
-            .collect())
+        self.get(token, "/api/v1/notices")
     }
 
     pub(crate) fn received(&self, token: &str) -> Result<Vec<ReceivedTransmission>, ClientError> {
-        let v: Vec<wire::ReceivedTransmission> = self.get_all(token, "/api/v1/received")?;
-        Ok(v.into_iter()
-            .map(|t| ReceivedTransmission {
-                id: t.id,
-                received_at: t.received_at,
-                sender_office: t.sender_office,
-                sender_name: t.sender_name,
-                message: t.message,
-                files: t
-                    .files
-                    .into_iter()
-                    .map(|f| ReceivedFile {
-                        id: f.id,
-                        name: f.name,
-                        category: f.category,
-                        csv_version: f.csv_version,
-                        size: f.size,
-                        sha256: f.sha256,
-                        acquired: f.acquired,
-                    })
-                    .collect(),
-            })
-            .collect())
+        self.get_all(token, "/api/v1/received")
     }
 
     pub(crate) fn sent(&self, token: &str) -> Result<Vec<SentTransmission>, ClientError> {
-        let v: Vec<wire::SentTransmission> = self.get_all(token, "/api/v1/sent")?;
-        Ok(v.into_iter()
-            .map(|t| SentTransmission {
-                id: t.id,
-                sent_at: t.sent_at,
-                message: t.message,
-                destinations: t
-                    .destinations
-                    .into_iter()
-                    .map(|d| SentDestination {
-                        office: d.office,
-                        name: d.name,
-                        files: d
-                            .files
-                            .into_iter()
-                            .map(|f| SentFile {
-                                id: f.id,
-                                name: f.name,
-                                category: f.category,
-                                acquired: f.acquired,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
-            .collect())
+        self.get_all(token, "/api/v1/sent")
+    }
+
+    /// The long-poll for arrivals (one try: the caller backs off; no retry loop here).
+    pub(crate) fn wait(
+        &self,
+        token: &str,
+        since: Option<&str>,
+        timeout_secs: u64,
+    ) -> Result<WaitAnswer, ClientError> {
+        let mut path = format!("/api/v1/wait?timeout={timeout_secs}");
+        if let Some(c) = since {
+            path.push_str("&since=");
+            path.push_str(&urlenc(c));
+        }
+        let headers = [bearer(token)];
+        match self.http.request_once("GET", &path, &headers)? {
+            Answer::Ok(r) => self.http.json(r),
+            Answer::Err(s, e) => Err(self.map_err(s, e)),
+        }
     }
 
     /// Start a download: the nonce for the acknowledgement's proof, and the body.

@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 use crate::api::Api;
 use crate::cert::{CertInfo, Identity};
 use crate::error::{ClientError, Refusal};
-use crate::model::{Listing, LoginInfo, Notice, ReceivedTransmission, SentTransmission};
+use crate::model::{
+    Listing, LoginInfo, Notice, ReceivedTransmission, SentTransmission, WaitAnswer,
+};
 use crate::relay::{Http, Transport};
 use crate::send::{Limits, OutgoingFile, SendMode, SendPlan, prepare_send};
 use crate::store::{Direction, LedgerEntry, LedgerFile, Store};
@@ -369,6 +371,30 @@ impl Client {
     pub fn sent(&self) -> Result<Listing<SentTransmission>, ClientError> {
         let api = &self.inner.api;
         self.listing("sent", |t| api.sent(t))
+    }
+
+    /// Wait until something arrives for our office, at most `timeout` (the relay cuts it
+    /// to its own limit, 60 s by default; 25 s suits load balancers and office proxies).
+    ///
+    /// `cursor` is the [`WaitAnswer::cursor`] of the previous call; `None` answers at once
+    /// with `arrived: true` and the cursor to wait with. Use it as: wait (no cursor) →
+    /// list → wait(cursor) → when `arrived`, list again → …: the cursor is taken before the
+    /// list, so nothing that commits in between is missed. `arrived: false` means the
+    /// timeout passed (or the relay is shutting down): wait again with the same cursor.
+    ///
+    /// One request, no retries: on an error the caller waits before the next try
+    /// ([`ClientError::Relay`] with status 429/503 says how long in its message; offline is
+    /// [`ClientError::Unreachable`]). The wait does not count as use of the session, so the
+    /// relay's idle timeout still ends it ([`ClientError::SessionExpired`]).
+    pub fn wait_for_arrivals(
+        &self,
+        cursor: Option<&str>,
+        timeout: Duration,
+    ) -> Result<WaitAnswer, ClientError> {
+        let api = &self.inner.api;
+        let most = api.http.call_timeout().saturating_sub(Duration::from_secs(5));
+        let secs = timeout.min(most).as_secs();
+        self.with_session(|t| api.wait(t, cursor, secs))
     }
 
     // ----- send -----

@@ -163,6 +163,15 @@ pub enum ClientError {
         "中継サーバの応答を読み取れませんでした。クライアントのバージョンを確認してください。（{0}）"
     )]
     Protocol(String),
+    /// The relay speaks another version of the protocol (`docs/protocol.md` § Versions):
+    /// one of the two must be updated before they can work together.
+    #[error("{message}")]
+    Incompatible {
+        /// The relay's protocol version (`None`: a relay made before versions).
+        relay: Option<u32>,
+        /// What is wrong and what to do, in Japanese.
+        message: String,
+    },
     /// Reading or writing a local file failed.
     #[error("ファイル「{}」を読み書きできません: {source}", .path.display())]
     Io {
@@ -200,7 +209,7 @@ impl ClientError {
             ClientError::UnsafeFileName(f) => f.code.clone(),
             ClientError::NotFound { .. } => "E_NOT_FOUND".into(),
             ClientError::Relay { code, .. } => code.clone(),
-            ClientError::Protocol(_) => "E_PROTOCOL".into(),
+            ClientError::Protocol(_) | ClientError::Incompatible { .. } => "E_PROTOCOL".into(),
             ClientError::Io { .. } => "E_IO".into(),
             ClientError::Store(_) => "E_STORE".into(),
         }
@@ -209,6 +218,25 @@ impl ClientError {
     /// True when the relay could not be reached (the caller may fall back to the cache).
     pub fn is_offline(&self) -> bool {
         matches!(self, ClientError::Unreachable { .. })
+    }
+
+    /// The relay speaks protocol `relay` (`None`: it did not say, so it predates versions);
+    /// `message` is the relay's own explanation when it refused us (426).
+    pub(crate) fn incompatible(relay: Option<u32>, message: Option<String>) -> Self {
+        use careplan_core::wire::PROTOCOL_VERSION as OURS;
+        let message = match (message, relay) {
+            (Some(m), _) if !m.trim().is_empty() => m,
+            (_, Some(v)) if v > OURS => format!(
+                "このアプリの版が古いため、中継サーバに接続できません（アプリの通信方式: 第{OURS}版、中継サーバ: 第{v}版）。アプリを最新の版に更新してください。"
+            ),
+            (_, Some(v)) => format!(
+                "中継サーバの版がこのアプリより古いため接続できません（アプリの通信方式: 第{OURS}版、中継サーバ: 第{v}版）。中継サーバの運営者に更新を依頼してください。"
+            ),
+            (_, None) => format!(
+                "中継サーバの版がこのアプリより古いため接続できません（アプリの通信方式: 第{OURS}版、中継サーバ: 版の表示なし）。中継サーバの運営者に更新を依頼してください。"
+            ),
+        };
+        ClientError::Incompatible { relay, message }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -36,7 +36,7 @@ pub use drafts::{DraftInput, DraftSyncReport};
 pub use error::{ClientError, FileProblem, OfficeProblem, Refusal};
 pub use model::{
     Listing, LoginInfo, Notice, ReceivedFile, ReceivedTransmission, SentDestination, SentFile,
-    SentTransmission,
+    SentTransmission, WaitAnswer,
 };
 pub use receive::{ReceiveFailure, ReceiveProgress, ReceiveReport, SavedFile};
 pub use send::{Limits, OutgoingFile, SendMode, SendPlan};

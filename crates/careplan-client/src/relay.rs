@@ -5,6 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
+use careplan_core::wire::{PROTOCOL_ERROR, PROTOCOL_HEADER, PROTOCOL_VERSION};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
@@ -295,6 +296,22 @@ impl Http {
         }
     }
 
+    /// One request without retries (the long-poll: its caller backs off by itself).
+    pub(crate) fn request_once(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Answer, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        self.once(method, &url, headers, None, "application/json")
+    }
+
+    /// The longest call this transport allows (long-polls stay under it).
+    pub(crate) fn call_timeout(&self) -> Duration {
+        self.t.timeout_call
+    }
+
     fn once(
         &self,
         method: &str,
@@ -303,6 +320,7 @@ impl Http {
         body: Option<&[u8]>,
         content_type: &str,
     ) -> Result<Answer, ClientError> {
+        let version = PROTOCOL_VERSION.to_string();
         let res = match method {
             "GET" | "DELETE" | "HEAD" => {
                 let mut r = match method {
@@ -313,7 +331,7 @@ impl Http {
                 for (k, v) in headers {
                     r = r.header(*k, v.as_str());
                 }
-                r.call()
+                r.header(PROTOCOL_HEADER, version.as_str()).call()
             }
             _ => {
                 let mut r = if method == "PUT" {
@@ -325,12 +343,23 @@ impl Http {
                     r = r.header(*k, v.as_str());
                 }
                 r = r.header("Content-Type", content_type);
+                r = r.header(PROTOCOL_HEADER, version.as_str());
                 r.send(body.unwrap_or(&[]))
             }
         };
         let mut resp = res.map_err(|e| self.classify(e))?;
         let status = resp.status().as_u16();
+        let relay_version = resp
+            .headers()
+            .get(PROTOCOL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok());
         if (200..300).contains(&status) {
+            // A relay made before protocol versions answers without the header: it served a
+            // request it may not understand the way we mean it, so nothing it says is used.
+            if relay_version != Some(PROTOCOL_VERSION) {
+                return Err(ClientError::incompatible(relay_version, None));
+            }
             return Ok(Answer::Ok(resp));
         }
         let bytes = resp
@@ -346,6 +375,9 @@ impl Http {
                 message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
                 details: serde_json::Value::Null,
             });
+        if status == 426 || err.code == PROTOCOL_ERROR {
+            return Err(ClientError::incompatible(relay_version, Some(err.message)));
+        }
         Ok(Answer::Err(status, err))
     }
 

@@ -5,6 +5,7 @@ mod durability;
 mod e2e;
 mod ledger_chain;
 mod names;
+mod push;
 mod relay_support;
 mod send;
 mod watch;

@@ -1,10 +1,23 @@
 //! Wire types of the relay's HTTP/JSON API (`docs/protocol.md`), shared by the relay and
-//! the client. Pure data: no IO. Times are RFC 3339 strings.
+//! the client: the one definition of the wire (the client shows these types as they are,
+//! `careplan_client::model` re-exports them). Pure data: no IO. Times are RFC 3339 strings.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::kind::Category;
+
+/// The version of this protocol. Every request carries it in [`PROTOCOL_HEADER`] and every
+/// answer of the relay does too; a relay refuses a request of another version with
+/// `426 E_PROTOCOL`, and a client refuses an answer without it or of another version
+/// (`docs/protocol.md` § Versions).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The header carrying [`PROTOCOL_VERSION`] on requests and answers.
+pub const PROTOCOL_HEADER: &str = "x-careplan-protocol";
+
+/// The error code of a request of another protocol version (HTTP 426).
+pub const PROTOCOL_ERROR: &str = "E_PROTOCOL";
 
 /// Every error answer: `{"error": {...}}` with an HTTP status ≥ 400.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +143,18 @@ pub struct Notice {
     pub body: String,
 }
 
+impl Notice {
+    /// 詳細(抜粋): the first line of the body, at most `chars` characters.
+    pub fn excerpt(&self, chars: usize) -> String {
+        let line = self.body.lines().next().unwrap_or("");
+        let mut s: String = line.chars().take(chars).collect();
+        if line.chars().count() > chars || self.body.lines().nth(1).is_some() {
+            s.push('…');
+        }
+        s
+    }
+}
+
 /// Page size of the lists (`GET /api/v1/received`, `GET /api/v1/sent`) when the request
 /// names none (an old client reads the newest page only).
 pub const LIST_PAGE_DEFAULT: u32 = 200;
@@ -179,6 +204,13 @@ pub struct ReceivedTransmission {
     pub files: Vec<ReceivedFile>,
 }
 
+impl ReceivedTransmission {
+    /// True when every file is 済.
+    pub fn all_acquired(&self) -> bool {
+        self.files.iter().all(|f| f.acquired)
+    }
+}
+
 /// A sent file and whether the destination acquired it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentFile {
@@ -201,6 +233,13 @@ pub struct SentDestination {
     pub name: Option<String>,
     /// Files.
     pub files: Vec<SentFile>,
+}
+
+impl SentDestination {
+    /// 済 once the destination saved every file.
+    pub fn all_acquired(&self) -> bool {
+        self.files.iter().all(|f| f.acquired)
+    }
 }
 
 /// One send of ours.
@@ -286,6 +325,21 @@ pub struct AckResponse {
     /// When it was first acknowledged.
     #[serde(with = "time::serde::rfc3339")]
     pub acquired_at: OffsetDateTime,
+}
+
+/// `GET /api/v1/wait?since=<cursor>&timeout=<seconds>` answer (the long-poll for
+/// arrivals): the office's arrival cursor now, and whether it differs from `since`.
+///
+/// The cursor is opaque: compare it only for equality. It changes when a send to the office
+/// commits. Without `since` the answer comes at once with `arrived: true` (nothing is known
+/// yet: list now). A timeout, or a relay shutting down, answers `arrived: false` with the
+/// same cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitAnswer {
+    /// The office's arrival cursor now (pass it as `since` next time).
+    pub cursor: String,
+    /// True when something arrived since `since` (or `since` was not given): list again.
+    pub arrived: bool,
 }
 
 /// A file of a draft (metadata).

@@ -32,6 +32,9 @@ pub struct Config {
     /// Connection limits and timeouts.
     #[serde(default)]
     pub connections: crate::conn::ConnLimits,
+    /// Limits of the long-poll for arrivals (`GET /api/v1/wait`).
+    #[serde(default)]
+    pub push: crate::notify::PushLimits,
 }
 
 /// Limits of a send (defaults from product.md §4).

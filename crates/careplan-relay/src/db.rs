@@ -26,6 +26,8 @@ pub struct Db {
     pub(crate) queue: std::sync::Arc<std::sync::Mutex<Vec<crate::mailbox::Job>>>,
     /// PostgreSQL (else SQLite).
     pub(crate) postgres: bool,
+    /// The waiting long-polls of this process, woken by committed sends (`notify`).
+    pub arrivals: std::sync::Arc<crate::notify::Hub>,
 }
 
 /// Sends removed per transaction by the retention purge: each batch holds the writer for
@@ -61,6 +63,7 @@ impl Db {
             writer: std::sync::Arc::default(),
             queue: std::sync::Arc::default(),
             postgres: !sqlite,
+            arrivals: std::sync::Arc::default(),
         };
         db.migrate(sqlite).await?;
         Ok(db)

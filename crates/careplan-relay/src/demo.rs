@@ -74,6 +74,7 @@ pub fn demo_config(dir: &Path, listen: SocketAddr) -> Config {
             ..Security::default()
         },
         connections: Default::default(),
+        push: Default::default(),
     }
 }
 

@@ -1,11 +1,12 @@
 //! HTTP handlers of `/api/v1` (see `docs/protocol.md`), split by concern: `login` (both
 //! steps, password change, logout), `mail` (send, download, acknowledge), `lists`
-//! (status, notices, received, sent), `drafts`.
+//! (status, notices, received, sent), `push` (the long-poll for arrivals), `drafts`.
 //!
 //! Every request is checked in this order, before its body is read: the client
-//! certificate (TLS, in `server`), the deny-list and the office (middleware), the session
-//! and everything it depends on (middleware), and only then the handler reads a body
-//! under its route's own size limit.
+//! certificate (TLS, in `server`), the protocol version (header `x-careplan-protocol`,
+//! middleware), the deny-list and the office (middleware), the session and everything it
+//! depends on (middleware), and only then the handler reads a body under its route's own
+//! size limit.
 
 use std::sync::Arc;
 
@@ -17,7 +18,10 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use careplan_core::OfficeNumber;
 use careplan_core::safe_name::AttachmentPolicy;
-use careplan_core::wire::{ErrorBody, ErrorDetails, ErrorEnvelope, FileProblem, OfficeProblem};
+use careplan_core::wire::{
+    ErrorBody, ErrorDetails, ErrorEnvelope, FileProblem, OfficeProblem, PROTOCOL_ERROR,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
 use time::OffsetDateTime;
 
 use crate::auth::{self, HashGate};
@@ -28,6 +32,7 @@ mod drafts;
 mod lists;
 mod login;
 mod mail;
+mod push;
 
 /// Bytes of a small JSON body (login steps, password change, acknowledgement).
 pub const SMALL_BODY: usize = 4 * 1024;
@@ -49,6 +54,7 @@ impl AppState {
     /// State over a store and a configuration (its attachment list is checked by
     /// [`Config::load`]).
     pub fn new(db: Db, cfg: Arc<Config>) -> Self {
+        db.arrivals.configure(&cfg.push);
         let hashes = Arc::new(HashGate::new(&cfg.security));
         let attachments = Arc::new(cfg.attachment_policy().unwrap_or_else(|e| {
             tracing::error!(error = %e.message, "attachment_extensions: using the default list");
@@ -204,6 +210,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/drafts/{id}/files/{name}", get(drafts::file))
         .route_layer(from_fn_with_state(state.clone(), require_session));
+    // The long-poll does not count as use of the session (see `push`).
+    let waiting = Router::new()
+        .route("/api/v1/wait", get(push::wait))
+        .route_layer(from_fn_with_state(state.clone(), require_session_quietly));
     let with_login_token = Router::new()
         .route("/api/v1/login/office", post(login::office))
         .route("/api/v1/password", post(login::change_password))
@@ -212,13 +222,53 @@ pub fn router(state: AppState) -> Router {
     let open = Router::new().route("/api/v1/login/personal", post(login::personal));
     Router::new()
         .merge(with_session)
+        .merge(waiting)
         .merge(with_login_token)
         .merge(open)
         .route_layer(from_fn_with_state(state.clone(), require_certificate))
         .layer(DefaultBodyLimit::max(SMALL_BODY))
         .layer(from_fn_with_state(limits, announced_length))
         .layer(axum::middleware::from_fn(envelope_rejections))
+        .layer(axum::middleware::from_fn(protocol_version))
         .with_state(state)
+}
+
+/// The protocol version of the request (header `x-careplan-protocol`): another version, or
+/// none (a client made before versions existed), is refused with `426 E_PROTOCOL` before
+/// anything else is looked at. Every answer carries the relay's version.
+async fn protocol_version(req: Request, next: Next) -> Response {
+    let theirs = req
+        .headers()
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    let mut resp = match theirs {
+        Some(v) if v == PROTOCOL_VERSION => next.run(req).await,
+        other => {
+            tracing::info!(client = ?other, ours = PROTOCOL_VERSION, "request of another protocol version refused");
+            protocol_refusal(other).into_response()
+        }
+    };
+    resp.headers_mut()
+        .insert(PROTOCOL_HEADER, HeaderValue::from(PROTOCOL_VERSION));
+    resp
+}
+
+/// The `426` answer to a client of protocol `theirs` (`None`: it did not say, so it is
+/// older than versions).
+fn protocol_refusal(theirs: Option<u32>) -> ApiError {
+    let message = match theirs {
+        Some(v) if v > PROTOCOL_VERSION => format!(
+            "中継サーバの版がこのアプリより古いため接続できません（アプリの通信方式: 第{v}版、中継サーバ: 第{PROTOCOL_VERSION}版）。中継サーバの運営者に更新を依頼してください。"
+        ),
+        Some(v) => format!(
+            "このアプリの版が古いため、中継サーバに接続できません（アプリの通信方式: 第{v}版、中継サーバ: 第{PROTOCOL_VERSION}版）。アプリを最新の版に更新してください。"
+        ),
+        None => format!(
+            "このアプリの版が古いため、中継サーバに接続できません（中継サーバの通信方式: 第{PROTOCOL_VERSION}版）。アプリを最新の版に更新してください。"
+        ),
+    };
+    ApiError::new(StatusCode::UPGRADE_REQUIRED, PROTOCOL_ERROR, message)
 }
 
 /// What axum answers by itself — an unknown URL (404), a method the route lacks (405), a
@@ -390,7 +440,13 @@ async fn require_certificate(
 }
 
 /// Check the bearer token of `req` (before any body is read) and attach its [`Session`].
-async fn check_token(st: &AppState, req: &mut Request, kinds: &[&str]) -> ApiResult<()> {
+/// `touch`: the request counts as use of the session (its idle time starts again).
+async fn check_token(
+    st: &AppState,
+    req: &mut Request,
+    kinds: &[&str],
+    touch: bool,
+) -> ApiResult<()> {
     let peer = peer_of(req)?;
     let token = bearer(req.headers()).ok_or_else(ApiError::unauthorized)?;
     let th = auth::token_hash(token);
@@ -435,7 +491,7 @@ async fn check_token(st: &AppState, req: &mut Request, kinds: &[&str]) -> ApiRes
         return Err(licence_expired(until));
     }
     // Idle time is tracked to the minute: one write per session and minute, not per request.
-    if t - s.last_seen >= 60 {
+    if touch && t - s.last_seen >= 60 {
         st.db.touch_session(&th, t).await?;
     }
     req.extensions_mut().insert(s);
@@ -448,7 +504,17 @@ async fn require_session(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    check_token(&st, &mut req, &["session"]).await?;
+    check_token(&st, &mut req, &["session"], true).await?;
+    Ok(next.run(req).await)
+}
+
+/// [`require_session`] without counting the request as use of the session (the long-poll).
+async fn require_session_quietly(
+    State(st): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    check_token(&st, &mut req, &["session"], false).await?;
     Ok(next.run(req).await)
 }
 
@@ -458,7 +524,7 @@ async fn require_login_token(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    check_token(&st, &mut req, &["pending", "session"]).await?;
+    check_token(&st, &mut req, &["pending", "session"], true).await?;
     Ok(next.run(req).await)
 }
 

@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod housekeeping;
 pub mod mailbox;
 pub mod migrate;
+pub mod notify;
 pub mod pki;
 pub mod secret_file;
 pub mod server;

@@ -360,7 +360,16 @@ impl Db {
                     }
                 }
             }
+            // The destinations' arrival cursors, in the same transaction (`notify`).
+            let arrived: Vec<&str> = batch
+                .iter()
+                .zip(&stored)
+                .filter(|(_, ok)| **ok)
+                .flat_map(|((s, _), _)| s.destinations.iter().map(|d| d.1.as_str()))
+                .collect();
+            crate::notify::record_arrivals(&mut tx, &arrived).await?;
             tx.commit().await?;
+            self.arrivals.arrived(arrived);
             Ok::<_, sqlx::Error>(stored)
         }
         .await;

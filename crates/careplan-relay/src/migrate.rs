@@ -159,11 +159,20 @@ CREATE INDEX sessions_created ON sessions (created_at);
 CREATE INDEX rate_limits_window ON rate_limits (window_start)
 ";
 
+/// Version 4 (issue #13, pushed arrivals): each office's arrival cursor, counted up in the
+/// transaction of every send to it (`notify`). Offices without a row have cursor 0.
+const V4: &str = r"
+CREATE TABLE office_arrivals (
+  office TEXT PRIMARY KEY,
+  seq BIGINT NOT NULL
+)
+";
+
 /// The migrations after version 1, in order: (version, statements).
-const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3)];
+const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3), (4, V4)];
 
 /// The schema version this code writes and understands.
-pub const CURRENT: i64 = 3;
+pub const CURRENT: i64 = 4;
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
     sql.split(';').map(str::trim).filter(|s| !s.is_empty())

@@ -101,6 +101,15 @@ impl Server {
             self.state.clone(),
             std::time::Duration::from_secs(3600),
         ));
+        // Arrivals committed by other relay processes on the same PostgreSQL (`notify`).
+        let url = self.state.cfg.database_url();
+        let listen = (url.starts_with("postgres:") || url.starts_with("postgresql:")).then(|| {
+            tokio::spawn(crate::notify::listen_pg(
+                url,
+                self.state.db.arrivals.clone(),
+                shutdown.clone(),
+            ))
+        });
         let limits = Arc::new(self.state.cfg.connections.clone());
         let tracker = Tracker::new(&limits);
         let http = limits.http1();
@@ -168,6 +177,14 @@ impl Server {
             tokio::spawn(conn.serve(tcp, addr, proxied, slot, peer_slot));
         }
         purge.abort();
+        // Waiting long-polls answer now (the same cursor), instead of being cut.
+        let hub = &self.state.db.arrivals;
+        hub.close();
+        hub.drained(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(l) = listen {
+            l.abort();
+        }
         Ok(())
     }
 }

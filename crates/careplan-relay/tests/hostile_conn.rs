@@ -132,7 +132,7 @@ fn read_response(s: &mut Tls) -> io::Result<u16> {
 /// One `GET /api/v1/status` on the connection; the status of the answer (401 without a
 /// session: any answer shows the connection is served).
 fn request(s: &mut Tls) -> io::Result<u16> {
-    s.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")?;
+    s.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nx-careplan-protocol: 2\r\n\r\n")?;
     s.flush()?;
     read_response(s)
 }
@@ -279,7 +279,7 @@ fn a_stalled_request_body_is_cut_after_the_body_timeout() {
     });
     let mut s = connect(&r, b"").expect("TLS");
     s.write_all(
-        b"POST /api/v1/login/personal HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+        b"POST /api/v1/login/personal HTTP/1.1\r\nHost: 127.0.0.1\r\nx-careplan-protocol: 2\r\n\
           Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"user_id\":",
     )
     .expect("head and part of the body");

@@ -30,6 +30,8 @@ pub enum Msg {
     Compose(compose::ComposeMsg),
     /// 一括送信.
     Bulk(bulk::BulkMsg),
+    /// Something arrived for our office (the waiting worker, `arrivals`).
+    Arrived,
 }
 
 /// The job runner of the UI.

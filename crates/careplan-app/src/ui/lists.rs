@@ -141,6 +141,20 @@ impl ReceivedScreen {
         self.reorder();
     }
 
+    /// Something arrived for our office (the waiting worker): refresh the list when it is
+    /// shown or was loaded, except during データ受信 (its end refreshes it anyway).
+    pub(crate) fn arrived(
+        &mut self,
+        ctx: &egui::Context,
+        jobs: &mut Jobs,
+        client: &Client,
+        visible: bool,
+    ) {
+        if (visible || self.table.is_some()) && !self.dialog.running {
+            self.refresh(ctx, jobs, client);
+        }
+    }
+
     pub(crate) fn row_count(&self) -> usize {
         self.rows.len()
     }

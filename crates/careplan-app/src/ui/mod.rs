@@ -7,6 +7,7 @@
 //! ([`jobs`]) and comes back as a message that the next frame applies. When nothing
 //! happens, nothing is painted (no timers, no animations, no polling).
 
+mod arrivals;
 mod bulk;
 mod compose;
 mod jobs;
@@ -184,6 +185,8 @@ pub struct CareplanApp {
     embedded: Option<RunningRelay>,
     pub(crate) jobs: Jobs,
     pub(crate) session: Option<Session>,
+    /// The waiting worker of the session (pushed arrivals).
+    arrivals: Option<arrivals::ArrivalWatch>,
     pub(crate) login: login::LoginScreen,
     pub(crate) tab: Tab,
     pub(crate) top: top::TopScreen,
@@ -223,6 +226,7 @@ impl CareplanApp {
             embedded: None,
             jobs: Jobs::new(),
             session: None,
+            arrivals: None,
             tab: Tab::Top,
             top: top::TopScreen::default(),
             received: lists::ReceivedScreen::default(),
@@ -372,6 +376,7 @@ impl CareplanApp {
 
     /// Log out and go back to the login screen (also the kiosk lock).
     pub fn logout(&mut self, ctx: &egui::Context) {
+        self.arrivals = None;
         if let Some(s) = self.session.take() {
             let client = s.client;
             self.jobs.spawn(ctx, "logout", move || {
@@ -394,6 +399,7 @@ impl CareplanApp {
 
     /// Called once the two-step login succeeded.
     pub(crate) fn logged_in(&mut self, ctx: &egui::Context, client: Client, info: LoginInfo) {
+        self.arrivals = arrivals::start(client.clone(), self.jobs.progress_sender(ctx));
         self.session = Some(Session { client, info });
         self.tab = Tab::Top;
         self.login.clear_passwords();
@@ -433,6 +439,13 @@ impl CareplanApp {
             Msg::Sent(m) => self.sent.apply(m),
             Msg::Compose(m) => compose::apply(self, ctx, m),
             Msg::Bulk(m) => bulk::apply(self, ctx, m),
+            Msg::Arrived => {
+                if let Some(s) = &self.session {
+                    let c = s.client.clone();
+                    let visible = self.tab == Tab::Received;
+                    self.received.arrived(ctx, &mut self.jobs, &c, visible);
+                }
+            }
         }
     }
 

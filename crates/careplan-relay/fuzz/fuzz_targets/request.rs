@@ -96,6 +96,9 @@ fn world() -> &'static World {
                 files,
             });
         }
+        // The long-poll may not hold an input longer than a moment.
+        let mut cfg = cfg;
+        cfg.push.max_wait_secs = 0;
         let app = router(AppState::new(db.clone(), Arc::new(cfg)));
         World {
             rt,
@@ -224,9 +227,18 @@ struct Input {
     content_length: Option<String>,
     content_type: u8,
     body: BodyIn,
+    /// The `x-careplan-protocol` header: the current version, none, or any text.
+    protocol: Protocol,
 }
 
-const ROUTES: [(&str, &str); 15] = [
+#[derive(Arbitrary, Debug)]
+enum Protocol {
+    Current,
+    Missing,
+    Other(String),
+}
+
+const ROUTES: [(&str, &str); 16] = [
     ("GET", "/api/v1/status"),
     ("GET", "/api/v1/notices"),
     ("GET", "/api/v1/received"),
@@ -242,6 +254,7 @@ const ROUTES: [(&str, &str); 15] = [
     ("POST", "/api/v1/login/office"),
     ("POST", "/api/v1/password"),
     ("POST", "/api/v1/logout"),
+    ("GET", "/api/v1/wait"),
 ];
 
 const METHODS: [&str; 8] = [
@@ -454,6 +467,11 @@ fn run(w: &World, input: &Input) {
         }
         Auth::Garbage(s) => req = req.header("authorization", format!("Bearer {s}")),
         Auth::Raw(b) => req = req.header("authorization", b.as_slice()),
+    }
+    match &input.protocol {
+        Protocol::Current => req = req.header("x-careplan-protocol", "2"),
+        Protocol::Missing => {}
+        Protocol::Other(v) => req = req.header("x-careplan-protocol", v.as_str()),
     }
     if let Some(k) = &input.idempotency_key {
         req = req.header("idempotency-key", k.as_str());
