@@ -8,7 +8,6 @@ use careplan_core::wire;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::drafts::RemoteDraft;
 use crate::error::{ClientError, FileProblem, OfficeProblem, Refusal};
 use crate::model::{LoginInfo, Notice, ReceivedTransmission, SentTransmission, WaitAnswer};
 use crate::relay::{Answer, Http, RelayErrorBody};
@@ -399,26 +398,8 @@ impl Api {
         }
     }
 
-    pub(crate) fn drafts(&self, token: &str) -> Result<Vec<RemoteDraft>, ClientError> {
-        let v: Vec<wire::DraftInfo> = self.get(token, "/api/v1/drafts")?;
-        Ok(v.into_iter()
-            .map(|d| RemoteDraft {
-                id: d.id,
-                saved_at: d.saved_at,
-                terminal: d.terminal,
-                message: d.message,
-                to_office: d.to_office,
-                files: d
-                    .files
-                    .into_iter()
-                    .map(|f| DraftFile {
-                        name: f.name,
-                        size: f.size,
-                        sha256: f.sha256,
-                    })
-                    .collect(),
-            })
-            .collect())
+    pub(crate) fn drafts(&self, token: &str) -> Result<Vec<wire::DraftInfo>, ClientError> {
+        self.get(token, "/api/v1/drafts")
     }
 
     /// Upload a draft. `Ok(false)` when the relay holds a newer save (conflict).
@@ -464,9 +445,9 @@ impl Api {
         &self,
         token: &str,
         id: &str,
-        f: &DraftFile,
+        name: &str,
     ) -> Result<Vec<u8>, ClientError> {
-        let path = format!("/api/v1/drafts/{}/files/{}", urlenc(id), urlenc(&f.name));
+        let path = format!("/api/v1/drafts/{}/files/{}", urlenc(id), urlenc(name));
         match self.call("GET", Some(token), &path, None, &[])? {
             Ok(r) => {
                 let mut buf = Vec::new();

@@ -45,15 +45,16 @@ pub struct DraftSyncReport {
     pub conflicts: Vec<String>,
 }
 
-/// Draft metadata as the relay holds it (files by name and SHA-256).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RemoteDraft {
-    pub(crate) id: String,
-    pub(crate) saved_at: time::OffsetDateTime,
-    pub(crate) terminal: String,
-    pub(crate) message: String,
-    pub(crate) to_office: Option<String>,
-    pub(crate) files: Vec<DraftFile>,
+/// A draft's files as the relay lists them, as the local store keeps them.
+fn local_files(files: &[careplan_core::wire::DraftFileInfo]) -> Vec<DraftFile> {
+    files
+        .iter()
+        .map(|f| DraftFile {
+            name: f.name.clone(),
+            size: f.size,
+            sha256: f.sha256.clone(),
+        })
+        .collect()
 }
 
 impl Client {
@@ -263,7 +264,10 @@ impl Client {
                     report.deleted += 1;
                 }
                 (DraftSync::Synced, Some(r)) => {
-                    if r.saved_at != l.saved_at || r.files != l.files || r.message != l.message {
+                    if r.saved_at != l.saved_at
+                        || local_files(&r.files) != l.files
+                        || r.message != l.message
+                    {
                         self.pull_draft(r, None)?;
                         report.downloaded += 1;
                     }
@@ -279,12 +283,16 @@ impl Client {
         Ok(report)
     }
 
-    fn pull_draft(&self, r: &RemoteDraft, conflict: Option<String>) -> Result<(), ClientError> {
+    fn pull_draft(
+        &self,
+        r: &careplan_core::wire::DraftInfo,
+        conflict: Option<String>,
+    ) -> Result<(), ClientError> {
         let store = &self.inner.store;
         let api = &self.inner.api;
         for f in &r.files {
             if store.draft_file(&f.sha256)?.is_none() {
-                let bytes = self.with_session(|t| api.draft_file(t, &r.id, f))?;
+                let bytes = self.with_session(|t| api.draft_file(t, &r.id, &f.name))?;
                 if crate::sha256_hex(&bytes) != f.sha256 {
                     return Err(ClientError::Integrity {
                         file: f.name.clone(),
@@ -300,7 +308,7 @@ impl Client {
             terminal: r.terminal.clone(),
             message: r.message.clone(),
             to_office: r.to_office.clone(),
-            files: r.files.clone(),
+            files: local_files(&r.files),
             sync: DraftSync::Synced,
             conflict,
         })?;

@@ -195,3 +195,50 @@ fn other_protocol_versions_are_refused_with_a_clear_message() {
         Some("2")
     );
 }
+
+#[test]
+fn waiting_does_not_keep_a_session_alive() {
+    let (dir, r, demo) = relay_with(|_| {});
+    let mut b = Office::new(&demo, 1, r.addr);
+    b.login();
+    let cb = b.cursor();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = careplan_relay::config::sqlite_url(&dir.path().join("relay.sqlite3"));
+    let db = rt
+        .block_on(careplan_relay::db::Db::open(&url))
+        .expect("the relay's store");
+    let office = b.info.office.clone();
+    let last_seen = || {
+        rt.block_on(async {
+            use sqlx::Row;
+            sqlx::query("SELECT last_seen FROM sessions WHERE office = $1 AND kind = 'session'")
+                .bind(&office)
+                .fetch_one(&db.pool)
+                .await
+                .expect("session row")
+                .try_get::<i64, _>(0)
+                .expect("last_seen")
+        })
+    };
+    let set_last_seen = |t: i64| {
+        rt.block_on(
+            sqlx::query("UPDATE sessions SET last_seen = $1 WHERE office = $2")
+                .bind(t)
+                .bind(&office)
+                .execute(&db.pool),
+        )
+        .expect("update");
+    };
+    // Ten minutes idle (the relay tracks idle time to the minute).
+    let idle_since = time::OffsetDateTime::now_utc().unix_timestamp() - 600;
+    set_last_seen(idle_since);
+    let (s, v, _) = b.wait(Some(&cb), 0);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(last_seen(), idle_since, "a wait is not use of the session");
+    let (s, v) = b.get("/api/v1/status", &[]);
+    assert_eq!(s, 200, "{v}");
+    assert!(last_seen() > idle_since, "a request of the user is");
+}

@@ -535,23 +535,12 @@ fn cmd_received(c: &Common) -> Result<ExitCode, Failure> {
 }
 
 /// The relay's 受信一覧 as [`careplan_core::latest::Incoming`] (by name only), files in list
-/// order: what 受信一覧 and `careplan received` mark 差し替え済 / 削除済 with.
+/// order: what 受信一覧 and `careplan received` mark 差し替え済 / 削除済 with. (The client's
+/// list rows are the wire types, so core's own conversion applies.)
 pub fn received_incoming(
     items: &[careplan_client::ReceivedTransmission],
 ) -> Vec<careplan_core::latest::Incoming> {
-    use careplan_core::latest::{FileId, Incoming};
-    items
-        .iter()
-        .flat_map(|t| {
-            t.files.iter().map(move |f| Incoming {
-                id: FileId(f.id.clone()),
-                name: f.name.clone(),
-                sender: t.sender_office.clone(),
-                received_at: t.received_at,
-                identity: None,
-            })
-        })
-        .collect()
+    careplan_core::latest::Incoming::from_received(items)
 }
 
 /// 差し替え済 / 削除済 of every received file (issue 15, [`careplan_core::latest`]), by

@@ -298,6 +298,7 @@ pub fn synthetic_received(rows: usize) -> Vec<careplan_client::ReceivedTransmiss
                     name: format!(
                         "UPPLAN_202611_1310000001_43_1310000002_11_2026112410{i:06}_{f}.CSV"
                     ),
+                    kind: Some("UPPLAN".into()),
                     category: careplan_core::Category::Registration,
                     csv_version: Some("202404".into()),
                     size: 2048,

@@ -316,6 +316,7 @@ mod tests {
                     ReceivedFile {
                         id: "f1".into(),
                         name: "A.CSV".into(),
+                        kind: None,
                         category: Category::Registration,
                         csv_version: Some("202404".into()),
                         size: 1,
@@ -325,6 +326,7 @@ mod tests {
                     ReceivedFile {
                         id: "f2".into(),
                         name: "B.PDF".into(),
+                        kind: None,
                         category: Category::Attachment,
                         csv_version: None,
                         size: 1,
@@ -366,6 +368,7 @@ mod tests {
         let file = |id: &str, name: &str| ReceivedFile {
             id: id.into(),
             name: name.into(),
+            kind: None,
             category: Category::Registration,
             csv_version: Some("202407".into()),
             size: 1,
