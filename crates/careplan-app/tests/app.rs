@@ -553,3 +553,32 @@ fn the_kiosk_lock_returns_to_the_login_screen() {
     assert!(a.has("次へ"));
     assert!(a.h.state().login_message().unwrap_or("").contains("ロック"));
 }
+
+#[test]
+fn an_arrival_shows_in_the_received_list_without_a_click() {
+    let msg = "kittest 到着通知 A→D 11月分";
+    let mut d = app_for(3);
+    d.login();
+    d.open_tab("受信一覧");
+    d.wait("the list", |h| h.state().jobs_running() == 0);
+    assert!(!d.has(msg));
+    // Office A sends from another terminal while D only looks at its list.
+    let (c, _dir) = client_for(0);
+    let files: Vec<careplan_client::OutgoingFile> = plan_set(0, 3, "20261124151515")
+        .into_iter()
+        .map(|f| careplan_client::OutgoingFile {
+            name: f.name,
+            bytes: f.bytes,
+        })
+        .collect();
+    let plan = c
+        .prepare_send(
+            files,
+            msg,
+            &careplan_client::send::SendMode::Single { to: None },
+        )
+        .unwrap();
+    c.send(&plan, true).unwrap();
+    // No click on 「更新」: the waiting worker was woken by the send and refreshed the list.
+    d.wait("the arrival on screen", |h| h.query_by_label(msg).is_some());
+}

@@ -226,7 +226,7 @@ fn unauthenticated_body_is_never_read(backend: Backend) {
     let mut s = raw_tls(&r, &demo, 0);
     let t0 = Instant::now();
     s.write_all(
-        b"POST /api/v1/send HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: 209715200\r\nIdempotency-Key: k1\r\n\r\n{\"message\":\"",
+        b"POST /api/v1/send HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nContent-Type: application/json\r\nContent-Length: 209715200\r\nIdempotency-Key: k1\r\n\r\n{\"message\":\"",
     )
     .expect("write head");
     s.flush().expect("flush");
@@ -239,7 +239,7 @@ fn unauthenticated_body_is_never_read(backend: Backend) {
 fn head_only(r: &RunningRelay, demo: &DemoInfo, path: &str, len: usize) -> String {
     let mut s = raw_tls(r, demo, 0);
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n{{"
+        "POST {path} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n{{"
     );
     s.write_all(head.as_bytes()).expect("write head");
     s.flush().expect("flush");
