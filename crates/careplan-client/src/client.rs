@@ -392,7 +392,10 @@ impl Client {
         timeout: Duration,
     ) -> Result<WaitAnswer, ClientError> {
         let api = &self.inner.api;
-        let most = api.http.call_timeout().saturating_sub(Duration::from_secs(5));
+        let most = api
+            .http
+            .call_timeout()
+            .saturating_sub(Duration::from_secs(5));
         let secs = timeout.min(most).as_secs();
         self.with_session(|t| api.wait(t, cursor, secs))
     }

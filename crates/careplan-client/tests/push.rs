@@ -34,7 +34,11 @@ fn a_waiting_client_is_woken_by_a_send_to_its_office() {
 
     let files = relay.plan_set(0, 1, "20261101090000");
     let plan = a
-        .prepare_send(outgoing(&files), "到着の確認", &SendMode::Single { to: None })
+        .prepare_send(
+            outgoing(&files),
+            "到着の確認",
+            &SendMode::Single { to: None },
+        )
         .unwrap();
     let b2 = b.clone();
     let cursor = first.cursor.clone();
@@ -51,7 +55,10 @@ fn a_waiting_client_is_woken_by_a_send_to_its_office() {
     let got = got.unwrap();
     assert!(got.arrived, "{got:?}");
     assert_ne!(got.cursor, first.cursor);
-    assert!(took < Duration::from_secs(15), "woken, not timed out: {took:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "woken, not timed out: {took:?}"
+    );
     // And the list has it.
     let l = b.received().unwrap();
     assert!(l.items.iter().any(|t| t.message == "到着の確認"));
@@ -68,11 +75,10 @@ fn a_waiting_client_is_woken_by_a_send_to_its_office() {
 /// `answer` (head and body) and closes.
 fn fake_relay(relay: &Relay, answer: String) -> (String, std::thread::JoinHandle<()>) {
     let pki = relay.data_dir().join("pki");
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(pki.join("server.crt"))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.join("server.crt"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     let key = PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
     let cfg = Arc::new(
         rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -85,7 +91,10 @@ fn fake_relay(relay: &Relay, answer: String) -> (String, std::thread::JoinHandle
         .unwrap(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+    let url = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
     let h = std::thread::spawn(move || {
         // One request per connection (the answer closes it); a few at most.
         for _ in 0..4 {
@@ -151,10 +160,19 @@ fn a_relay_of_another_protocol_version_is_refused_with_a_clear_message() {
     );
     let (url, h) = fake_relay(&relay, old);
     let c = client_of(&relay, &url, &t.path().join("old"));
-    let e = c.login_personal(&o.personal_user, &o.personal_password).unwrap_err();
-    assert!(matches!(e, ClientError::Incompatible { relay: None, .. }), "{e:?}");
+    let e = c
+        .login_personal(&o.personal_user, &o.personal_password)
+        .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Incompatible { relay: None, .. }),
+        "{e:?}"
+    );
     assert_eq!(e.code(), "E_PROTOCOL");
-    assert!(e.message_ja().contains("中継サーバの運営者に更新を依頼してください"), "{e}");
+    assert!(
+        e.message_ja()
+            .contains("中継サーバの運営者に更新を依頼してください"),
+        "{e}"
+    );
     drop(c);
     drop(h);
 
@@ -166,13 +184,23 @@ fn a_relay_of_another_protocol_version_is_refused_with_a_clear_message() {
     );
     let (url, _h) = fake_relay(&relay, newer);
     let c = client_of(&relay, &url, &t.path().join("new"));
-    let e = c.login_personal(&o.personal_user, &o.personal_password).unwrap_err();
-    assert!(matches!(e, ClientError::Incompatible { relay: Some(3), .. }), "{e:?}");
-    assert!(e.message_ja().contains("アプリを最新の版に更新してください"), "{e}");
+    let e = c
+        .login_personal(&o.personal_user, &o.personal_password)
+        .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Incompatible { relay: Some(3), .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.message_ja()
+            .contains("アプリを最新の版に更新してください"),
+        "{e}"
+    );
 
     // The real relay of our version: served.
     let c = relay.client(0, &t.path().join("ok"), "A-1");
-    c.login_personal(&o.personal_user, &o.personal_password).unwrap();
+    c.login_personal(&o.personal_user, &o.personal_password)
+        .unwrap();
 }
 
 #[test]

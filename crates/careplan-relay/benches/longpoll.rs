@@ -70,7 +70,8 @@ impl RelayProcess {
     }
 
     fn rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
+        let s =
+            std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
         s.lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
@@ -278,7 +279,13 @@ fn memory(waiters: usize) {
 }
 
 /// Part 2: `wakes` times, office 1 waits via `waiter_at` while office 0 sends via `sender_at`.
-fn latency(label: &str, demo: &DemoInfo, waiter_at: SocketAddr, sender_at: SocketAddr, wakes: usize) {
+fn latency(
+    label: &str,
+    demo: &DemoInfo,
+    waiter_at: SocketAddr,
+    sender_at: SocketAddr,
+    wakes: usize,
+) {
     let mut sender = Office::new(demo, 0, sender_at);
     sender.login();
     let mut waiter = Office::new(demo, 1, waiter_at);
@@ -299,7 +306,14 @@ fn latency(label: &str, demo: &DemoInfo, waiter_at: SocketAddr, sender_at: Socke
             let (s, v) = sender.send_to(&waiter.info, &format!("2025070109{i:04}"));
             let sent = t0.elapsed();
             let (ws, wv, at) = w.join().expect("waiter");
-            (s == 200 && ws == 200 && wv["arrived"] == true, v, wv, t0, sent, at)
+            (
+                s == 200 && ws == 200 && wv["arrived"] == true,
+                v,
+                wv,
+                t0,
+                sent,
+                at,
+            )
         });
         let (ok, _, wv, t0, sent, at) = got;
         if ok {
@@ -356,5 +370,11 @@ fn main() {
     };
     let _ra = RelayProcess::start(&pg_cfg(a), "relay-a");
     let _rb = RelayProcess::start(&pg_cfg(b), "relay-b");
-    latency("2 relays on PostgreSQL, across processes", &demo, a, b, wakes);
+    latency(
+        "2 relays on PostgreSQL, across processes",
+        &demo,
+        a,
+        b,
+        wakes,
+    );
 }

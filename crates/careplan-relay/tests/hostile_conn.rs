@@ -132,7 +132,9 @@ fn read_response(s: &mut Tls) -> io::Result<u16> {
 /// One `GET /api/v1/status` on the connection; the status of the answer (401 without a
 /// session: any answer shows the connection is served).
 fn request(s: &mut Tls) -> io::Result<u16> {
-    s.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nx-careplan-protocol: 2\r\n\r\n")?;
+    s.write_all(
+        b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nx-careplan-protocol: 2\r\n\r\n",
+    )?;
     s.flush()?;
     read_response(s)
 }

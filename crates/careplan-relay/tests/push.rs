@@ -61,7 +61,10 @@ fn a_waiter_is_woken_by_a_send_to_its_office_and_not_by_others() {
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["arrived"], true, "{v}");
         assert_ne!(v["cursor"], cb.as_str());
-        assert!(took < Duration::from_secs(15), "woken, not timed out: {took:?}");
+        assert!(
+            took < Duration::from_secs(15),
+            "woken, not timed out: {took:?}"
+        );
         let (s, v, _) = wc.join().expect("c");
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["arrived"], false, "C got nothing: {v}");
@@ -115,14 +118,21 @@ fn waits_are_bounded_checked_and_authenticated() {
         let mut resp = b
             .agent
             .get(&format!("{}/api/v1/wait?since={cb}&timeout=2", b.url))
-            .header("Authorization", &format!("Bearer {}", b.token.as_deref().unwrap_or("")))
+            .header(
+                "Authorization",
+                &format!("Bearer {}", b.token.as_deref().unwrap_or("")),
+            )
             .call()
             .expect("second wait");
         assert_eq!(resp.status().as_u16(), 429);
         assert!(resp.headers().get("retry-after").is_some());
         let v: serde_json::Value = resp.body_mut().read_json().expect("json");
         assert_eq!(v["error"]["code"], "E_TOO_MANY_WAITS");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("多すぎます")));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("多すぎます"))
+        );
         let (s, _, _) = first.join().expect("first");
         assert_eq!(s, 200);
     });
@@ -145,7 +155,10 @@ fn a_relay_shutting_down_answers_its_waiters() {
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["arrived"], false);
         assert_eq!(v["cursor"], cb.as_str());
-        assert!(took < Duration::from_secs(20), "answered, not cut at the timeout: {took:?}");
+        assert!(
+            took < Duration::from_secs(20),
+            "answered, not cut at the timeout: {took:?}"
+        );
     });
 }
 
@@ -184,7 +197,10 @@ fn other_protocol_versions_are_refused_with_a_clear_message() {
     let resp = a
         .agent
         .get(&format!("{}/api/v1/status", a.url))
-        .header("Authorization", &format!("Bearer {}", a.token.as_deref().unwrap_or("")))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", a.token.as_deref().unwrap_or("")),
+        )
         .call()
         .expect("status");
     assert_eq!(resp.status().as_u16(), 200);

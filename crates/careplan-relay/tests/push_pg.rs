@@ -29,7 +29,10 @@ fn woken_across(a_via_b: &Office, b_via_a: &Office, cursor: &str, n: u32) -> ser
         let (s, v, took) = w.join().expect("waiter");
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["arrived"], true, "{v}");
-        assert!(took < Duration::from_secs(15), "woken, not timed out: {took:?}");
+        assert!(
+            took < Duration::from_secs(15),
+            "woken, not timed out: {took:?}"
+        );
         v
     })
 }
@@ -79,7 +82,10 @@ fn a_send_through_one_relay_wakes_a_waiter_on_another() {
         assert!(Instant::now() < until, "relay A did not recover: {s} {v}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(c2, c1, "the cursor is in the database, it survives a restart");
+    assert_eq!(
+        c2, c1,
+        "the cursor is in the database, it survives a restart"
+    );
     // Give the listeners their reconnect pause (0.1 s doubling) before relying on them.
     std::thread::sleep(Duration::from_secs(2));
     let v = woken_across(&a, &b, &c2, 2);

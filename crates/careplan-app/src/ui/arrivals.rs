@@ -60,10 +60,7 @@ fn fatal(e: &ClientError) -> bool {
 }
 
 /// Start waiting for `client`'s office; `send` hands [`Msg::Arrived`] to the UI.
-pub(crate) fn start(
-    client: Client,
-    send: impl Fn(Msg) + Send + 'static,
-) -> Option<ArrivalWatch> {
+pub(crate) fn start(client: Client, send: impl Fn(Msg) + Send + 'static) -> Option<ArrivalWatch> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
     let spawned = std::thread::Builder::new()

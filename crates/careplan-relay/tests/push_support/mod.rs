@@ -28,7 +28,8 @@ pub fn demo_in(dir: &Path, addr: SocketAddr) -> DemoInfo {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(ensure_demo(dir, addr)).expect("demo relay data")
+    rt.block_on(ensure_demo(dir, addr))
+        .expect("demo relay data")
 }
 
 /// The demo configuration of `dir` on `addr`, changed by `f`.

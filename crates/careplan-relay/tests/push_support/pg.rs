@@ -19,7 +19,11 @@ pub struct Postgres {
 
 fn pg_bin() -> PathBuf {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     found.retain(|b| b.join("initdb").is_file());
     found.sort();
@@ -58,7 +62,11 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let port = free_addr().port();
         let pg = Self {
             bin,
@@ -105,7 +113,14 @@ impl Postgres {
         let _ = as_postgres(
             &self.bin,
             "pg_ctl",
-            &["-D", self.data.to_str().expect("utf-8"), "-m", mode, "-w", "stop"],
+            &[
+                "-D",
+                self.data.to_str().expect("utf-8"),
+                "-m",
+                mode,
+                "-w",
+                "stop",
+            ],
         );
     }
 
@@ -121,7 +136,10 @@ impl Drop for Postgres {
 }
 
 fn pg_uid() -> u32 {
-    let out = Command::new("id").args(["-u", "postgres"]).output().expect("id");
+    let out = Command::new("id")
+        .args(["-u", "postgres"])
+        .output()
+        .expect("id");
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -143,7 +161,9 @@ pub fn seed(url: &str, demo: &careplan_relay::demo::DemoInfo, dir: &Path) {
                 .await
                 .expect("office");
             let h = careplan_relay::auth::hash_password(&cfg.security, &o.personal_password);
-            db.put_personal_user(&o.personal_user, &h).await.expect("user");
+            db.put_personal_user(&o.personal_user, &h)
+                .await
+                .expect("user");
             let h = careplan_relay::auth::hash_password(&cfg.security, &o.office_password);
             db.put_office_user(&o.office_user, &o.office, &h, now, false)
                 .await
@@ -152,4 +172,3 @@ pub fn seed(url: &str, demo: &careplan_relay::demo::DemoInfo, dir: &Path) {
         db.pool.close().await;
     });
 }
-
