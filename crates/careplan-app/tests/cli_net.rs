@@ -242,6 +242,40 @@ fn send_list_receive_and_acquired_with_the_json_contract() {
         assert_eq!(f["csv_version"], "202407");
     }
 
+    // 取引先一覧 (issue 16): A's set is this month's newest send to B, not yet saved; at B,
+    // A has one unread transmission of 3 files.
+    let partner = |t: &Terminal, office: &str| {
+        let v = ok_json(&t.run(&["partners", "--json"]));
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["office"] == office)
+            .unwrap_or_else(|| panic!("{office} in {v}"))
+            .clone()
+    };
+    let from = relay.offices[0].office.clone();
+    let pa = partner(&a, &to);
+    assert_eq!(
+        keys(&pa),
+        [
+            "last_received",
+            "last_sent",
+            "name",
+            "office",
+            "receipts",
+            "sends",
+            "this_month",
+            "undownloaded",
+            "unread"
+        ]
+    );
+    assert_eq!(pa["this_month"], "pending");
+    assert_eq!(pa["name"], relay.offices[1].name.as_str());
+    let pb = partner(&b, &from);
+    assert!(pb["unread"].as_u64().unwrap() >= 1);
+    assert!(pb["undownloaded"].as_u64().unwrap() >= 3);
+    assert!(pb["last_received"].is_string());
+
     let out = tempfile::tempdir().unwrap();
     let out_s = out.path().to_string_lossy().into_owned();
     let got = ok_json(&b.run(&["receive", "--all", "--out", &out_s, "--json"]));
@@ -267,6 +301,10 @@ fn send_list_receive_and_acquired_with_the_json_contract() {
             .iter()
             .all(|f| f["acquired"] == true)
     );
+
+    assert_eq!(partner(&a, &to)["this_month"], "acquired");
+    let pb = partner(&b, &from);
+    assert_eq!((pb["unread"].as_u64(), pb["undownloaded"].as_u64()), (Some(0), Some(0)));
 
     let s = ok_json(&a.run(&["sent", "--json"]));
     let st = s

@@ -87,6 +87,10 @@ pub struct Settings {
     pub lock_after_minutes: Option<u32>,
     /// The watched folders (送信フォルダ / 受信フォルダ, `crate::watch`).
     pub watch: crate::watch::WatchSettings,
+    /// 文字の大きさ in per cent (100, 125, 150 or 200), on top of the OS scaling.
+    pub text_size_percent: u16,
+    /// 高コントラスト: black text and outlines, a deeper 未 tint.
+    pub high_contrast: bool,
 }
 
 impl Default for Settings {
@@ -101,6 +105,8 @@ impl Default for Settings {
             office_user: None,
             lock_after_minutes: None,
             watch: crate::watch::WatchSettings::default(),
+            text_size_percent: 100,
+            high_contrast: false,
         }
     }
 }

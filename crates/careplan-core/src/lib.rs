@@ -15,6 +15,7 @@ pub mod ids;
 pub mod kind;
 pub mod latest;
 pub mod name;
+pub mod partners;
 pub mod repair;
 pub mod route;
 pub mod safe_name;

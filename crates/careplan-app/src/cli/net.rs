@@ -186,6 +186,8 @@ pub enum NetCommand {
     Received(ListArgs),
     /// 送信一覧
     Sent(ListArgs),
+    /// 取引先一覧（やり取りした事業所ごとの最終送受信・未受信・今月の送信の受信状況）
+    Partners(ListArgs),
     /// 1つの事業所へ送信する（新規作成）
     Send(SendArgs),
     /// ファイル名の送信先ごとに複数の事業所へ送信する（一括送信、50事業所まで）
@@ -237,7 +239,10 @@ pub(crate) fn usage(message: impl Into<String>) -> Failure {
 pub fn run(cmd: NetCommand) -> ExitCode {
     let json = match &cmd {
         NetCommand::Login(a) => a.common.json,
-        NetCommand::Notices(a) | NetCommand::Received(a) | NetCommand::Sent(a) => a.common.json,
+        NetCommand::Notices(a)
+        | NetCommand::Received(a)
+        | NetCommand::Sent(a)
+        | NetCommand::Partners(a) => a.common.json,
         NetCommand::Send(a) => a.common.json,
         NetCommand::BulkSend(a) => a.common.json,
         NetCommand::Receive(a) => a.common.json,
@@ -249,6 +254,7 @@ pub fn run(cmd: NetCommand) -> ExitCode {
         NetCommand::Notices(a) => cmd_notices(&a.common),
         NetCommand::Received(a) => cmd_received(&a.common),
         NetCommand::Sent(a) => cmd_sent(&a.common),
+        NetCommand::Partners(a) => cmd_partners(&a.common),
         NetCommand::Send(a) => cmd_send(&a),
         NetCommand::BulkSend(a) => cmd_bulk_send(&a),
         NetCommand::Receive(a) => cmd_receive(&a),
@@ -599,6 +605,56 @@ fn cmd_sent(c: &Common) -> Result<ExitCode, Failure> {
                     );
                 }
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_partners(c: &Common) -> Result<ExitCode, Failure> {
+    let client = client(c)?;
+    login_or_offline(&client, c)?;
+    let received = client.received()?;
+    offline_note(&received);
+    let sent = client.sent()?;
+    let rows = careplan_core::partners::partners(
+        client.office().as_str(),
+        &received.items,
+        &sent.items,
+        time::OffsetDateTime::now_utc(),
+    );
+    let when = |t: Option<time::OffsetDateTime>| t.map(careplan_client::ledger::jst);
+    if c.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|p| {
+                json!({
+                    "office": p.office,
+                    "name": p.name,
+                    "last_sent": p.last_sent.map(rfc3339),
+                    "last_received": p.last_received.map(rfc3339),
+                    "unread": p.unread,
+                    "undownloaded": p.undownloaded,
+                    "sends": p.sends,
+                    "receipts": p.receipts,
+                    "this_month": p.this_month,
+                })
+            })
+            .collect();
+        print_json(&v)?;
+    } else if rows.is_empty() {
+        println!("やり取りした事業所はまだありません。");
+    } else {
+        for p in &rows {
+            println!(
+                "{} {}  最終送信 {}  最終受信 {}  未読 {}件（未受信 {}ファイル）  今月の送信 {}",
+                p.office,
+                if p.name.is_empty() { "（名称不明）" } else { &p.name },
+                when(p.last_sent).unwrap_or_else(|| "-".into()),
+                when(p.last_received).unwrap_or_else(|| "-".into()),
+                p.unread,
+                p.undownloaded,
+                p.this_month.label(),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

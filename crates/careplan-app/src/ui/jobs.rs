@@ -26,6 +26,8 @@ pub enum Msg {
     Received(lists::ReceivedMsg),
     /// 送信一覧.
     Sent(lists::SentMsg),
+    /// 取引先一覧.
+    Partners(super::partners::PartnersMsg),
     /// 新規作成 and 下書き一覧.
     Compose(compose::ComposeMsg),
     /// 一括送信.

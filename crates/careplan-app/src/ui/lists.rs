@@ -330,7 +330,7 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
             // 未 rows: the table's "selected" row background, in the light green of the
             // official client, with normal text colour (a full-width band, no gaps).
             let text = ui.visuals().text_color();
-            ui.visuals_mut().selection.bg_fill = super::UNREAD_TINT;
+            ui.visuals_mut().selection.bg_fill = super::unread_tint(ui.ctx());
             ui.visuals_mut().selection.stroke.color = text;
             TableBuilder::new(ui)
                 .id_salt("received")

@@ -15,6 +15,7 @@ pub mod launch;
 mod ledger_panel;
 mod lists;
 mod login;
+mod partners;
 mod received_table;
 mod table;
 mod top;
@@ -35,6 +36,65 @@ pub const JAPANESE_FONT: &[u8] = include_bytes!("../../../../assets/BIZUDPGothic
 
 /// The light-green tint of rows not yet acquired (未), as in the official client.
 pub const UNREAD_TINT: Color32 = Color32::from_rgb(0xdc, 0xf4, 0xdc);
+
+/// The 未 tint of the high-contrast look: a deeper green that black text still reads on
+/// (contrast 14:1) and that stays apart from white rows.
+pub const UNREAD_TINT_HIGH_CONTRAST: Color32 = Color32::from_rgb(0xa6, 0xe3, 0xa6);
+
+/// The text sizes offered (per cent, on top of the OS scaling).
+pub const TEXT_SIZES: [u16; 4] = [100, 125, 150, 200];
+
+fn high_contrast_id() -> egui::Id {
+    egui::Id::unique("careplan-high-contrast")
+}
+
+/// 文字の大きさ and 高コントラスト (issue 16): the zoom factor (egui multiplies it with the
+/// OS scaling, so both hold) and the light visuals. Every control gets a visible outline and
+/// a white inside, so that check boxes read on the 未 tint in both looks; the high-contrast
+/// look makes text and outlines black and thicker and the 未 tint deeper.
+pub fn apply_look(ctx: &egui::Context, text_size_percent: u16, high_contrast: bool) {
+    let percent = text_size_percent.clamp(TEXT_SIZES[0], TEXT_SIZES[3]);
+    ctx.set_zoom_factor(f32::from(percent) / 100.0);
+    let mut v = egui::Visuals::light();
+    let (edge, width) = if high_contrast {
+        (Color32::BLACK, 1.5)
+    } else {
+        (Color32::from_gray(96), 1.0)
+    };
+    v.widgets.inactive.bg_fill = Color32::WHITE;
+    v.widgets.inactive.bg_stroke = egui::Stroke::new(width, edge);
+    v.widgets.hovered.bg_stroke = egui::Stroke::new(width + 0.5, edge);
+    v.widgets.active.bg_stroke = egui::Stroke::new(width + 0.5, edge);
+    if high_contrast {
+        v.override_text_color = Some(Color32::BLACK);
+        for w in [
+            &mut v.widgets.noninteractive,
+            &mut v.widgets.inactive,
+            &mut v.widgets.hovered,
+            &mut v.widgets.active,
+            &mut v.widgets.open,
+        ] {
+            w.fg_stroke = egui::Stroke::new(w.fg_stroke.width.max(1.5), Color32::BLACK);
+        }
+        v.widgets.noninteractive.bg_stroke = egui::Stroke::new(1.0, Color32::BLACK);
+        v.widgets.inactive.weak_bg_fill = Color32::from_gray(235);
+        v.selection.bg_fill = Color32::from_rgb(0x00, 0x3c, 0x9e);
+        v.selection.stroke = egui::Stroke::new(2.0, Color32::WHITE);
+        v.hyperlink_color = Color32::from_rgb(0x00, 0x2a, 0x80);
+        v.faint_bg_color = Color32::from_gray(242);
+    }
+    ctx.set_visuals_of(egui::Theme::Light, v);
+    ctx.data_mut(|d| d.insert_temp(high_contrast_id(), high_contrast));
+}
+
+/// The 未 tint of the current look.
+pub fn unread_tint(ctx: &egui::Context) -> Color32 {
+    if ctx.data(|d| d.get_temp(high_contrast_id()).unwrap_or(false)) {
+        UNREAD_TINT_HIGH_CONTRAST
+    } else {
+        UNREAD_TINT
+    }
+}
 
 /// Add the bundled Japanese face behind egui's default Latin face (both families): every
 /// Japanese glyph comes from this one face whatever the OS locale is (no system fonts are
@@ -60,6 +120,9 @@ pub fn install_fonts(ctx: &egui::Context) {
 /// The look of the app: light theme, slightly larger text for office PCs.
 pub fn install_style(ctx: &egui::Context) {
     ctx.set_theme(egui::Theme::Light);
+    // 文字の大きさ is a setting (`apply_look`); egui's own Ctrl+plus/minus zoom would change
+    // the screen behind its back.
+    ctx.options_mut(|o| o.zoom_with_keyboard = false);
     ctx.global_style_mut(|s| {
         for (style, font) in s.text_styles.iter_mut() {
             font.size = match style {
@@ -115,16 +178,19 @@ pub enum Tab {
     Drafts,
     /// 一括送信.
     Bulk,
+    /// 取引先一覧.
+    Partners,
 }
 
 impl Tab {
-    const ALL: [Tab; 6] = [
+    const ALL: [Tab; 7] = [
         Tab::Top,
         Tab::Received,
         Tab::Sent,
         Tab::Compose,
         Tab::Drafts,
         Tab::Bulk,
+        Tab::Partners,
     ];
 
     fn label(self) -> &'static str {
@@ -135,6 +201,7 @@ impl Tab {
             Tab::Compose => "新規作成",
             Tab::Drafts => "下書き一覧",
             Tab::Bulk => "一括送信",
+            Tab::Partners => "取引先一覧",
         }
     }
 }
@@ -195,6 +262,7 @@ pub struct CareplanApp {
     pub(crate) compose: compose::ComposeScreen,
     pub(crate) drafts: compose::DraftsScreen,
     pub(crate) bulk: bulk::BulkScreen,
+    pub(crate) partners: partners::PartnersScreen,
     pub(crate) notice: Option<Notice>,
     pub(crate) viewer: Option<Box<crate::viewer::FileViewer>>,
     renderer_note: String,
@@ -206,6 +274,8 @@ pub struct CareplanApp {
     bench: bool,
     lock_override: Option<Duration>,
     frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The (文字の大きさ, 高コントラスト) last applied to the context.
+    look: Option<(u16, bool)>,
 }
 
 impl CareplanApp {
@@ -231,6 +301,7 @@ impl CareplanApp {
             top: top::TopScreen::default(),
             received: lists::ReceivedScreen::default(),
             sent: lists::SentScreen::default(),
+            partners: partners::PartnersScreen::default(),
             compose: compose::ComposeScreen::default(),
             drafts: compose::DraftsScreen::default(),
             bulk: bulk::BulkScreen::default(),
@@ -245,6 +316,7 @@ impl CareplanApp {
             bench: false,
             lock_override: None,
             frames: Default::default(),
+            look: None,
         };
         app.login.pending_demo_dir = start_demo;
         if let Relay::Demo { info, office } = &app.relay {
@@ -326,6 +398,11 @@ impl CareplanApp {
         self.frames.clone()
     }
 
+    /// The rows of 取引先一覧 as shown (search and sort applied; empty before it loaded).
+    pub fn partner_rows(&self) -> Vec<careplan_core::partners::Partner> {
+        self.partners.shown()
+    }
+
     /// Switch to a tab (loads its list when needed).
     pub fn open_tab(&mut self, ctx: &egui::Context, tab: Tab) {
         self.tab = tab;
@@ -340,6 +417,7 @@ impl CareplanApp {
             Tab::Received => self.received.refresh(ctx, &mut self.jobs, &client),
             Tab::Sent => self.sent.refresh(ctx, &mut self.jobs, &client),
             Tab::Drafts => self.drafts.refresh(ctx, &mut self.jobs, &client),
+            Tab::Partners => self.partners.refresh(ctx, &mut self.jobs, &client),
             Tab::Compose | Tab::Bulk => {}
         }
     }
@@ -390,6 +468,7 @@ impl CareplanApp {
         }
         self.received = lists::ReceivedScreen::default();
         self.sent = lists::SentScreen::default();
+        self.partners = partners::PartnersScreen::default();
         self.compose = compose::ComposeScreen::default();
         self.drafts = compose::DraftsScreen::default();
         self.bulk = bulk::BulkScreen::default();
@@ -437,6 +516,7 @@ impl CareplanApp {
             Msg::Top(m) => self.top.apply(m),
             Msg::Received(m) => lists::apply_received(self, ctx, m),
             Msg::Sent(m) => self.sent.apply(m),
+            Msg::Partners(m) => self.partners.apply(m),
             Msg::Compose(m) => compose::apply(self, ctx, m),
             Msg::Bulk(m) => bulk::apply(self, ctx, m),
             Msg::Arrived => {
@@ -444,6 +524,9 @@ impl CareplanApp {
                     let c = s.client.clone();
                     let visible = self.tab == Tab::Received;
                     self.received.arrived(ctx, &mut self.jobs, &c, visible);
+                    if self.tab == Tab::Partners {
+                        self.partners.refresh(ctx, &mut self.jobs, &c);
+                    }
                 }
             }
         }
@@ -498,6 +581,11 @@ impl CareplanApp {
                 jobs::start_demo(&ctx, &mut self.jobs, dir);
             }
         }
+        let look = (self.settings.text_size_percent, self.settings.high_contrast);
+        if self.look != Some(look) {
+            self.look = Some(look);
+            apply_look(&ctx, look.0, look.1);
+        }
         ime_enter_guard(&ctx);
         self.apply_messages(&ctx);
         self.kiosk_lock(&ctx);
@@ -511,6 +599,7 @@ impl CareplanApp {
                 Tab::Top => top::ui(self, ui),
                 Tab::Received => lists::received_ui(self, ui),
                 Tab::Sent => lists::sent_ui(self, ui),
+                Tab::Partners => partners::ui(self, ui),
                 Tab::Compose => compose::compose_ui(self, ui),
                 Tab::Drafts => compose::drafts_ui(self, ui),
                 Tab::Bulk => bulk::ui(self, ui),
@@ -595,6 +684,51 @@ impl CareplanApp {
         });
     }
 
+    /// 文字の大きさ and 高コントラスト, on every screen (the login screen too): in the status
+    /// bar, saved per terminal. Ctrl+「+」/Ctrl+「-」 step through the sizes (egui's own
+    /// keyboard zoom is off, so the setting and the screen never disagree).
+    fn look_controls(&mut self, ui: &mut egui::Ui) {
+        let before = (self.settings.text_size_percent, self.settings.high_contrast);
+        ui.checkbox(&mut self.settings.high_contrast, "高コントラスト");
+        let l = ui.label("文字の大きさ");
+        let current = self.settings.text_size_percent;
+        egui::ComboBox::from_id_salt("text-size")
+            .selected_text(format!("{current}%"))
+            .show_ui(ui, |ui| {
+                for p in TEXT_SIZES {
+                    ui.selectable_value(
+                        &mut self.settings.text_size_percent,
+                        p,
+                        format!("{p}%"),
+                    );
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        let step = ui.input_mut(|i| {
+            if i.consume_key(egui::Modifiers::COMMAND, egui::Key::Plus)
+                || i.consume_key(egui::Modifiers::COMMAND, egui::Key::Equals)
+            {
+                1
+            } else if i.consume_key(egui::Modifiers::COMMAND, egui::Key::Minus) {
+                -1
+            } else {
+                0
+            }
+        });
+        if step != 0 {
+            let at = TEXT_SIZES
+                .iter()
+                .position(|&p| p >= self.settings.text_size_percent)
+                .unwrap_or(0);
+            let next = (at as isize + step).clamp(0, TEXT_SIZES.len() as isize - 1);
+            self.settings.text_size_percent = TEXT_SIZES[next as usize];
+        }
+        if (self.settings.text_size_percent, self.settings.high_contrast) != before {
+            self.save_settings();
+        }
+    }
+
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
@@ -635,6 +769,8 @@ impl CareplanApp {
                     ui.label(job);
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    self.look_controls(ui);
+                    ui.separator();
                     ui.weak(&self.renderer_note);
                 });
             });
@@ -645,6 +781,7 @@ impl CareplanApp {
         let offline = match self.tab {
             Tab::Received => self.received.offline_since(),
             Tab::Sent => self.sent.offline_since(),
+            Tab::Partners => self.partners.offline_since(),
             Tab::Top => self.top.offline_since(),
             _ => None,
         }?;

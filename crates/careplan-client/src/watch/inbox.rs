@@ -370,6 +370,7 @@ mod tests {
         ReceivedFile {
             id: id.into(),
             name: name.into(),
+            kind: None,
             category: Category::Registration,
             csv_version: None,
             size: 1,

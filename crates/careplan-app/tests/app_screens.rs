@@ -1,0 +1,133 @@
+//! Screens of issue 16, driven through `egui_kittest` against the real demo relay:
+//! - 取引先一覧: every office the demo office exchanged with is listed with its name and its
+//!   未読 / 未受信 counts, newest activity first, and the search narrows the rows (the
+//!   expected figures are read independently through a second terminal's client);
+//! - 文字の大きさ and 高コントラスト: chosen in the status bar (also before login), applied at
+//!   once, kept per terminal, and Ctrl+「+」/「-」 step through the sizes.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use careplan_client::{Client, ClientOptions, Identity, ProfilePaths, Store};
+use careplan_core::partners::MonthState;
+use support::kittest::{App, contains};
+
+#[test]
+fn every_partner_with_its_counts_and_search() {
+    let mut a = App::start(0);
+    a.login();
+    let info = a.h.state().demo_info().cloned().expect("demo");
+    let me = &info.offices[0];
+
+    // What the relay holds for office 0, read on a second terminal.
+    let second = tempfile::tempdir().expect("tempdir");
+    let c = Client::new(
+        Store::open(second.path()).expect("store"),
+        &Identity::from_paths(&ProfilePaths::in_dir(&me.profile)).expect("identity"),
+        &info.relay_url,
+        ClientOptions::default(),
+    )
+    .expect("client");
+    c.login(
+        &me.personal_user,
+        &me.personal_password,
+        &me.office_user,
+        &me.office_password,
+    )
+    .expect("login");
+    let received = c.received().expect("received").items;
+    let sent = c.sent().expect("sent").items;
+    // office → (unread transmissions, files not saved)
+    let mut expected: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for t in &received {
+        let e = expected.entry(t.sender_office.clone()).or_default();
+        let missing = t.files.iter().filter(|f| !f.acquired).count();
+        e.1 += missing;
+        e.0 += usize::from(missing > 0);
+    }
+    for t in &sent {
+        for d in &t.destinations {
+            expected.entry(d.office.clone()).or_default();
+        }
+    }
+    assert!(expected.len() >= 2, "the demo exchanges with several offices");
+
+    a.click("取引先一覧");
+    a.wait("rows", |h| !h.state().partner_rows().is_empty());
+    let rows = a.h.state().partner_rows();
+    let got: BTreeMap<String, (usize, usize)> = rows
+        .iter()
+        .map(|p| (p.office.clone(), (p.unread, p.undownloaded)))
+        .collect();
+    assert_eq!(got, expected);
+    for w in rows.windows(2) {
+        assert!(
+            w[0].last_activity() >= w[1].last_activity(),
+            "newest activity first"
+        );
+    }
+    // Names of the demo offices, each shown with its number.
+    for o in info.offices.iter().skip(1) {
+        if let Some(p) = rows.iter().find(|p| p.office == o.office) {
+            assert_eq!(p.name, o.name);
+            assert!(contains(&a.h, &o.office), "{} shown", o.office);
+            assert!(contains(&a.h, &o.name), "{} shown", o.name);
+        }
+    }
+    // Nothing sent this month by the demo office: なし (the demo data is received mail and
+    // older sends).
+    for p in &rows {
+        if !sent.iter().any(|t| {
+            t.destinations.iter().any(|d| d.office == p.office)
+                && careplan_client::ledger::jst(t.sent_at)[..7]
+                    == careplan_client::ledger::jst(time::OffsetDateTime::now_utc())[..7]
+        }) {
+            assert_eq!(p.this_month, MonthState::None);
+        }
+    }
+
+    // Search by name: one row left.
+    let target = rows[rows.len() - 1].clone();
+    a.set_text("検索", &target.name);
+    a.wait("filtered", |h| h.state().partner_rows().len() == 1);
+    assert_eq!(a.h.state().partner_rows()[0].office, target.office);
+    a.set_text("検索", "該当なしの事業所");
+    a.wait("none", |h| contains(h, "検索に一致する事業所はありません"));
+}
+
+#[test]
+fn text_size_and_high_contrast_apply_at_once_and_are_kept() {
+    let mut a = App::start(0);
+    let store = a.store.clone();
+    assert_eq!(a.h.ctx.zoom_factor(), 1.0);
+    let tint = careplan_app::ui::unread_tint(&a.h.ctx);
+    assert_eq!(tint, careplan_app::ui::UNREAD_TINT);
+
+    // On the login screen: 200 % from the combo box.
+    a.click("文字の大きさ");
+    a.click("200%");
+    a.wait("zoomed", |h| h.ctx.zoom_factor() == 2.0);
+    a.click("高コントラスト");
+    a.wait("contrast", |h| {
+        careplan_app::ui::unread_tint(&h.ctx) == careplan_app::ui::UNREAD_TINT_HIGH_CONTRAST
+    });
+    a.wait("saved", |_| {
+        let s = a_settings(&store);
+        s.text_size_percent == 200 && s.high_contrast
+    });
+
+    // Ctrl+minus steps down: 150 %, then 125 %.
+    a.h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Minus);
+    a.wait("150", |h| h.ctx.zoom_factor() == 1.5);
+    a.h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Minus);
+    a.wait("125", |h| h.ctx.zoom_factor() == 1.25);
+    a.wait("saved 125", |_| a_settings(&store).text_size_percent == 125);
+
+    // And the login still works at that size.
+    a.login();
+}
+
+fn a_settings(store: &careplan_client::Store) -> careplan_client::Settings {
+    store.settings().expect("settings")
+}
