@@ -171,10 +171,14 @@ fn request_and_install_from_the_top_page() {
     // press it again until the answer comes.
     let start = Instant::now();
     while !contains(&a.h, "申請ファイル（CSR）です") {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for: refused"
-        );
+        if start.elapsed() > Duration::from_secs(60) {
+            let seen: Vec<String> =
+                a.h.query_all_by_label_contains("。")
+                    .map(|n| format!("{n:?}"))
+                    .collect();
+            let field = a.h.get_by_label("届いた証明書ファイル（.crt）").value();
+            panic!("timed out waiting for: refused; field {field:?}; on screen: {seen:?}");
+        }
         a.click("証明書をインストール");
         std::thread::sleep(Duration::from_millis(50));
     }

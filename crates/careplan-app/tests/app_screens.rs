@@ -51,7 +51,10 @@ fn every_partner_with_its_counts_and_search() {
             expected.entry(d.office.clone()).or_default();
         }
     }
-    assert!(expected.len() >= 2, "the demo exchanges with several offices");
+    assert!(
+        expected.len() >= 2,
+        "the demo exchanges with several offices"
+    );
 
     a.click("取引先一覧");
     a.wait("rows", |h| !h.state().partner_rows().is_empty());

@@ -304,7 +304,10 @@ fn send_list_receive_and_acquired_with_the_json_contract() {
 
     assert_eq!(partner(&a, &to)["this_month"], "acquired");
     let pb = partner(&b, &from);
-    assert_eq!((pb["unread"].as_u64(), pb["undownloaded"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (pb["unread"].as_u64(), pb["undownloaded"].as_u64()),
+        (Some(0), Some(0))
+    );
 
     let s = ok_json(&a.run(&["sent", "--json"]));
     let st = s

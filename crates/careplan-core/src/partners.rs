@@ -166,7 +166,11 @@ pub fn partners(
         .into_iter()
         .map(|(office, a)| Partner {
             office: office.to_owned(),
-            name: a.recv_name.or(a.sent_name).map(|(_, n)| n).unwrap_or_default(),
+            name: a
+                .recv_name
+                .or(a.sent_name)
+                .map(|(_, n)| n)
+                .unwrap_or_default(),
             last_sent: a.last_sent,
             last_received: a.last_received,
             unread: a.unread,
@@ -252,7 +256,12 @@ mod tests {
     fn counts_names_order_and_this_month() {
         let now = datetime!(2026-12-02 03:00 UTC); // 12:00 JST, 2 December
         let received = vec![
-            recv("1310000001", "旧名称", datetime!(2026-11-01 00:00 UTC), &[true]),
+            recv(
+                "1310000001",
+                "旧名称",
+                datetime!(2026-11-01 00:00 UTC),
+                &[true],
+            ),
             recv(
                 "1310000001",
                 "さくら居宅",
@@ -260,7 +269,12 @@ mod tests {
                 &[false, true, false],
             ),
             recv("1310000002", "", datetime!(2026-10-01 00:00 UTC), &[true]),
-            recv("0000000000", "自分", datetime!(2026-12-01 00:00 UTC), &[false]),
+            recv(
+                "0000000000",
+                "自分",
+                datetime!(2026-12-01 00:00 UTC),
+                &[false],
+            ),
         ];
         let sends = vec![
             // 1 December 00:30 JST is still November in UTC: it counts for December.
@@ -287,12 +301,25 @@ mod tests {
         // in November.
         assert_eq!(offices, ["1310000002", "1310000003", "1310000001"]);
         let a = &p[2];
-        assert_eq!(a.name, "さくら居宅", "newest sender name wins over a destination name");
-        assert_eq!((a.unread, a.undownloaded, a.receipts, a.sends), (1, 2, 2, 1));
+        assert_eq!(
+            a.name, "さくら居宅",
+            "newest sender name wins over a destination name"
+        );
+        assert_eq!(
+            (a.unread, a.undownloaded, a.receipts, a.sends),
+            (1, 2, 2, 1)
+        );
         assert_eq!(a.this_month, MonthState::None, "sent in November only");
         let b = &p[0];
-        assert_eq!(b.name, "ひまわり訪問介護", "no sender name: the newest destination name");
-        assert_eq!(b.this_month, MonthState::Pending, "the newest December send lacks one file");
+        assert_eq!(
+            b.name, "ひまわり訪問介護",
+            "no sender name: the newest destination name"
+        );
+        assert_eq!(
+            b.this_month,
+            MonthState::Pending,
+            "the newest December send lacks one file"
+        );
         assert_eq!((b.unread, b.undownloaded), (0, 0));
         assert_eq!(b.last_received, Some(datetime!(2026-10-01 00:00 UTC)));
         let c = &p[1];
@@ -304,8 +331,14 @@ mod tests {
     fn the_newest_send_of_the_month_decides() {
         let now = datetime!(2026-12-20 00:00 UTC);
         let sends = vec![
-            sent(datetime!(2026-12-05 00:00 UTC), &[("1310000002", None, &[false])]),
-            sent(datetime!(2026-12-10 00:00 UTC), &[("1310000002", None, &[true])]),
+            sent(
+                datetime!(2026-12-05 00:00 UTC),
+                &[("1310000002", None, &[false])],
+            ),
+            sent(
+                datetime!(2026-12-10 00:00 UTC),
+                &[("1310000002", None, &[true])],
+            ),
         ];
         let p = partners("0000000000", &[], &sends, now);
         assert_eq!(p[0].this_month, MonthState::Acquired);

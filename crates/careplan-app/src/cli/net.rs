@@ -648,7 +648,11 @@ fn cmd_partners(c: &Common) -> Result<ExitCode, Failure> {
             println!(
                 "{} {}  最終送信 {}  最終受信 {}  未読 {}件（未受信 {}ファイル）  今月の送信 {}",
                 p.office,
-                if p.name.is_empty() { "（名称不明）" } else { &p.name },
+                if p.name.is_empty() {
+                    "（名称不明）"
+                } else {
+                    &p.name
+                },
                 when(p.last_sent).unwrap_or_else(|| "-".into()),
                 when(p.last_received).unwrap_or_else(|| "-".into()),
                 p.unread,

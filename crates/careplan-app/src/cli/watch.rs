@@ -128,6 +128,11 @@ fn run_inner(a: WatchArgs) -> Result<ExitCode, Failure> {
         secs("retry-secs", a.retry_secs.max(0.1))?,
         secs("retry-max-secs", a.retry_max_secs.max(0.1))?,
     );
+    // Catch Ctrl-C and service stops from here on: a stop while the store opens or the
+    // login runs (before the engine exists) ends the command cleanly too, instead of the
+    // signal's default kill.
+    let stop = StopSlot::default();
+    stop_on_signals(stop.clone());
     let client = net::client(&a.common)?;
     let store = client.store().clone();
     let mut settings = store.settings().map_err(ClientError::from)?;
@@ -185,7 +190,11 @@ fn run_inner(a: WatchArgs) -> Result<ExitCode, Failure> {
         Err(e) => return Err(e.into()),
     }
     let engine = Engine::new(client.clone(), cfg, Box::new(login))?;
-    stop_on_signals(engine.stop_handle());
+    if stop.attach(engine.stop_handle()) {
+        client.logout();
+        eprintln!("監視を停止しました。");
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
         "監視を開始しました（事業所 {}）。Ctrl+C で停止します。",
         client.office()
@@ -196,10 +205,41 @@ fn run_inner(a: WatchArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where a stop goes: the engine's handle once the engine exists; before that, a flag the
+/// start-up reads.
+#[derive(Clone, Default)]
+struct StopSlot(std::sync::Arc<std::sync::Mutex<(bool, Option<watch::StopHandle>)>>);
+
+impl StopSlot {
+    fn stop(&self) {
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.0 = true;
+        if let Some(h) = &g.1 {
+            h.stop();
+        }
+    }
+
+    /// Hand the engine's handle over; true when a stop came before it.
+    fn attach(&self, h: watch::StopHandle) -> bool {
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.0 {
+            h.stop();
+        }
+        g.1 = Some(h);
+        g.0
+    }
+}
+
 /// Stop the engine on Ctrl-C, SIGTERM (service manager, shutdown) and SIGHUP (the session
 /// ends).
 #[cfg(unix)]
-fn stop_on_signals(stop: watch::StopHandle) {
+fn stop_on_signals(stop: StopSlot) {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(mut signals) => {
@@ -222,14 +262,14 @@ fn stop_on_signals(stop: watch::StopHandle) {
 /// Stop the engine on the console's Ctrl-C, Ctrl-Break and close events (and the logoff /
 /// shutdown events a console process receives).
 #[cfg(windows)]
-fn stop_on_signals(stop: watch::StopHandle) {
+fn stop_on_signals(stop: StopSlot) {
     if let Err(e) = ctrlc::set_handler(move || stop.stop()) {
         tracing::warn!(error = %e, "watch: cannot catch Ctrl-C");
     }
 }
 
 #[cfg(not(any(unix, windows)))]
-fn stop_on_signals(_stop: watch::StopHandle) {}
+fn stop_on_signals(_stop: StopSlot) {}
 
 fn print_status(c: &Common) -> Result<ExitCode, Failure> {
     let dir = net::data_dir(c)?;
@@ -238,7 +278,9 @@ fn print_status(c: &Common) -> Result<ExitCode, Failure> {
         if c.json {
             println!("{}", json!({"running": false}));
         } else {
-            println!("監視の状態はありません（この端末で careplan watch が動いたことがありません）。");
+            println!(
+                "監視の状態はありません（この端末で careplan watch が動いたことがありません）。"
+            );
         }
         return Ok(ExitCode::SUCCESS);
     };

@@ -683,7 +683,11 @@ pub(crate) fn compose_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
             let l = ui.label("送信先事業所番号");
             ui.horizontal(|ui| {
                 if ui
-                    .add(egui::TextEdit::singleline(&mut c.to_office).desired_width(140.0))
+                    .add(
+                        egui::TextEdit::singleline(&mut c.to_office)
+                            .id_salt("compose-to")
+                            .desired_width(140.0),
+                    )
                     .labelled_by(l.id)
                     .changed()
                 {

@@ -191,7 +191,7 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                 .num_columns(2)
                 .show(ui, |ui| {
                     let l = ui.label("対象年月（YYYYMM）");
-                    ui.add(egui::TextEdit::singleline(&mut panel.month).desired_width(80.0))
+                    ui.add(egui::TextEdit::singleline(&mut panel.month).id_salt("ledger-month").desired_width(80.0))
                         .labelled_by(l.id);
                     ui.end_row();
                     ui.label("形式");
@@ -204,6 +204,7 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                     ui.horizontal(|ui| {
                         ui.add(
                             egui::TextEdit::singleline(&mut panel.path)
+                                .id_salt("ledger-path")
                                 .desired_width(360.0)
                                 .hint_text("例: C:\\Users\\…\\送受信記録_202611.pdf"),
                         )

@@ -604,7 +604,9 @@ fn receive_dialog(app: &mut CareplanApp, ctx: &egui::Context) {
             let l = ui.label("保存先フォルダ");
             ui.add_enabled(
                 !d.running,
-                egui::TextEdit::singleline(&mut d.folder).desired_width(320.0),
+                egui::TextEdit::singleline(&mut d.folder)
+                    .id_salt("receive-folder")
+                    .desired_width(320.0),
             )
             .labelled_by(l.id);
             if ui

@@ -133,6 +133,8 @@ fn field(ui: &mut egui::Ui, label: &str, value: &mut String, password: bool) -> 
     let r = ui
         .add(
             egui::TextEdit::singleline(value)
+                // Keyed by the label: a message that appears above never moves the focus.
+                .id_salt(("login-field", label))
                 .password(password)
                 .desired_width(260.0),
         )

@@ -696,11 +696,7 @@ impl CareplanApp {
             .selected_text(format!("{current}%"))
             .show_ui(ui, |ui| {
                 for p in TEXT_SIZES {
-                    ui.selectable_value(
-                        &mut self.settings.text_size_percent,
-                        p,
-                        format!("{p}%"),
-                    );
+                    ui.selectable_value(&mut self.settings.text_size_percent, p, format!("{p}%"));
                 }
             })
             .response

@@ -158,7 +158,8 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let s = &mut app.partners;
     ui.horizontal(|ui| {
         ui.heading("取引先一覧");
-        s.view.search_box(ui, "partners-search", "事業所番号・事業所名称");
+        s.view
+            .search_box(ui, "partners-search", "事業所番号・事業所名称");
         if ui.button("更新").clicked() {
             s.refresh(&ctx, &mut app.jobs, &client);
         }

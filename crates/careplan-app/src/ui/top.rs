@@ -374,7 +374,9 @@ fn cert_ui(app: &mut CareplanApp, ui: &mut egui::Ui, expiring: bool) {
             ui.add_space(4.0);
             egui::Grid::new("cert-grid").num_columns(3).show(ui, |ui| {
                 let l = ui.label("申請ファイルの保存先フォルダ");
-                ui.add(egui::TextEdit::singleline(&mut panel.folder).desired_width(380.0))
+                // Stable ids: a status line that appears above (申請中) must not take the
+                // focus away from a field being typed in.
+                ui.add(egui::TextEdit::singleline(&mut panel.folder).id_salt("cert-folder").desired_width(380.0))
                     .labelled_by(l.id);
                 ui.horizontal(|ui| {
                     pick_folder |= ui.add_enabled(!busy, egui::Button::new("フォルダを選ぶ…")).clicked();
@@ -384,7 +386,7 @@ fn cert_ui(app: &mut CareplanApp, ui: &mut egui::Ui, expiring: bool) {
                 });
                 ui.end_row();
                 let l = ui.label("届いた証明書ファイル（.crt）");
-                ui.add(egui::TextEdit::singleline(&mut panel.file).desired_width(380.0))
+                ui.add(egui::TextEdit::singleline(&mut panel.file).id_salt("cert-file").desired_width(380.0))
                     .labelled_by(l.id);
                 ui.horizontal(|ui| {
                     pick_file |= ui.add_enabled(!busy, egui::Button::new("ファイルを選ぶ…")).clicked();
@@ -466,7 +468,10 @@ fn settings_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                 .show(ui, |ui| {
                     let l = ui.label("端末名（下書き一覧に表示）");
                     changed |= ui
-                        .add(egui::TextEdit::singleline(&mut app.settings.terminal_name))
+                        .add(
+                            egui::TextEdit::singleline(&mut app.settings.terminal_name)
+                                .id_salt("terminal-name"),
+                        )
                         .labelled_by(l.id)
                         .lost_focus();
                     ui.end_row();
