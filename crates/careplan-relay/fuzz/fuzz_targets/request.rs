@@ -80,8 +80,9 @@ fn world() -> &'static World {
         let mut offices = Vec::new();
         for (i, o) in demo.offices.iter().enumerate() {
             let files = rt
-                .block_on(db.received(&o.office, 10_000, 0))
+                .block_on(db.received(&o.office, 10_000, None))
                 .expect("received")
+                .rows
                 .into_iter()
                 .flat_map(|(_, f)| f.into_iter().map(|f| f.id))
                 .collect();
