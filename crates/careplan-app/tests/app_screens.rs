@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use careplan_client::{Client, ClientOptions, Identity, ProfilePaths, Store};
 use careplan_core::partners::MonthState;
+use egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
 use support::kittest::{App, contains};
 
 #[test]
@@ -108,7 +110,9 @@ fn text_size_and_high_contrast_apply_at_once_and_are_kept() {
     assert_eq!(tint, careplan_app::ui::UNREAD_TINT);
 
     // On the login screen: 200 % from the combo box.
-    a.click("文字の大きさ");
+    a.h.get_by_role_and_label(Role::ComboBox, "文字の大きさ")
+        .click();
+    a.h.run_steps(2);
     a.click("200%");
     a.wait("zoomed", |h| h.ctx.zoom_factor() == 2.0);
     a.click("高コントラスト");

@@ -159,59 +159,62 @@ impl Basket {
     pub(crate) fn table(&self, ui: &mut egui::Ui, id: &str) -> Option<usize> {
         let mut remove = None;
         let row_h = 25.0;
-        TableBuilder::new(ui)
-            .id_salt(id)
-            .striped(true)
-            .max_scroll_height(180.0)
-            .column(
-                Column::initial(360.0)
-                    .at_least(120.0)
-                    .resizable(true)
-                    .clip(true),
-            )
-            .column(Column::initial(200.0).at_least(80.0).clip(true))
-            .column(Column::exact(110.0))
-            .column(Column::exact(90.0))
-            .column(Column::remainder())
-            .header(row_h, |mut h| {
-                for t in ["ファイル名", "ファイル種別", "送信先", "サイズ", ""] {
-                    h.col(|ui| {
-                        ui.strong(t);
-                    });
-                }
-            })
-            .body(|body| {
-                body.rows(row_h, self.files.len(), |mut row| {
-                    let i = row.index();
-                    let (name, bytes) = &self.files[i];
-                    let n = parse_name(name);
-                    row.col(|ui| {
-                        ui.label(name);
-                    });
-                    row.col(|ui| {
-                        ui.label(n.kind.map_or("添付ファイル（PDF等）", |k| k.label()));
-                    });
-                    row.col(|ui| {
-                        ui.label(
-                            n.to_office
-                                .map(|o| o.as_str().to_owned())
-                                .unwrap_or_else(|| "—".into()),
-                        );
-                    });
-                    row.col(|ui| {
-                        ui.label(human_size(bytes.len() as u64));
-                    });
-                    row.col(|ui| {
-                        if ui
-                            .small_button("外す")
-                            .on_hover_text(format!("{name} を外す"))
-                            .clicked()
-                        {
-                            remove = Some(i);
-                        }
+        super::table::wide(ui, &format!("{id}-wide"), |ui| {
+            TableBuilder::new(ui)
+                .id_salt(id)
+                .striped(true)
+                .max_scroll_height(180.0)
+                .column(
+                    Column::initial(360.0)
+                        .at_least(120.0)
+                        .resizable(true)
+                        .clip(true),
+                )
+                .column(Column::initial(200.0).at_least(80.0).clip(true))
+                .column(Column::exact(110.0))
+                .column(Column::exact(90.0))
+                .column(Column::remainder())
+                .header(row_h, |mut h| {
+                    for t in ["ファイル名", "ファイル種別", "送信先", "サイズ", ""]
+                    {
+                        h.col(|ui| {
+                            ui.strong(t);
+                        });
+                    }
+                })
+                .body(|body| {
+                    body.rows(row_h, self.files.len(), |mut row| {
+                        let i = row.index();
+                        let (name, bytes) = &self.files[i];
+                        let n = parse_name(name);
+                        row.col(|ui| {
+                            ui.label(name);
+                        });
+                        row.col(|ui| {
+                            ui.label(n.kind.map_or("添付ファイル（PDF等）", |k| k.label()));
+                        });
+                        row.col(|ui| {
+                            ui.label(
+                                n.to_office
+                                    .map(|o| o.as_str().to_owned())
+                                    .unwrap_or_else(|| "—".into()),
+                            );
+                        });
+                        row.col(|ui| {
+                            ui.label(human_size(bytes.len() as u64));
+                        });
+                        row.col(|ui| {
+                            if ui
+                                .small_button("外す")
+                                .on_hover_text(format!("{name} を外す"))
+                                .clicked()
+                            {
+                                remove = Some(i);
+                            }
+                        });
                     });
                 });
-            });
+        });
         remove
     }
 }
@@ -1012,86 +1015,88 @@ pub(crate) fn drafts_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let row_h = 24.0;
     let order = &d.order;
     let view = &mut d.view;
-    TableBuilder::new(ui)
-        .id_salt("drafts")
-        .striped(true)
-        .column(Column::exact(172.0))
-        .column(Column::initial(110.0).clip(true))
-        .column(
-            Column::initial(200.0)
-                .at_least(60.0)
-                .resizable(true)
-                .clip(true),
-        )
-        .column(Column::exact(120.0))
-        .column(
-            Column::initial(330.0)
-                .at_least(80.0)
-                .resizable(true)
-                .clip(true),
-        )
-        .column(Column::exact(80.0))
-        .column(Column::exact(50.0))
-        .column(Column::remainder())
-        .header(row_h, |mut h| {
-            h.col(|ui| view.header(ui, 0, "保存日時"));
-            h.col(|ui| view.header(ui, 1, "端末名"));
-            h.col(|ui| view.header(ui, 2, "メッセージ"));
-            h.col(|ui| view.header(ui, 3, "送信先事業所番号"));
-            h.col(|ui| view.header(ui, 4, "ファイル名"));
-            h.col(|ui| {
-                ui.strong("ファイル種別");
+    super::table::wide(ui, "drafts-wide", |ui| {
+        TableBuilder::new(ui)
+            .id_salt("drafts")
+            .striped(true)
+            .column(Column::exact(172.0))
+            .column(Column::initial(110.0).clip(true))
+            .column(
+                Column::initial(200.0)
+                    .at_least(60.0)
+                    .resizable(true)
+                    .clip(true),
+            )
+            .column(Column::exact(120.0))
+            .column(
+                Column::initial(330.0)
+                    .at_least(80.0)
+                    .resizable(true)
+                    .clip(true),
+            )
+            .column(Column::exact(80.0))
+            .column(Column::exact(50.0))
+            .column(Column::remainder())
+            .header(row_h, |mut h| {
+                h.col(|ui| view.header(ui, 0, "保存日時"));
+                h.col(|ui| view.header(ui, 1, "端末名"));
+                h.col(|ui| view.header(ui, 2, "メッセージ"));
+                h.col(|ui| view.header(ui, 3, "送信先事業所番号"));
+                h.col(|ui| view.header(ui, 4, "ファイル名"));
+                h.col(|ui| {
+                    ui.strong("ファイル種別");
+                });
+                h.col(|ui| {
+                    ui.strong("開く");
+                });
+                h.col(|ui| {
+                    ui.strong("削除");
+                });
+            })
+            .body(|body| {
+                body.rows(row_h, order.len(), |mut row| {
+                    let dr = &ds[order[row.index()]];
+                    row.col(|ui| {
+                        ui.label(when(dr.saved_at));
+                    });
+                    row.col(|ui| {
+                        ui.label(&dr.terminal);
+                    });
+                    row.col(|ui| {
+                        ui.label(&dr.message);
+                    });
+                    row.col(|ui| {
+                        ui.label(dr.to_office.as_deref().unwrap_or("—"));
+                    });
+                    row.col(|ui| {
+                        let names: Vec<&str> = dr.files.iter().map(|f| f.name.as_str()).collect();
+                        ui.label(names.join("、"));
+                    });
+                    row.col(|ui| {
+                        ui.label(kinds_of(dr));
+                    });
+                    row.col(|ui| {
+                        if ui
+                            .small_button("開く")
+                            .on_hover_text("新規作成で開いて編集・送信します")
+                            .clicked()
+                        {
+                            open = Some(dr.id.clone());
+                        }
+                    });
+                    row.col(|ui| {
+                        if ui.small_button("削除").clicked() {
+                            let label = if dr.message.is_empty() {
+                                when(dr.saved_at)
+                            } else {
+                                dr.message.clone()
+                            };
+                            delete = Some((dr.id.clone(), label));
+                        }
+                    });
+                });
             });
-            h.col(|ui| {
-                ui.strong("開く");
-            });
-            h.col(|ui| {
-                ui.strong("削除");
-            });
-        })
-        .body(|body| {
-            body.rows(row_h, order.len(), |mut row| {
-                let dr = &ds[order[row.index()]];
-                row.col(|ui| {
-                    ui.label(when(dr.saved_at));
-                });
-                row.col(|ui| {
-                    ui.label(&dr.terminal);
-                });
-                row.col(|ui| {
-                    ui.label(&dr.message);
-                });
-                row.col(|ui| {
-                    ui.label(dr.to_office.as_deref().unwrap_or("—"));
-                });
-                row.col(|ui| {
-                    let names: Vec<&str> = dr.files.iter().map(|f| f.name.as_str()).collect();
-                    ui.label(names.join("、"));
-                });
-                row.col(|ui| {
-                    ui.label(kinds_of(dr));
-                });
-                row.col(|ui| {
-                    if ui
-                        .small_button("開く")
-                        .on_hover_text("新規作成で開いて編集・送信します")
-                        .clicked()
-                    {
-                        open = Some(dr.id.clone());
-                    }
-                });
-                row.col(|ui| {
-                    if ui.small_button("削除").clicked() {
-                        let label = if dr.message.is_empty() {
-                            when(dr.saved_at)
-                        } else {
-                            dr.message.clone()
-                        };
-                        delete = Some((dr.id.clone(), label));
-                    }
-                });
-            });
-        });
+    });
     if let Some(id) = open {
         let c = client.clone();
         app.jobs.spawn(&ctx, "files", move || {

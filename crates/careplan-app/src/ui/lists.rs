@@ -332,144 +332,149 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
             let text = ui.visuals().text_color();
             ui.visuals_mut().selection.bg_fill = super::unread_tint(ui.ctx());
             ui.visuals_mut().selection.stroke.color = text;
-            TableBuilder::new(ui)
-                .id_salt("received")
-                .striped(false)
-                .column(Column::exact(34.0))
-                .column(Column::exact(172.0))
-                .column(
-                    Column::initial(140.0)
-                        .at_least(60.0)
-                        .resizable(true)
-                        .clip(true),
-                )
-                .column(
-                    Column::initial(160.0)
-                        .at_least(60.0)
-                        .resizable(true)
-                        .clip(true),
-                )
-                // The file name takes what is left, so the table always fits the window
-                // and the last column (内容) stays reachable.
-                .column(Column::remainder().at_least(120.0).clip(true))
-                .column(Column::exact(100.0))
-                .column(Column::exact(84.0))
-                .column(Column::exact(118.0))
-                .column(Column::exact(52.0))
-                .header(row_h + 4.0, |mut h| {
-                    h.col(|ui| {
-                        ui.strong("選択");
-                    });
-                    h.col(|ui| view.header(ui, 0, "受信日時"));
-                    h.col(|ui| view.header(ui, 1, "メッセージ"));
-                    h.col(|ui| view.header(ui, 2, "送信元事業所名称"));
-                    h.col(|ui| view.header(ui, 3, "ファイル名"));
-                    h.col(|ui| view.header(ui, 4, "ファイル種別"));
-                    h.col(|ui| view.header(ui, 5, "バージョン"));
-                    h.col(|ui| view.header(ui, 6, "データ取得状況"));
-                    h.col(|ui| {
-                        ui.strong("内容");
-                    });
-                })
-                .body(|body| {
-                    body.rows(row_h, rows.len(), |mut row| {
-                        let (ti, fi) = rows[row.index()];
-                        let (t, f) = (ti as usize, fi as usize);
-                        let first = l.files(t).start == f;
-                        let (f_id, f_name, acquired) =
-                            (l.file_id(f), l.file_name(f), l.acquired(f));
-                        let unread = !acquired;
-                        row.set_selected(unread);
-                        row.col(|ui| {
-                            let mut on = selected.contains(f_id);
-                            let label = format!("{f_name} を選択");
-                            let resp = ui.add(egui::Checkbox::without_text(&mut on));
-                            resp.widget_info(|| {
-                                egui::WidgetInfo::selected(
-                                    egui::Role::CheckBox,
-                                    true,
-                                    on,
-                                    label.clone(),
-                                )
-                            });
-                            if resp.on_hover_text(label.as_str()).changed() {
-                                if on {
-                                    selected.insert(f_id.to_owned());
-                                } else {
-                                    selected.remove(f_id);
-                                }
-                            }
+            super::table::wide(ui, "received-wide", |ui| {
+                TableBuilder::new(ui)
+                    .id_salt("received")
+                    .striped(false)
+                    .column(Column::exact(34.0))
+                    .column(Column::exact(172.0))
+                    .column(
+                        Column::initial(140.0)
+                            .at_least(60.0)
+                            .resizable(true)
+                            .clip(true),
+                    )
+                    .column(
+                        Column::initial(160.0)
+                            .at_least(60.0)
+                            .resizable(true)
+                            .clip(true),
+                    )
+                    // The file name takes what is left, so the table always fits the window
+                    // and the last column (内容) stays reachable.
+                    .column(Column::remainder().at_least(120.0).clip(true))
+                    .column(Column::exact(100.0))
+                    .column(Column::exact(84.0))
+                    .column(Column::exact(118.0))
+                    .column(Column::exact(52.0))
+                    .header(row_h + 4.0, |mut h| {
+                        h.col(|ui| {
+                            ui.strong("選択");
                         });
-                        row.col(|ui| {
-                            if first {
-                                ui.label(when(l.received_at(t)));
-                            }
+                        h.col(|ui| view.header(ui, 0, "受信日時"));
+                        h.col(|ui| view.header(ui, 1, "メッセージ"));
+                        h.col(|ui| view.header(ui, 2, "送信元事業所名称"));
+                        h.col(|ui| view.header(ui, 3, "ファイル名"));
+                        h.col(|ui| view.header(ui, 4, "ファイル種別"));
+                        h.col(|ui| view.header(ui, 5, "バージョン"));
+                        h.col(|ui| view.header(ui, 6, "データ取得状況"));
+                        h.col(|ui| {
+                            ui.strong("内容");
                         });
-                        row.col(|ui| {
-                            if first {
-                                ui.label(l.message(t));
-                            }
-                        });
-                        row.col(|ui| {
-                            if first {
-                                ui.label(l.sender_name(t))
-                                    .on_hover_text(format!("事業所番号 {}", l.sender_office(t)));
-                            }
-                        });
-                        row.col(|ui| {
-                            let prefix = if first { "" } else { "└ " };
-                            let mark = l.mark(f);
-                            if mark == RowMark::Current {
-                                ui.label(format!("{prefix}{f_name}"));
-                            } else {
-                                // A later file replaces or removes this one: the mark first
-                                // (the name column clips), which file on hover.
-                                ui.horizontal(|ui| {
-                                    ui.spacing_mut().item_spacing.x = 4.0;
-                                    if !prefix.is_empty() {
-                                        ui.label(prefix);
-                                    }
-                                    let tag = ui.label(
-                                        RichText::new(mark.label())
-                                            .color(ui.visuals().warn_fg_color)
-                                            .strong(),
-                                    );
-                                    if let Some(h) = l.mark_hover(f) {
-                                        tag.on_hover_text(h);
-                                    }
-                                    ui.add(
-                                        egui::Label::new(RichText::new(f_name).weak()).truncate(),
-                                    );
-                                });
-                            }
-                        });
-                        row.col(|ui| {
-                            ui.label(l.category(f).label());
-                        });
-                        row.col(|ui| {
-                            ui.label(l.version(f).unwrap_or("—"));
-                        });
-                        row.col(|ui| {
-                            ui.label(status_text(acquired));
-                        });
-                        row.col(|ui| {
-                            if acquired && {
-                                let label = format!("{f_name} の内容を表示");
-                                let b = ui.small_button("表示");
-                                b.widget_info(|| {
-                                    egui::WidgetInfo::labeled(
-                                        egui::Role::Button,
+                    })
+                    .body(|body| {
+                        body.rows(row_h, rows.len(), |mut row| {
+                            let (ti, fi) = rows[row.index()];
+                            let (t, f) = (ti as usize, fi as usize);
+                            let first = l.files(t).start == f;
+                            let (f_id, f_name, acquired) =
+                                (l.file_id(f), l.file_name(f), l.acquired(f));
+                            let unread = !acquired;
+                            row.set_selected(unread);
+                            row.col(|ui| {
+                                let mut on = selected.contains(f_id);
+                                let label = format!("{f_name} を選択");
+                                let resp = ui.add(egui::Checkbox::without_text(&mut on));
+                                resp.widget_info(|| {
+                                    egui::WidgetInfo::selected(
+                                        egui::Role::CheckBox,
                                         true,
+                                        on,
                                         label.clone(),
                                     )
                                 });
-                                b.on_hover_text(label.as_str()).clicked()
-                            } {
-                                open_file = Some(open_request(l, f));
-                            }
+                                if resp.on_hover_text(label.as_str()).changed() {
+                                    if on {
+                                        selected.insert(f_id.to_owned());
+                                    } else {
+                                        selected.remove(f_id);
+                                    }
+                                }
+                            });
+                            row.col(|ui| {
+                                if first {
+                                    ui.label(when(l.received_at(t)));
+                                }
+                            });
+                            row.col(|ui| {
+                                if first {
+                                    ui.label(l.message(t));
+                                }
+                            });
+                            row.col(|ui| {
+                                if first {
+                                    ui.label(l.sender_name(t)).on_hover_text(format!(
+                                        "事業所番号 {}",
+                                        l.sender_office(t)
+                                    ));
+                                }
+                            });
+                            row.col(|ui| {
+                                let prefix = if first { "" } else { "└ " };
+                                let mark = l.mark(f);
+                                if mark == RowMark::Current {
+                                    ui.label(format!("{prefix}{f_name}"));
+                                } else {
+                                    // A later file replaces or removes this one: the mark first
+                                    // (the name column clips), which file on hover.
+                                    ui.horizontal(|ui| {
+                                        ui.spacing_mut().item_spacing.x = 4.0;
+                                        if !prefix.is_empty() {
+                                            ui.label(prefix);
+                                        }
+                                        let tag = ui.label(
+                                            RichText::new(mark.label())
+                                                .color(ui.visuals().warn_fg_color)
+                                                .strong(),
+                                        );
+                                        if let Some(h) = l.mark_hover(f) {
+                                            tag.on_hover_text(h);
+                                        }
+                                        ui.add(
+                                            egui::Label::new(RichText::new(f_name).weak())
+                                                .truncate(),
+                                        );
+                                    });
+                                }
+                            });
+                            row.col(|ui| {
+                                ui.label(l.category(f).label());
+                            });
+                            row.col(|ui| {
+                                ui.label(l.version(f).unwrap_or("—"));
+                            });
+                            row.col(|ui| {
+                                ui.label(status_text(acquired));
+                            });
+                            row.col(|ui| {
+                                if acquired && {
+                                    let label = format!("{f_name} の内容を表示");
+                                    let b = ui.small_button("表示");
+                                    b.widget_info(|| {
+                                        egui::WidgetInfo::labeled(
+                                            egui::Role::Button,
+                                            true,
+                                            label.clone(),
+                                        )
+                                    });
+                                    b.on_hover_text(label.as_str()).clicked()
+                                } {
+                                    open_file = Some(open_request(l, f));
+                                }
+                            });
                         });
                     });
-                });
+            });
         }
     }
     if let Some(req) = open_file {
@@ -899,73 +904,75 @@ pub(crate) fn sent_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let row_h = 25.0;
     let rows = &s.rows;
     let view = &mut s.view;
-    TableBuilder::new(ui)
-        .id_salt("sent")
-        .striped(true)
-        .column(Column::exact(172.0))
-        .column(
-            Column::initial(180.0)
-                .at_least(60.0)
-                .resizable(true)
-                .clip(true),
-        )
-        .column(
-            Column::initial(230.0)
-                .at_least(80.0)
-                .resizable(true)
-                .clip(true),
-        )
-        .column(Column::remainder().at_least(120.0).clip(true))
-        .column(Column::exact(100.0))
-        .column(Column::exact(130.0))
-        .header(row_h + 4.0, |mut h| {
-            h.col(|ui| view.header(ui, 0, "送信日時"));
-            h.col(|ui| view.header(ui, 1, "メッセージ"));
-            h.col(|ui| view.header(ui, 2, "送信先事業所"));
-            h.col(|ui| view.header(ui, 3, "ファイル名"));
-            h.col(|ui| view.header(ui, 4, "ファイル種別"));
-            h.col(|ui| view.header(ui, 5, "ダウンロード状況"));
-        })
-        .body(|body| {
-            body.rows(row_h, rows.len(), |mut row| {
-                let (ti, di, fi) = rows[row.index()];
-                let t = &l.items[ti as usize];
-                let d = &t.destinations[di as usize];
-                let f = &d.files[fi as usize];
-                let first_t = di == 0 && fi == 0;
-                let first_d = fi == 0;
-                row.col(|ui| {
-                    if first_t {
-                        ui.label(when(t.sent_at));
-                    }
-                });
-                row.col(|ui| {
-                    if first_t {
-                        ui.label(&t.message);
-                    }
-                });
-                row.col(|ui| {
-                    if first_d {
-                        match &d.name {
-                            Some(n) => ui.label(format!("{} {n}", d.office)),
-                            None => ui.label(&d.office),
-                        };
-                    }
-                });
-                row.col(|ui| {
-                    ui.label(&f.name);
-                });
-                row.col(|ui| {
-                    ui.label(f.category.label());
-                });
-                row.col(|ui| {
-                    if first_d {
-                        let all = d.all_acquired();
-                        let text = RichText::new(status_text(all));
-                        ui.label(if all { text } else { text.strong() })
-                            .on_hover_text("済: 送信先がすべてのファイルを保存しました。");
-                    }
+    super::table::wide(ui, "sent-wide", |ui| {
+        TableBuilder::new(ui)
+            .id_salt("sent")
+            .striped(true)
+            .column(Column::exact(172.0))
+            .column(
+                Column::initial(180.0)
+                    .at_least(60.0)
+                    .resizable(true)
+                    .clip(true),
+            )
+            .column(
+                Column::initial(230.0)
+                    .at_least(80.0)
+                    .resizable(true)
+                    .clip(true),
+            )
+            .column(Column::remainder().at_least(120.0).clip(true))
+            .column(Column::exact(100.0))
+            .column(Column::exact(130.0))
+            .header(row_h + 4.0, |mut h| {
+                h.col(|ui| view.header(ui, 0, "送信日時"));
+                h.col(|ui| view.header(ui, 1, "メッセージ"));
+                h.col(|ui| view.header(ui, 2, "送信先事業所"));
+                h.col(|ui| view.header(ui, 3, "ファイル名"));
+                h.col(|ui| view.header(ui, 4, "ファイル種別"));
+                h.col(|ui| view.header(ui, 5, "ダウンロード状況"));
+            })
+            .body(|body| {
+                body.rows(row_h, rows.len(), |mut row| {
+                    let (ti, di, fi) = rows[row.index()];
+                    let t = &l.items[ti as usize];
+                    let d = &t.destinations[di as usize];
+                    let f = &d.files[fi as usize];
+                    let first_t = di == 0 && fi == 0;
+                    let first_d = fi == 0;
+                    row.col(|ui| {
+                        if first_t {
+                            ui.label(when(t.sent_at));
+                        }
+                    });
+                    row.col(|ui| {
+                        if first_t {
+                            ui.label(&t.message);
+                        }
+                    });
+                    row.col(|ui| {
+                        if first_d {
+                            match &d.name {
+                                Some(n) => ui.label(format!("{} {n}", d.office)),
+                                None => ui.label(&d.office),
+                            };
+                        }
+                    });
+                    row.col(|ui| {
+                        ui.label(&f.name);
+                    });
+                    row.col(|ui| {
+                        ui.label(f.category.label());
+                    });
+                    row.col(|ui| {
+                        if first_d {
+                            let all = d.all_acquired();
+                            let text = RichText::new(status_text(all));
+                            ui.label(if all { text } else { text.strong() })
+                                .on_hover_text("済: 送信先がすべてのファイルを保存しました。");
+                        }
+                    });
                 });
             });
-        });
+    });
 }

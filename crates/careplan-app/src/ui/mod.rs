@@ -34,6 +34,24 @@ pub use jobs::Msg;
 /// The bundled Japanese face (BIZ UDPGothic, OFL; see `assets/OFL.txt`).
 pub const JAPANESE_FONT: &[u8] = include_bytes!("../../../../assets/BIZUDPGothic-Regular.ttf");
 
+/// A screen in a vertical scroll area that fills the panel.
+fn scrolled(ui: &mut egui::Ui, id: &str, add: impl FnOnce(&mut egui::Ui)) {
+    egui::ScrollArea::vertical()
+        .id_salt(id)
+        .auto_shrink([false, false])
+        .show(ui, add);
+}
+
+/// Width of `text` in the body font: whether a group still fits on the current row.
+pub(crate) fn text_width(ui: &egui::Ui, text: &str) -> f32 {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    ui.ctx().fonts_mut(|f| {
+        f.layout_no_wrap(text.to_owned(), font, Color32::BLACK)
+            .size()
+            .x
+    })
+}
+
 /// The light-green tint of rows not yet acquired (未), as in the official client.
 pub const UNREAD_TINT: Color32 = Color32::from_rgb(0xdc, 0xf4, 0xdc);
 
@@ -276,6 +294,11 @@ pub struct CareplanApp {
     frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The (文字の大きさ, 高コントラスト) last applied to the context.
     look: Option<(u16, bool)>,
+    /// The number of the newest settings save, and the lock the saves write under.
+    settings_saves: (
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+        std::sync::Arc<std::sync::Mutex<()>>,
+    ),
 }
 
 impl CareplanApp {
@@ -317,6 +340,7 @@ impl CareplanApp {
             lock_override: None,
             frames: Default::default(),
             look: None,
+            settings_saves: Default::default(),
         };
         app.login.pending_demo_dir = start_demo;
         if let Relay::Demo { info, office } = &app.relay {
@@ -423,12 +447,24 @@ impl CareplanApp {
     }
 
     /// Save the terminal settings (small; sled writes are buffered, the flush is fast).
+    ///
+    /// Saves run on worker threads and may finish in any order: each carries a number, and
+    /// under one lock only the newest is written (an older one that comes last is dropped),
+    /// so two quick changes never leave the first one on disk.
     pub(crate) fn save_settings(&mut self) {
         let store = self.store.clone();
         let settings = self.settings.clone();
         let ctx = self.ctx.clone();
         let Some(ctx) = ctx else { return };
+        let (latest, lock) = self.settings_saves.clone();
+        let mine = latest.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         self.jobs.spawn(&ctx, "settings", move || {
+            let _one_at_a_time = lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if latest.load(std::sync::atomic::Ordering::SeqCst) != mine {
+                return Msg::Nothing;
+            }
             match store.save_settings(&settings) {
                 Ok(()) => Msg::Nothing,
                 Err(e) => Msg::Failed("設定を保存できません".into(), e.to_string()),
@@ -592,17 +628,20 @@ impl CareplanApp {
         self.dropped_files(&ctx);
         self.status_bar(ui);
         if self.session.is_none() && !self.bench {
-            egui::CentralPanel::default().show(ui, |ui| login::ui(self, ui));
+            egui::CentralPanel::default()
+                .show(ui, |ui| scrolled(ui, "login", |ui| login::ui(self, ui)));
         } else {
             self.tabs_bar(ui);
             egui::CentralPanel::default().show(ui, |ui| match self.tab {
-                Tab::Top => top::ui(self, ui),
+                // Screens that are not one table scroll as a whole (large text, small window);
+                // the lists scroll inside their tables.
+                Tab::Top => scrolled(ui, "top", |ui| top::ui(self, ui)),
                 Tab::Received => lists::received_ui(self, ui),
                 Tab::Sent => lists::sent_ui(self, ui),
                 Tab::Partners => partners::ui(self, ui),
-                Tab::Compose => compose::compose_ui(self, ui),
+                Tab::Compose => scrolled(ui, "compose", |ui| compose::compose_ui(self, ui)),
                 Tab::Drafts => compose::drafts_ui(self, ui),
-                Tab::Bulk => bulk::ui(self, ui),
+                Tab::Bulk => scrolled(ui, "bulk", |ui| bulk::ui(self, ui)),
             });
         }
         if let Some(v) = &mut self.viewer {
@@ -661,7 +700,19 @@ impl CareplanApp {
         let ctx = ui.ctx().clone();
         egui::Panel::top("tabs").show(ui, |ui| {
             ui.add_space(4.0);
-            ui.horizontal(|ui| {
+            let who = self
+                .session
+                .as_ref()
+                .map(|s| format!("{}（{}）", s.info.office_name, s.info.office))
+                .unwrap_or_default();
+            // The office and ログアウト sit at the right when they fit after the tabs; with
+            // large text the tabs wrap and the office moves to a row of its own.
+            let right = text_width(ui, &who) + text_width(ui, "ログアウト") + 48.0;
+            let tabs: String = Tab::ALL.iter().map(|t| t.label()).collect();
+            // 15-point tab labels on the 14-point body font, plus each tab's padding.
+            let tabs_w = text_width(ui, &tabs) * 15.0 / 14.0 + 20.0 * Tab::ALL.len() as f32;
+            let own_row = tabs_w + right > ui.available_width();
+            ui.horizontal_wrapped(|ui| {
                 for tab in Tab::ALL {
                     let selected = self.tab == tab;
                     if ui
@@ -670,6 +721,9 @@ impl CareplanApp {
                     {
                         self.open_tab(&ctx, tab);
                     }
+                }
+                if own_row {
+                    ui.end_row();
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button("ログアウト").clicked() {
@@ -689,18 +743,27 @@ impl CareplanApp {
     /// keyboard zoom is off, so the setting and the screen never disagree).
     fn look_controls(&mut self, ui: &mut egui::Ui) {
         let before = (self.settings.text_size_percent, self.settings.high_contrast);
+        self.look_widgets(ui);
+        if (self.settings.text_size_percent, self.settings.high_contrast) != before {
+            self.save_settings();
+        }
+    }
+
+    /// Added right to left (the status bar's right-hand group): the check box, the size box,
+    /// then its label, which reads 「文字の大きさ [100%] ☐高コントラスト」.
+    fn look_widgets(&mut self, ui: &mut egui::Ui) {
         ui.checkbox(&mut self.settings.high_contrast, "高コントラスト");
-        let l = ui.label("文字の大きさ");
         let current = self.settings.text_size_percent;
-        egui::ComboBox::from_id_salt("text-size")
+        let combo = egui::ComboBox::from_id_salt("text-size")
             .selected_text(format!("{current}%"))
             .show_ui(ui, |ui| {
                 for p in TEXT_SIZES {
                     ui.selectable_value(&mut self.settings.text_size_percent, p, format!("{p}%"));
                 }
             })
-            .response
-            .labelled_by(l.id);
+            .response;
+        let l = ui.label("文字の大きさ");
+        combo.labelled_by(l.id);
         let step = ui.input_mut(|i| {
             if i.consume_key(egui::Modifiers::COMMAND, egui::Key::Plus)
                 || i.consume_key(egui::Modifiers::COMMAND, egui::Key::Equals)
@@ -720,57 +783,87 @@ impl CareplanApp {
             let next = (at as isize + step).clamp(0, TEXT_SIZES.len() as isize - 1);
             self.settings.text_size_percent = TEXT_SIZES[next as usize];
         }
-        if (self.settings.text_size_percent, self.settings.high_contrast) != before {
-            self.save_settings();
-        }
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                if self.relay.is_demo() {
-                    ui.label(
-                        RichText::new("【デモ】")
-                            .color(Color32::from_rgb(0xb0, 0x40, 0x00))
-                            .strong(),
-                    );
-                }
-                match &self.relay {
-                    Relay::Configured { url, .. } => {
-                        ui.label(format!("中継サーバ: {url}"));
-                    }
-                    Relay::Demo { info, .. } => {
-                        ui.label(format!("デモ用中継サーバ: {}", info.relay_url));
-                    }
-                    Relay::Starting => {
-                        ui.spinner();
-                        ui.label("デモ用の中継サーバを起動しています…");
-                    }
-                    Relay::Failed(e) => {
-                        ui.colored_label(ui.visuals().error_fg_color, e);
-                    }
-                }
-                ui.separator();
-                match &self.session {
-                    Some(_) => ui.label("ログイン中"),
-                    None => ui.label("未ログイン"),
-                };
-                if let Some(off) = self.offline_note() {
-                    ui.separator();
-                    ui.colored_label(ui.visuals().warn_fg_color, off);
-                }
-                if let Some(job) = self.jobs.current_label() {
-                    ui.separator();
-                    ui.spinner();
-                    ui.label(job);
-                }
+            // With large text the right-hand group (描画, 文字の大きさ, 高コントラスト) takes a
+            // second row instead of covering the relay's address.
+            let left = text_width(ui, &self.status_left_text()) + 90.0;
+            let right = text_width(ui, &self.renderer_note)
+                + text_width(ui, "文字の大きさ 200% 高コントラスト")
+                + 110.0;
+            let right_group = |app: &mut Self, ui: &mut egui::Ui| {
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    self.look_controls(ui);
+                    app.look_controls(ui);
                     ui.separator();
-                    ui.weak(&self.renderer_note);
+                    ui.weak(&app.renderer_note);
                 });
-            });
+            };
+            if left + right > ui.available_width() {
+                ui.horizontal(|ui| self.status_left(ui));
+                ui.horizontal(|ui| right_group(self, ui));
+            } else {
+                ui.horizontal(|ui| {
+                    self.status_left(ui);
+                    right_group(self, ui);
+                });
+            }
         });
+    }
+
+    /// The text of [`Self::status_left`], to measure it.
+    fn status_left_text(&self) -> String {
+        let relay = match &self.relay {
+            Relay::Configured { url, .. } => format!("中継サーバ: {url}"),
+            Relay::Demo { info, .. } => format!("【デモ】デモ用中継サーバ: {}", info.relay_url),
+            Relay::Starting => "デモ用の中継サーバを起動しています…".to_owned(),
+            Relay::Failed(e) => e.clone(),
+        };
+        format!(
+            "{relay} 未ログイン {} {}",
+            self.offline_note().unwrap_or_default(),
+            self.jobs.current_label().unwrap_or_default()
+        )
+    }
+
+    fn status_left(&mut self, ui: &mut egui::Ui) {
+        if self.relay.is_demo() {
+            ui.label(
+                RichText::new("【デモ】")
+                    .color(Color32::from_rgb(0xb0, 0x40, 0x00))
+                    .strong(),
+            );
+        }
+        match &self.relay {
+            Relay::Configured { url, .. } => {
+                ui.label(format!("中継サーバ: {url}"));
+            }
+            Relay::Demo { info, .. } => {
+                ui.label(format!("デモ用中継サーバ: {}", info.relay_url));
+            }
+            Relay::Starting => {
+                ui.spinner();
+                ui.label("デモ用の中継サーバを起動しています…");
+            }
+            Relay::Failed(e) => {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+        }
+        ui.separator();
+        match &self.session {
+            Some(_) => ui.label("ログイン中"),
+            None => ui.label("未ログイン"),
+        };
+        if let Some(off) = self.offline_note() {
+            ui.separator();
+            ui.colored_label(ui.visuals().warn_fg_color, off);
+        }
+        if let Some(job) = self.jobs.current_label() {
+            ui.separator();
+            ui.spinner();
+            ui.label(job);
+        }
     }
 
     fn offline_note(&self) -> Option<String> {

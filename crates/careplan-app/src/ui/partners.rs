@@ -196,63 +196,65 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let text = ui.visuals().text_color();
     ui.visuals_mut().selection.bg_fill = super::unread_tint(ui.ctx());
     ui.visuals_mut().selection.stroke.color = text;
-    TableBuilder::new(ui)
-        .id_salt("partners")
-        .striped(false)
-        .column(Column::exact(112.0))
-        .column(
-            Column::initial(220.0)
-                .at_least(80.0)
-                .resizable(true)
-                .clip(true),
-        )
-        .column(Column::exact(150.0))
-        .column(Column::exact(150.0))
-        .column(Column::exact(150.0))
-        .column(Column::exact(60.0))
-        .column(Column::exact(70.0))
-        .column(Column::remainder().at_least(90.0))
-        .header(row_h + 4.0, |mut h| {
-            for (i, label) in HEADERS.iter().enumerate() {
-                h.col(|ui| view.header(ui, i, label));
-            }
-        })
-        .body(|body| {
-            body.rows(row_h, order.len(), |mut row| {
-                let p = &rows[order[row.index()]];
-                row.set_selected(p.unread > 0);
-                let cell = |row: &mut egui_extras::TableRow<'_, '_>, text: RichText| {
-                    row.col(|ui| {
-                        ui.label(text);
-                    });
-                };
-                cell(&mut row, RichText::new(&p.office));
-                cell(
-                    &mut row,
-                    RichText::new(if p.name.is_empty() {
-                        "（名称不明）"
-                    } else {
-                        &p.name
-                    }),
-                );
-                cell(&mut row, RichText::new(when_or_dash(p.last_activity())));
-                cell(&mut row, RichText::new(when_or_dash(p.last_sent)));
-                cell(&mut row, RichText::new(when_or_dash(p.last_received)));
-                let count = |n: usize| {
-                    let t = RichText::new(n.to_string());
-                    if n > 0 { t.strong() } else { t }
-                };
-                cell(&mut row, count(p.unread));
-                cell(&mut row, count(p.undownloaded));
-                let m = RichText::new(p.this_month.label());
-                cell(
-                    &mut row,
-                    if p.this_month == MonthState::Pending {
-                        m.strong()
-                    } else {
-                        m
-                    },
-                );
+    super::table::wide(ui, "partners-wide", |ui| {
+        TableBuilder::new(ui)
+            .id_salt("partners")
+            .striped(false)
+            .column(Column::exact(112.0))
+            .column(
+                Column::initial(220.0)
+                    .at_least(80.0)
+                    .resizable(true)
+                    .clip(true),
+            )
+            .column(Column::exact(150.0))
+            .column(Column::exact(150.0))
+            .column(Column::exact(150.0))
+            .column(Column::exact(60.0))
+            .column(Column::exact(70.0))
+            .column(Column::remainder().at_least(90.0))
+            .header(row_h + 4.0, |mut h| {
+                for (i, label) in HEADERS.iter().enumerate() {
+                    h.col(|ui| view.header(ui, i, label));
+                }
+            })
+            .body(|body| {
+                body.rows(row_h, order.len(), |mut row| {
+                    let p = &rows[order[row.index()]];
+                    row.set_selected(p.unread > 0);
+                    let cell = |row: &mut egui_extras::TableRow<'_, '_>, text: RichText| {
+                        row.col(|ui| {
+                            ui.label(text);
+                        });
+                    };
+                    cell(&mut row, RichText::new(&p.office));
+                    cell(
+                        &mut row,
+                        RichText::new(if p.name.is_empty() {
+                            "（名称不明）"
+                        } else {
+                            &p.name
+                        }),
+                    );
+                    cell(&mut row, RichText::new(when_or_dash(p.last_activity())));
+                    cell(&mut row, RichText::new(when_or_dash(p.last_sent)));
+                    cell(&mut row, RichText::new(when_or_dash(p.last_received)));
+                    let count = |n: usize| {
+                        let t = RichText::new(n.to_string());
+                        if n > 0 { t.strong() } else { t }
+                    };
+                    cell(&mut row, count(p.unread));
+                    cell(&mut row, count(p.undownloaded));
+                    let m = RichText::new(p.this_month.label());
+                    cell(
+                        &mut row,
+                        if p.this_month == MonthState::Pending {
+                            m.strong()
+                        } else {
+                            m
+                        },
+                    );
+                });
             });
-        });
+    });
 }

@@ -95,3 +95,14 @@ pub(crate) fn empty_state(ui: &mut Ui, text: &str) {
 pub(crate) fn status_text(acquired: bool) -> &'static str {
     if acquired { "済" } else { "未" }
 }
+
+/// A table wider than the window (large text, a narrow window) scrolls sideways instead of
+/// being cut off: the columns keep their least widths inside a horizontal scroll area that
+/// fills the space left (the table's own vertical scrolling stays inside it).
+pub(crate) fn wide<R>(ui: &mut Ui, id: &str, add: impl FnOnce(&mut Ui) -> R) -> R {
+    egui::ScrollArea::horizontal()
+        .id_salt(id)
+        .auto_shrink([false, true])
+        .show(ui, add)
+        .inner
+}

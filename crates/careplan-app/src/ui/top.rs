@@ -256,39 +256,41 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     }
     let mut open = None;
     let row_h = 24.0;
-    TableBuilder::new(ui)
-        .id_salt("notices")
-        .striped(true)
-        .sense(egui::Sense::click())
-        .column(Column::exact(172.0))
-        .column(Column::initial(320.0).at_least(120.0).resizable(true))
-        .column(Column::remainder())
-        .header(row_h, |mut h| {
-            h.col(|ui| top.view.header(ui, 0, "掲載日時"));
-            h.col(|ui| top.view.header(ui, 1, "件名"));
-            h.col(|ui| {
-                ui.strong("詳細(抜粋)");
-            });
-        })
-        .body(|body| {
-            body.rows(row_h, top.order.len(), |mut row| {
-                let n = &list.items[top.order[row.index()]];
-                row.col(|ui| {
-                    ui.label(when(n.posted_at));
+    super::table::wide(ui, "notices-wide", |ui| {
+        TableBuilder::new(ui)
+            .id_salt("notices")
+            .striped(true)
+            .sense(egui::Sense::click())
+            .column(Column::exact(172.0))
+            .column(Column::initial(320.0).at_least(120.0).resizable(true))
+            .column(Column::remainder())
+            .header(row_h, |mut h| {
+                h.col(|ui| top.view.header(ui, 0, "掲載日時"));
+                h.col(|ui| top.view.header(ui, 1, "件名"));
+                h.col(|ui| {
+                    ui.strong("詳細(抜粋)");
                 });
-                row.col(|ui| {
-                    if ui.link(&n.title).clicked() {
+            })
+            .body(|body| {
+                body.rows(row_h, top.order.len(), |mut row| {
+                    let n = &list.items[top.order[row.index()]];
+                    row.col(|ui| {
+                        ui.label(when(n.posted_at));
+                    });
+                    row.col(|ui| {
+                        if ui.link(&n.title).clicked() {
+                            open = Some(n.clone());
+                        }
+                    });
+                    row.col(|ui| {
+                        ui.label(n.excerpt(60));
+                    });
+                    if row.response().clicked() {
                         open = Some(n.clone());
                     }
                 });
-                row.col(|ui| {
-                    ui.label(n.excerpt(60));
-                });
-                if row.response().clicked() {
-                    open = Some(n.clone());
-                }
             });
-        });
+    });
     if open.is_some() {
         top.detail = open;
     }
