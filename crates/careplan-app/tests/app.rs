@@ -135,6 +135,35 @@ impl App {
         });
     }
 
+    /// Press Tab until a control whose name contains `label` has the keyboard focus (as a
+    /// person moving through the screen does), at most 80 presses.
+    fn tab_to(&mut self, label: &str) {
+        for _ in 0..80 {
+            if self
+                .h
+                .query_all_by_label_contains(label)
+                .any(|n| n.is_focused())
+            {
+                return;
+            }
+            self.h.key_press(egui::Key::Tab);
+            self.h.run_steps(1);
+        }
+        panic!("Tab never reached 「{label}」");
+    }
+
+    /// One key, then two frames.
+    fn key(&mut self, key: egui::Key) {
+        self.h.key_press(key);
+        self.h.run_steps(2);
+    }
+
+    /// Text typed into the focused field.
+    fn type_text(&mut self, text: &str) {
+        self.h.event(egui::Event::Text(text.to_owned()));
+        self.h.run_steps(2);
+    }
+
     fn open_tab(&mut self, label: &str) {
         self.click(label);
     }
@@ -581,4 +610,76 @@ fn an_arrival_shows_in_the_received_list_without_a_click() {
     c.send(&plan, true).unwrap();
     // No click on 「更新」: the waiting worker was woken by the send and refreshed the list.
     d.wait("the arrival on screen", |h| h.query_by_label(msg).is_some());
+}
+
+/// Issue 16: login → 受信一覧 → データ受信, and 新規作成 → 送信, with keys alone: Tab moves
+/// the focus, Enter presses the focused button, Alt+number opens a tab, Escape closes a
+/// dialog. (Files come into 新規作成 by a drop here; on a PC the 「ファイルを選択…」 button opens
+/// the OS file dialog, which is keyboard-operable itself.)
+#[test]
+fn keyboard_only_login_receive_and_send() {
+    let out = tempfile::tempdir().unwrap();
+    let mut b = app_for(1);
+    b.tab_to("デモのパスワードを入力");
+    b.key(egui::Key::Enter);
+    b.tab_to("次へ");
+    b.key(egui::Key::Enter);
+    b.wait("step 2", |h| h.query_by_label("事業所ユーザID").is_some());
+    b.tab_to("ログイン");
+    b.key(egui::Key::Enter);
+    b.wait("logged in", |h| h.state().is_logged_in());
+
+    // Alt+2: 受信一覧.
+    b.h.key_press_modifiers(egui::Modifiers::ALT, egui::Key::Num2);
+    b.h.run_steps(2);
+    assert_eq!(b.h.state().tab(), Some(Tab::Received));
+    b.wait("list", |h| h.state().received_rows() > 0);
+    b.tab_to("未取得をすべて選択");
+    b.key(egui::Key::Enter);
+    b.tab_to("データ受信（");
+    b.key(egui::Key::Enter);
+    b.wait("dialog", |h| h.query_by_label("保存先フォルダ").is_some());
+    b.tab_to("保存先フォルダ");
+    b.type_text(&out.path().display().to_string());
+    b.tab_to("受信する");
+    b.key(egui::Key::Enter);
+    b.wait("received", |h| {
+        h.query_all_by_label_contains("受信が完了しました")
+            .next()
+            .is_some()
+    });
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().count() > 0,
+        "files saved"
+    );
+    // Escape closes the dialog.
+    b.key(egui::Key::Escape);
+    b.wait("closed", |h| h.query_by_label("保存先フォルダ").is_none());
+
+    // 新規作成 (Alt+4) → 送信, keys only once the files are in.
+    let msg = "キーボードだけで送信";
+    let files = plan_set(1, 0, "20261124111111");
+    b.h.key_press_modifiers(egui::Modifiers::ALT, egui::Key::Num4);
+    b.h.run_steps(2);
+    assert_eq!(b.h.state().tab(), Some(Tab::Compose));
+    b.drop_files(&files);
+    b.wait("files checked", |h| {
+        h.query_by_label("送信内容を確認する").is_some()
+    });
+    b.tab_to("メッセージ");
+    b.type_text(msg);
+    b.tab_to("送信内容を確認する");
+    b.key(egui::Key::Enter);
+    b.wait("confirmation", |h| {
+        h.query_by_label("送信内容の確認").is_some()
+    });
+    // The default button has the focus: Enter sends.
+    b.key(egui::Key::Enter);
+    b.wait("sent", |h| h.query_by_label("送信が完了しました").is_some());
+    b.key(egui::Key::Escape);
+
+    // The other office has it.
+    let (c, _dir) = client_for(0);
+    let listed = c.received().unwrap().items;
+    assert!(listed.iter().any(|t| t.message == msg), "sent with keys");
 }

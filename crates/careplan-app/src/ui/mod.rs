@@ -200,6 +200,17 @@ pub enum Tab {
     Partners,
 }
 
+/// Alt+1 … Alt+7: the tabs in [`Tab::ALL`] order.
+const TAB_KEYS: [egui::Key; 7] = [
+    egui::Key::Num1,
+    egui::Key::Num2,
+    egui::Key::Num3,
+    egui::Key::Num4,
+    egui::Key::Num5,
+    egui::Key::Num6,
+    egui::Key::Num7,
+];
+
 impl Tab {
     const ALL: [Tab; 7] = [
         Tab::Top,
@@ -708,17 +719,49 @@ impl CareplanApp {
             // The office and ログアウト sit at the right when they fit after the tabs; with
             // large text the tabs wrap and the office moves to a row of its own.
             let right = text_width(ui, &who) + text_width(ui, "ログアウト") + 48.0;
-            let tabs: String = Tab::ALL.iter().map(|t| t.label()).collect();
+            let tabs: String = Tab::ALL
+                .iter()
+                .map(|t| format!("{} Alt+1", t.label()))
+                .collect();
             // 15-point tab labels on the 14-point body font, plus each tab's padding.
             let tabs_w = text_width(ui, &tabs) * 15.0 / 14.0 + 20.0 * Tab::ALL.len() as f32;
             let own_row = tabs_w + right > ui.available_width();
+            // Alt+1 … Alt+7 open the tabs (shown after each name).
+            let pressed = ui.input_mut(|i| {
+                Tab::ALL
+                    .iter()
+                    .zip(TAB_KEYS)
+                    .find(|(_, k)| i.consume_key(egui::Modifiers::ALT, *k))
+                    .map(|(t, _)| *t)
+            });
+            if let Some(tab) = pressed {
+                self.open_tab(&ctx, tab);
+            }
             ui.horizontal_wrapped(|ui| {
-                for tab in Tab::ALL {
+                for (n, tab) in Tab::ALL.into_iter().enumerate() {
                     let selected = self.tab == tab;
-                    if ui
-                        .selectable_label(selected, RichText::new(tab.label()).size(15.0))
-                        .clicked()
-                    {
+                    let mut text = egui::text::LayoutJob::default();
+                    RichText::new(tab.label()).size(15.0).append_to(
+                        &mut text,
+                        ui.style(),
+                        egui::FontSelection::Default,
+                        egui::Align::Center,
+                    );
+                    RichText::new(format!(" Alt+{}", n + 1))
+                        .size(11.0)
+                        .weak()
+                        .append_to(
+                            &mut text,
+                            ui.style(),
+                            egui::FontSelection::Default,
+                            egui::Align::Center,
+                        );
+                    let r = ui.selectable_label(selected, text);
+                    // Screen readers say the tab's name (the shortcut is its key shortcut).
+                    r.widget_info(|| {
+                        egui::WidgetInfo::selected(egui::Role::Tab, true, selected, tab.label())
+                    });
+                    if r.clicked() {
                         self.open_tab(&ctx, tab);
                     }
                 }
@@ -981,7 +1024,13 @@ pub(crate) fn confirm_modal(
         ui.heading(title);
         body(ui);
         ui.horizontal(|ui| {
-            if ui.button(RichText::new(ok).strong()).clicked() {
+            let r = ui.button(RichText::new(ok).strong());
+            // The default button: focused when the dialog opens, so Enter (or Space) answers
+            // it; Tab reaches the other; Escape cancels.
+            if ui.memory(|m| m.focused().is_none()) {
+                r.request_focus();
+            }
+            if r.clicked() {
                 answer = Some(true);
             }
             if ui.button(cancel).clicked() {
