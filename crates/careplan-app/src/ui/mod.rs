@@ -96,8 +96,10 @@ pub fn apply_look(ctx: &egui::Context, text_size_percent: u16, high_contrast: bo
         }
         v.widgets.noninteractive.bg_stroke = egui::Stroke::new(1.0, Color32::BLACK);
         v.widgets.inactive.weak_bg_fill = Color32::from_gray(235);
-        v.selection.bg_fill = Color32::from_rgb(0x00, 0x3c, 0x9e);
-        v.selection.stroke = egui::Stroke::new(2.0, Color32::WHITE);
+        // Text stays black everywhere: the selection (current tab, selected text) is a
+        // strong yellow with a black outline instead of a dark fill.
+        v.selection.bg_fill = Color32::from_rgb(0xff, 0xd4, 0x00);
+        v.selection.stroke = egui::Stroke::new(2.0, Color32::BLACK);
         v.hyperlink_color = Color32::from_rgb(0x00, 0x2a, 0x80);
         v.faint_bg_color = Color32::from_gray(242);
     }

@@ -165,6 +165,18 @@ fn days_left(t: OffsetDateTime) -> i64 {
     (t - OffsetDateTime::now_utc()).whole_days()
 }
 
+/// One of the three boxes (ライセンス, 証明書情報, パスワード): as wide as its column, text
+/// left-aligned (the columns' justified layout spread wrapped Japanese text letter by letter
+/// at large sizes).
+fn info_box(ui: &mut egui::Ui, add: impl FnOnce(&mut egui::Ui)) {
+    ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+        ui.group(|ui| {
+            ui.set_min_width(ui.available_width());
+            add(ui);
+        });
+    });
+}
+
 fn expiry_line(ui: &mut egui::Ui, what: &str, t: Option<OffsetDateTime>) {
     match t {
         Some(t) => {
@@ -200,11 +212,11 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     });
     ui.add_space(4.0);
     ui.columns(3, |cols| {
-        cols[0].group(|ui| {
+        info_box(&mut cols[0], |ui| {
             ui.label(RichText::new("ライセンス").strong());
             expiry_line(ui, "ライセンス期限", info.licence_expires_at);
         });
-        cols[1].group(|ui| {
+        info_box(&mut cols[1], |ui| {
             ui.label(RichText::new("証明書情報").strong());
             ui.label(format!("事業所番号: {}", cert.office));
             expiry_line(ui, "証明書の有効期限", Some(cert.not_after));
@@ -212,7 +224,7 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                 ui.label("下の「証明書の更新」から申請できます。");
             }
         });
-        cols[2].group(|ui| {
+        info_box(&mut cols[2], |ui| {
             ui.label(RichText::new("パスワード").strong());
             expiry_line(ui, "パスワードの有効期限", info.password_expires_at);
         });
