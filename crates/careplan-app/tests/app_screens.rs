@@ -234,3 +234,121 @@ fn the_name_check_finds_an_unnamed_control() {
     assert_eq!(all, 2);
     assert_eq!(unnamed.len(), 1, "{unnamed:?}");
 }
+
+fn demo_office(info: &careplan_relay::demo::DemoInfo, i: usize) -> careplan_core::demo::DemoOffice {
+    let o = &info.offices[i];
+    careplan_core::demo::DemoOffice {
+        number: careplan_core::OfficeNumber::parse(&o.office).expect("office"),
+        name: o.name.clone(),
+        service: careplan_core::ServiceType::parse(if i == 0 { "43" } else { "11" })
+            .expect("service"),
+        care_manager: i == 0,
+    }
+}
+
+/// Files under `dir`, recursively (names only).
+fn names_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(names_under(&p));
+            } else {
+                out.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Issue 14 in the window: 自動送受信 takes a 送信フォルダ, starts the engine, sends a complete
+/// set with no click, puts a broken set into エラー with its reason, shows both in its counts,
+/// keeps the folders for this terminal, and stops.
+#[test]
+fn watched_outbox_from_the_app_sends_a_set_and_refuses_a_broken_one() {
+    let mut a = App::start(0);
+    a.login();
+    let info = a.h.state().demo_info().cloned().expect("demo");
+    let outbox = a.dir.path().join("送信フォルダ");
+
+    a.click("自動送受信");
+    assert!(contains(&a.h, "まだ開始していません"));
+    a.set_text("送信フォルダ", outbox.to_str().expect("utf-8"));
+    a.click("自動送受信を開始");
+    a.wait("running", |h| {
+        h.state().watch_status().is_some_and(|s| s.running)
+    });
+    assert_eq!(
+        a.store
+            .settings()
+            .expect("settings")
+            .watch
+            .outbox
+            .as_deref(),
+        Some(outbox.as_path()),
+        "kept for this terminal"
+    );
+
+    let users = careplan_core::demo::demo_users(7, 2);
+    let (me, to) = (demo_office(&info, 0), demo_office(&info, 1));
+    let good = careplan_core::demo::plan_set(&me, &to, "202612", "20261202090000", &users);
+    let mut bad = careplan_core::demo::plan_set(&me, &to, "202612", "20261202090001", &users);
+    bad[0].bytes = b"\x82\xa0,broken\r\n".to_vec();
+    for f in good.iter().chain(&bad) {
+        std::fs::write(outbox.join(&f.name), &f.bytes).expect("write");
+    }
+    a.wait("one set sent, one refused", |h| {
+        h.state()
+            .watch_status()
+            .is_some_and(|s| s.counters.sent_sets == 1 && s.counters.error_sets == 1)
+    });
+    a.wait("counts shown", |h| {
+        contains(h, "送信 1セット、エラー 1セット")
+    });
+    let sent = names_under(&outbox.join("送信済"));
+    for f in &good {
+        assert!(sent.contains(&f.name), "{} archived in 送信済", f.name);
+    }
+    let refused = names_under(&outbox.join("エラー"));
+    assert!(refused.contains(&bad[0].name), "{refused:?}");
+    assert!(
+        refused.iter().any(|n| n.ends_with(".txt")),
+        "a reason file beside the refused set: {refused:?}"
+    );
+
+    // Office 1 has the good set and not the broken one.
+    let o = &info.offices[1];
+    let second = tempfile::tempdir().expect("tempdir");
+    let c = Client::new(
+        Store::open(second.path()).expect("store"),
+        &Identity::from_paths(&ProfilePaths::in_dir(&o.profile)).expect("identity"),
+        &info.relay_url,
+        ClientOptions::default(),
+    )
+    .expect("client");
+    c.login(
+        &o.personal_user,
+        &o.personal_password,
+        &o.office_user,
+        &o.office_password,
+    )
+    .expect("login");
+    let names: Vec<String> = c
+        .received()
+        .expect("received")
+        .items
+        .iter()
+        .flat_map(|t| t.files.iter().map(|f| f.name.clone()))
+        .collect();
+    assert!(good.iter().all(|f| names.contains(&f.name)));
+    assert!(
+        !names.contains(&bad[1].name),
+        "nothing of the broken set left"
+    );
+
+    a.click("自動送受信を停止");
+    a.wait("stopped", |h| {
+        h.state().watch_status().is_some_and(|s| !s.running) || contains(h, "停止中")
+    });
+}

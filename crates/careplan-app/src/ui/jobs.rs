@@ -28,6 +28,8 @@ pub enum Msg {
     Sent(lists::SentMsg),
     /// 取引先一覧.
     Partners(super::partners::PartnersMsg),
+    /// 自動送受信.
+    Watch(super::watch_tab::WatchMsg),
     /// 新規作成 and 下書き一覧.
     Compose(compose::ComposeMsg),
     /// 一括送信.

@@ -19,6 +19,7 @@ mod partners;
 mod received_table;
 mod table;
 mod top;
+mod watch_tab;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -200,10 +201,12 @@ pub enum Tab {
     Bulk,
     /// 取引先一覧.
     Partners,
+    /// 自動送受信 (watched folders).
+    Watch,
 }
 
 /// Alt+1 … Alt+7: the tabs in [`Tab::ALL`] order.
-const TAB_KEYS: [egui::Key; 7] = [
+const TAB_KEYS: [egui::Key; 8] = [
     egui::Key::Num1,
     egui::Key::Num2,
     egui::Key::Num3,
@@ -211,10 +214,11 @@ const TAB_KEYS: [egui::Key; 7] = [
     egui::Key::Num5,
     egui::Key::Num6,
     egui::Key::Num7,
+    egui::Key::Num8,
 ];
 
 impl Tab {
-    const ALL: [Tab; 7] = [
+    const ALL: [Tab; 8] = [
         Tab::Top,
         Tab::Received,
         Tab::Sent,
@@ -222,6 +226,7 @@ impl Tab {
         Tab::Drafts,
         Tab::Bulk,
         Tab::Partners,
+        Tab::Watch,
     ];
 
     fn label(self) -> &'static str {
@@ -233,6 +238,7 @@ impl Tab {
             Tab::Drafts => "下書き一覧",
             Tab::Bulk => "一括送信",
             Tab::Partners => "取引先一覧",
+            Tab::Watch => "自動送受信",
         }
     }
 }
@@ -294,6 +300,7 @@ pub struct CareplanApp {
     pub(crate) drafts: compose::DraftsScreen,
     pub(crate) bulk: bulk::BulkScreen,
     pub(crate) partners: partners::PartnersScreen,
+    pub(crate) watch: watch_tab::WatchScreen,
     pub(crate) notice: Option<Notice>,
     pub(crate) viewer: Option<Box<crate::viewer::FileViewer>>,
     renderer_note: String,
@@ -338,6 +345,7 @@ impl CareplanApp {
             received: lists::ReceivedScreen::default(),
             sent: lists::SentScreen::default(),
             partners: partners::PartnersScreen::default(),
+            watch: watch_tab::WatchScreen::default(),
             compose: compose::ComposeScreen::default(),
             drafts: compose::DraftsScreen::default(),
             bulk: bulk::BulkScreen::default(),
@@ -435,6 +443,11 @@ impl CareplanApp {
         self.frames.clone()
     }
 
+    /// The status of the 自動送受信 engine (`None` before it first ran in this session).
+    pub fn watch_status(&self) -> Option<careplan_client::watch::WatchStatus> {
+        self.watch.status()
+    }
+
     /// The rows of 取引先一覧 as shown (search and sort applied; empty before it loaded).
     pub fn partner_rows(&self) -> Vec<careplan_core::partners::Partner> {
         self.partners.shown()
@@ -455,7 +468,7 @@ impl CareplanApp {
             Tab::Sent => self.sent.refresh(ctx, &mut self.jobs, &client),
             Tab::Drafts => self.drafts.refresh(ctx, &mut self.jobs, &client),
             Tab::Partners => self.partners.refresh(ctx, &mut self.jobs, &client),
-            Tab::Compose | Tab::Bulk => {}
+            Tab::Compose | Tab::Bulk | Tab::Watch => {}
         }
     }
 
@@ -518,6 +531,9 @@ impl CareplanApp {
         self.received = lists::ReceivedScreen::default();
         self.sent = lists::SentScreen::default();
         self.partners = partners::PartnersScreen::default();
+        // The watched folders stop with the session (the engine finishes the step it is in).
+        self.watch.stop();
+        self.watch = watch_tab::WatchScreen::default();
         self.compose = compose::ComposeScreen::default();
         self.drafts = compose::DraftsScreen::default();
         self.bulk = bulk::BulkScreen::default();
@@ -540,6 +556,7 @@ impl CareplanApp {
         }
         self.save_settings();
         self.refresh_tab(ctx);
+        watch_tab::start_at_login(self, ctx);
     }
 
     /// Apply what the workers finished.
@@ -566,6 +583,7 @@ impl CareplanApp {
             Msg::Received(m) => lists::apply_received(self, ctx, m),
             Msg::Sent(m) => self.sent.apply(m),
             Msg::Partners(m) => self.partners.apply(m),
+            Msg::Watch(m) => self.watch.apply(m),
             Msg::Compose(m) => compose::apply(self, ctx, m),
             Msg::Bulk(m) => bulk::apply(self, ctx, m),
             Msg::Arrived => {
@@ -652,6 +670,7 @@ impl CareplanApp {
                 Tab::Received => lists::received_ui(self, ui),
                 Tab::Sent => lists::sent_ui(self, ui),
                 Tab::Partners => partners::ui(self, ui),
+                Tab::Watch => scrolled(ui, "watch", |ui| watch_tab::ui(self, ui)),
                 Tab::Compose => scrolled(ui, "compose", |ui| compose::compose_ui(self, ui)),
                 Tab::Drafts => compose::drafts_ui(self, ui),
                 Tab::Bulk => scrolled(ui, "bulk", |ui| bulk::ui(self, ui)),
