@@ -43,6 +43,13 @@ impl Office {
     }
 
     fn post(&self, path: &str, body: &Value, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut body = body.clone();
+        if path == "/api/v1/send"
+            && let Some(t) = &self.token
+        {
+            support::stage_files(&self.agent, &self.url, t, &mut body);
+        }
+        let body = &body;
         let mut req = self.agent.post(&format!("{}{path}", self.url));
         if let Some(t) = &self.token {
             req = req.header("Authorization", &format!("Bearer {t}"));
@@ -293,19 +300,21 @@ fn refusals_name_offices_and_files(backend: Backend) {
             .as_str()
             .is_some_and(|m| m.contains("51"))
     );
-    // oversized file
+    // an oversized file is refused when its upload is opened, before any byte is sent
     let big = vec![b'a'; 10 * 1024 * 1024 + 1];
     let (name, _) = plan_file(&a.info.office, &b, "20250425093001");
+    let token = a.token.clone().expect("token");
+    let (s, v) = support::upload(&a.agent, &a.url, &token, &name, &big).expect_err("refused");
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "E_FILE_TOO_LARGE");
+    // a send naming an upload that does not exist
     let (s, v) = a.post(
         "/api/v1/send",
-        &json!({"message": "", "destinations": [{"office": b, "files": [{"name": name, "data": b64(&big)}]}]}),
-        &[("Idempotency-Key", "k-big")],
+        &json!({"message": "", "destinations": [{"office": b, "files": [{"name": name, "upload": "nope", "sha256": "00", "size": 1}]}]}),
+        &[("Idempotency-Key", "k-missing")],
     );
-    assert_eq!(s, 422);
-    assert_eq!(
-        v["error"]["details"]["files"][0]["code"],
-        "E_FILE_TOO_LARGE"
-    );
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["details"]["files"][0]["code"], "E_UPLOAD_MISSING");
     // a too long message
     let (s, v) = a.post(
         "/api/v1/send",
@@ -466,7 +475,8 @@ fn concurrent_sends_are_all_stored_once(backend: Backend) {
             let (url, token, b, from) = (url.clone(), token.clone(), b.clone(), a.info.office.clone());
             std::thread::spawn(move || {
                 let (name, bytes) = plan_file(&from, &b, &format!("202504250930{i:02}"));
-                let body = json!({"message": format!("並行{i}"), "destinations": [{"office": b, "files": [{"name": name, "data": b64(&bytes)}]}]});
+                let mut body = json!({"message": format!("並行{i}"), "destinations": [{"office": b, "files": [{"name": name, "data": b64(&bytes)}]}]});
+                support::stage_files(&agent, &url, &token, &mut body);
                 // each request twice with the same key
                 let mut ids = Vec::new();
                 for _ in 0..2 {
