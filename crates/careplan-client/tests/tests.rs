@@ -9,3 +9,4 @@ mod push;
 mod relay_support;
 mod send;
 mod watch;
+mod streams;

@@ -87,7 +87,7 @@ pub fn upload(
         .post(&format!("{url}/api/v1/uploads"))
         .header("Authorization", &format!("Bearer {token}"))
         .send_json(json!({"size": bytes.len(), "sha256": sha}))
-        .expect("open upload");
+        .map_err(|e| (0, json!({"transport": e.to_string()})))?;
     let status = resp.status().as_u16();
     let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
     if status != 201 {
@@ -100,7 +100,7 @@ pub fn upload(
         .header(UPLOAD_OFFSET_HEADER, "0")
         .header("Content-Type", "application/octet-stream")
         .send(bytes)
-        .expect("upload bytes");
+        .map_err(|e| (0, json!({"transport": e.to_string()})))?;
     let status = resp.status().as_u16();
     let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
     if status != 200 || v["complete"] != true {
