@@ -388,10 +388,7 @@ impl Api {
             let off = usize::try_from(st.offset)
                 .unwrap_or(usize::MAX)
                 .min(bytes.len());
-            let headers = [
-                bearer(token),
-                (wire::UPLOAD_OFFSET_HEADER, off.to_string()),
-            ];
+            let headers = [bearer(token), (wire::UPLOAD_OFFSET_HEADER, off.to_string())];
             let res = self.http.once_path(
                 "PUT",
                 &path,
@@ -469,7 +466,11 @@ impl Api {
                 .iter()
                 .map(|g| wire::SendDestination {
                     office: g.to_office.clone(),
-                    files: g.files.iter().filter_map(|i| refs.get(i).cloned()).collect(),
+                    files: g
+                        .files
+                        .iter()
+                        .filter_map(|i| refs.get(i).cloned())
+                        .collect(),
                 })
                 .collect(),
         };

@@ -104,10 +104,8 @@ fn pdf(len: usize) -> Vec<u8> {
 fn broken_uploads_and_downloads_continue_where_they_stopped() {
     let relay = Relay::start();
     let proxy = Proxy::start(relay.url.rsplit(':').next().unwrap().parse().unwrap());
-    let via_proxy = Relay {
-        url: format!("https://localhost:{}", proxy.port),
-        ..Relay::start_detached(&relay)
-    };
+    let mut via_proxy = Relay::start_detached(&relay);
+    via_proxy.url = format!("https://localhost:{}", proxy.port);
     let a_dir = tempfile::tempdir().unwrap();
     let a = via_proxy.login(0, a_dir.path(), "A1");
     let big = pdf(3_000_000);
@@ -174,11 +172,10 @@ fn a_relay_of_the_old_protocol_is_refused() {
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let relay = Relay::start();
     let pki = relay.data_dir().join("pki");
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(pki.join("server.crt"))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.join("server.crt"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     let key = PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
     let cfg = Arc::new(
         rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -218,10 +215,8 @@ fn a_relay_of_the_old_protocol_is_refused() {
             });
         }
     });
-    let old = Relay {
-        url: format!("https://localhost:{port}"),
-        ..Relay::start_detached(&relay)
-    };
+    let mut old = Relay::start_detached(&relay);
+    old.url = format!("https://localhost:{port}");
     let dir = tempfile::tempdir().unwrap();
     let c = old.client(0, dir.path(), "T1");
     let o = &relay.offices[0];

@@ -132,7 +132,9 @@ fn store_err(e: object_store::Error) -> RelayError {
 
 /// Whether `s` is a SHA-256 in lower-case hex.
 pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The outcome of streaming one part of an upload.
@@ -168,10 +170,9 @@ impl Blobs {
                 })
             }
             BlobBackend::S3 => {
-                let s3 = cfg
-                    .s3
-                    .as_ref()
-                    .ok_or_else(|| cfg_err("store = \"s3\" には [blobs.s3] の bucket が必要です"))?;
+                let s3 = cfg.s3.as_ref().ok_or_else(|| {
+                    cfg_err("store = \"s3\" には [blobs.s3] の bucket が必要です")
+                })?;
                 if s3.bucket.is_empty() {
                     return Err(cfg_err("[blobs.s3] の bucket が空です"));
                 }
@@ -190,10 +191,16 @@ impl Blobs {
                 }
                 if let Some(p) = &s3.credentials_file {
                     let text = std::fs::read_to_string(p).map_err(|e| {
-                        cfg_err(format!("認証情報ファイル {} を読めません（{e}）", p.display()))
+                        cfg_err(format!(
+                            "認証情報ファイル {} を読めません（{e}）",
+                            p.display()
+                        ))
                     })?;
                     let c: S3Credentials = toml::from_str(&text).map_err(|e| {
-                        cfg_err(format!("認証情報ファイル {} の形式が違います（{e}）", p.display()))
+                        cfg_err(format!(
+                            "認証情報ファイル {} の形式が違います（{e}）",
+                            p.display()
+                        ))
                     })?;
                     b = b
                         .with_access_key_id(c.access_key_id)
@@ -228,7 +235,10 @@ impl Blobs {
 
     /// The key of a blob.
     pub fn blob_key(&self, sha256: &str) -> Path {
-        self.key(&format!("blobs/{}/{sha256}", &sha256[..2.min(sha256.len())]))
+        self.key(&format!(
+            "blobs/{}/{sha256}",
+            &sha256[..2.min(sha256.len())]
+        ))
     }
 
     /// The key of a new staged part of `upload` at `offset`.
@@ -551,12 +561,13 @@ impl Db {
         max_open: i64,
     ) -> Result<Opened, RelayError> {
         let mut tx = self.pool.begin().await?;
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM uploads WHERE office = $1 AND created_at >= $2")
-            .bind(office)
-            .bind(now - ttl)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) FROM uploads WHERE office = $1 AND created_at >= $2")
+                .bind(office)
+                .bind(now - ttl)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
         if n >= max_open {
             return Ok(Opened::Quota);
         }
@@ -617,11 +628,13 @@ impl Db {
         part: &str,
     ) -> Result<bool, RelayError> {
         let mut tx = self.pool.begin().await?;
-        let Some(r) = sqlx::query("SELECT parts FROM uploads WHERE id = $1 AND received = $2 AND complete = 0")
-            .bind(id)
-            .bind(i(from))
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(r) = sqlx::query(
+            "SELECT parts FROM uploads WHERE id = $1 AND received = $2 AND complete = 0",
+        )
+        .bind(id)
+        .bind(i(from))
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Ok(false);
         };
@@ -727,7 +740,10 @@ pub async fn move_legacy_bytes(db: &Db, blobs: &Blobs) -> Result<u64, RelayError
         }
     }
     if moved > 0 {
-        tracing::info!(files = moved, "file bytes moved from the database to the blob store");
+        tracing::info!(
+            files = moved,
+            "file bytes moved from the database to the blob store"
+        );
     }
     Ok(moved)
 }
@@ -747,7 +763,8 @@ pub async fn store_bytes(
     if !is_sha256(sha) || crate::auth::sha256_hex(&data) != sha {
         tracing::error!("a stored file's bytes do not match its SHA-256; left as it was");
         return Err(RelayError::Refused(
-            "保存済みファイルの内容がSHA-256と一致しません。データベースを確認してください。".into(),
+            "保存済みファイルの内容がSHA-256と一致しません。データベースを確認してください。"
+                .into(),
         ));
     }
     let mut conn = db.pool.acquire().await?;
@@ -763,13 +780,14 @@ pub async fn store_bytes(
 pub async fn sweep(db: &Db, blobs: &Blobs, now: i64) -> Result<(u64, u64), RelayError> {
     let mut sessions = 0;
     loop {
-        let ids: Vec<String> = sqlx::query("SELECT id FROM uploads WHERE created_at < $1 LIMIT 500")
-            .bind(now - blobs.cfg.upload_ttl_secs)
-            .fetch_all(&db.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
+        let ids: Vec<String> =
+            sqlx::query("SELECT id FROM uploads WHERE created_at < $1 LIMIT 500")
+                .bind(now - blobs.cfg.upload_ttl_secs)
+                .fetch_all(&db.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
         if ids.is_empty() {
             break;
         }

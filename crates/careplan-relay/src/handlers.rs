@@ -363,8 +363,7 @@ impl BodyLimits {
             self.send
         } else if path.starts_with("/api/v1/drafts/") && req.method() == axum::http::Method::PUT {
             self.draft
-        } else if path.starts_with("/api/v1/uploads/") && req.method() == axum::http::Method::PUT
-        {
+        } else if path.starts_with("/api/v1/uploads/") && req.method() == axum::http::Method::PUT {
             self.upload
         } else {
             SMALL_BODY

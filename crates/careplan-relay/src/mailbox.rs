@@ -702,11 +702,7 @@ impl Db {
         .await?;
         let count: i64 = others.try_get(0)?;
         let bytes: i64 = others.try_get(1)?;
-        let new_bytes: i64 = d
-            .files
-            .iter()
-            .map(|f| f.1)
-            .fold(0, i64::saturating_add);
+        let new_bytes: i64 = d.files.iter().map(|f| f.1).fold(0, i64::saturating_add);
         if count + 1 > max_drafts || bytes.saturating_add(new_bytes) > max_bytes {
             return Ok(DraftPut::Quota);
         }

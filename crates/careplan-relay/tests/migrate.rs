@@ -346,8 +346,8 @@ fn migrations_keep_every_row_of_the_previous_relay(backend: Backend) {
             .expect("today's relay opens the old store");
         // The bytes the old store kept in the database move to the blob store (as a relay
         // does at start), and are read back from there below.
-        let blobs = careplan_relay::blob::Blobs::open(&Default::default(), dir.path())
-            .expect("blob store");
+        let blobs =
+            careplan_relay::blob::Blobs::open(&Default::default(), dir.path()).expect("blob store");
         let moved = careplan_relay::blob::move_legacy_bytes(&db, &blobs)
             .await
             .expect("bytes moved");
@@ -631,7 +631,12 @@ fn the_old_passwords_log_in_to_the_relay_serving_the_migrated_store(backend: Bac
             .find(|(_, f)| f.iter().any(|f| f.id == acknowledged))
             .map(|(t, _)| t.to_office.clone())
             .expect("the acknowledged file is the office's");
-        assert!(db.file_for(&to, &acknowledged).await.expect("file_for").is_some());
+        assert!(
+            db.file_for(&to, &acknowledged)
+                .await
+                .expect("file_for")
+                .is_some()
+        );
         // The bytes as the old store kept them (the relay moves them to its blob store
         // when it starts, below; the download must give them back).
         let bytes: Vec<u8> = sqlx::query("SELECT data FROM files WHERE id = $1")

@@ -314,7 +314,10 @@ fn refusals_name_offices_and_files(backend: Backend) {
         &[("Idempotency-Key", "k-missing")],
     );
     assert_eq!(s, 422, "{v}");
-    assert_eq!(v["error"]["details"]["files"][0]["code"], "E_UPLOAD_MISSING");
+    assert_eq!(
+        v["error"]["details"]["files"][0]["code"],
+        "E_UPLOAD_MISSING"
+    );
     // a too long message
     let (s, v) = a.post(
         "/api/v1/send",
@@ -874,7 +877,11 @@ fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
             .get("upload-offset")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        (status, resp.body_mut().read_json::<Value>().unwrap_or(Value::Null), header)
+        (
+            status,
+            resp.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+            header,
+        )
     };
     // From a wrong offset: 409 with the relay's.
     let (s, v, h) = put(0, &bytes);
@@ -910,7 +917,10 @@ fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
     assert_eq!(v["error"]["code"], "E_UPLOAD_HASH");
     let (_, body, _) = a.get(&format!("/api/v1/uploads/{bad}"));
     let v: Value = serde_json::from_slice(&body).expect("json");
-    assert_eq!((v["offset"].as_u64(), v["complete"].as_bool()), (Some(0), Some(false)));
+    assert_eq!(
+        (v["offset"].as_u64(), v["complete"].as_bool()),
+        (Some(0), Some(false))
+    );
 
     // Send it; download a range.
     let name = "大きな資料.pdf";
@@ -932,7 +942,10 @@ fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
         let mut resp = b
             .agent
             .get(&format!("{}/api/v1/files/{fid}", b.url))
-            .header("Authorization", &format!("Bearer {}", b.token.clone().unwrap_or_default()))
+            .header(
+                "Authorization",
+                &format!("Bearer {}", b.token.clone().unwrap_or_default()),
+            )
             .header("Range", range)
             .call()
             .expect("get");
@@ -942,7 +955,12 @@ fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
             .get("content-range")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp.body_mut().with_config().limit(64 << 20).read_to_vec().expect("body");
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .expect("body");
         (status, cr, body)
     };
     let (s, cr, got) = ranged("bytes=2000000-");

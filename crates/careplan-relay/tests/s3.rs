@@ -335,7 +335,12 @@ fn relay_with_s3_blobs_sends_lists_downloads_acks_and_sweeps_orphans() {
         .expect("listed")
         .clone();
     assert_eq!(t["files"][0]["csv_version"], "202407");
-    for (f, bytes) in t["files"].as_array().expect("files").iter().zip([&csv, &pdf]) {
+    for (f, bytes) in t["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .zip([&csv, &pdf])
+    {
         let id = f["id"].as_str().expect("id");
         let (s, got, h) = b.get(&format!("/api/v1/files/{id}"), None);
         assert_eq!(s, 200);
@@ -399,7 +404,10 @@ fn relay_with_s3_blobs_sends_lists_downloads_acks_and_sweeps_orphans() {
         .flat_map(|t| t["files"].as_array().into_iter().flatten())
         .filter_map(|f| f["name"].as_str())
         .collect();
-    assert!(!names.contains(&"未送信.pdf"), "a half send is never listed");
+    assert!(
+        !names.contains(&"未送信.pdf"),
+        "a half send is never listed"
+    );
     relay.kill().expect("stop");
     relay.wait().expect("wait");
 
@@ -426,7 +434,10 @@ fn relay_with_s3_blobs_sends_lists_downloads_acks_and_sweeps_orphans() {
         String::from_utf8_lossy(&out.stderr)
     );
     let keys = weed.keys("blobs");
-    assert!(!keys.contains(&blob_key(&sha_orphan)), "orphan swept: {keys:?}");
+    assert!(
+        !keys.contains(&blob_key(&sha_orphan)),
+        "orphan swept: {keys:?}"
+    );
     assert!(keys.contains(&blob_key(&sha_csv)), "{keys:?}");
     assert!(keys.contains(&blob_key(&sha_pdf)), "{keys:?}");
 }

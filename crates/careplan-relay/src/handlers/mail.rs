@@ -509,10 +509,7 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
                     );
                     continue;
                 }
-                let csv_version = kind
-                    .is_csv()
-                    .then(|| upload.csv_version.clone())
-                    .flatten();
+                let csv_version = kind.is_csv().then(|| upload.csv_version.clone()).flatten();
                 files.push(NewFile {
                     id: auth::new_id(),
                     name: f.name,

@@ -1,12 +1,12 @@
 //! Uploads: a file's raw bytes, streamed into the blob store, resumable (see
 //! `docs/protocol.md`, "Files as streams"). Sends and drafts then name complete uploads.
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use careplan_core::wire::{UPLOAD_OFFSET_HEADER, UploadRequest, UploadState};
 
 use super::{ApiError, ApiResult, AppState, Peer, now, refused};
@@ -165,7 +165,13 @@ pub(super) async fn put(
     }
 }
 
-async fn receive(st: AppState, u: Upload, offset: u64, len: u64, body: Body) -> ApiResult<Response> {
+async fn receive(
+    st: AppState,
+    u: Upload,
+    offset: u64,
+    len: u64,
+    body: Body,
+) -> ApiResult<Response> {
     let mut u = u;
     if len > 0 {
         let key = st.blobs.part_key(&u.id, offset);
@@ -175,7 +181,11 @@ async fn receive(st: AppState, u: Upload, offset: u64, len: u64, body: Body) -> 
             .await?;
         if part.bytes > 0 {
             let to = offset + part.bytes;
-            if !st.db.advance_upload(&u.id, offset, to, key.as_ref()).await? {
+            if !st
+                .db
+                .advance_upload(&u.id, offset, to, key.as_ref())
+                .await?
+            {
                 // Another request stored these bytes first.
                 let _ = st.blobs.delete_key(&key).await;
                 let fresh = find_any(&st, &u).await?;

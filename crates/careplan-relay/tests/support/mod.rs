@@ -114,7 +114,7 @@ pub fn upload(
 /// an upload the relay refuses, is left as it is (the relay then refuses the body).
 pub fn stage_files(agent: &ureq::Agent, url: &str, token: &str, body: &mut Value) {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut stage = |files: &mut Value| {
+    let stage = |files: &mut Value| {
         for f in files.as_array_mut().into_iter().flatten() {
             let (Some(name), Some(data)) = (f["name"].as_str(), f["data"].as_str()) else {
                 continue;
