@@ -229,11 +229,14 @@ fn a_relay_of_the_old_protocol_is_refused() {
         )
         .unwrap_err();
     match &err {
-        ClientError::ProtocolVersion { message } => {
+        ClientError::Incompatible {
+            relay: None,
+            message,
+        } => {
             assert!(message.contains("中継サーバ"), "{message}");
             assert!(message.contains("更新"), "{message}");
         }
         other => panic!("expected a protocol version error, got {other:?}"),
     }
-    assert_eq!(err.code(), "E_PROTOCOL_VERSION");
+    assert_eq!(err.code(), careplan_core::wire::PROTOCOL_ERROR);
 }
