@@ -129,7 +129,11 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let bin = PathBuf::from(std::env::args().nth(1).expect("usage: measure_watch <careplan>"));
+    let bin = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .expect("usage: measure_watch <careplan>"),
+    );
     let sets = env_num("MEASURE_SETS", 100.0) as usize;
     let settle = env_num("MEASURE_SETTLE", 1.0);
     let poll = env_num("MEASURE_POLL", 1.0);
@@ -252,7 +256,9 @@ fn main() {
             .join(format!("2025{:02}", 1 + (i % months)));
         std::fs::create_dir_all(&dir).expect("archive");
         std::fs::write(
-            dir.join(format!("UPPLAN_202501_0000000000_43_0000000000_11_{i:014}.CSV")),
+            dir.join(format!(
+                "UPPLAN_202501_0000000000_43_0000000000_11_{i:014}.CSV"
+            )),
             b"x",
         )
         .expect("archive file");

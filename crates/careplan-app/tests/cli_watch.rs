@@ -166,7 +166,10 @@ impl<'a> Terminal<'a> {
     }
 
     fn status(&self) -> Value {
-        let o = self.command(&["watch", "--status", "--json"]).output().unwrap();
+        let o = self
+            .command(&["watch", "--status", "--json"])
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     }
@@ -260,10 +263,7 @@ fn watch_sends_and_receives_hands_free_logs_no_patient_data_and_stops_on_ctrl_c(
     let folders = tempfile::tempdir().unwrap();
     let outbox = folders.path().join("送信フォルダ");
     let inbox = folders.path().join("受信フォルダ");
-    let (log_a, log_b) = (
-        folders.path().join("a.log"),
-        folders.path().join("b.log"),
-    );
+    let (log_a, log_b) = (folders.path().join("a.log"), folders.path().join("b.log"));
     let mut pa = a.watch(&["--outbox", outbox.to_str().unwrap()], &log_a, None);
     let mut pb = b.watch(&["--inbox", inbox.to_str().unwrap()], &log_b, None);
     wait_until("A's outbox created", Duration::from_secs(20), || {
@@ -309,9 +309,13 @@ fn watch_sends_and_receives_hands_free_logs_no_patient_data_and_stops_on_ctrl_c(
     for o in &relay.offices[..2] {
         assert!(!la.contains(&o.personal_password) && !lb.contains(&o.office_password));
     }
-    assert!(inbox.read_dir().unwrap().flatten().all(|e| {
-        !e.file_name().to_string_lossy().ends_with(".part")
-    }));
+    assert!(
+        inbox
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .all(|e| { !e.file_name().to_string_lossy().ends_with(".part") })
+    );
     assert_eq!(b.arrivals(serial), 1);
 }
 
@@ -372,7 +376,10 @@ fn watch_killed_with_sigkill_while_sending_and_started_again_sends_each_set_exac
     }
     assert_eq!(ledger_sends(a.data.path()), serials.len());
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("resuming sets left by an earlier run"), "{text}");
+    assert!(
+        text.contains("resuming sets left by an earlier run"),
+        "{text}"
+    );
 }
 
 #[test]

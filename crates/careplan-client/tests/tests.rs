@@ -8,5 +8,5 @@ mod names;
 mod push;
 mod relay_support;
 mod send;
-mod watch;
 mod streams;
+mod watch;

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use careplan_client::Client;
 use careplan_client::send::SendMode;
 use careplan_client::store::Direction;
 use careplan_client::watch::queue::{self, OutRecord, OutState};
 use careplan_client::watch::{Engine, StopHandle, WarningPolicy, WatchConfig, WatchStatus};
-use careplan_client::Client;
 use careplan_core::demo::DemoFile;
 
 use crate::relay_support::{Relay, outgoing};
@@ -147,9 +147,11 @@ fn a_complete_set_in_a_outbox_appears_in_b_inbox_with_no_click() {
     let files = relay.plan_set(0, 1, serial);
     write_all(&outbox, &files);
     let marker = inbox.join(format!("{serial}_{}.完了", relay.offices[0].office));
-    wait_until("the set's marker in B's inbox", Duration::from_secs(60), || {
-        marker.exists()
-    });
+    wait_until(
+        "the set's marker in B's inbox",
+        Duration::from_secs(60),
+        || marker.exists(),
+    );
 
     // Every file arrived byte for byte; the marker lists them in import order
     // (補足, 第6表, 第7表).
@@ -181,9 +183,7 @@ fn a_complete_set_in_a_outbox_appears_in_b_inbox_with_no_click() {
     assert_eq!(arrivals(&b, serial), 1);
     let la = a.ledger().unwrap();
     assert_eq!(
-        la.iter()
-            .filter(|e| e.direction == Direction::Send)
-            .count(),
+        la.iter().filter(|e| e.direction == Direction::Send).count(),
         1
     );
     let lb = b.ledger().unwrap();
@@ -259,7 +259,11 @@ fn a_file_still_being_written_is_not_taken() {
         .unwrap();
     assert_eq!(t.files.len(), 3);
     let got = t.files.iter().find(|f| f.name == slow.name).unwrap();
-    assert_eq!(got.size, slow.bytes.len() as u64, "the complete file was sent");
+    assert_eq!(
+        got.size,
+        slow.bytes.len() as u64,
+        "the complete file was sent"
+    );
 }
 
 #[test]
@@ -289,7 +293,10 @@ fn a_set_with_an_error_lands_in_error_with_its_reason_and_nothing_is_sent() {
         assert!(text.contains("送信していません"), "{text}");
         assert!(text.contains("何が問題か"), "{text}");
         assert!(text.contains("どうすればよいか"), "{text}");
-        assert!(text.contains(&files[1].name), "names the broken file: {text}");
+        assert!(
+            text.contains(&files[1].name),
+            "names the broken file: {text}"
+        );
         assert!(text.contains("\r\n"));
     }
     assert!(files_in(&outbox).is_empty());
@@ -385,18 +392,28 @@ fn relay_down_queues_the_set_with_its_reason_then_sends_it_when_the_relay_return
     for s in serials {
         write_all(&outbox, &relay.plan_set(0, 1, s));
     }
-    wait_until("both sets queued with the reason", Duration::from_secs(30), || {
-        let s = ea.status();
-        s.queue.len() == 2
-            && s.queue.iter().all(|q| q.state == "送信待ち")
-            && s.blocked.as_ref().is_some_and(|b| b.code == "E_UNREACHABLE")
-    });
+    wait_until(
+        "both sets queued with the reason",
+        Duration::from_secs(30),
+        || {
+            let s = ea.status();
+            s.queue.len() == 2
+                && s.queue.iter().all(|q| q.state == "送信待ち")
+                && s.blocked
+                    .as_ref()
+                    .is_some_and(|b| b.code == "E_UNREACHABLE")
+        },
+    );
     let s = ea.status();
-    assert!(s.queue[0].serial.as_deref() == Some(serials[0]), "oldest first");
     assert!(
-        s.queue
-            .iter()
-            .all(|q| q.reason.as_deref().is_some_and(|r| r.contains("接続できません"))),
+        s.queue[0].serial.as_deref() == Some(serials[0]),
+        "oldest first"
+    );
+    assert!(
+        s.queue.iter().all(|q| q
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("接続できません"))),
         "{:?}",
         s.queue
     );
@@ -471,7 +488,11 @@ fn a_set_sent_just_before_a_crash_is_resent_with_its_key_and_recorded_once() {
     });
     ea.stop();
     let b = relay.login(1, db.path(), "B-check");
-    assert_eq!(arrivals(&b, serial), 1, "the relay kept one send for the key");
+    assert_eq!(
+        arrivals(&b, serial),
+        1,
+        "the relay kept one send for the key"
+    );
     let after = a
         .ledger()
         .unwrap()

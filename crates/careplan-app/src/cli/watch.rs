@@ -237,7 +237,9 @@ fn print_status(c: &Common) -> Result<ExitCode, Failure> {
         if c.json {
             println!("{}", json!({"running": false}));
         } else {
-            println!("監視の状態はありません（この端末で careplan watch が動いたことがありません）。");
+            println!(
+                "監視の状態はありません（この端末で careplan watch が動いたことがありません）。"
+            );
         }
         return Ok(ExitCode::SUCCESS);
     };

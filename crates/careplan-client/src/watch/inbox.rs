@@ -126,7 +126,10 @@ pub fn plan_sets(list: &[ReceivedTransmission]) -> Vec<InSet> {
         let n = parse_name(&f.name);
         let (key, marker) = match (n.kind, &n.serial, safe_office(&f.sender)) {
             (Some(_), Some(serial), Some(sender)) => {
-                let to = n.to_office.map(|o| o.as_str().to_owned()).unwrap_or_default();
+                let to = n
+                    .to_office
+                    .map(|o| o.as_str().to_owned())
+                    .unwrap_or_default();
                 (
                     format!("set/{}/{sender}/{to}", serial.as_str()),
                     format!("{}_{sender}{MARKER_SUFFIX}", serial.as_str()),
@@ -138,7 +141,10 @@ pub fn plan_sets(list: &[ReceivedTransmission]) -> Vec<InSet> {
                     if careplan_core::safe_name::check_transfer_name(&f.name, &policy).is_ok() {
                         format!("{}{MARKER_SUFFIX}", f.name)
                     } else {
-                        format!("受信_{}{MARKER_SUFFIX}", &crate::sha256_hex(tid.as_bytes())[..12])
+                        format!(
+                            "受信_{}{MARKER_SUFFIX}",
+                            &crate::sha256_hex(tid.as_bytes())[..12]
+                        )
                     };
                 (format!("transmission/{tid}"), marker)
             }
@@ -293,7 +299,10 @@ impl Engine {
             return false;
         };
         let office = self.client.office().as_str().to_owned();
-        let report = match self.client.receive(&set.ids, &dir, &mut |_: crate::ReceiveProgress| {}) {
+        let report = match self
+            .client
+            .receive(&set.ids, &dir, &mut |_: crate::ReceiveProgress| {})
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(code = %e.code(), "watch: cannot receive now");
@@ -421,7 +430,10 @@ mod tests {
             .iter()
             .map(|s| s.ids.iter().map(String::as_str).collect())
             .collect();
-        assert_eq!(ids, vec![vec!["f5", "f4"], vec!["f3", "f2", "f1"], vec!["f9"]]);
+        assert_eq!(
+            ids,
+            vec![vec!["f5", "f4"], vec!["f3", "f2", "f1"], vec!["f9"]]
+        );
         assert_eq!(sets[0].marker, "20261101090000_1310000001.完了");
         assert_eq!(sets[1].marker, "20261102090000_1310000001.完了");
         assert_eq!(sets[2].marker, "memo.pdf.完了");

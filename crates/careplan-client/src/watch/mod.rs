@@ -332,9 +332,9 @@ impl Engine {
         }
         let (tx, rx) = std::sync::mpsc::channel();
         let outbox = match &cfg.outbox {
-            Some(d) => Some(
-                outbox::Outbox::open(d).map_err(|e| folder_error("送信フォルダ", d, e))?,
-            ),
+            Some(d) => {
+                Some(outbox::Outbox::open(d).map_err(|e| folder_error("送信フォルダ", d, e))?)
+            }
             None => None,
         };
         let inbox = match &cfg.inbox {

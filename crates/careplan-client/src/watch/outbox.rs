@@ -51,9 +51,16 @@ pub fn ignored(name: &str) -> bool {
     let lower = name.to_lowercase();
     name.starts_with('.')
         || name.starts_with('~')
-        || [".tmp", ".part", ".partial", ".crdownload", ".filepart", ".swp"]
-            .iter()
-            .any(|s| lower.ends_with(s))
+        || [
+            ".tmp",
+            ".part",
+            ".partial",
+            ".crdownload",
+            ".filepart",
+            ".swp",
+        ]
+        .iter()
+        .any(|s| lower.ends_with(s))
         || matches!(lower.as_str(), "thumbs.db" | "desktop.ini")
         || name.ends_with(ERROR_NOTE)
         || name.ends_with(HELD_NOTE)
@@ -430,7 +437,10 @@ impl Engine {
         let office = self.client.office().as_str().to_owned();
         let recs = queue::list(self.client.store(), &office)?;
         if !recs.is_empty() {
-            tracing::info!(sets = recs.len(), "watch: resuming sets left by an earlier run");
+            tracing::info!(
+                sets = recs.len(),
+                "watch: resuming sets left by an earlier run"
+            );
         }
         for r in recs {
             match r.state {
@@ -547,9 +557,7 @@ impl Engine {
             }
             Err(e) => self.staging_problem(rec, &e),
             Ok(plan) => {
-                if plan.has_warnings()
-                    && self.cfg.warnings == WarningPolicy::Hold
-                    && !rec.confirmed
+                if plan.has_warnings() && self.cfg.warnings == WarningPolicy::Hold && !rec.confirmed
                 {
                     let note = held_note(&rec, &plan);
                     let codes = codes(&plan.warnings_refusal());

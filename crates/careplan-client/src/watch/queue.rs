@@ -147,7 +147,10 @@ pub fn remove(store: &Store, office: &str, key: &str) -> Result<(), StoreError> 
 /// cannot be read is reported, not dropped: its set stays under `送信中` for a person.
 pub fn list(store: &Store, office: &str) -> Result<Vec<OutRecord>, StoreError> {
     let mut out = Vec::new();
-    for kv in store.tree(TREE)?.scan_prefix(format!("{office}/").as_bytes()) {
+    for kv in store
+        .tree(TREE)?
+        .scan_prefix(format!("{office}/").as_bytes())
+    {
         let (k, v) = kv?;
         match serde_json::from_slice::<OutRecord>(&v) {
             Ok(r) => out.push(r),
