@@ -70,6 +70,7 @@ pub struct WatchArgs {
     /// 再試行の最長の間隔（秒）
     #[arg(long, value_name = "SECS", default_value_t = 300.0)]
     pub retry_max_secs: f64,
+    /// The connection options.
     #[command(flatten)]
     pub common: Common,
 }
