@@ -346,8 +346,8 @@ fn migrations_keep_every_row_of_the_previous_relay(backend: Backend) {
             .expect("today's relay opens the old store");
         // The bytes the old store kept in the database move to the blob store (as a relay
         // does at start), and are read back from there below.
-        let blobs =
-            careplan_relay::blob::Blobs::open(&Default::default(), dir.path()).expect("blob store");
+        let blobs = careplan_relay::blob::Blobs::open(&Default::default(), store.path())
+            .expect("blob store");
         let moved = careplan_relay::blob::move_legacy_bytes(&db, &blobs)
             .await
             .expect("bytes moved");
