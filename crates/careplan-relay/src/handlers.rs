@@ -90,7 +90,9 @@ pub struct Peer {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    /// Boxed: handlers return `Result<_, ApiError>` on every path, and the body with its
+    /// details is most of an error's size.
+    body: Box<ErrorBody>,
     retry_after: Option<i64>,
     /// The relay's offset of an upload (`Upload-Offset` header of a `409`).
     upload_offset: Option<u64>,
@@ -100,11 +102,11 @@ impl ApiError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 code: code.to_owned(),
                 message: message.into(),
                 details: ErrorDetails::default(),
-            },
+            }),
             retry_after: None,
             upload_offset: None,
         }
@@ -164,7 +166,7 @@ impl From<auth::Busy> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (self.status, Json(ErrorEnvelope { error: self.body })).into_response();
+        let mut r = (self.status, Json(ErrorEnvelope { error: *self.body })).into_response();
         if let Some(s) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
