@@ -560,7 +560,23 @@ impl Db {
         ttl: i64,
         max_open: i64,
     ) -> Result<Opened, RelayError> {
-        let mut tx = self.pool.begin().await?;
+        // The quota is read, then written, so opens of one office run one at a time (as
+        // draft saves do): on SQLite in a transaction holding the write lock from its
+        // start ([`Db::begin_write`]; the process's writer lock first, so that waiting is
+        // fair), on PostgreSQL under an advisory lock per office that ends with the
+        // transaction.
+        let _writer = if self.postgres {
+            None
+        } else {
+            Some(self.writer.lock().await)
+        };
+        let mut tx = self.begin_write().await?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(727276, hashtext($1))")
+                .bind(office)
+                .execute(&mut *tx)
+                .await?;
+        }
         let n: i64 =
             sqlx::query("SELECT COUNT(*) FROM uploads WHERE office = $1 AND created_at >= $2")
                 .bind(office)
@@ -627,33 +643,18 @@ impl Db {
         to: u64,
         part: &str,
     ) -> Result<bool, RelayError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(r) = sqlx::query(
-            "SELECT parts FROM uploads WHERE id = $1 AND received = $2 AND complete = 0",
-        )
-        .bind(id)
-        .bind(i(from))
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(false);
-        };
-        let mut parts: String = r.try_get(0)?;
-        if !parts.is_empty() {
-            parts.push(' ');
-        }
-        parts.push_str(part);
+        // One statement (no read-then-write transaction, which SQLite refuses to upgrade
+        // while another writer commits): the row moves only from `from`.
         let n = sqlx::query(
-            "UPDATE uploads SET received = $1, parts = $2 WHERE id = $3 AND received = $4 AND complete = 0",
+            "UPDATE uploads SET received = $1, parts = CASE WHEN parts = '' THEN $2 ELSE parts || ' ' || $2 END WHERE id = $3 AND received = $4 AND complete = 0",
         )
         .bind(i(to))
-        .bind(&parts)
+        .bind(part)
         .bind(id)
         .bind(i(from))
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?
         .rows_affected();
-        tx.commit().await?;
         Ok(n == 1)
     }
 

@@ -666,8 +666,9 @@ impl Db {
         max_bytes: i64,
     ) -> Result<DraftPut, RelayError> {
         // The quota is read, then written: saves of one office run one at a time. On
-        // SQLite the process's writer lock (a deferred transaction that reads first could
-        // not upgrade to a write while another writes: "database is locked"); on
+        // SQLite the process's writer lock, then a transaction holding the write lock from
+        // its start ([`Db::begin_write`]: a deferred one that reads first could not
+        // upgrade to a write while another connection writes: "database is locked"); on
         // PostgreSQL, where relays share the database, an advisory lock per office that
         // ends with the transaction.
         let _writer = if self.postgres {
@@ -675,7 +676,7 @@ impl Db {
         } else {
             Some(self.writer.lock().await)
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(727275, hashtext($1))")
                 .bind(office)
@@ -694,7 +695,7 @@ impl Db {
             }
         }
         let others = sqlx::query(
-            "SELECT COUNT(*), (SELECT COALESCE(SUM(size), 0) FROM draft_files WHERE office = $1 AND draft_id <> $2) FROM drafts WHERE office = $1 AND id <> $2",
+            "SELECT COUNT(*), (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM draft_files WHERE office = $1 AND draft_id <> $2) FROM drafts WHERE office = $1 AND id <> $2",
         )
         .bind(office)
         .bind(&d.id)

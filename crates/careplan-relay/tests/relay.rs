@@ -489,8 +489,9 @@ fn concurrent_sends_are_all_stored_once(backend: Backend) {
                         .header("Idempotency-Key", &format!("conc-{i}"))
                         .send_json(&body)
                         .expect("send");
-                    assert_eq!(resp.status().as_u16(), 200);
+                    let status = resp.status().as_u16();
                     let v: Value = resp.body_mut().read_json().expect("json");
+                    assert_eq!(status, 200, "{v}");
                     ids.push(v["send_id"].as_str().unwrap_or_default().to_owned());
                 }
                 assert_eq!(ids[0], ids[1]);

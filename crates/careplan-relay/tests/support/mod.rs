@@ -122,8 +122,9 @@ pub fn stage_files(agent: &ureq::Agent, url: &str, token: &str, body: &mut Value
             let Ok(bytes) = b64.decode(data) else {
                 continue;
             };
-            if let Ok(r) = upload(agent, url, token, name, &bytes) {
-                *f = r;
+            match upload(agent, url, token, name, &bytes) {
+                Ok(r) => *f = r,
+                Err((s, v)) => eprintln!("upload of {name} refused: {s} {v}"),
             }
         }
     };
