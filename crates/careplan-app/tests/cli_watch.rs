@@ -354,14 +354,31 @@ fn watch_killed_with_sigkill_while_sending_and_started_again_sends_each_set_exac
     }
     assert!(kills >= 3, "the process was killed mid-work");
     // Started again, it finishes: every set sent, archived once.
+    let started = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("監視を開始しました")
+            .count()
+    };
+    let runs_before = started();
     let mut p = a.watch(&["--outbox", outbox.to_str().unwrap()], &log, None);
+    // Up (logged in, Ctrl-C caught) before it is interrupted: the killed runs may have
+    // archived every set already, and a Ctrl-C during the login ends any program.
+    wait_until("watch started", Duration::from_secs(30), || {
+        started() > runs_before
+    });
     wait_until("every set archived", Duration::from_secs(120), || {
         archived(&outbox) == names
     });
     wait_until("nothing in flight", Duration::from_secs(20), || {
         a.status()["queue"].as_array().is_some_and(|q| q.is_empty())
     });
-    assert!(interrupt(&mut p).success());
+    let stopped = interrupt(&mut p);
+    assert!(
+        stopped.success(),
+        "{stopped:?}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     assert!(files_in(&outbox).is_empty());
     assert!(
         std::fs::read_dir(outbox.join("送信中"))
