@@ -354,17 +354,18 @@ fn watch_killed_with_sigkill_while_sending_and_started_again_sends_each_set_exac
     }
     assert!(kills >= 3, "the process was killed mid-work");
     // Started again, it finishes: every set sent, archived once.
-    let starts = |log: &Path| {
-        std::fs::read_to_string(log)
+    let started = || {
+        std::fs::read_to_string(&log)
             .unwrap_or_default()
             .matches("監視を開始しました")
             .count()
     };
-    let before = starts(&log);
+    let runs_before = started();
     let mut p = a.watch(&["--outbox", outbox.to_str().unwrap()], &log, None);
-    // The status file and the archive may be the previous run's: wait for this one.
-    wait_until("started again", Duration::from_secs(30), || {
-        starts(&log) > before
+    // Up (logged in, Ctrl-C caught) before it is interrupted: the killed runs may have
+    // archived every set already, and a Ctrl-C during the login ends any program.
+    wait_until("watch started", Duration::from_secs(30), || {
+        started() > runs_before
     });
     wait_until("every set archived", Duration::from_secs(120), || {
         archived(&outbox) == names
@@ -372,10 +373,10 @@ fn watch_killed_with_sigkill_while_sending_and_started_again_sends_each_set_exac
     wait_until("nothing in flight", Duration::from_secs(20), || {
         a.status()["queue"].as_array().is_some_and(|q| q.is_empty())
     });
-    let st = interrupt(&mut p);
+    let stopped = interrupt(&mut p);
     assert!(
-        st.success(),
-        "{st:?}; log: {}",
+        stopped.success(),
+        "{stopped:?}: {}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     assert!(files_in(&outbox).is_empty());

@@ -3,7 +3,6 @@
 
 use std::io::Read;
 
-use base64::Engine;
 use careplan_core::wire;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -304,15 +303,23 @@ impl Api {
         }
     }
 
-    /// Start a download: the nonce for the acknowledgement's proof, and the body.
+    /// Start a download at byte `from` (a `Range` request when `from > 0`): the nonce for
+    /// the acknowledgement's proof, whether the answer starts at `from` (`206`; `false`
+    /// means the relay sent the whole file), and the body as a stream.
     pub(crate) fn download(
         &self,
         token: &str,
         file_id: &str,
-    ) -> Result<(String, impl Read), ClientError> {
+        from: u64,
+    ) -> Result<(String, bool, impl Read), ClientError> {
         let path = format!("/api/v1/files/{}", urlenc(file_id));
-        match self.call("GET", Some(token), &path, None, &[])? {
-            Ok(r) => Ok((ack_nonce(&r), Http::reader(r))),
+        let range = [("Range", format!("bytes={from}-"))];
+        let extra: &[(&str, String)] = if from > 0 { &range } else { &[] };
+        match self.call("GET", Some(token), &path, None, extra)? {
+            Ok(r) => {
+                let partial = r.status().as_u16() == 206;
+                Ok((ack_nonce(&r), partial, Http::reader(r)))
+            }
             Err((s, e)) => Err(self.map_err(s, e)),
         }
     }
@@ -357,8 +364,101 @@ impl Api {
         }
     }
 
+    /// Upload one file's bytes (`docs/protocol.md`, "Files as streams"): open an upload
+    /// session with the size and SHA-256, then stream the bytes with `PUT`; when the
+    /// connection breaks, ask the relay for its offset and continue from there (bounded
+    /// retries). Returns the reference to name in a send or draft.
+    pub(crate) fn upload(
+        &self,
+        token: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<wire::FileRef, ClientError> {
+        let sha256 = crate::sha256_hex(bytes);
+        let req = wire::UploadRequest {
+            size: bytes.len() as u64,
+            sha256: sha256.clone(),
+        };
+        let mut st: wire::UploadState = self
+            .send_json("POST", Some(token), "/api/v1/uploads", &req, &[])?
+            .map_err(|(s, e)| self.upload_err(s, e))?;
+        let path = format!("/api/v1/uploads/{}", urlenc(&st.id));
+        let mut failures = 0;
+        while !st.complete {
+            let off = usize::try_from(st.offset)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let headers = [bearer(token), (wire::UPLOAD_OFFSET_HEADER, off.to_string())];
+            let res = self.http.once_path(
+                "PUT",
+                &path,
+                &headers,
+                Some(&bytes[off..]),
+                "application/octet-stream",
+            );
+            let broke = match res {
+                Ok(Answer::Ok(r)) => {
+                    st = self.http.json(r)?;
+                    continue;
+                }
+                // Another offset than ours, or a body the relay saw break: ask where to go on.
+                Ok(Answer::Err(409 | 400, e))
+                    if e.code == "E_UPLOAD_OFFSET" || e.code == "E_BODY_BROKEN" =>
+                {
+                    None
+                }
+                Ok(Answer::Err(s, e)) if s == 502 || s == 503 || s == 504 => {
+                    Some(self.map_err(s, e))
+                }
+                Ok(Answer::Err(s, e)) => return Err(self.upload_err(s, e)),
+                Err(e) if Http::retryable(&e) => Some(e),
+                Err(e) => return Err(e),
+            };
+            if let Some(e) = broke {
+                failures += 1;
+                if failures > self.http.retries() {
+                    return Err(e);
+                }
+                tracing::debug!(attempt = failures, "upload interrupted; resuming");
+                std::thread::sleep(self.http.backoff(failures));
+            }
+            let before = st.offset;
+            st = self.get(token, &path)?;
+            if st.offset > before {
+                // Progress: a flaky line gets its retries back.
+                failures = failures.min(1);
+            }
+        }
+        Ok(wire::FileRef {
+            name: name.to_owned(),
+            upload: st.id,
+            sha256,
+            size: bytes.len() as u64,
+        })
+    }
+
+    fn upload_err(&self, status: u16, e: RelayErrorBody) -> ClientError {
+        if status == 400 || status == 413 || status == 422 {
+            ClientError::Refused(refusal(e))
+        } else {
+            self.map_err(status, e)
+        }
+    }
+
     pub(crate) fn send(&self, token: &str, plan: &SendPlan) -> Result<Accepted, ClientError> {
-        let b64 = base64::engine::general_purpose::STANDARD;
+        // Each file once, even when several destinations get it.
+        let mut refs: std::collections::BTreeMap<usize, wire::FileRef> =
+            std::collections::BTreeMap::new();
+        for g in &plan.groups {
+            for &i in &g.files {
+                if refs.contains_key(&i) {
+                    continue;
+                }
+                if let Some(f) = plan.files.get(i) {
+                    refs.insert(i, self.upload(token, &f.name, &f.bytes)?);
+                }
+            }
+        }
         let req = wire::SendRequest {
             message: plan.message.clone(),
             destinations: plan
@@ -369,11 +469,7 @@ impl Api {
                     files: g
                         .files
                         .iter()
-                        .filter_map(|&i| plan.files.get(i))
-                        .map(|f| wire::UploadFile {
-                            name: f.name.clone(),
-                            data: b64.encode(&f.bytes),
-                        })
+                        .filter_map(|i| refs.get(i).cloned())
                         .collect(),
                 })
                 .collect(),
@@ -409,19 +505,16 @@ impl Api {
         d: &Draft,
         files: &[(DraftFile, Vec<u8>)],
     ) -> Result<bool, ClientError> {
-        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut refs = Vec::with_capacity(files.len());
+        for (f, bytes) in files {
+            refs.push(self.upload(token, &f.name, bytes)?);
+        }
         let req = wire::DraftUpload {
             saved_at: d.saved_at,
             terminal: d.terminal.clone(),
             message: d.message.clone(),
             to_office: d.to_office.clone(),
-            files: files
-                .iter()
-                .map(|(f, bytes)| wire::UploadFile {
-                    name: f.name.clone(),
-                    data: b64.encode(bytes),
-                })
-                .collect(),
+            files: refs,
         };
         let path = format!("/api/v1/drafts/{}", urlenc(&d.id));
         let r: Result<serde_json::Value, _> =

@@ -19,7 +19,7 @@
 //! receive of that file), never a partial file under the final name, and a retry neither
 //! duplicates the file nor the 済.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -282,38 +282,12 @@ impl Client {
             });
         }
 
-        // 3. Download into the temporary file.
+        // 3. Download into the temporary file, hashing while writing; a broken download
+        //    continues with `Range` from the bytes already written.
         let tmp = dir.join(temp_name(&f.id));
         let _ = std::fs::remove_file(&tmp);
         let mut out = fsutil::create_new(&tmp, false)?;
-        let api = &self.inner.api;
-        let written = self.with_session(|token| {
-            let (nonce, mut body) = api.download(token, &f.id)?;
-            let mut proof = careplan_core::wire::AckProof::new(&nonce);
-            let mut h = sha2::Sha256::new();
-            let mut n: u64 = 0;
-            let mut buf = vec![0u8; 256 * 1024];
-            let slow = slow_write();
-            loop {
-                let k = body.read(&mut buf).map_err(|e| ClientError::Unreachable {
-                    url: self.relay_url().to_owned(),
-                    detail: e.to_string(),
-                })?;
-                if k == 0 {
-                    break;
-                }
-                h.update(&buf[..k]);
-                proof.update(&buf[..k]);
-                out.write_all(&buf[..k])
-                    .map_err(|e| ClientError::io(&tmp, e))?;
-                n += k as u64;
-                if let Some(d) = slow {
-                    out.flush().map_err(|e| ClientError::io(&tmp, e))?;
-                    std::thread::sleep(d);
-                }
-            }
-            Ok((n, hex::encode(h.finalize()), (nonce, proof.finish())))
-        });
+        let written = self.download_into(f, &tmp, &mut out);
         let (size, sha, proof) = match written {
             Ok(x) => x,
             Err(e) => {
@@ -366,6 +340,102 @@ impl Client {
             sha256: sha,
             already_saved: already,
         })
+    }
+
+    /// Stream the file `f` into `out` (the temporary file `tmp`), hashing while writing.
+    /// When the connection breaks after some bytes, the download continues from there with
+    /// `Range: bytes=n-` (bounded retries; a relay that answers the whole file restarts
+    /// it). The acknowledgement's proof is keyed with the last request's nonce, so on a
+    /// resume the bytes already written are read back into it. Returns (size, SHA-256,
+    /// (nonce, proof)).
+    fn download_into(
+        &self,
+        f: &ReceivedFile,
+        tmp: &Path,
+        out: &mut std::fs::File,
+    ) -> Result<(u64, String, (String, String)), ClientError> {
+        let api = &self.inner.api;
+        let slow = slow_write();
+        let mut h = sha2::Sha256::new();
+        let mut n: u64 = 0;
+        let mut failures = 0u32;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let started = n;
+            let res = self.with_session(|token| {
+                let (nonce, partial, mut body) = api.download(token, &f.id, n)?;
+                let mut proof = careplan_core::wire::AckProof::new(&nonce);
+                if n > 0 && !partial {
+                    // The relay sent the whole file: start again.
+                    out.set_len(0).map_err(|e| ClientError::io(tmp, e))?;
+                    out.seek(std::io::SeekFrom::Start(0))
+                        .map_err(|e| ClientError::io(tmp, e))?;
+                    h = sha2::Sha256::new();
+                    n = 0;
+                } else if n > 0 {
+                    // Resumed: the proof covers the whole file with this request's nonce.
+                    out.flush().map_err(|e| ClientError::io(tmp, e))?;
+                    let mut r = std::fs::File::open(tmp).map_err(|e| ClientError::io(tmp, e))?;
+                    let mut left = n;
+                    while left > 0 {
+                        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                        let k = r
+                            .read(&mut buf[..want])
+                            .map_err(|e| ClientError::io(tmp, e))?;
+                        if k == 0 {
+                            return Err(ClientError::io(
+                                tmp,
+                                std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                            ));
+                        }
+                        proof.update(&buf[..k]);
+                        left -= k as u64;
+                    }
+                }
+                loop {
+                    let k = body.read(&mut buf).map_err(|e| ClientError::Unreachable {
+                        url: self.relay_url().to_owned(),
+                        detail: e.to_string(),
+                    })?;
+                    if k == 0 {
+                        break;
+                    }
+                    if f.size != 0 && n + k as u64 > f.size {
+                        return Err(ClientError::Integrity {
+                            file: f.name.clone(),
+                        });
+                    }
+                    h.update(&buf[..k]);
+                    proof.update(&buf[..k]);
+                    out.write_all(&buf[..k])
+                        .map_err(|e| ClientError::io(tmp, e))?;
+                    n += k as u64;
+                    if let Some(d) = slow {
+                        out.flush().map_err(|e| ClientError::io(tmp, e))?;
+                        std::thread::sleep(d);
+                    }
+                }
+                Ok((nonce, proof.finish()))
+            });
+            match res {
+                Ok(proof) => {
+                    let sha = hex::encode(std::mem::take(&mut h).finalize());
+                    return Ok((n, sha, proof));
+                }
+                Err(e) if e.is_offline() && (f.size == 0 || n < f.size) => {
+                    if n > started {
+                        failures = failures.min(1);
+                    }
+                    failures += 1;
+                    if failures > 5 {
+                        return Err(e);
+                    }
+                    tracing::debug!(file_id = %f.id, bytes = n, "download interrupted; resuming");
+                    std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(failures)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Acknowledge 済 with the proof of the download (`(nonce, proof)`); without one (the

@@ -1,5 +1,6 @@
 //! HTTPS transport to the relay: ureq 3 + rustls (ring), the office's client certificate,
-//! the relay CA as the only trust root, timeouts, bounded retries, error classification.
+//! the relay CA as the only trust root, timeouts, bounded retries, error classification,
+//! and the protocol version header on every request and answer (`docs/protocol.md`).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -264,7 +265,7 @@ impl Http {
 
     /// True for errors where a retry may help (nothing was, or may have been, processed,
     /// and the request carries an idempotency key or is a read).
-    fn retryable(e: &ClientError) -> bool {
+    pub(crate) fn retryable(e: &ClientError) -> bool {
         matches!(e, ClientError::Unreachable { .. })
     }
 
@@ -294,6 +295,34 @@ impl Http {
             tracing::debug!(attempt, method, path, "retrying relay request");
             std::thread::sleep(self.t.retry_backoff * attempt);
         }
+    }
+
+    /// The pause before retry number `attempt` (1, 2, …).
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        self.t.retry_backoff * attempt
+    }
+
+    /// How many retries a request gets.
+    pub(crate) fn retries(&self) -> u32 {
+        self.t.retries
+    }
+
+    /// One request, no retry (`path` below the relay's URL).
+    pub(crate) fn once_path(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+        content_type: &str,
+    ) -> Result<Answer, ClientError> {
+        self.once(
+            method,
+            &format!("{}{}", self.base, path),
+            headers,
+            body,
+            content_type,
+        )
     }
 
     /// One request without retries (the long-poll: its caller backs off by itself).

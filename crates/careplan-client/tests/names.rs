@@ -24,6 +24,21 @@ fn store_send_past_the_checks(
     rt.block_on(async {
         let url = careplan_relay::config::sqlite_url(&relay.data_dir().join("relay.sqlite3"));
         let db = careplan_relay::db::Db::open(&url).await.expect("relay db");
+        // The bytes go to the relay's blob store first (as an upload would put them).
+        let blobs = careplan_relay::blob::Blobs::open(&Default::default(), relay.data_dir())
+            .expect("blob store");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        for (_, data) in files {
+            careplan_relay::blob::store_bytes(
+                &db,
+                &blobs,
+                &careplan_relay::auth::sha256_hex(data),
+                data.to_vec(),
+                now,
+            )
+            .await
+            .expect("blob");
+        }
         let files = files
             .iter()
             .map(|(name, data)| {
@@ -35,7 +50,7 @@ fn store_send_past_the_checks(
                     category: n.category.label().to_owned(),
                     csv_version: None,
                     sha256: careplan_relay::auth::sha256_hex(data),
-                    data: data.to_vec(),
+                    size: data.len() as u64,
                 }
             })
             .collect();

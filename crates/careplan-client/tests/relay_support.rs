@@ -68,6 +68,17 @@ impl Relay {
         }
     }
 
+    /// A view of `r` (the same offices and profiles) that does not own the relay: to reach
+    /// it at another URL (through a proxy) or to stand in for another server.
+    pub fn start_detached(r: &Relay) -> Relay {
+        Relay {
+            running: None,
+            url: r.url.clone(),
+            offices: r.offices.clone(),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// The relay's data folder (`relay.sqlite3`, `demo.json`, profiles).
     pub fn data_dir(&self) -> &Path {
         self._dir.path()

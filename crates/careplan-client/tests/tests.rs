@@ -8,4 +8,5 @@ mod names;
 mod push;
 mod relay_support;
 mod send;
+mod streams;
 mod watch;

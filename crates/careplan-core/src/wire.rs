@@ -10,7 +10,8 @@ use crate::kind::Category;
 /// The version of this protocol. Every request carries it in [`PROTOCOL_HEADER`] and every
 /// answer of the relay does too; a relay refuses a request of another version with
 /// `426 E_PROTOCOL`, and a client refuses an answer without it or of another version
-/// (`docs/protocol.md` § Versions).
+/// (`docs/protocol.md` § Versions). Version 2: files as raw byte streams (uploads, ranges),
+/// paged lists, long-poll; version 1 (no header) sent files as base64 inside JSON.
 pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The header carrying [`PROTOCOL_VERSION`] on requests and answers.
@@ -256,13 +257,44 @@ pub struct SentTransmission {
     pub destinations: Vec<SentDestination>,
 }
 
-/// A file in a send or draft upload (bytes as standard base64).
+/// The header of an upload `PUT` (and of a `409 E_UPLOAD_OFFSET` answer): the offset of
+/// the body's first byte in the file.
+pub const UPLOAD_OFFSET_HEADER: &str = "upload-offset";
+
+/// `POST /api/v1/uploads`: open an upload session for one file, declared up front.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UploadFile {
+pub struct UploadRequest {
+    /// Length in bytes.
+    pub size: u64,
+    /// SHA-256 (hex) of the whole file; the relay stores the file only if it matches.
+    pub sha256: String,
+}
+
+/// An upload session (`POST`, `GET` and `PUT /api/v1/uploads/{id}` answers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    /// Id, to name in a send or draft.
+    pub id: String,
+    /// Bytes the relay holds: the next `PUT` starts here.
+    pub offset: u64,
+    /// The declared length.
+    pub size: u64,
+    /// True when the file is stored and verified.
+    pub complete: bool,
+}
+
+/// A file in a send or draft: its name, its content's SHA-256 and size (what an
+/// idempotency key is bound to), and the complete upload holding its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
     /// File name.
     pub name: String,
-    /// Content, standard base64.
-    pub data: String,
+    /// Id of a complete upload of the sending office ([`UploadState::id`]).
+    pub upload: String,
+    /// SHA-256 (hex) of the content; must be the upload's.
+    pub sha256: String,
+    /// Size in bytes; must be the upload's.
+    pub size: u64,
 }
 
 /// One destination of a send request.
@@ -271,7 +303,7 @@ pub struct SendDestination {
     /// 送信先事業所番号.
     pub office: String,
     /// Files for it.
-    pub files: Vec<UploadFile>,
+    pub files: Vec<FileRef>,
 }
 
 /// `POST /api/v1/send` (header `Idempotency-Key`).
@@ -383,8 +415,8 @@ pub struct DraftUpload {
     pub message: String,
     /// 送信先事業所番号.
     pub to_office: Option<String>,
-    /// Files with content.
-    pub files: Vec<UploadFile>,
+    /// Files (uploaded first).
+    pub files: Vec<FileRef>,
 }
 
 /// The running proof of a download ([`AckRequest::proof`]): feed the file's bytes in order,

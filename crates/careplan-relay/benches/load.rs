@@ -95,8 +95,10 @@ fn main() {
                         .iter()
                         .map(|(p, bytes)| json!({"name": format!("{p}_202505_{}_43_{b}_11_2025042509{:02}{:02}.CSV", a.office, c % 60, s % 60), "data": b64(bytes)}))
                         .collect();
-                    let body = json!({"message": "", "destinations": [{"office": b, "files": files}]});
+                    let mut body = json!({"message": "", "destinations": [{"office": b, "files": files}]});
+                    // A send is its uploads (one POST + one PUT per file) and the send itself.
                     let t = Instant::now();
+                    support::stage_files(&ag, &url, &token, &mut body);
                     let r = ag
                         .post(&format!("{url}/api/v1/send"))
                         .header("Authorization", &format!("Bearer {token}"))

@@ -35,6 +35,9 @@ pub struct Config {
     /// Limits of the long-poll for arrivals (`GET /api/v1/wait`).
     #[serde(default)]
     pub push: crate::notify::PushLimits,
+    /// Where file bytes live (a local folder or an S3 bucket).
+    #[serde(default)]
+    pub blobs: crate::blob::BlobConfig,
 }
 
 /// Limits of a send (defaults from product.md §4).
@@ -51,10 +54,10 @@ pub struct Limits {
     pub max_message_chars: usize,
     /// Days a transmission is kept (365).
     pub retention_days: i64,
-    /// Bytes of one send request body (256 MiB): the file bytes of every destination, as
-    /// base64 in JSON. Every other route has its own small fixed limit (login, password,
-    /// acknowledgement: 4 KiB) or a limit derived from these (a draft: one destination's
-    /// worth of files).
+    /// Bytes of one send request body at most (256 MiB). Sends and drafts name uploads
+    /// (no file bytes), so their limit is derived from the file and destination counts and
+    /// capped by this; an upload part is capped by `max_file_bytes`; every other route has
+    /// its own small fixed limit (login, password, acknowledgement: 4 KiB).
     pub max_request_bytes: usize,
     /// Sends an office may make in one hour (2 000; the busiest real office sends a few
     /// hundred a day at the start of a month).

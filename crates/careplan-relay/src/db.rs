@@ -35,6 +35,21 @@ pub struct Db {
 pub const PURGE_BATCH: i64 = 1_000;
 
 impl Db {
+    /// A transaction that reads before it writes (a quota, then the row). On SQLite it
+    /// takes the write lock at once (`BEGIN IMMEDIATE`, waiting under the busy timeout):
+    /// a deferred transaction that has read cannot upgrade to a write once another
+    /// connection wrote meanwhile — even a one-statement write outside the process's
+    /// writer lock, such as a session's `last_seen` — and fails with "database is locked".
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        if self.postgres {
+            self.pool.begin().await
+        } else {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        }
+    }
+
     /// Open (creating if needed) and migrate.
     pub async fn open(url: &str) -> Result<Self, RelayError> {
         sqlx::any::install_default_drivers();

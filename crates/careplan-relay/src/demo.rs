@@ -75,6 +75,7 @@ pub fn demo_config(dir: &Path, listen: SocketAddr) -> Config {
         },
         connections: Default::default(),
         push: Default::default(),
+        blobs: Default::default(),
     }
 }
 
@@ -217,7 +218,18 @@ pub async fn ensure_demo_on(
         db.add_notice(&format!("demo-{i}"), posted.unix_timestamp(), title, body)
             .await?;
     }
+    let blobs = crate::blob::Blobs::open(&cfg.blobs, &cfg.data_dir)?;
     for (i, t) in world.transmissions.iter().enumerate() {
+        for f in &t.files {
+            crate::blob::store_bytes(
+                &db,
+                &blobs,
+                &auth::sha256_hex(&f.bytes),
+                f.bytes.clone(),
+                now.unix_timestamp(),
+            )
+            .await?;
+        }
         let files = t
             .files
             .iter()
@@ -233,7 +245,7 @@ pub async fn ensure_demo_on(
                         .filter(|k| k.is_csv())
                         .and_then(|_| careplan_core::csv::read_csv_version(&f.bytes)),
                     sha256: auth::sha256_hex(&f.bytes),
-                    data: f.bytes.clone(),
+                    size: f.bytes.len() as u64,
                 }
             })
             .collect();

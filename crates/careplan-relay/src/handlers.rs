@@ -1,6 +1,7 @@
 //! HTTP handlers of `/api/v1` (see `docs/protocol.md`), split by concern: `login` (both
-//! steps, password change, logout), `mail` (send, download, acknowledge), `lists`
-//! (status, notices, received, sent), `push` (the long-poll for arrivals), `drafts`.
+//! steps, password change, logout), `uploads` (file bytes as streams, resumable), `mail`
+//! (send, download, acknowledge), `lists` (status, notices, received, sent), `push` (the
+//! long-poll for arrivals), `drafts`.
 //!
 //! Every request is checked in this order, before its body is read: the client
 //! certificate (TLS, in `server`), the protocol version (header `x-careplan-protocol`,
@@ -25,6 +26,7 @@ use careplan_core::wire::{
 use time::OffsetDateTime;
 
 use crate::auth::{self, HashGate};
+use crate::blob::Blobs;
 use crate::config::Config;
 use crate::db::{Db, Session};
 
@@ -33,6 +35,7 @@ mod lists;
 mod login;
 mod mail;
 mod push;
+mod uploads;
 
 /// Bytes of a small JSON body (login steps, password change, acknowledgement).
 pub const SMALL_BODY: usize = 4 * 1024;
@@ -48,12 +51,14 @@ pub struct AppState {
     pub hashes: Arc<HashGate>,
     /// Which attachments may be sent (`limits.attachment_extensions`).
     pub attachments: Arc<AttachmentPolicy>,
+    /// Where file bytes live.
+    pub blobs: Arc<Blobs>,
 }
 
 impl AppState {
-    /// State over a store and a configuration (its attachment list is checked by
-    /// [`Config::load`]).
-    pub fn new(db: Db, cfg: Arc<Config>) -> Self {
+    /// State over a store, a configuration (its attachment list is checked by
+    /// [`Config::load`]) and the blob store.
+    pub fn new(db: Db, cfg: Arc<Config>, blobs: Blobs) -> Self {
         db.arrivals.configure(&cfg.push);
         let hashes = Arc::new(HashGate::new(&cfg.security));
         let attachments = Arc::new(cfg.attachment_policy().unwrap_or_else(|e| {
@@ -65,6 +70,7 @@ impl AppState {
             cfg,
             hashes,
             attachments,
+            blobs: Arc::new(blobs),
         }
     }
 }
@@ -84,20 +90,25 @@ pub struct Peer {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    /// Boxed: handlers return `Result<_, ApiError>` on every path, and the body with its
+    /// details is most of an error's size.
+    body: Box<ErrorBody>,
     retry_after: Option<i64>,
+    /// The relay's offset of an upload (`Upload-Offset` header of a `409`).
+    upload_offset: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 code: code.to_owned(),
                 message: message.into(),
                 details: ErrorDetails::default(),
-            },
+            }),
             retry_after: None,
+            upload_offset: None,
         }
     }
     fn internal(e: impl std::fmt::Display) -> Self {
@@ -155,11 +166,15 @@ impl From<auth::Busy> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (self.status, Json(ErrorEnvelope { error: self.body })).into_response();
+        let mut r = (self.status, Json(ErrorEnvelope { error: *self.body })).into_response();
         if let Some(s) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
             r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if let Some(v) = self.upload_offset.and_then(uploads::offset_header) {
+            r.headers_mut()
+                .insert(careplan_core::wire::UPLOAD_OFFSET_HEADER, v);
         }
         r
     }
@@ -178,17 +193,24 @@ fn ts(t: i64) -> OffsetDateTime {
 /// The router of the API (the per-connection [`Peer`] is added by the server).
 pub fn router(state: AppState) -> Router {
     let lim = &state.cfg.limits;
-    // A draft holds one destination's files as base64 in JSON.
-    let draft_limit = usize::try_from(lim.max_file_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(lim.max_files_per_destination)
-        .saturating_div(3)
-        .saturating_mul(4)
+    // Sends and drafts are JSON naming uploads (no file bytes): a name and an upload id
+    // per file, bounded by the file and destination counts.
+    let per_file = 1024;
+    let draft_limit = lim
+        .max_files_per_destination
+        .saturating_mul(per_file)
+        .saturating_add(64 * 1024)
+        .min(lim.max_request_bytes);
+    let send_limit = lim
+        .max_files_per_destination
+        .saturating_mul(lim.max_destinations)
+        .saturating_mul(per_file)
         .saturating_add(64 * 1024)
         .min(lim.max_request_bytes);
     let limits = BodyLimits {
-        send: lim.max_request_bytes,
+        send: send_limit,
         draft: draft_limit,
+        upload: usize::try_from(lim.max_file_bytes).unwrap_or(usize::MAX),
     };
     let with_session = Router::new()
         .route("/api/v1/status", get(lists::status))
@@ -197,7 +219,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sent", get(lists::sent))
         .route(
             "/api/v1/send",
-            post(mail::send).layer(DefaultBodyLimit::max(lim.max_request_bytes)),
+            post(mail::send).layer(DefaultBodyLimit::max(send_limit)),
+        )
+        .route("/api/v1/uploads", post(uploads::open))
+        .route(
+            "/api/v1/uploads/{id}",
+            get(uploads::state).put(uploads::put),
         )
         .route("/api/v1/files/{id}", get(mail::download))
         .route("/api/v1/files/{id}/ack", post(mail::ack))
@@ -323,11 +350,12 @@ async fn envelope_rejections(req: Request, next: Next) -> Response {
     out
 }
 
-/// The body limits of the routes: the send, a draft save, everything else.
+/// The body limits of the routes: the send, a draft save, an upload part, everything else.
 #[derive(Debug, Clone, Copy)]
 struct BodyLimits {
     send: usize,
     draft: usize,
+    upload: usize,
 }
 
 impl BodyLimits {
@@ -337,6 +365,8 @@ impl BodyLimits {
             self.send
         } else if path.starts_with("/api/v1/drafts/") && req.method() == axum::http::Method::PUT {
             self.draft
+        } else if path.starts_with("/api/v1/uploads/") && req.method() == axum::http::Method::PUT {
+            self.upload
         } else {
             SMALL_BODY
         }

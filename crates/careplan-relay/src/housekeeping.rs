@@ -1,5 +1,6 @@
-//! The relay's periodic work: the retention purge of transmissions and drafts, and the
-//! sweep of expired sessions, old login counters, rate windows and download nonces.
+//! The relay's periodic work: the retention purge of transmissions and drafts, the sweep
+//! of expired sessions, old login counters, rate windows and download nonces, and then the
+//! blob sweep (expired upload sessions, and blobs no row names: rows first, blobs after).
 
 use crate::handlers::AppState;
 
@@ -28,6 +29,11 @@ pub async fn once(st: &AppState, now: i64) {
     {
         Ok(n) => tracing::debug!(rows = n, "sweep"),
         Err(e) => tracing::error!(error = %e, "sweep failed"),
+    }
+    match crate::blob::sweep(&st.db, &st.blobs, now).await {
+        Ok((0, 0)) => {}
+        Ok((uploads, blobs)) => tracing::info!(uploads, blobs, "blob sweep"),
+        Err(e) => tracing::error!(error = %e, "blob sweep failed"),
     }
 }
 

@@ -8,6 +8,7 @@
 //! May depend on `careplan-core` only (never on the client).
 
 pub mod auth;
+pub mod blob;
 pub mod config;
 pub mod conn;
 pub mod db;

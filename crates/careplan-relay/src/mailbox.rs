@@ -21,10 +21,10 @@ pub struct NewFile {
     pub category: String,
     /// CSVバージョン.
     pub csv_version: Option<String>,
-    /// SHA-256 hex.
+    /// SHA-256 hex: the key of its blob, stored before the send is committed.
     pub sha256: String,
-    /// Content.
-    pub data: Vec<u8>,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// A send to store: one transmission per destination.
@@ -115,6 +115,8 @@ pub enum DraftPut {
     Conflict,
     /// The office's draft quota would be exceeded.
     Quota,
+    /// A file's blob is gone (its upload expired and was swept meanwhile).
+    BlobGone,
 }
 
 /// A draft row.
@@ -209,7 +211,9 @@ fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
 /// A send waiting for the group commit, with where to report whether it was stored.
 pub(crate) type Job = (Arc<NewSend>, oneshot::Sender<Result<bool, String>>);
 
-/// The rows of one send: the send, a transmission per destination, every file with its bytes.
+/// The rows of one send: the send, a transmission per destination, every file row naming
+/// its blob. Each blob row is touched in this transaction; a blob row swept meanwhile fails
+/// the send (nothing of it is stored).
 async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -234,7 +238,10 @@ async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), 
         .execute(&mut *conn)
         .await?;
         for (fseq, f) in files.iter().enumerate() {
-            sqlx::query("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            if !crate::blob::keep_blob(&mut *conn, &f.sha256, s.sent_at).await? {
+                return Err(sqlx::Error::RowNotFound);
+            }
+            sqlx::query("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data, in_store) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)")
                 .bind(&f.id)
                 .bind(tid)
                 .bind(i64::try_from(fseq).unwrap_or(i64::MAX))
@@ -242,9 +249,9 @@ async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), 
                 .bind(&f.kind)
                 .bind(&f.category)
                 .bind(&f.csv_version)
-                .bind(i64::try_from(f.data.len()).unwrap_or(i64::MAX))
+                .bind(i64::try_from(f.size).unwrap_or(i64::MAX))
                 .bind(&f.sha256)
-                .bind(&f.data)
+                .bind(Vec::<u8>::new())
                 .execute(&mut *conn)
                 .await?;
         }
@@ -523,19 +530,23 @@ impl Db {
         })
     }
 
-    /// A file addressed to `office`: (name, sha256, bytes).
+    /// A file addressed to `office`: (name, sha256 = its blob's key, size).
     pub async fn file_for(
         &self,
         office: &str,
         id: &str,
-    ) -> Result<Option<(String, String, Vec<u8>)>, RelayError> {
-        let row = sqlx::query("SELECT f.name, f.sha256, f.data FROM files f JOIN transmissions t ON t.id = f.transmission_id WHERE f.id = $1 AND t.to_office = $2")
+    ) -> Result<Option<(String, String, u64)>, RelayError> {
+        let row = sqlx::query("SELECT f.name, f.sha256, f.size FROM files f JOIN transmissions t ON t.id = f.transmission_id WHERE f.id = $1 AND t.to_office = $2")
             .bind(id)
             .bind(office)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
+            Some(r) => Some((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                u64::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
+            )),
             None => None,
         })
     }
@@ -624,7 +635,7 @@ impl Db {
         let mut out = Vec::new();
         for r in &rows {
             let id: String = r.try_get(0)?;
-            let files = sqlx::query("SELECT name, CAST(LENGTH(data) AS BIGINT), sha256 FROM draft_files WHERE office = $1 AND draft_id = $2 ORDER BY seq")
+            let files = sqlx::query("SELECT name, size, sha256 FROM draft_files WHERE office = $1 AND draft_id = $2 ORDER BY seq")
                 .bind(office)
                 .bind(&id)
                 .fetch_all(&self.pool)
@@ -646,17 +657,18 @@ impl Db {
 
     /// Store a draft unless a newer save of it exists or the office's draft quota
     /// (`max_drafts`, `max_bytes`, not counting the draft it replaces) would be exceeded.
+    /// Its files (`d.files`: name, size, SHA-256) are blobs stored before this commits.
     pub async fn put_draft(
         &self,
         office: &str,
         d: &DraftRow,
-        data: &[Vec<u8>],
         max_drafts: i64,
         max_bytes: i64,
     ) -> Result<DraftPut, RelayError> {
         // The quota is read, then written: saves of one office run one at a time. On
-        // SQLite the process's writer lock (a deferred transaction that reads first could
-        // not upgrade to a write while another writes: "database is locked"); on
+        // SQLite the process's writer lock, then a transaction holding the write lock from
+        // its start ([`Db::begin_write`]: a deferred one that reads first could not
+        // upgrade to a write while another connection writes: "database is locked"); on
         // PostgreSQL, where relays share the database, an advisory lock per office that
         // ends with the transaction.
         let _writer = if self.postgres {
@@ -664,7 +676,7 @@ impl Db {
         } else {
             Some(self.writer.lock().await)
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(727275, hashtext($1))")
                 .bind(office)
@@ -683,7 +695,7 @@ impl Db {
             }
         }
         let others = sqlx::query(
-            "SELECT COUNT(*), (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM draft_files WHERE office = $1 AND draft_id <> $2) FROM drafts WHERE office = $1 AND id <> $2",
+            "SELECT COUNT(*), (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM draft_files WHERE office = $1 AND draft_id <> $2) FROM drafts WHERE office = $1 AND id <> $2",
         )
         .bind(office)
         .bind(&d.id)
@@ -691,10 +703,7 @@ impl Db {
         .await?;
         let count: i64 = others.try_get(0)?;
         let bytes: i64 = others.try_get(1)?;
-        let new_bytes: i64 = data
-            .iter()
-            .map(|b| i64::try_from(b.len()).unwrap_or(i64::MAX))
-            .fold(0, i64::saturating_add);
+        let new_bytes: i64 = d.files.iter().map(|f| f.1).fold(0, i64::saturating_add);
         if count + 1 > max_drafts || bytes.saturating_add(new_bytes) > max_bytes {
             return Ok(DraftPut::Quota);
         }
@@ -717,14 +726,18 @@ impl Db {
             .bind(&d.to_office)
             .execute(&mut *tx)
             .await?;
-        for (seq, ((name, _, sha), bytes)) in d.files.iter().zip(data).enumerate() {
-            sqlx::query("INSERT INTO draft_files (office, draft_id, seq, name, sha256, data) VALUES ($1, $2, $3, $4, $5, $6)")
+        for (seq, (name, size, sha)) in d.files.iter().enumerate() {
+            if !crate::blob::keep_blob(&mut tx, sha, now_secs()).await? {
+                return Ok(DraftPut::BlobGone);
+            }
+            sqlx::query("INSERT INTO draft_files (office, draft_id, seq, name, sha256, data, size, in_store) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)")
                 .bind(office)
                 .bind(&d.id)
                 .bind(i64::try_from(seq).unwrap_or(i64::MAX))
                 .bind(name)
                 .bind(sha)
-                .bind(bytes)
+                .bind(Vec::<u8>::new())
+                .bind(*size)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -766,15 +779,15 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// One file of a draft.
+    /// One file of a draft: (sha256 = its blob's key, size).
     pub async fn draft_file(
         &self,
         office: &str,
         id: &str,
         name: &str,
-    ) -> Result<Option<Vec<u8>>, RelayError> {
+    ) -> Result<Option<(String, u64)>, RelayError> {
         let row = sqlx::query(
-            "SELECT data FROM draft_files WHERE office = $1 AND draft_id = $2 AND name = $3",
+            "SELECT sha256, size FROM draft_files WHERE office = $1 AND draft_id = $2 AND name = $3",
         )
         .bind(office)
         .bind(id)
@@ -782,10 +795,17 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         Ok(match row {
-            Some(r) => Some(r.try_get(0)?),
+            Some(r) => Some((
+                r.try_get(0)?,
+                u64::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+            )),
             None => None,
         })
     }
+}
+
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 fn group(txs: Vec<TransmissionRow>, files: Vec<FileRow>) -> Vec<(TransmissionRow, Vec<FileRow>)> {
@@ -824,7 +844,7 @@ mod tests {
                     category: "PDF等".into(),
                     csv_version: None,
                     sha256: crate::auth::sha256_hex(b"x"),
-                    data: vec![b'x'; 1000],
+                    size: 1,
                 }],
             )],
         }
@@ -840,6 +860,11 @@ mod tests {
             dir.path().join("t.sqlite3").display()
         );
         let db = Db::open(&url).await.expect("open");
+        let mut conn = db.pool.acquire().await.expect("conn");
+        crate::blob::touch_blob(&mut conn, &crate::auth::sha256_hex(b"x"), 1, 1_700_000_000)
+            .await
+            .expect("blob row");
+        drop(conn);
         let mut tasks = Vec::new();
         for i in 0..40 {
             let db = db.clone();
@@ -880,6 +905,11 @@ mod tests {
             dir.path().join("t.sqlite3").display()
         );
         let db = Db::open(&url).await.expect("open");
+        let mut conn = db.pool.acquire().await.expect("conn");
+        crate::blob::touch_blob(&mut conn, &crate::auth::sha256_hex(b"x"), 1, 1_700_000_000)
+            .await
+            .expect("blob row");
+        drop(conn);
         for i in 0..4 {
             db.insert_send(send(&format!("p{i}"), i * 1000))
                 .await

@@ -69,7 +69,7 @@ enum Cmd {
         #[arg(long)]
         body: String,
     },
-    /// 保存期間を過ぎた送受信データを削除する（serve 中も1時間ごとに自動で実行）
+    /// 保存期間を過ぎた送受信データと、参照されないファイル本体を削除する（serve 中も1時間ごとに自動で実行）
     Purge {
         /// 設定ファイル
         #[arg(long)]
@@ -441,6 +441,14 @@ async fn run(cmd: Cmd) -> Result<()> {
             let before = OffsetDateTime::now_utc().unix_timestamp() - days * 86_400;
             let n = db.purge(before).await?;
             println!("{days}日より前の送信 {n} 件を削除しました。");
+            // Rows first, then the blobs nothing names any more (and expired uploads).
+            let blobs = careplan_relay::blob::Blobs::open(&cfg.blobs, &cfg.data_dir)?;
+            careplan_relay::blob::move_legacy_bytes(&db, &blobs).await?;
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let (uploads, swept) = careplan_relay::blob::sweep(&db, &blobs, now).await?;
+            println!(
+                "期限切れのアップロード {uploads} 件と、どこからも参照されないファイル {swept} 件を削除しました。"
+            );
             Ok(())
         }
         Cmd::Office {

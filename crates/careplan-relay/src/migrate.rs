@@ -168,11 +168,45 @@ CREATE TABLE office_arrivals (
 )
 ";
 
+/// Version 5 (issue #13, blobs): file bytes move to the blob store (`crate::blob`). The
+/// `blobs` rows (written before their objects), upload sessions, and per-row `in_store`
+/// marks; the bytes of older rows are moved by `blob::move_legacy_bytes` at start.
+const V5: &str = r"
+CREATE TABLE blobs (
+  sha256 TEXT PRIMARY KEY,
+  size BIGINT NOT NULL,
+  touched_at BIGINT NOT NULL
+);
+CREATE TABLE uploads (
+  id TEXT PRIMARY KEY,
+  office TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  sha256 TEXT NOT NULL,
+  received BIGINT NOT NULL DEFAULT 0,
+  parts TEXT NOT NULL DEFAULT '',
+  complete BIGINT NOT NULL DEFAULT 0,
+  csv_version TEXT,
+  created_at BIGINT NOT NULL
+);
+ALTER TABLE files ADD COLUMN in_store BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE draft_files ADD COLUMN in_store BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE draft_files ADD COLUMN size BIGINT NOT NULL DEFAULT 0;
+UPDATE draft_files SET size = LENGTH(data);
+CREATE INDEX blobs_touched ON blobs (touched_at);
+CREATE INDEX uploads_office ON uploads (office, created_at);
+CREATE INDEX uploads_created ON uploads (created_at);
+CREATE INDEX uploads_sha ON uploads (sha256);
+CREATE INDEX files_sha ON files (sha256);
+CREATE INDEX draft_files_sha ON draft_files (sha256);
+CREATE INDEX files_legacy ON files (id) WHERE in_store = 0;
+CREATE INDEX draft_files_legacy ON draft_files (office, draft_id, seq) WHERE in_store = 0
+";
+
 /// The migrations after version 1, in order: (version, statements).
-const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3), (4, V4)];
+const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3), (4, V4), (5, V5)];
 
 /// The schema version this code writes and understands.
-pub const CURRENT: i64 = 4;
+pub const CURRENT: i64 = 5;
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
     sql.split(';').map(str::trim).filter(|s| !s.is_empty())

@@ -126,7 +126,8 @@ fn round(
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let key = format!("crash-{tag}-{w}-{i}");
-                let body = send_body(&key, &a.office, &b);
+                let mut body = send_body(&key, &a.office, &b);
+                support::stage_files(&agent, &info.relay_url, &token, &mut body);
                 let resp = agent
                     .post(&format!("{}/api/v1/send", info.relay_url))
                     .header("Authorization", &format!("Bearer {token}"))
@@ -229,7 +230,8 @@ fn acknowledged_sends_survive_sigkill(backend: Backend) {
     }
     // a retry of an acknowledged key after the crash is a replay, not a new send
     let (key, id) = &acked[0];
-    let retry = |body: Value| {
+    let retry = |mut body: Value| {
+        support::stage_files(&agent, &info.relay_url, &token, &mut body);
         let mut r = agent
             .post(&format!("{}/api/v1/send", info.relay_url))
             .header("Authorization", &format!("Bearer {token}"))

@@ -143,8 +143,16 @@ impl Office {
         self.req("GET", path, None)
     }
 
-    /// `POST /api/v1/send` with an idempotency key.
+    /// `POST /api/v1/send` with an idempotency key (its files uploaded first).
     fn send(&self, key: &str, body: &Value) -> (u16, Value) {
+        let mut body = body.clone();
+        support::stage_files(
+            &self.agent,
+            &self.url,
+            self.token.as_deref().unwrap_or_default(),
+            &mut body,
+        );
+        let body = &body;
         let mut resp = self
             .agent
             .post(&format!("{}/api/v1/send", self.url))
@@ -218,15 +226,15 @@ fn read_status(s: &mut impl Read) -> String {
         .to_owned()
 }
 
-/// A send announcing 200 MiB without a session is answered at once, before any of the
-/// body is read (today's relay waited for the whole body, then parsed it, then checked the
-/// session).
+/// An upload of 10 MiB without a session is answered at once, before any of the body is
+/// read (the relay before issue #12 waited for the whole body, then parsed it, then checked
+/// the session).
 fn unauthenticated_body_is_never_read(backend: Backend) {
     let (_d, r, demo) = relay(backend);
     let mut s = raw_tls(&r, &demo, 0);
     let t0 = Instant::now();
     s.write_all(
-        b"POST /api/v1/send HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nContent-Type: application/json\r\nContent-Length: 209715200\r\nIdempotency-Key: k1\r\n\r\n{\"message\":\"",
+        b"PUT /api/v1/uploads/u1 HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nContent-Type: application/octet-stream\r\nContent-Length: 10485760\r\nUpload-Offset: 0\r\n\r\n%PDF",
     )
     .expect("write head");
     s.flush().expect("flush");
@@ -252,8 +260,9 @@ fn huge_bodies_are_refused_before_reading(backend: Backend) {
     let (_d, r, demo) = relay(backend);
     let status = head_only(&r, &demo, "/api/v1/login/personal", 1 << 20);
     assert!(status.contains(" 413 "), "{status}");
+    // A send names uploads: 32 MiB of JSON is over its limit, refused before reading.
     let status = head_only(&r, &demo, "/api/v1/send", 32 << 20);
-    assert!(status.contains(" 401 "), "{status}");
+    assert!(status.contains(" 413 "), "{status}");
     // A small body still works.
     let o = Office::new(&r, &demo, 0);
     let (s, _) = o.step1(&o.info.personal_user, &o.info.personal_password);

@@ -344,6 +344,36 @@ fn migrations_keep_every_row_of_the_previous_relay(backend: Backend) {
         let db = Db::open(&url)
             .await
             .expect("today's relay opens the old store");
+        // The bytes the old store kept in the database move to the blob store (as a relay
+        // does at start), and are read back from there below.
+        let blobs = careplan_relay::blob::Blobs::open(&Default::default(), store.path())
+            .expect("blob store");
+        let moved = careplan_relay::blob::move_legacy_bytes(&db, &blobs)
+            .await
+            .expect("bytes moved");
+        assert_eq!(
+            moved as usize,
+            old.files.len() + old.draft_files.values().map(Vec::len).sum::<usize>()
+        );
+        assert_eq!(
+            careplan_relay::blob::move_legacy_bytes(&db, &blobs)
+                .await
+                .expect("again"),
+            0,
+            "moving twice moves nothing"
+        );
+        let read = |sha: String| {
+            let blobs = blobs.clone();
+            async move {
+                use futures::StreamExt;
+                let mut s = blobs.read(&sha, None).await.expect("blob");
+                let mut out = Vec::new();
+                while let Some(b) = s.next().await {
+                    out.extend_from_slice(&b.expect("bytes"));
+                }
+                out
+            }
+        };
         assert_eq!(
             db.schema_version().await.expect("version"),
             careplan_relay::migrate::CURRENT
@@ -453,12 +483,14 @@ fn migrations_keep_every_row_of_the_previous_relay(backend: Backend) {
                 "file {id}"
             );
             let to = &old.transmissions[&o.transmission].to;
-            let (name, sha, bytes) = db
+            let (name, sha, size) = db
                 .file_for(to, id)
                 .await
                 .expect("file_for")
                 .expect("the file is readable by its office");
             assert_eq!((&name, &sha), (&o.name, &o.sha256));
+            assert_eq!(size as i64, o.size);
+            let bytes = read(sha).await;
             assert_eq!(bytes, o.data, "bytes of {id}");
             assert_eq!(sha256_hex(&bytes), o.sha256, "sha256 of {id}");
             assert_eq!(i64::try_from(bytes.len()).expect("size"), o.size);
@@ -482,11 +514,12 @@ fn migrations_keep_every_row_of_the_previous_relay(backend: Backend) {
                 for ((name, size, sha), (oname, osha, odata)) in d.files.iter().zip(files) {
                     assert_eq!((name, sha), (oname, osha));
                     assert_eq!(*size, i64::try_from(odata.len()).expect("size"));
-                    let bytes = db
+                    let (sha, _) = db
                         .draft_file(office, &d.id, name)
                         .await
                         .expect("draft_file")
                         .expect("the draft's file is there");
+                    let bytes = read(sha).await;
                     assert_eq!(&bytes, odata);
                     assert_eq!(&sha256_hex(&bytes), osha);
                 }
@@ -598,11 +631,21 @@ fn the_old_passwords_log_in_to_the_relay_serving_the_migrated_store(backend: Bac
             .find(|(_, f)| f.iter().any(|f| f.id == acknowledged))
             .map(|(t, _)| t.to_office.clone())
             .expect("the acknowledged file is the office's");
-        let (_, _, bytes) = db
-            .file_for(&to, &acknowledged)
+        assert!(
+            db.file_for(&to, &acknowledged)
+                .await
+                .expect("file_for")
+                .is_some()
+        );
+        // The bytes as the old store kept them (the relay moves them to its blob store
+        // when it starts, below; the download must give them back).
+        let bytes: Vec<u8> = sqlx::query("SELECT data FROM files WHERE id = $1")
+            .bind(&acknowledged)
+            .fetch_one(&db.pool)
             .await
-            .expect("file_for")
-            .expect("file");
+            .expect("old bytes")
+            .get(0);
+        assert!(!bytes.is_empty());
         db.pool.close().await;
         (n, bytes)
     });

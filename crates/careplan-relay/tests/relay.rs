@@ -43,6 +43,13 @@ impl Office {
     }
 
     fn post(&self, path: &str, body: &Value, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut body = body.clone();
+        if path == "/api/v1/send"
+            && let Some(t) = &self.token
+        {
+            support::stage_files(&self.agent, &self.url, t, &mut body);
+        }
+        let body = &body;
         let mut req = self.agent.post(&format!("{}{path}", self.url));
         if let Some(t) = &self.token {
             req = req.header("Authorization", &format!("Bearer {t}"));
@@ -293,18 +300,23 @@ fn refusals_name_offices_and_files(backend: Backend) {
             .as_str()
             .is_some_and(|m| m.contains("51"))
     );
-    // oversized file
+    // an oversized file is refused when its upload is opened, before any byte is sent
     let big = vec![b'a'; 10 * 1024 * 1024 + 1];
     let (name, _) = plan_file(&a.info.office, &b, "20250425093001");
+    let token = a.token.clone().expect("token");
+    let (s, v) = support::upload(&a.agent, &a.url, &token, &name, &big).expect_err("refused");
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "E_FILE_TOO_LARGE");
+    // a send naming an upload that does not exist
     let (s, v) = a.post(
         "/api/v1/send",
-        &json!({"message": "", "destinations": [{"office": b, "files": [{"name": name, "data": b64(&big)}]}]}),
-        &[("Idempotency-Key", "k-big")],
+        &json!({"message": "", "destinations": [{"office": b, "files": [{"name": name, "upload": "nope", "sha256": "00", "size": 1}]}]}),
+        &[("Idempotency-Key", "k-missing")],
     );
-    assert_eq!(s, 422);
+    assert_eq!(s, 422, "{v}");
     assert_eq!(
         v["error"]["details"]["files"][0]["code"],
-        "E_FILE_TOO_LARGE"
+        "E_UPLOAD_MISSING"
     );
     // a too long message
     let (s, v) = a.post(
@@ -466,7 +478,8 @@ fn concurrent_sends_are_all_stored_once(backend: Backend) {
             let (url, token, b, from) = (url.clone(), token.clone(), b.clone(), a.info.office.clone());
             std::thread::spawn(move || {
                 let (name, bytes) = plan_file(&from, &b, &format!("202504250930{i:02}"));
-                let body = json!({"message": format!("並行{i}"), "destinations": [{"office": b, "files": [{"name": name, "data": b64(&bytes)}]}]});
+                let mut body = json!({"message": format!("並行{i}"), "destinations": [{"office": b, "files": [{"name": name, "data": b64(&bytes)}]}]});
+                support::stage_files(&agent, &url, &token, &mut body);
                 // each request twice with the same key
                 let mut ids = Vec::new();
                 for _ in 0..2 {
@@ -476,8 +489,9 @@ fn concurrent_sends_are_all_stored_once(backend: Backend) {
                         .header("Idempotency-Key", &format!("conc-{i}"))
                         .send_json(&body)
                         .expect("send");
-                    assert_eq!(resp.status().as_u16(), 200);
+                    let status = resp.status().as_u16();
                     let v: Value = resp.body_mut().read_json().expect("json");
+                    assert_eq!(status, 200, "{v}");
                     ids.push(v["send_id"].as_str().unwrap_or_default().to_owned());
                 }
                 assert_eq!(ids[0], ids[1]);
@@ -765,8 +779,243 @@ fn lists_are_paged_with_cursors(backend: Backend) {
     r.shutdown();
 }
 
+/// A raw TLS stream presenting `office`'s certificate (to break an upload mid-body).
+fn raw_tls(
+    r: &RunningRelay,
+    o: &DemoOfficeInfo,
+    ca: &std::path::Path,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).expect("ca") {
+        roots.add(c.expect("ca cert")).expect("add root");
+    }
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(o.profile.join("client.crt"))
+            .expect("crt")
+            .map(|c| c.expect("cert"))
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(o.profile.join("client.key")).expect("key");
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .expect("client auth");
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(cfg),
+        ServerName::try_from("127.0.0.1").expect("name"),
+    )
+    .expect("conn");
+    let tcp = std::net::TcpStream::connect(r.addr).expect("connect");
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Files travel as raw bytes: an upload broken mid-body keeps what arrived and continues
+/// from the relay's offset; a wrong offset is 409 with the right one; a body longer than
+/// declared is 413; bytes that do not match the declared SHA-256 are refused and the upload
+/// starts again; a download continues with `Range` (206), a range past the end is 416.
+fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
+    use std::io::Write;
+    let (_dir, r, demo) = relay(backend);
+    let mut a = Office::new(&r, &demo, 0);
+    let mut b = Office::new(&r, &demo, 1);
+    a.login();
+    b.login();
+    let token = a.token.clone().expect("token");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sha = careplan_relay::auth::sha256_hex(&bytes);
+    let (s, v) = a.post(
+        "/api/v1/uploads",
+        &json!({"size": bytes.len(), "sha256": sha}),
+        &[],
+    );
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_owned();
+    assert_eq!(v["offset"], 0);
+
+    // 1 MB of a 3 MB body, then the connection breaks.
+    let cut = 1_000_000;
+    {
+        let mut t = raw_tls(&r, &a.info, &demo.ca);
+        write!(
+            t,
+            "PUT /api/v1/uploads/{id} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nUpload-Offset: 0\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            bytes.len()
+        )
+        .expect("head");
+        t.write_all(&bytes[..cut]).expect("part of the body");
+        t.flush().expect("flush");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        t.sock.shutdown(std::net::Shutdown::Both).expect("break");
+    }
+    let state = || {
+        let (s, body, _) = a.get(&format!("/api/v1/uploads/{id}"));
+        assert_eq!(s, 200);
+        serde_json::from_slice::<Value>(&body).expect("json")
+    };
+    let t0 = std::time::Instant::now();
+    let mut offset = 0;
+    while offset == 0 && t0.elapsed() < std::time::Duration::from_secs(10) {
+        offset = state()["offset"].as_u64().expect("offset");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(offset > 0 && offset <= cut as u64, "kept {offset} bytes");
+    let put = |from: u64, body: &[u8]| {
+        let mut resp = a
+            .agent
+            .put(&format!("{}/api/v1/uploads/{id}", a.url))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Upload-Offset", &from.to_string())
+            .send(body)
+            .expect("put");
+        let status = resp.status().as_u16();
+        let header = resp
+            .headers()
+            .get("upload-offset")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (
+            status,
+            resp.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+            header,
+        )
+    };
+    // These two are answered before any body byte is read, so only the head is sent (a
+    // client still writing megabytes may meet the closed connection before it reads the
+    // answer: a broken pipe instead of the status).
+    let head_only = |from: u64, len: u64| {
+        use std::io::Read;
+        let mut t = raw_tls(&r, &a.info, &demo.ca);
+        write!(
+            t,
+            "PUT /api/v1/uploads/{id} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nUpload-Offset: {from}\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .expect("head");
+        t.flush().expect("flush");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = loop {
+            if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = t.read(&mut buf).expect("answer");
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .map(|v| v.trim().to_owned())
+        };
+        let status: u16 = head[9..12].parse().expect("status");
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .expect("content-length");
+        while answer.len() < end + length {
+            let n = t.read(&mut buf).expect("body");
+            assert!(n > 0, "body cut");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let v: Value = serde_json::from_slice(&answer[end..end + length]).expect("json");
+        (status, v, header("upload-offset"))
+    };
+    // From a wrong offset: 409 with the relay's.
+    let (s, v, h) = head_only(0, bytes.len() as u64);
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "E_UPLOAD_OFFSET");
+    assert_eq!(h, Some(offset.to_string()));
+    // More than declared: 413, before reading.
+    let (s, v, _) = head_only(offset, bytes.len() as u64 - offset + 1);
+    assert_eq!(s, 413, "{v}");
+    // The rest, from the relay's offset: complete, verified.
+    let (s, v, _) = put(offset, &bytes[offset as usize..]);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["complete"], true);
+
+    // Bytes that do not match the declared hash: refused, the upload starts again.
+    let (_, v) = a.post(
+        "/api/v1/uploads",
+        &json!({"size": 4, "sha256": careplan_relay::auth::sha256_hex(b"abcd")}),
+        &[],
+    );
+    let bad = v["id"].as_str().expect("id").to_owned();
+    let mut resp = a
+        .agent
+        .put(&format!("{}/api/v1/uploads/{bad}", a.url))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Upload-Offset", "0")
+        .send(&b"abce"[..])
+        .expect("put");
+    assert_eq!(resp.status().as_u16(), 422);
+    let v: Value = resp.body_mut().read_json().expect("json");
+    assert_eq!(v["error"]["code"], "E_UPLOAD_HASH");
+    let (_, body, _) = a.get(&format!("/api/v1/uploads/{bad}"));
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        (v["offset"].as_u64(), v["complete"].as_bool()),
+        (Some(0), Some(false))
+    );
+
+    // Send it; download a range.
+    let name = "大きな資料.pdf";
+    let (s, v) = a.post(
+        "/api/v1/send",
+        &json!({"message": "範囲", "destinations": [{"office": b.info.office, "files": [
+            {"name": name, "upload": id, "sha256": sha, "size": bytes.len()}]}]}),
+        &[("Idempotency-Key", "k-range")],
+    );
+    assert_eq!(s, 200, "{v}");
+    let list = b.get_json("/api/v1/received");
+    let f = list
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["message"] == "範囲"))
+        .expect("listed")["files"][0]
+        .clone();
+    let fid = f["id"].as_str().expect("id");
+    let ranged = |range: &str| {
+        let mut resp = b
+            .agent
+            .get(&format!("{}/api/v1/files/{fid}", b.url))
+            .header(
+                "Authorization",
+                &format!("Bearer {}", b.token.clone().unwrap_or_default()),
+            )
+            .header("Range", range)
+            .call()
+            .expect("get");
+        let status = resp.status().as_u16();
+        let cr = resp
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .expect("body");
+        (status, cr, body)
+    };
+    let (s, cr, got) = ranged("bytes=2000000-");
+    assert_eq!(s, 206);
+    assert_eq!(cr.as_deref(), Some("bytes 2000000-2999999/3000000"));
+    assert_eq!(got, bytes[2_000_000..]);
+    let (s, _, got) = ranged("bytes=10-19");
+    assert_eq!((s, got.as_slice()), (206, &bytes[10..20]));
+    let (s, cr, _) = ranged("bytes=3000000-");
+    assert_eq!((s, cr.as_deref()), (416, Some("bytes */3000000")));
+    r.shutdown();
+}
+
 on_both_backends!(
     lists_are_paged_with_cursors,
+    uploads_resume_and_downloads_take_ranges,
     send_receive_ack_over_mutual_tls,
     refusals_name_offices_and_files,
     login_errors_lockout_and_sessions,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use careplan_relay::blob::Blobs;
 use careplan_relay::db::Db;
 use careplan_relay::mailbox::{Cursor, DraftPut, DraftRow, NewFile, NewSend};
 use sqlx::Row;
@@ -23,7 +24,8 @@ fn id() -> String {
     careplan_relay::auth::new_id()
 }
 
-/// A send of one small file from `from` to each of `to`, at `sent_at`.
+/// A send of one small file (its bytes are the key; its blob stored first by [`blob_of`])
+/// from `from` to each of `to`, at `sent_at`.
 fn send(key: &str, from: &str, to: &[&str], sent_at: i64) -> NewSend {
     NewSend {
         id: id(),
@@ -45,12 +47,31 @@ fn send(key: &str, from: &str, to: &[&str], sent_at: i64) -> NewSend {
                         category: "PDF等".into(),
                         csv_version: None,
                         sha256: careplan_relay::auth::sha256_hex(key.as_bytes()),
-                        data: key.as_bytes().to_vec(),
+                        size: key.len() as u64,
                     }],
                 )
             })
             .collect(),
     }
+}
+
+/// The blob store of `store` (a local folder in its data directory).
+fn blobs(store: &Store) -> Blobs {
+    Blobs::open(&Default::default(), store.path()).expect("blob store")
+}
+
+/// Store `bytes` as a blob the way a relay stores a finished upload (the blob row, then
+/// the object): a send or draft may name it only then.
+async fn blob_of(db: &Db, blobs: &Blobs, bytes: &[u8]) {
+    careplan_relay::blob::store_bytes(
+        db,
+        blobs,
+        &careplan_relay::auth::sha256_hex(bytes),
+        bytes.to_vec(),
+        1_700_000_000,
+    )
+    .await
+    .expect("blob stored");
 }
 
 async fn count(db: &Db, table: &str) -> i64 {
@@ -72,6 +93,10 @@ fn group_commit_stores_each_key_once(backend: Backend) {
     let store = Store::new(backend);
     rt().block_on(async {
         let db = Db::open(&store.url()).await.expect("open");
+        let blobs = blobs(&store);
+        for i in 0..20 {
+            blob_of(&db, &blobs, format!("k{i}").as_bytes()).await;
+        }
         let mut tasks = Vec::new();
         for i in 0..40 {
             let db = db.clone();
@@ -106,8 +131,10 @@ fn pages_walk_every_row_once(backend: Backend) {
     rt().block_on(async {
         let db = Db::open(&store.url()).await.expect("open");
         // 60 sends in 4 seconds; each to B, every third also to C.
+        let blobs = blobs(&store);
         for i in 0..60i64 {
             let to: &[&str] = if i % 3 == 0 { &[B, C] } else { &[B] };
+            blob_of(&db, &blobs, format!("s{i}").as_bytes()).await;
             db.insert_send(send(&format!("s{i}"), A, to, 1_700_000_000 + i / 15))
                 .await
                 .expect("stored");
@@ -190,7 +217,9 @@ fn purge_in_batches_removes_only_old_sends(backend: Backend) {
     let store = Store::new(backend);
     rt().block_on(async {
         let db = Db::open(&store.url()).await.expect("open");
+        let blobs = blobs(&store);
         for i in 0..25i64 {
+            blob_of(&db, &blobs, format!("p{i}").as_bytes()).await;
             db.insert_send(send(&format!("p{i}"), A, &[B, C], 1_700_000_000 + i * 100))
                 .await
                 .expect("stored");
@@ -277,6 +306,7 @@ fn draft_quota_holds_under_concurrency(backend: Backend) {
     let store = Store::new(backend);
     rt().block_on(async {
         let db = Db::open(&store.url()).await.expect("open");
+        blob_of(&db, &blobs(&store), b"abc").await;
         let tasks: Vec<_> = (0..12)
             .map(|i| {
                 let db = db.clone();
@@ -290,7 +320,7 @@ fn draft_quota_holds_under_concurrency(backend: Backend) {
                         files: vec![("a.pdf".into(), 3, careplan_relay::auth::sha256_hex(b"abc"))],
                     };
                     // Every save is answered (no "database is locked"), within the quota.
-                    db.put_draft(A, &d, &[b"abc".to_vec()], 3, 1 << 20)
+                    db.put_draft(A, &d, 3, 1 << 20)
                         .await
                         .unwrap_or_else(|e| panic!("draft d{i}: {e}"))
                 })
@@ -302,6 +332,7 @@ fn draft_quota_holds_under_concurrency(backend: Backend) {
                 DraftPut::Stored => stored += 1,
                 DraftPut::Quota => {}
                 DraftPut::Conflict => panic!("no conflict expected"),
+                DraftPut::BlobGone => panic!("the blob was stored before"),
             }
         }
         assert_eq!(stored, 3, "exactly the quota");

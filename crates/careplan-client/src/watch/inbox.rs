@@ -379,7 +379,10 @@ mod tests {
         ReceivedFile {
             id: id.into(),
             name: name.into(),
-            kind: None,
+            // As the relay lists it: the standard's prefix of a CSV name, none for a PDF.
+            kind: careplan_core::parse_name(name)
+                .kind
+                .map(|k| k.prefix().to_owned()),
             category: Category::Registration,
             csv_version: None,
             size: 1,

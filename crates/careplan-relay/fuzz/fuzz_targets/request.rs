@@ -1,8 +1,11 @@
 //! Fuzz the relay's request handling end to end, below TLS: the real axum router over a
 //! real SQLite store holding the demo offices, users, files and notices. Each input picks
 //! a method, one of the real routes with fuzzed path segments and query, the headers
-//! (Authorization, Idempotency-Key, Content-Length, Content-Type), the certificate's office
-//! and a body (raw bytes or JSON shaped like the wire types, with fuzzed values).
+//! (Authorization, Idempotency-Key, Upload-Offset, Content-Length, Content-Type, the
+//! protocol version), the certificate's office and a body (raw bytes or JSON shaped like
+//! the wire types, with fuzzed values). Each office has a real complete upload (made
+//! through the router at start) that sends and drafts can name, and the blobs live in the
+//! relay's real local blob store.
 //!
 //! Invariants: no panic; every answer is a status below 500, except 503 `E_BUSY`; every
 //! error answer is an `ErrorEnvelope` with a Japanese message.
@@ -44,6 +47,8 @@ struct Office {
     token: String,
     /// Ids of files addressed to this office.
     files: Vec<String>,
+    /// A complete upload of this office: (id, sha256, size).
+    upload: (String, String, u64),
 }
 
 /// The token of an office's session.
@@ -69,7 +74,7 @@ fn world() -> &'static World {
         }
         .expect("temp dir");
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let (db, cfg, demo) = rt.block_on(async {
+        let (db, mut cfg, demo) = rt.block_on(async {
             let demo = careplan_relay::demo::ensure_demo(dir.path(), listen)
                 .await
                 .expect("demo relay");
@@ -95,12 +100,16 @@ fn world() -> &'static World {
                 cert_fp: auth::sha256_hex(format!("certificate of {}", o.office).as_bytes()),
                 token: token_of(i),
                 files,
+                upload: (String::new(), String::new(), 0),
             });
         }
         // The long-poll may not hold an input longer than a moment.
-        let mut cfg = cfg;
         cfg.push.max_wait_secs = 0;
-        let app = router(AppState::new(db.clone(), Arc::new(cfg)));
+        let blobs = careplan_relay::blob::Blobs::open(&cfg.blobs, dir.path()).expect("blob store");
+        let app = router(AppState::new(db.clone(), Arc::new(cfg), blobs));
+        for (i, o) in offices.iter_mut().enumerate() {
+            o.upload = rt.block_on(make_upload(&app, &db, o, i));
+        }
         World {
             rt,
             app,
@@ -109,6 +118,62 @@ fn world() -> &'static World {
             _dir: dir,
         }
     })
+}
+
+/// One complete upload of office `o`, through the router as a client makes it.
+async fn make_upload(app: &Router, db: &Db, o: &Office, i: usize) -> (String, String, u64) {
+    ensure_session(db, o).await;
+    let bytes = format!("%PDF-1.4 fuzz upload {i}\n").into_bytes();
+    let sha = auth::sha256_hex(&bytes);
+    let call = |method: &str, path: String, offset: Option<u64>, body: Vec<u8>| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {}", o.token))
+            .header("x-careplan-protocol", "2")
+            .header("content-length", body.len().to_string());
+        if let Some(off) = offset {
+            req = req
+                .header("upload-offset", off.to_string())
+                .header("content-type", "application/octet-stream");
+        } else {
+            req = req.header("content-type", "application/json");
+        }
+        let mut req = req.body(Body::from(body)).expect("request");
+        req.extensions_mut().insert(Peer {
+            office: o.number,
+            cert_fp: o.cert_fp.clone().into(),
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        });
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.expect("infallible");
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON answer");
+            assert!(status.is_success(), "{status} {v}");
+            v
+        }
+    };
+    let opened = call(
+        "POST",
+        "/api/v1/uploads".into(),
+        None,
+        serde_json::to_vec(&serde_json::json!({"size": bytes.len(), "sha256": sha})).expect("JSON"),
+    )
+    .await;
+    let id = opened["id"].as_str().expect("upload id").to_owned();
+    let done = call(
+        "PUT",
+        format!("/api/v1/uploads/{id}"),
+        Some(0),
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(done["complete"], true, "{done}");
+    (id, sha, bytes.len() as u64)
 }
 
 /// Make sure the office's session exists (an input may have logged it out or ended it by
@@ -154,14 +219,31 @@ enum Segment {
     RawBytes(Vec<u8>),
     /// A real file id of the certificate's office (or of another office).
     File(u8),
+    /// The real upload id of the certificate's office (or of another office).
+    Upload(u8),
     Fixed(u8),
 }
 
 #[derive(Arbitrary, Debug)]
-struct FileIn {
-    /// A real-looking name (built from the offices) or a fuzzed one.
-    name: Name,
-    data: Data,
+enum FileIn {
+    /// A file of protocol 2: a name and an upload (real or fuzzed), with its hash and size
+    /// as declared (the upload's own, or fuzzed).
+    Ref {
+        /// A real-looking name (built from the offices) or a fuzzed one.
+        name: Name,
+        upload: UploadPick,
+        sha256: Option<String>,
+        size: Option<u64>,
+    },
+    /// The shape of protocol 1 (bytes as base64 in the JSON): refused clearly.
+    Old { name: Name, data: Data },
+}
+
+#[derive(Arbitrary, Debug)]
+enum UploadPick {
+    /// The real upload of the office at this index (mostly the sender's own).
+    Real(u8),
+    Fuzzed(String),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -204,6 +286,13 @@ enum BodyIn {
         nonce: Option<String>,
         proof: Option<String>,
     },
+    /// `POST /api/v1/uploads`: a declared size and a hash (the real one of some bytes, or
+    /// fuzzed text).
+    Upload {
+        size: u64,
+        sha256: Option<String>,
+        of: Vec<u8>,
+    },
     Draft {
         saved_at: i64,
         terminal: String,
@@ -225,6 +314,7 @@ struct Input {
     office: u8,
     auth: Auth,
     idempotency_key: Option<String>,
+    upload_offset: Option<String>,
     content_length: Option<String>,
     content_type: u8,
     body: BodyIn,
@@ -239,12 +329,15 @@ enum Protocol {
     Other(String),
 }
 
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 19] = [
     ("GET", "/api/v1/status"),
     ("GET", "/api/v1/notices"),
     ("GET", "/api/v1/received"),
     ("GET", "/api/v1/sent"),
     ("POST", "/api/v1/send"),
+    ("POST", "/api/v1/uploads"),
+    ("GET", "/api/v1/uploads/{1}"),
+    ("PUT", "/api/v1/uploads/{1}"),
     ("GET", "/api/v1/files/{1}"),
     ("POST", "/api/v1/files/{1}/ack"),
     ("GET", "/api/v1/drafts"),
@@ -264,8 +357,9 @@ const METHODS: [&str; 8] = [
 
 const FIXED: [&str; 6] = ["draft-1", "..", "%2e%2e", "a%00b", "%FF%FE", ""];
 
-const CONTENT_TYPES: [&str; 5] = [
+const CONTENT_TYPES: [&str; 6] = [
     "application/json",
+    "application/octet-stream",
     "application/json; charset=utf-8",
     "text/plain",
     "application/x-www-form-urlencoded",
@@ -302,7 +396,16 @@ fn segment(w: &World, me: Option<&Office>, s: &Segment) -> String {
                 pool[usize::from(*i) % pool.len()].clone()
             }
         }
+        Segment::Upload(i) => upload_pick(w, me, *i).0.clone(),
         Segment::Fixed(i) => FIXED[usize::from(*i) % FIXED.len()].to_owned(),
+    }
+}
+
+/// A real upload: mostly `me`'s own (3 of 4), else any office's.
+fn upload_pick<'a>(w: &'a World, me: Option<&'a Office>, i: u8) -> &'a (String, String, u64) {
+    match me {
+        Some(o) if i % 4 != 0 => &o.upload,
+        _ => &w.offices[usize::from(i) % w.offices.len()].upload,
     }
 }
 
@@ -318,18 +421,40 @@ fn name(w: &World, me: &OfficeNumber, n: &Name) -> String {
     }
 }
 
-fn files(w: &World, me: &OfficeNumber, files: &[FileIn]) -> serde_json::Value {
+fn files(
+    w: &World,
+    me: &OfficeNumber,
+    office: Option<&Office>,
+    files: &[FileIn],
+) -> serde_json::Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     files
         .iter()
-        .map(|f| {
-            serde_json::json!({
-                "name": name(w, me, &f.name),
-                "data": match &f.data {
+        .map(|f| match f {
+            FileIn::Ref {
+                name: n,
+                upload,
+                sha256,
+                size,
+            } => {
+                let (id, sha, len) = match upload {
+                    UploadPick::Real(i) => upload_pick(w, office, *i).clone(),
+                    UploadPick::Fuzzed(s) => (s.clone(), String::new(), 0),
+                };
+                serde_json::json!({
+                    "name": name(w, me, n),
+                    "upload": id,
+                    "sha256": sha256.clone().unwrap_or(sha),
+                    "size": size.unwrap_or(len),
+                })
+            }
+            FileIn::Old { name: n, data } => serde_json::json!({
+                "name": name(w, me, n),
+                "data": match data {
                     Data::Base64(b) => b64.encode(b),
                     Data::Fuzzed(s) => s.clone(),
                 },
-            })
+            }),
         })
         .collect()
 }
@@ -373,7 +498,7 @@ fn body(w: &World, me: &OfficeNumber, office: Option<&Office>, b: &BodyIn) -> Ve
                     "office": fuzzed.clone().unwrap_or_else(|| {
                         w.offices[usize::from(*to) % w.offices.len()].number.to_string()
                     }),
-                    "files": files(w, me, fs),
+                    "files": files(w, me, office, fs),
                 }))
                 .collect::<Vec<_>>(),
         }),
@@ -382,6 +507,10 @@ fn body(w: &World, me: &OfficeNumber, office: Option<&Office>, b: &BodyIn) -> Ve
             nonce,
             proof,
         } => serde_json::json!({ "sha256": sha256, "nonce": nonce, "proof": proof }),
+        BodyIn::Upload { size, sha256, of } => serde_json::json!({
+            "size": size,
+            "sha256": sha256.clone().unwrap_or_else(|| auth::sha256_hex(of)),
+        }),
         BodyIn::Draft {
             saved_at,
             terminal,
@@ -395,7 +524,7 @@ fn body(w: &World, me: &OfficeNumber, office: Option<&Office>, b: &BodyIn) -> Ve
                 "terminal": terminal,
                 "message": message,
                 "to_office": to_office,
-                "files": files(w, me, fs),
+                "files": files(w, me, office, fs),
             })
         }
         BodyIn::Json(pairs) => serde_json::Value::Object(
@@ -476,6 +605,9 @@ fn run(w: &World, input: &Input) {
     }
     if let Some(k) = &input.idempotency_key {
         req = req.header("idempotency-key", k.as_str());
+    }
+    if let Some(o) = &input.upload_offset {
+        req = req.header("upload-offset", o.as_str());
     }
     if let Some(l) = &input.content_length {
         req = req.header("content-length", l.as_str());

@@ -4,32 +4,24 @@
 //! the CSV version, the acknowledgement proof). Nothing may panic; findings carry messages.
 #![no_main]
 
-use base64::Engine;
 use careplan_core::OfficeNumber;
 use careplan_core::name::check_safe_file_name;
 use careplan_core::wire::{
-    AckProof, AckRequest, ChangePasswordRequest, DraftUpload, LoginRequest, SendRequest, UploadFile,
+    AckProof, AckRequest, ChangePasswordRequest, DraftUpload, FileRef, LoginRequest, SendRequest,
+    UploadRequest,
 };
 use libfuzzer_sys::fuzz_target;
 
-/// What the relay does with one uploaded file (send or draft), short of storing it.
-fn check_file(f: &UploadFile) {
+/// What the relay does with one file of a send or draft, short of storing it.
+fn check_file(f: &FileRef) {
     if let Err(e) = check_safe_file_name(&f.name) {
         assert!(!e.message.is_empty());
         return;
     }
-    let Ok(data) = base64::engine::general_purpose::STANDARD.decode(f.data.as_bytes()) else {
-        return;
-    };
     let name = careplan_core::parse_name(&f.name);
     assert!(name.findings.iter().all(|x| !x.message.is_empty()));
     let _ = name.destination();
-    if let Some(kind) = name.kind
-        && kind.is_csv()
-    {
-        let _ = careplan_core::csv::read_csv_version(&data);
-    }
-    let _ = careplan_relay::auth::sha256_hex(&data);
+    let _ = f.upload.len() <= 64;
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -49,6 +41,12 @@ fuzz_target!(|data: &[u8]| {
             }
             d.files.iter().for_each(check_file);
         }
+    }
+    // What the relay reads from the head of any uploaded bytes.
+    let _ = careplan_relay::blob::csv_version_of(data);
+    if let Ok(r) = serde_json::from_slice::<UploadRequest>(data) {
+        let _ = careplan_relay::blob::is_sha256(&r.sha256);
+        let _ = r.size.checked_add(1);
     }
     if let Ok(r) = serde_json::from_slice::<AckRequest>(data) {
         let mut proof = AckProof::new(&r.nonce);

@@ -1,14 +1,12 @@
 //! Drafts shared by the terminals of one office.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
 use axum::{Extension, Json};
-use base64::Engine;
 use careplan_core::wire::{DraftFileInfo, DraftInfo, DraftUpload};
 
 use super::{ApiError, ApiResult, AppState, Peer, now, refused, ts};
-use crate::auth;
 use crate::mailbox::{DraftPut, DraftRow};
 
 pub(super) async fn list(
@@ -72,20 +70,39 @@ pub(super) async fn put(
             vec![],
         ));
     }
-    let b64 = base64::engine::general_purpose::STANDARD;
+    let not_before = now().unix_timestamp() - st.blobs.cfg.upload_ttl_secs;
     let mut meta = Vec::new();
-    let mut data = Vec::new();
     for f in req.files {
         careplan_core::safe_name::check_transfer_name(&f.name, &st.attachments)
             .map_err(|e| refused(&e.code, e.message, vec![], vec![]))?;
-        let bytes = b64.decode(f.data.as_bytes()).map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "E_BAD_CONTENT",
-                "ファイルの内容を読み取れません（base64）。",
-            )
-        })?;
-        if bytes.len() as u64 > lim.max_file_bytes {
+        let upload = st
+            .db
+            .upload(&f.upload, peer.office.as_str(), not_before)
+            .await?
+            .filter(|u| u.complete)
+            .ok_or_else(|| {
+                refused(
+                    "E_UPLOAD_MISSING",
+                    format!(
+                        "{}: ファイルのアップロードが見つからないか終わっていません。もう一度保存してください。",
+                        f.name
+                    ),
+                    vec![],
+                    vec![],
+                )
+            })?;
+        if upload.size != f.size || !upload.sha256.eq_ignore_ascii_case(f.sha256.trim()) {
+            return Err(refused(
+                "E_UPLOAD_MISMATCH",
+                format!(
+                    "{}: ファイルの大きさまたはSHA-256がアップロードした内容と一致しません。",
+                    f.name
+                ),
+                vec![],
+                vec![],
+            ));
+        }
+        if upload.size > lim.max_file_bytes {
             return Err(refused(
                 "E_FILE_TOO_LARGE",
                 format!("{}: ファイルが大きすぎます。", f.name),
@@ -95,10 +112,9 @@ pub(super) async fn put(
         }
         meta.push((
             f.name,
-            i64::try_from(bytes.len()).unwrap_or(0),
-            auth::sha256_hex(&bytes),
+            i64::try_from(upload.size).unwrap_or(i64::MAX),
+            upload.sha256,
         ));
-        data.push(bytes);
     }
     // The relay's clock decides: a save stamped in the future would pin the draft (and
     // the patient data in it) forever.
@@ -115,7 +131,6 @@ pub(super) async fn put(
         .put_draft(
             peer.office.as_str(),
             &row,
-            &data,
             lim.max_drafts_per_office,
             lim.max_draft_bytes_per_office,
         )
@@ -137,6 +152,12 @@ pub(super) async fn put(
             vec![],
             vec![],
         )),
+        DraftPut::BlobGone => Err(refused(
+            "E_UPLOAD_MISSING",
+            "ファイルのアップロードが期限切れです。もう一度保存してください。".into(),
+            vec![],
+            vec![],
+        )),
     }
 }
 
@@ -154,10 +175,12 @@ pub(super) async fn file(
     State(st): State<AppState>,
     Extension(peer): Extension<Peer>,
     Path((id, name)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_draft_id(&id)?;
     match st.db.draft_file(peer.office.as_str(), &id, &name).await? {
-        Some(data) => Ok(data.into_response()),
+        Some((sha, size)) => super::mail::serve_blob(&st, &sha, size, &method, &headers).await,
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "E_NOT_FOUND",

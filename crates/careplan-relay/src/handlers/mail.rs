@@ -1,26 +1,135 @@
 //! Sending, downloading and acknowledging files.
 
+use std::collections::HashMap;
+use std::ops::Range;
+
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use base64::Engine;
 use careplan_core::wire::{
     ACK_NONCE_HEADER, AckProof, AckRequest, AckResponse, FileProblem, OfficeProblem, SendRequest,
     SendResponse,
 };
 use careplan_core::{Category, OfficeNumber, parse_name};
+use futures::StreamExt;
 
 use super::{ApiError, ApiResult, AppState, Peer, now, refused, ts};
 use crate::auth;
+use crate::blob::Upload;
 use crate::mailbox::{NewFile, NewSend};
+
+/// The byte range asked for by a `Range` header: `bytes=a-b`, `bytes=a-` or `bytes=-n`.
+/// One range only (several, or anything unreadable, is answered with the whole file, as
+/// RFC 9110 allows); `Err` for a range that starts past the end (`416`).
+fn parse_range(h: Option<&HeaderValue>, size: u64) -> Result<Option<Range<u64>>, ()> {
+    let Some(spec) = h
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let Ok(n) = b.parse::<u64>() else {
+            return Ok(None);
+        };
+        if n == 0 {
+            return Err(());
+        }
+        size.saturating_sub(n)..size
+    } else {
+        let Ok(start) = a.parse::<u64>() else {
+            return Ok(None);
+        };
+        let end = if b.is_empty() {
+            size
+        } else {
+            match b.parse::<u64>() {
+                Ok(e) if e >= start => e.saturating_add(1).min(size),
+                _ => return Ok(None),
+            }
+        };
+        start..end
+    };
+    if range.start >= size {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+/// Answer a blob as raw bytes, streamed from the store, with `Range` support (`200` or
+/// `206`; `416` for a range past the end). `HEAD` answers the headers only.
+pub(super) async fn serve_blob(
+    st: &AppState,
+    sha: &str,
+    size: u64,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let range = match parse_range(headers.get(header::RANGE), size) {
+        Ok(r) => r,
+        Err(()) => {
+            let mut e = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "E_RANGE",
+                "指定された範囲がファイルの大きさを超えています。最初から受信し直してください。",
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                e.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(e);
+        }
+    };
+    let (status, len) = match &range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start),
+        None => (StatusCode::OK, size),
+    };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from_stream(st.blobs.read(sha, range.clone()).await?)
+    };
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if let Some(r) = &range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", r.start, r.end - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{sha}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(sha) {
+        h.insert("x-content-sha256", v);
+    }
+    Ok(resp)
+}
 
 pub(super) async fn download(
     State(st): State<AppState>,
     Extension(peer): Extension<Peer>,
     Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let Some((name, sha, data)) = st.db.file_for(peer.office.as_str(), &id).await? else {
+    let Some((name, sha, size)) = st.db.file_for(peer.office.as_str(), &id).await? else {
         return Err(ApiError::not_found(
             "ファイルが見つかりません。受信一覧を更新してください。",
         ));
@@ -30,17 +139,10 @@ pub(super) async fn download(
     st.db
         .put_nonce(&nonce, &id, peer.office.as_str(), now().unix_timestamp())
         .await?;
-    let mut resp = data.into_response();
+    let mut resp = serve_blob(&st, &sha, size, &method, &headers).await?;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&nonce) {
         h.insert(ACK_NONCE_HEADER, v);
-    }
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&sha) {
-        h.insert("x-content-sha256", v);
     }
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{}", pct(&name))) {
         h.insert(header::CONTENT_DISPOSITION, v);
@@ -74,7 +176,7 @@ pub(super) async fn ack(
             "この版のクライアントでは受信の完了を記録できません。クライアントを最新の版に更新してください。",
         ));
     }
-    let Some((_, sha, data)) = st.db.file_for(office, &id).await? else {
+    let Some((_, sha, _)) = st.db.file_for(office, &id).await? else {
         return Err(ApiError::not_found(
             "ファイルが見つかりません。受信一覧を更新してください。",
         ));
@@ -92,8 +194,12 @@ pub(super) async fn ack(
     if !st.db.nonce_matches(&req.nonce, &id, office).await? {
         return Err(mismatch());
     }
+    // The proof covers the whole blob, streamed from the store.
     let mut proof = AckProof::new(&req.nonce);
-    proof.update(&data);
+    let mut bytes = st.blobs.read(&sha, None).await?;
+    while let Some(b) = bytes.next().await {
+        proof.update(&b.map_err(ApiError::internal)?);
+    }
     if !proof.verify(&req.proof) {
         return Err(mismatch());
     }
@@ -109,7 +215,7 @@ pub(super) async fn ack(
 }
 
 /// What an idempotency key is bound to: the message, the destinations and each file's
-/// name and content, in order.
+/// name, size and SHA-256, in order.
 fn request_hash(req: &SendRequest) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -122,7 +228,8 @@ fn request_hash(req: &SendRequest) -> String {
         field(d.office.as_bytes());
         for f in &d.files {
             field(f.name.as_bytes());
-            field(f.data.as_bytes());
+            field(&f.size.to_le_bytes());
+            field(f.sha256.trim().to_ascii_lowercase().as_bytes());
         }
     }
     hex::encode(h.finalize())
@@ -203,7 +310,7 @@ struct Plan {
 }
 
 impl Plan {
-    /// The send to store (the file bytes move; they are not copied).
+    /// The send to store (its files are blobs already).
     fn into_send(self, key: String, from: String, request_hash: String) -> NewSend {
         NewSend {
             id: self.id,
@@ -259,7 +366,8 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
             vec![],
         ));
     }
-    let b64 = base64::engine::general_purpose::STANDARD;
+    let not_before = now().unix_timestamp() - st.blobs.cfg.upload_ttl_secs;
+    let mut uploads: HashMap<String, Option<Upload>> = HashMap::new();
     let mut files_bad = Vec::new();
     let mut offices_bad = Vec::new();
     let mut seen_offices = std::collections::HashSet::new();
@@ -335,26 +443,44 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
                 );
                 continue;
             }
-            let Ok(data) = b64.decode(f.data.as_bytes()) else {
+            let upload = match uploads.get(&f.upload) {
+                Some(u) => u.clone(),
+                None => {
+                    let u = st
+                        .db
+                        .upload(&f.upload, peer.office.as_str(), not_before)
+                        .await?;
+                    uploads.insert(f.upload.clone(), u.clone());
+                    u
+                }
+            };
+            let Some(upload) = upload else {
                 bad(
-                    "E_BAD_CONTENT",
-                    "ファイルの内容を読み取れません（base64）。".into(),
+                    "E_UPLOAD_MISSING",
+                    "ファイルのアップロードが見つかりません（期限切れの可能性があります）。もう一度送信してください。".into(),
                 );
                 continue;
             };
-            if data.is_empty() {
+            if !upload.complete {
                 bad(
-                    "E_EMPTY_FILE",
-                    "ファイルが空です（0バイト）。介護ソフトから出力し直してください。".into(),
+                    "E_UPLOAD_INCOMPLETE",
+                    "ファイルのアップロードが終わっていません。もう一度送信してください。".into(),
                 );
                 continue;
             }
-            if data.len() as u64 > lim.max_file_bytes {
+            if upload.size != f.size || !upload.sha256.eq_ignore_ascii_case(f.sha256.trim()) {
+                bad(
+                    "E_UPLOAD_MISMATCH",
+                    "ファイルの大きさまたはSHA-256がアップロードした内容と一致しません。もう一度送信してください。".into(),
+                );
+                continue;
+            }
+            if upload.size > lim.max_file_bytes {
                 bad(
                     "E_FILE_TOO_LARGE",
                     format!(
                         "ファイルが大きすぎます（{}バイト）。1ファイル{}MiBまでです。",
-                        data.len(),
+                        upload.size,
                         lim.max_file_bytes / (1024 * 1024)
                     ),
                 );
@@ -383,18 +509,15 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
                     );
                     continue;
                 }
-                let csv_version = kind
-                    .is_csv()
-                    .then(|| careplan_core::csv::read_csv_version(&data))
-                    .flatten();
+                let csv_version = kind.is_csv().then(|| upload.csv_version.clone()).flatten();
                 files.push(NewFile {
                     id: auth::new_id(),
                     name: f.name,
                     kind: Some(kind.prefix().to_owned()),
                     category: name.category.label().to_owned(),
                     csv_version,
-                    sha256: auth::sha256_hex(&data),
-                    data,
+                    sha256: upload.sha256.clone(),
+                    size: upload.size,
                 });
             } else {
                 files.push(NewFile {
@@ -403,8 +526,8 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
                     kind: None,
                     category: Category::Attachment.label().to_owned(),
                     csv_version: None,
-                    sha256: auth::sha256_hex(&data),
-                    data,
+                    sha256: upload.sha256.clone(),
+                    size: upload.size,
                 });
             }
         }

@@ -133,16 +133,23 @@ impl Office {
         v["cursor"].as_str().expect("cursor").to_owned()
     }
 
-    /// Send one 利用票 to office `to` (status, receipt).
+    /// Send one 利用票 to office `to` (uploaded first; status, receipt).
     pub fn send_to(&self, to: &DemoOfficeInfo, serial: &str) -> (u16, Value) {
         let name = format!(
             "UPPLAN_202505_{}_43_{}_11_{serial}.CSV",
             self.info.office, to.office
         );
         let bytes = b"202407,131011,0000012345,20250425,202505\r\n";
-        let body = json!({"message": "到着通知の確認", "destinations": [
+        let mut body = json!({"message": "到着通知の確認", "destinations": [
             {"office": to.office, "files": [{"name": name, "data": b64(bytes)}]}
         ]});
+        // Protocol 2: the bytes go up as an upload first, the send names it.
+        crate::support::stage_files(
+            &self.agent,
+            &self.url,
+            self.token.as_deref().unwrap_or_default(),
+            &mut body,
+        );
         self.post(
             "/api/v1/send",
             &body,

@@ -1,8 +1,9 @@
 //! Shared by the relay's tests and its load bench: an HTTPS agent (ureq, rustls/ring) that
 //! trusts only the relay CA, presents a profile's client certificate and says which
-//! protocol version it speaks (`x-careplan-protocol`, unless the request sets its own); and a
+//! protocol version it speaks (`x-careplan-protocol`, unless the request sets its own); a
 //! real PostgreSQL started by the test binary itself ([`pg`]), so that every suite runs on
-//! both stores.
+//! both stores; and [`stage_files`], which uploads the files of a send or draft body
+//! through the real upload endpoints.
 
 #![allow(dead_code)] // each test binary uses a part of the support
 
@@ -12,6 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use careplan_core::wire::UPLOAD_OFFSET_HEADER;
+use serde_json::{Value, json};
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 fn pem_cert(path: &Path) -> Certificate<'static> {
@@ -37,7 +41,8 @@ fn protocol_header(
 }
 
 /// An agent trusting `ca`, with the client identity of `profile` (a folder with
-/// `client.crt` and `client.key`) when given; HTTP errors are answers, not `Err`.
+/// `client.crt` and `client.key`) when given; HTTP errors are answers, not `Err`. Every
+/// request carries `x-careplan-protocol: 2`.
 pub fn agent(profile: Option<&Path>, ca: &Path) -> ureq::Agent {
     agent_speaking(profile, ca, true)
 }
@@ -66,4 +71,69 @@ pub fn agent_speaking(profile: Option<&Path>, ca: &Path, protocol: bool) -> ureq
         cfg = cfg.middleware(protocol_header);
     }
     ureq::Agent::new_with_config(cfg.build())
+}
+
+/// Upload `bytes` (one `POST /api/v1/uploads` and one `PUT`); the file reference for a
+/// send or draft body, or the refusal (status, body).
+pub fn upload(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<Value, (u16, Value)> {
+    let sha = careplan_relay::auth::sha256_hex(bytes);
+    let mut resp = agent
+        .post(&format!("{url}/api/v1/uploads"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(json!({"size": bytes.len(), "sha256": sha}))
+        .map_err(|e| (0, json!({"transport": e.to_string()})))?;
+    let status = resp.status().as_u16();
+    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    if status != 201 {
+        return Err((status, v));
+    }
+    let id = v["id"].as_str().expect("upload id").to_owned();
+    let mut resp = agent
+        .put(&format!("{url}/api/v1/uploads/{id}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header(UPLOAD_OFFSET_HEADER, "0")
+        .header("Content-Type", "application/octet-stream")
+        .send(bytes)
+        .map_err(|e| (0, json!({"transport": e.to_string()})))?;
+    let status = resp.status().as_u16();
+    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    if status != 200 || v["complete"] != true {
+        return Err((status, v));
+    }
+    Ok(json!({"name": name, "upload": id, "sha256": sha, "size": bytes.len()}))
+}
+
+/// Replace every `{"name", "data": <base64>}` file of a send body (`destinations[].files`)
+/// or a draft body (`files`) by an uploaded file reference. A `data` that is not base64, or
+/// an upload the relay refuses, is left as it is (the relay then refuses the body).
+pub fn stage_files(agent: &ureq::Agent, url: &str, token: &str, body: &mut Value) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let stage = |files: &mut Value| {
+        for f in files.as_array_mut().into_iter().flatten() {
+            let (Some(name), Some(data)) = (f["name"].as_str(), f["data"].as_str()) else {
+                continue;
+            };
+            let Ok(bytes) = b64.decode(data) else {
+                continue;
+            };
+            match upload(agent, url, token, name, &bytes) {
+                Ok(r) => *f = r,
+                Err((s, v)) => eprintln!("upload of {name} refused: {s} {v}"),
+            }
+        }
+    };
+    if let Some(ds) = body["destinations"].as_array_mut() {
+        for d in ds {
+            stage(&mut d["files"]);
+        }
+    }
+    if body["files"].is_array() {
+        stage(&mut body["files"]);
+    }
 }

@@ -1,0 +1,276 @@
+//! Uploads: a file's raw bytes, streamed into the blob store, resumable (see
+//! `docs/protocol.md`, "Files as streams"). Sends and drafts then name complete uploads.
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use careplan_core::wire::{UPLOAD_OFFSET_HEADER, UploadRequest, UploadState};
+
+use super::{ApiError, ApiResult, AppState, Peer, now, refused};
+use crate::blob::{self, Opened, Upload};
+
+fn view(u: &Upload) -> UploadState {
+    UploadState {
+        id: u.id.clone(),
+        offset: u.received,
+        size: u.size,
+        complete: u.complete,
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found(
+        "アップロードが見つかりません（期限切れの可能性があります）。もう一度送信してください。",
+    )
+}
+
+/// `POST /api/v1/uploads {size, sha256}`.
+pub(super) async fn open(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<UploadRequest>,
+) -> ApiResult<Response> {
+    let lim = &st.cfg.limits;
+    let sha = req.sha256.trim().to_ascii_lowercase();
+    if !blob::is_sha256(&sha) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "E_BAD_SHA256",
+            "ファイルのSHA-256（16進64文字）が正しくありません。クライアントを最新の版に更新してください。",
+        ));
+    }
+    if req.size == 0 {
+        return Err(refused(
+            "E_EMPTY_FILE",
+            "ファイルが空です（0バイト）。介護ソフトから出力し直してください。".into(),
+            vec![],
+            vec![],
+        ));
+    }
+    if req.size > lim.max_file_bytes {
+        return Err(refused(
+            "E_FILE_TOO_LARGE",
+            format!(
+                "ファイルが大きすぎます（{}バイト）。1ファイル{}MiBまでです。",
+                req.size,
+                lim.max_file_bytes / (1024 * 1024)
+            ),
+            vec![],
+            vec![],
+        ));
+    }
+    let b = &st.blobs.cfg;
+    match st
+        .db
+        .open_upload(
+            peer.office.as_str(),
+            req.size,
+            &sha,
+            now().unix_timestamp(),
+            b.upload_ttl_secs,
+            b.max_open_uploads,
+        )
+        .await?
+    {
+        Opened::Upload(u) => Ok((StatusCode::CREATED, Json(view(&u))).into_response()),
+        Opened::Quota => Err(ApiError::rate_limited(
+            b.upload_ttl_secs.min(3600),
+            "ファイルのアップロード",
+        )),
+    }
+}
+
+async fn find(st: &AppState, peer: &Peer, id: &str) -> ApiResult<Upload> {
+    let not_before = now().unix_timestamp() - st.blobs.cfg.upload_ttl_secs;
+    st.db
+        .upload(id, peer.office.as_str(), not_before)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// `GET /api/v1/uploads/{id}`: the offset to continue from.
+pub(super) async fn state(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UploadState>> {
+    Ok(Json(view(&find(&st, &peer, &id).await?)))
+}
+
+fn offset_conflict(u: &Upload) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::CONFLICT,
+        "E_UPLOAD_OFFSET",
+        format!(
+            "中継サーバが受け取っている位置（{}バイト目）と違う位置から送られました。クライアントを最新の版に更新してください。",
+            u.received
+        ),
+    );
+    e.upload_offset = Some(u.received);
+    e
+}
+
+fn header_u64(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<Option<u64>> {
+    headers
+        .get(name)
+        .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()))
+}
+
+/// `PUT /api/v1/uploads/{id}` with `Upload-Offset` and `Content-Length`: stream the body
+/// into a staged part; with the last byte, verify and store the blob.
+pub(super) async fn put(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let u = find(&st, &peer, &id).await?;
+    if u.complete {
+        return Ok(Json(view(&u)).into_response());
+    }
+    let Some(Some(offset)) = header_u64(&headers, UPLOAD_OFFSET_HEADER) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "E_UPLOAD_OFFSET",
+            "Upload-Offset ヘッダがありません。クライアントを最新の版に更新してください。",
+        ));
+    };
+    if offset != u.received {
+        return Err(offset_conflict(&u));
+    }
+    let Some(Some(len)) = header_u64(&headers, header::CONTENT_LENGTH) else {
+        return Err(ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "E_LENGTH_REQUIRED",
+            "送信するデータの長さ（Content-Length）がありません。クライアントを最新の版に更新してください。",
+        ));
+    };
+    if len > u.size - offset {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "E_TOO_LARGE",
+            "宣言したファイルの長さを超えるデータが送られました。もう一度送信してください。",
+        ));
+    }
+    // The part is written and recorded by its own task: a client that disconnects midway
+    // drops this handler, not the bytes that already arrived.
+    let task = tokio::spawn(receive(st.clone(), u, offset, len, body));
+    match task.await {
+        Ok(r) => r,
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+async fn receive(
+    st: AppState,
+    u: Upload,
+    offset: u64,
+    len: u64,
+    body: Body,
+) -> ApiResult<Response> {
+    let mut u = u;
+    if len > 0 {
+        let key = st.blobs.part_key(&u.id, offset);
+        let part = st
+            .blobs
+            .write_part(&key, body.into_data_stream(), len)
+            .await?;
+        if part.bytes > 0 {
+            let to = offset + part.bytes;
+            if !st
+                .db
+                .advance_upload(&u.id, offset, to, key.as_ref())
+                .await?
+            {
+                // Another request stored these bytes first.
+                let _ = st.blobs.delete_key(&key).await;
+                let fresh = find_any(&st, &u).await?;
+                return Err(offset_conflict(&fresh));
+            }
+            u.received = to;
+            u.parts.push(key.to_string());
+            if u.parts.len() == 1 && offset == 0 && to == u.size {
+                // One part, hashed while it streamed: publish it as it is.
+                return finish(&st, &mut u, Some(part)).await;
+            }
+        }
+        if part.broken {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "E_BODY_BROKEN",
+                format!(
+                    "データの途中で接続が切れました。{}バイト目から続けて送信してください。",
+                    u.received
+                ),
+            ));
+        }
+    }
+    if u.received == u.size {
+        return finish(&st, &mut u, None).await;
+    }
+    Ok(Json(view(&u)).into_response())
+}
+
+async fn find_any(st: &AppState, u: &Upload) -> ApiResult<Upload> {
+    st.db
+        .upload(&u.id, &u.office, i64::MIN)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Store the blob of a fully received upload: publish its one hashed part, or compose the
+/// parts through SHA-256. Bytes that do not match the declared hash are dropped and the
+/// upload starts again at 0.
+async fn finish(
+    st: &AppState,
+    u: &mut Upload,
+    one: Option<blob::PartWritten>,
+) -> ApiResult<Response> {
+    let head = match one {
+        Some(p) => {
+            if p.sha256 == u.sha256 {
+                st.blobs.publish_part(&u.parts[0], &u.sha256).await?;
+                Some(p.head)
+            } else {
+                None
+            }
+        }
+        None => {
+            let parts: Vec<String> = u.parts.clone();
+            if parts.iter().all(|p| st.blobs.is_part_of(&u.id, p)) {
+                st.blobs.compose(&parts, &u.sha256, u.size).await?
+            } else {
+                None
+            }
+        }
+    };
+    let Some(head) = head else {
+        st.db.reset_upload(&u.id).await?;
+        st.blobs.delete_staging(&u.id).await?;
+        tracing::info!(office = %u.office, "upload refused: bytes do not match the declared SHA-256");
+        return Err(refused(
+            "E_UPLOAD_HASH",
+            "送られたファイルの内容が宣言されたSHA-256と一致しません。もう一度送信してください。"
+                .into(),
+            vec![],
+            vec![],
+        ));
+    };
+    let csv_version = blob::csv_version_of(&head);
+    st.db.complete_upload(&u.id, csv_version.as_deref()).await?;
+    if let Err(e) = st.blobs.delete_staging(&u.id).await {
+        tracing::warn!(error = %e, "staged parts left (swept when the upload expires)");
+    }
+    u.complete = true;
+    u.csv_version = csv_version;
+    Ok(Json(view(u)).into_response())
+}
+
+/// The `Upload-Offset` header of an answer.
+pub(super) fn offset_header(v: u64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&v.to_string()).ok()
+}
