@@ -557,3 +557,43 @@ fn the_inbox_imports_by_serial_one_set_at_a_time_even_when_the_later_set_arrived
         .unwrap();
     assert!(t(&m_old) <= first_new);
 }
+
+/// Idle, the engine sleeps: with the folders watched and nothing to do it runs about one
+/// round per rescan interval, not one per scan of its own (reading the folder is an event
+/// on Linux; waking on it made a busy loop at half a core).
+#[test]
+fn an_idle_outbox_sleeps_between_rescans() {
+    let relay = Relay::start();
+    let da = tempfile::tempdir().unwrap();
+    let folders = tempfile::tempdir().unwrap();
+    let outbox = folders.path().join("送信フォルダ");
+    let a = relay.client(0, da.path(), "A-idle");
+    let cfg = WatchConfig {
+        rescan: Duration::from_millis(500),
+        ..fast(Some(&outbox), None)
+    };
+    let mut e = start(&relay, 0, a, cfg);
+    // Archived files and a file that is no CSV of ours: nothing to take.
+    std::fs::create_dir_all(outbox.join("送信済").join("202611")).unwrap();
+    for i in 0..200 {
+        std::fs::write(
+            outbox
+                .join("送信済")
+                .join("202611")
+                .join(format!("{i}.CSV")),
+            b"x",
+        )
+        .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = e.status.lock().unwrap().counters.rounds;
+    std::thread::sleep(Duration::from_secs(3));
+    let rounds = e.status.lock().unwrap().counters.rounds - before;
+    // 3 s at one rescan per 0.5 s: about 6 rounds; a loop would make hundreds.
+    assert!(rounds <= 12, "{rounds} rounds in 3 s while idle");
+    assert!(rounds >= 3, "the rescan still runs: {rounds}");
+    e.stop.stop();
+    if let Some(t) = e.thread.take() {
+        t.join().unwrap();
+    }
+}

@@ -187,6 +187,10 @@ pub struct Counters {
     pub received_sets: u64,
     /// Files received.
     pub received_files: u64,
+    /// Rounds the engine ran (each wake-up: a file-system event, the rescan, a poll, a
+    /// retry). Idle, this grows by about one per rescan interval.
+    #[serde(default)]
+    pub rounds: u64,
 }
 
 /// What the engine is doing: for the app's queue view and `careplan watch --status`.
@@ -436,6 +440,7 @@ impl Engine {
     /// One round: scan the outbox, take and send ready sets, retry the queue, check the
     /// inbox when due. Returns how long the engine may sleep.
     pub fn tick(&mut self) -> Duration {
+        self.count(|c| c.rounds += 1);
         let now = Instant::now();
         let mut next = now + self.cfg.rescan;
         if self.outbox.is_some() {
@@ -582,12 +587,26 @@ impl Engine {
     }
 }
 
+/// Whether a file-system event may mean a new or changed file: everything but reads (a
+/// file closed after writing counts).
+fn wakes(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        notify::EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Watch `dirs` (non-recursively) and wake the engine on every change. `None` when the
 /// platform's watcher cannot be used (then the periodic scan alone finds new files).
 fn watch_folders(dirs: &[PathBuf], tx: Sender<Wake>) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
+    // Only changes wake the engine: reading a folder is itself an event on some platforms
+    // (inotify's IN_OPEN / IN_CLOSE_NOWRITE, `Access` in notify), and waking on those made
+    // every scan wake the next one — a busy loop at half a core while idle.
     let handler = move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        if res.is_ok_and(|e| wakes(&e.kind)) {
             let _ = tx.send(Wake::Fs);
         }
     };
