@@ -58,6 +58,15 @@ fn every_partner_with_its_counts_and_search() {
         "the demo exchanges with several offices"
     );
 
+    // The window's title counts the files not yet received, fetched at login.
+    let undownloaded: usize = expected.values().map(|(_, files)| files).sum();
+    assert!(undownloaded > 0, "the demo office has mail");
+    a.wait("title", |h| {
+        h.state()
+            .window_title()
+            .starts_with(&format!("（未受信 {undownloaded}件）"))
+    });
+
     a.click("取引先一覧");
     a.wait("rows", |h| !h.state().partner_rows().is_empty());
     let rows = a.h.state().partner_rows();

@@ -155,6 +155,11 @@ impl ReceivedScreen {
         }
     }
 
+    /// Files not yet 済 in the list (0 before it was fetched).
+    pub(crate) fn unread(&self) -> usize {
+        if self.table.is_some() { self.unread } else { 0 }
+    }
+
     pub(crate) fn row_count(&self) -> usize {
         self.rows.len()
     }

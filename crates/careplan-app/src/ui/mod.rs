@@ -314,6 +314,8 @@ pub struct CareplanApp {
     frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The (文字の大きさ, 高コントラスト) last applied to the context.
     look: Option<(u16, bool)>,
+    /// The window title last sent.
+    title_sent: Option<String>,
     /// The number of the newest settings save, and the lock the saves write under.
     settings_saves: (
         std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -361,6 +363,7 @@ impl CareplanApp {
             lock_override: None,
             frames: Default::default(),
             look: None,
+            title_sent: None,
             settings_saves: Default::default(),
         };
         app.login.pending_demo_dir = start_demo;
@@ -446,6 +449,26 @@ impl CareplanApp {
     /// The status of the 自動送受信 engine (`None` before it first ran in this session).
     pub fn watch_status(&self) -> Option<careplan_client::watch::WatchStatus> {
         self.watch.status()
+    }
+
+    /// The window's title: the app's name, and while logged in the files not yet received
+    /// (「未受信 3件」), so that the taskbar shows an arrival even when the window is behind
+    /// others. Sent to the window only when it changes.
+    pub fn window_title(&self) -> String {
+        let base = "ケアプランデータ連携 クライアント";
+        match (&self.session, self.received.unread()) {
+            (Some(s), n) if n > 0 => format!("（未受信 {n}件）{} - {base}", s.info.office_name),
+            (Some(s), _) => format!("{} - {base}", s.info.office_name),
+            (None, _) => base.to_owned(),
+        }
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let t = self.window_title();
+        if self.title_sent.as_deref() != Some(t.as_str()) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(t.clone()));
+            self.title_sent = Some(t);
+        }
     }
 
     /// The rows of 取引先一覧 as shown (search and sort applied; empty before it loaded).
@@ -556,6 +579,14 @@ impl CareplanApp {
         }
         self.save_settings();
         self.refresh_tab(ctx);
+        // 受信一覧 is fetched at once (on a worker), so that the window's title counts the
+        // files not yet received whatever tab is open; arrivals refresh it.
+        if self.tab != Tab::Received
+            && let Some(s) = &self.session
+        {
+            let c = s.client.clone();
+            self.received.refresh(ctx, &mut self.jobs, &c);
+        }
         watch_tab::start_at_login(self, ctx);
     }
 
@@ -655,6 +686,7 @@ impl CareplanApp {
         }
         ime_enter_guard(&ctx);
         self.apply_messages(&ctx);
+        self.update_title(&ctx);
         self.kiosk_lock(&ctx);
         self.dropped_files(&ctx);
         self.status_bar(ui);
