@@ -211,7 +211,8 @@ fn random_hex(bytes: usize) -> String {
 impl PgServer {
     /// Install (when needed), initialise and start a new cluster. `durable`: fsync on (the
     /// benches); the tests run with fsync off, which loses nothing unless the machine
-    /// itself crashes (a killed or immediately stopped server recovers from its WAL).
+    /// itself crashes (a killed or immediately stopped server recovers from its WAL, which
+    /// `synchronous_commit = on` writes before a commit is answered).
     pub fn start(durable: bool) -> Result<Self, String> {
         let bin = match find_bin() {
             Some(b) => b,
@@ -296,9 +297,13 @@ impl PgServer {
     /// `pg_ctl start` of the cluster on `port` (waits until it accepts connections); the
     /// error carries the server's log.
     fn pg_ctl_start(&self, port: u16) -> Result<(), String> {
+        // `synchronous_commit` stays on in both: with it off a commit is answered before
+        // its WAL is written, and `pg_ctl stop -m immediate` loses it (tests/cluster.rs
+        // saw acknowledged sends vanish). With only fsync off the WAL is written to the
+        // OS before the answer, so a killed server recovers every answered commit.
         let on = if self.durable { "on" } else { "off" };
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=64MB -c fsync={on} -c synchronous_commit={on} -c full_page_writes={on}",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=64MB -c fsync={on} -c synchronous_commit=on -c full_page_writes={on}",
             self.root.display(),
         );
         let log = self.root.join("server.log");
