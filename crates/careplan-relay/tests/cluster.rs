@@ -66,7 +66,7 @@ fn wait_listening(port: u16, what: &str, mut alive: impl FnMut() -> Result<(), S
 /// A child process, killed (SIGKILL) and reaped when dropped, also on a panic.
 struct Proc {
     name: String,
-    child: Option<Child>,
+    child: Mutex<Option<Child>>,
     log: PathBuf,
 }
 
@@ -86,14 +86,20 @@ impl Proc {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         Self {
             name: name.to_owned(),
-            child: Some(child),
+            child: Mutex::new(Some(child)),
             log: log.to_owned(),
         }
     }
 
+    fn child(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
+        self.child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// `Err` (with its log) when the process has ended.
-    fn alive(&mut self) -> Result<(), String> {
-        match self.child.as_mut().map(Child::try_wait) {
+    fn alive(&self) -> Result<(), String> {
+        match self.child().as_mut().map(Child::try_wait) {
             Some(Ok(None)) => Ok(()),
             other => Err(format!(
                 "{} ended ({other:?})\n--- log ---\n{}",
@@ -104,8 +110,8 @@ impl Proc {
     }
 
     /// SIGKILL and reap.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
+    fn kill(&self) {
+        if let Some(mut c) = self.child().take() {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -230,7 +236,7 @@ struct Relay {
 
 impl Relay {
     fn start(config: &Path, port: u16, log: &Path, i: usize) -> Self {
-        let mut proc = Proc::spawn(
+        let proc = Proc::spawn(
             &format!("relay{i}"),
             Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
                 .args(["serve", "--config"])
@@ -307,7 +313,7 @@ impl Cluster {
             String::from_utf8_lossy(&check.stderr)
         );
         let hlog = dir.path().join("haproxy.log");
-        let mut haproxy = Proc::spawn(
+        let haproxy = Proc::spawn(
             "haproxy",
             Command::new(&haproxy).args(["-db", "-f"]).arg(&cfg),
             &hlog,
@@ -343,6 +349,11 @@ impl Cluster {
 
     /// A logged-in client of demo office `office` at `url`, with its own store.
     fn client(&self, office: usize, url: &str) -> Client {
+        self.client_retrying(office, url, 2)
+    }
+
+    /// [`Self::client`] whose library retries a failed request `retries` times itself.
+    fn client_retrying(&self, office: usize, url: &str, retries: u32) -> Client {
         let n = self.clients.fetch_add(1, Ordering::SeqCst);
         let o = &self.demo.offices[office];
         let store = Store::open(&self.dir.path().join(format!("client{n}"))).expect("store");
@@ -355,7 +366,7 @@ impl Cluster {
                 terminal_name: Some(format!("T{n}")),
                 timeout_connect: Duration::from_secs(2),
                 timeout_call: Duration::from_secs(30),
-                retries: 2,
+                retries,
                 retry_backoff: Duration::from_millis(100),
                 ..ClientOptions::default()
             },
@@ -408,6 +419,13 @@ impl Cluster {
             .expect("plan")
     }
 
+    /// Start relay `i` again (same configuration and port) after it was killed.
+    fn restart_relay(&mut self, i: usize) {
+        let r = &self.relays[i];
+        let (config, port, log) = (r.config.clone(), r.port, r.log.clone());
+        self.relays[i] = Relay::start(&config, port, &log, i);
+    }
+
     /// The relay logs, for a failure message.
     fn logs(&self) -> String {
         self.relays
@@ -439,18 +457,46 @@ struct Acked {
 #[derive(Debug, Default)]
 struct Burst {
     acked: Vec<Acked>,
-    /// (when, what) of every error the client library gave up on (each one was retried).
-    errors: Vec<(Instant, String)>,
+    /// (when, what, how long it took) of every failed try (each one was retried).
+    errors: Vec<(Instant, String, Duration)>,
     /// Longest time one send took, retries included.
     slowest: Duration,
+}
+
+impl Burst {
+    /// After `t`: the longest time until every sender had a send acknowledged again, and
+    /// the errors seen (by kind, with their count).
+    fn after(&self, t: Instant) -> (Duration, BTreeMap<String, usize>) {
+        let mut recover = Duration::ZERO;
+        for w in 0..SENDERS {
+            let prefix = format!("-{w}-");
+            if let Some(first) = self
+                .acked
+                .iter()
+                .filter(|a| a.message.contains(&prefix) && a.at > t)
+                .map(|a| a.at)
+                .min()
+            {
+                recover = recover.max(first - t);
+            }
+        }
+        let mut errors = BTreeMap::new();
+        for (_, e, _) in &self.errors {
+            *errors.entry(e.clone()).or_default() += 1;
+        }
+        (recover, errors)
+    }
 }
 
 /// `SENDERS` clients of office 0 send `SENDS_EACH` sets each (client `w` to office `w + 1`)
 /// through the balanced frontend, every send retried with its key until acknowledged;
 /// `fault` runs on this thread once `after` sends are acknowledged.
 fn burst(cluster: &Cluster, tag: &str, hour: usize, after: usize, fault: impl FnOnce()) -> Burst {
+    // The library's own retries are off: every failure comes back here, is counted, and is
+    // retried by this loop with the same plan (the same idempotency key), as the app's
+    // send queue does.
     let senders: Vec<Client> = (0..SENDERS)
-        .map(|_| cluster.client(0, &cluster.url()))
+        .map(|_| cluster.client_retrying(0, &cluster.url(), 0))
         .collect();
     let acked = AtomicUsize::new(0);
     let out = Mutex::new(Burst::default());
@@ -465,14 +511,16 @@ fn burst(cluster: &Cluster, tag: &str, hour: usize, after: usize, fault: impl Fn
                     let plan = cluster.plan(c, w + 1, &serial, &message);
                     let started = Instant::now();
                     let receipt = loop {
+                        let tried = Instant::now();
                         match c.send(&plan, true) {
                             Ok(r) => break r,
                             Err(e) => {
                                 let what = seen(&e);
-                                out.lock()
-                                    .expect("lock")
-                                    .errors
-                                    .push((Instant::now(), what));
+                                out.lock().expect("lock").errors.push((
+                                    Instant::now(),
+                                    what,
+                                    tried.elapsed(),
+                                ));
                                 assert!(
                                     Instant::now() < deadline,
                                     "send {message} not acknowledged within 60 s: {e}"
@@ -560,7 +608,7 @@ fn secs(d: Duration) -> String {
 #[test]
 fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
     let started = Instant::now();
-    let cluster = Cluster::start();
+    let mut cluster = Cluster::start();
 
     // --- 1. A send through relay 0 is listed through relay 1, received (downloaded and
     // acknowledged) through relay 2, and its sender sees 済 through relay 1.
@@ -633,5 +681,100 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
     eprintln!(
         "cross-relay: listed, received and 済 through other relays; long-poll woken {wakes:?} after the acknowledgement"
     );
+
+    // --- 3. kill -9 one relay during a burst of sends.
+    let killed_at = Mutex::new(None);
+    let b = burst(&cluster, "kill", 9, SENDS_EACH / 2, || {
+        cluster.relays[1].proc.kill();
+        *killed_at.lock().expect("lock") = Some(Instant::now());
+    });
+    let killed_at = killed_at.into_inner().expect("lock").expect("killed");
+    let recipients = check_listed(&cluster, "kill", &b);
+    // Every listed file downloads whole (hash checked by the client) and is acknowledged.
+    let mut received = 0;
+    for (n, (c, files)) in recipients.iter().enumerate() {
+        let folder = cluster.dir.path().join(format!("received-kill-{n}"));
+        let r = c.receive(files, &folder, &mut |_| {}).expect("receive");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        received += r.saved.len();
+    }
+    let (recover, errors) = b.after(killed_at);
+    assert!(
+        !b.errors.is_empty(),
+        "the kill was seen by a client (else this test proves nothing)"
+    );
+    eprintln!(
+        "kill -9 relay1 after {} acknowledged sends: {} sends acknowledged, every one listed once and whole, {received} files received; failed tries (each retried): {errors:?}; every sender acknowledged again {} after the kill; slowest send {}",
+        SENDS_EACH / 2,
+        b.acked.len(),
+        secs(recover),
+        secs(b.slowest)
+    );
+    cluster.restart_relay(1);
+    // The restarted relay serves again (through its own haproxy frontend).
+    let back1 = cluster.client(0, &cluster.pinned_url(1));
+    assert!(
+        !back1
+            .sent()
+            .expect("sent through the restarted relay")
+            .offline
+    );
+
+    // --- 4. PostgreSQL stopped abruptly during a burst, started again 4 s later.
+    let outage = Mutex::new(None);
+    let b = burst(&cluster, "pg", 10, SENDS_EACH / 2, || {
+        cluster
+            .pg
+            .stop_immediate()
+            .expect("pg_ctl stop -m immediate");
+        let stopped = Instant::now();
+        std::thread::sleep(Duration::from_secs(4));
+        cluster.pg.restart().expect("pg_ctl start");
+        *outage.lock().expect("lock") = Some((stopped, Instant::now()));
+    });
+    let (stopped, back) = outage.into_inner().expect("lock").expect("outage");
+    check_listed(&cluster, "pg", &b);
+    let (recover, errors) = b.after(back);
+    let answered: Vec<&String> = b.errors.iter().map(|(_, e, _)| e).collect();
+    let longest_503 = b.errors.iter().map(|e| e.2).max().unwrap_or_default();
+    assert!(
+        answered.iter().all(|e| *e == "503 E_UNAVAILABLE"),
+        "while the database is away the relays answer 503 E_UNAVAILABLE: {answered:?}\n{}",
+        cluster.logs()
+    );
+    assert!(
+        !answered.is_empty(),
+        "the outage was seen by the clients (else this test proves nothing)"
+    );
+    // A relay waits for a connection at most `db::PG_ACQUIRE_TIMEOUT` (3 s), then answers.
+    assert!(
+        longest_503 < Duration::from_secs(6),
+        "503 answered promptly, not after a hang: {longest_503:?}"
+    );
+    eprintln!(
+        "pg_ctl stop -m immediate after {} acknowledged sends, down {}: {} sends acknowledged, every one listed once and whole; failed tries (each retried): {errors:?}; every sender acknowledged again {} after PostgreSQL was back; a failed try took at most {}; slowest send {}",
+        SENDS_EACH / 2,
+        secs(back - stopped),
+        b.acked.len(),
+        secs(recover),
+        secs(longest_503),
+        secs(b.slowest)
+    );
+
+    // Every process is still up (haproxy never stopped; relay 1 runs again).
+    cluster.haproxy.alive().expect("haproxy");
+    for r in &cluster.relays {
+        r.proc.alive().expect("relay");
+    }
+    // The relays' logs name no password and no person.
+    let logs = cluster.logs();
+    for o in &cluster.demo.offices {
+        assert!(!logs.contains(&o.personal_password) && !logs.contains(&o.office_password));
+    }
+    for to in 1..=SENDERS {
+        for u in careplan_core::demo::demo_users(to as u64, 2) {
+            assert!(!logs.contains(&u.name) && !logs.contains(&u.insured));
+        }
+    }
     eprintln!("total {}", secs(started.elapsed()));
 }
