@@ -487,3 +487,21 @@ pub struct Session {
     /// usable only over that certificate.
     pub cert_fp: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_is_away_is_unavailable_and_a_wrong_query_is_not() {
+        let io = |k| sqlx::Error::Io(std::io::Error::from(k));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&io(std::io::ErrorKind::ConnectionRefused)));
+        assert!(is_unavailable(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::ColumnNotFound("x".into())));
+        assert!(RelayError::Unavailable("x".into()).is_unavailable());
+        assert!(RelayError::Db(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!RelayError::Refused("x".into()).is_unavailable());
+    }
+}

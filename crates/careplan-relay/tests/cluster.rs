@@ -461,6 +461,8 @@ struct Burst {
     errors: Vec<(Instant, String, Duration)>,
     /// Longest time one send took, retries included.
     slowest: Duration,
+    /// Wall time of the whole burst (the fault included).
+    took: Duration,
 }
 
 impl Burst {
@@ -500,7 +502,8 @@ fn burst(cluster: &Cluster, tag: &str, hour: usize, after: usize, fault: impl Fn
         .collect();
     let acked = AtomicUsize::new(0);
     let out = Mutex::new(Burst::default());
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let begun = Instant::now();
+    let deadline = begun + Duration::from_secs(60);
     std::thread::scope(|sc| {
         for (w, c) in senders.iter().enumerate() {
             let (acked, out) = (&acked, &out);
@@ -549,7 +552,9 @@ fn burst(cluster: &Cluster, tag: &str, hour: usize, after: usize, fault: impl Fn
         }
         fault();
     });
-    out.into_inner().expect("lock")
+    let mut out = out.into_inner().expect("lock");
+    out.took = begun.elapsed();
+    out
 }
 
 /// Every acknowledged send of `tag` is listed exactly once to its recipient, whole (3
@@ -704,11 +709,12 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
         "the kill was seen by a client (else this test proves nothing)"
     );
     eprintln!(
-        "kill -9 relay1 after {} acknowledged sends: {} sends acknowledged, every one listed once and whole, {received} files received; failed tries (each retried): {errors:?}; every sender acknowledged again {} after the kill; slowest send {}",
+        "kill -9 relay1 after {} acknowledged sends: {} sends acknowledged, every one listed once and whole, {received} files received; failed tries (each retried): {errors:?}; every sender acknowledged again {} after the kill; slowest send {}; burst {}",
         SENDS_EACH / 2,
         b.acked.len(),
         secs(recover),
-        secs(b.slowest)
+        secs(b.slowest),
+        secs(b.took)
     );
     cluster.restart_relay(1);
     // The restarted relay serves again (through its own haproxy frontend).
@@ -752,13 +758,14 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
         "503 answered promptly, not after a hang: {longest_503:?}"
     );
     eprintln!(
-        "pg_ctl stop -m immediate after {} acknowledged sends, down {}: {} sends acknowledged, every one listed once and whole; failed tries (each retried): {errors:?}; every sender acknowledged again {} after PostgreSQL was back; a failed try took at most {}; slowest send {}",
+        "pg_ctl stop -m immediate after {} acknowledged sends, down {}: {} sends acknowledged, every one listed once and whole; failed tries (each retried): {errors:?}; every sender acknowledged again {} after PostgreSQL was back; a failed try took at most {}; slowest send {}; burst {}",
         SENDS_EACH / 2,
         secs(back - stopped),
         b.acked.len(),
         secs(recover),
         secs(longest_503),
-        secs(b.slowest)
+        secs(b.slowest),
+        secs(b.took)
     );
 
     // Every process is still up (haproxy never stopped; relay 1 runs again).
