@@ -606,6 +606,35 @@ fn check_listed(cluster: &Cluster, tag: &str, b: &Burst) -> Vec<(Client, Vec<Str
     out
 }
 
+/// `waiter` (office 1) long-polls with `cursor` while `sender` (office 0, on another relay)
+/// sends to it: the new cursor, and how long after the send's acknowledgement the waiter
+/// was answered (0 when before).
+fn wake_across(
+    cluster: &Cluster,
+    waiter: &Client,
+    sender: &Client,
+    cursor: &str,
+    serial: &str,
+) -> (String, Duration) {
+    let (answer, woke, landed) = std::thread::scope(|sc| {
+        let w = sc.spawn(|| {
+            let a = waiter
+                .wait_for_arrivals(Some(cursor), Duration::from_secs(20))
+                .expect("wait");
+            (a, Instant::now())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let plan = cluster.plan(sender, 1, serial, &format!("wake-{serial}"));
+        sender.send(&plan, true).expect("send");
+        let landed = Instant::now();
+        let (answer, woke) = w.join().expect("waiter");
+        (answer, woke, landed)
+    });
+    assert!(answer.arrived, "woken by the arrival, not by the timeout");
+    assert_ne!(answer.cursor, cursor);
+    (answer.cursor, woke.saturating_duration_since(landed))
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -659,24 +688,9 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
         .cursor;
     let mut wakes = Vec::new();
     for n in 0..3 {
-        let (answer, woke, landed) = std::thread::scope(|sc| {
-            let waiter = sc.spawn(|| {
-                let a = w0
-                    .wait_for_arrivals(Some(&cursor), Duration::from_secs(20))
-                    .expect("wait");
-                (a, Instant::now())
-            });
-            std::thread::sleep(Duration::from_millis(300));
-            let plan = cluster.plan(&a1, 1, &format!("2026110108010{n}"), &format!("wake-{n}"));
-            a1.send(&plan, true).expect("send through relay 1");
-            let landed = Instant::now();
-            let (answer, woke) = waiter.join().expect("waiter");
-            (answer, woke, landed)
-        });
-        assert!(answer.arrived, "woken by the arrival, not by the timeout");
-        assert_ne!(answer.cursor, cursor);
-        cursor = answer.cursor;
-        wakes.push(woke.saturating_duration_since(landed));
+        let (c, woke) = wake_across(&cluster, &w0, &a1, &cursor, &format!("2026110108010{n}"));
+        cursor = c;
+        wakes.push(woke);
     }
     let worst_wake = wakes.iter().max().copied().unwrap_or_default();
     assert!(
@@ -766,6 +780,27 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
         secs(longest_503),
         secs(b.slowest),
         secs(b.took)
+    );
+
+    // After the database's restart the relays' LISTEN connections come back by themselves:
+    // a long-poll on relay 2 is answered when a send lands through relay 0 (the first one
+    // at the latest when relay 2's listener has reconnected and woken its waiters), and
+    // the next one within a second.
+    let w2 = cluster.client(1, &cluster.pinned_url(2));
+    let a0 = cluster.client(0, &cluster.pinned_url(0));
+    let cursor = w2
+        .wait_for_arrivals(None, Duration::from_secs(0))
+        .expect("cursor")
+        .cursor;
+    let (cursor, first) = wake_across(&cluster, &w2, &a0, &cursor, "20261101110000");
+    let (_, next) = wake_across(&cluster, &w2, &a0, &cursor, "20261101110001");
+    assert!(
+        next < Duration::from_secs(1),
+        "woken across relays after the database's restart: {next:?}"
+    );
+    eprintln!(
+        "after the database's restart: long-polls on relay 2 woken {first:?} and {next:?} after sends through relay 0 were acknowledged ({} after PostgreSQL was back)",
+        secs(back.elapsed())
     );
 
     // Every process is still up (haproxy never stopped; relay 1 runs again).
