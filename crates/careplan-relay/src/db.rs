@@ -11,6 +11,7 @@
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::RelayError;
 
@@ -28,6 +29,29 @@ pub struct Db {
     pub(crate) postgres: bool,
     /// The waiting long-polls of this process, woken by committed sends (`notify`).
     pub arrivals: std::sync::Arc<crate::notify::Hub>,
+}
+
+/// How long a request waits for a PostgreSQL connection (also while the server is away)
+/// before it answers `503 E_UNAVAILABLE`.
+pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// True for database errors that mean "the database is away for a moment" (a retry of the
+/// same request will do): no connection in time, the connection broke, the server is
+/// shutting down or starting up (SQLSTATE class 57P), a connection exception (class 08)
+/// or too many connections (class 53). A failed send is then answered 503 and its retry
+/// with the same idempotency key gets the first one's receipt if it did commit.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c.starts_with("53")),
+        _ => false,
+    }
 }
 
 /// Sends removed per transaction by the retention purge: each batch holds the writer for
@@ -57,6 +81,14 @@ impl Db {
         let opts = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 16 })
+            // PostgreSQL away (restart, failover): sqlx keeps trying to connect until this
+            // deadline, then the request answers 503 E_UNAVAILABLE instead of hanging for
+            // sqlx's default 30 s. A blip shorter than this is only a delay.
+            .acquire_timeout(if sqlite {
+                Duration::from_secs(30)
+            } else {
+                PG_ACQUIRE_TIMEOUT
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -454,4 +486,22 @@ pub struct Session {
     /// SHA-256 (hex) of the client certificate that opened the session: the session is
     /// usable only over that certificate.
     pub cert_fp: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_is_away_is_unavailable_and_a_wrong_query_is_not() {
+        let io = |k| sqlx::Error::Io(std::io::Error::from(k));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&io(std::io::ErrorKind::ConnectionRefused)));
+        assert!(is_unavailable(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::ColumnNotFound("x".into())));
+        assert!(RelayError::Unavailable("x".into()).is_unavailable());
+        assert!(RelayError::Db(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!RelayError::Refused("x".into()).is_unavailable());
+    }
 }

@@ -21,4 +21,21 @@ pub enum RelayError {
     /// An operator command refused (e.g. unknown office).
     #[error("{0}")]
     Refused(String),
+    /// The database is away for a moment (restart, failover, network): a retry helps.
+    /// Requests answer `503 E_UNAVAILABLE`.
+    #[error("データベースに接続できません: {0}")]
+    Unavailable(String),
+}
+
+impl RelayError {
+    /// True when the store is away for a moment rather than the request being wrong:
+    /// [`RelayError::Unavailable`], or a database error of the kinds in
+    /// [`crate::db::is_unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Db(e) => crate::db::is_unavailable(e),
+            _ => false,
+        }
+    }
 }

@@ -119,6 +119,18 @@ impl ApiError {
             "中継サーバで問題が起きました。しばらくしてからもう一度お試しください。",
         )
     }
+    /// The database is away for a moment: `503 E_UNAVAILABLE` with `Retry-After`. Clients
+    /// retry (a send with the same idempotency key is stored once).
+    fn unavailable(e: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %e, "database unavailable: answered 503");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "E_UNAVAILABLE",
+            "中継サーバのデータベースに一時的に接続できません。しばらくしてからもう一度お試しください（同じ送信をやり直しても二重には届きません）。",
+        );
+        e.retry_after = Some(5);
+        e
+    }
     fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -154,7 +166,11 @@ impl ApiError {
 
 impl From<crate::RelayError> for ApiError {
     fn from(e: crate::RelayError) -> Self {
-        Self::internal(e)
+        if e.is_unavailable() {
+            Self::unavailable(e)
+        } else {
+            Self::internal(e)
+        }
     }
 }
 

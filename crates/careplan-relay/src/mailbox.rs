@@ -209,7 +209,9 @@ fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
 }
 
 /// A send waiting for the group commit, with where to report whether it was stored.
-pub(crate) type Job = (Arc<NewSend>, oneshot::Sender<Result<bool, String>>);
+/// A queued send and where its outcome goes: `Ok(stored)`, or the batch's failure (its
+/// message, and whether the database was away: [`crate::db::is_unavailable`]).
+pub(crate) type Job = (Arc<NewSend>, oneshot::Sender<Result<bool, (String, bool)>>);
 
 /// The rows of one send: the send, a transmission per destination, every file row naming
 /// its blob. Each blob row is touched in this transaction; a blob row swept meanwhile fails
@@ -341,7 +343,12 @@ impl Db {
             outcome => match self.receipt_for_key(&s.from, &s.key).await? {
                 Some(r) => Ok(r),
                 None => Err(match outcome {
-                    Ok(Err(e)) => RelayError::Refused(format!("保存できませんでした: {e}")),
+                    // The database went away mid-commit and the send is not there: the
+                    // client's retry (same key) stores it once the database is back.
+                    Ok(Err((e, true))) => RelayError::Unavailable(e),
+                    Ok(Err((e, false))) => {
+                        RelayError::Refused(format!("保存できませんでした: {e}"))
+                    }
                     _ => RelayError::Refused("保存できませんでした。".into()),
                 }),
             },
@@ -392,8 +399,9 @@ impl Db {
             Err(e) => {
                 tracing::error!(error = %e, sends = batch.len(), "group commit failed");
                 let msg = e.to_string();
+                let away = crate::db::is_unavailable(&e);
                 for (_, done) in batch {
-                    let _ = done.send(Err(msg.clone()));
+                    let _ = done.send(Err((msg.clone(), away)));
                 }
             }
         }

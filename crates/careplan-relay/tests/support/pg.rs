@@ -31,6 +31,8 @@ pub struct PgServer {
     root: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// fsync on (the benches) or off (the tests).
+    durable: bool,
     password: String,
     /// `Some(user)` when the server runs as another user (tests run as root).
     run_as: Option<String>,
@@ -209,7 +211,8 @@ fn random_hex(bytes: usize) -> String {
 impl PgServer {
     /// Install (when needed), initialise and start a new cluster. `durable`: fsync on (the
     /// benches); the tests run with fsync off, which loses nothing unless the machine
-    /// itself crashes (a killed or immediately stopped server recovers from its WAL).
+    /// itself crashes (a killed or immediately stopped server recovers from its WAL, which
+    /// `synchronous_commit = on` writes before a commit is answered).
     pub fn start(durable: bool) -> Result<Self, String> {
         let bin = match find_bin() {
             Some(b) => b,
@@ -248,6 +251,7 @@ impl PgServer {
             root,
             bin,
             port: 0,
+            durable,
             password,
             run_as,
             stopped: AtomicBool::new(false),
@@ -276,45 +280,55 @@ impl PgServer {
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port()?;
-            let opts = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=64MB -c fsync={} -c synchronous_commit={} -c full_page_writes={}",
-                server.root.display(),
-                if durable { "on" } else { "off" },
-                if durable { "on" } else { "off" },
-                if durable { "on" } else { "off" },
-            );
-            let log = server.root.join("server.log");
-            match server.pg_cmd(
-                "pg_ctl",
-                &[
-                    "-D",
-                    &data.to_string_lossy(),
-                    "-l",
-                    &log.to_string_lossy(),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    &opts,
-                    "start",
-                ],
-            ) {
-                Ok(_) => {
+            match server.pg_ctl_start(port) {
+                Ok(()) => {
                     server.port = port;
                     server.spawn_watchdog();
                     return Ok(server);
                 }
-                Err(e) => {
-                    // Most likely the port was taken in between: try another one.
-                    last = format!(
-                        "{e}\n--- server log ---\n{}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                }
+                // Most likely the port was taken in between: try another one.
+                Err(e) => last = e,
             }
         }
         server.cleanup();
         Err(last)
+    }
+
+    /// `pg_ctl start` of the cluster on `port` (waits until it accepts connections); the
+    /// error carries the server's log.
+    fn pg_ctl_start(&self, port: u16) -> Result<(), String> {
+        // `synchronous_commit` stays on in both: with it off a commit is answered before
+        // its WAL is written, and `pg_ctl stop -m immediate` loses it (tests/cluster.rs
+        // saw acknowledged sends vanish). With only fsync off the WAL is written to the
+        // OS before the answer, so a killed server recovers every answered commit.
+        let on = if self.durable { "on" } else { "off" };
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=64MB -c fsync={on} -c synchronous_commit=on -c full_page_writes={on}",
+            self.root.display(),
+        );
+        let log = self.root.join("server.log");
+        self.pg_cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.root.join("data").to_string_lossy(),
+                "-l",
+                &log.to_string_lossy(),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &opts,
+                "start",
+            ],
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "{e}\n--- server log ---\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
     }
 
     /// Run a PostgreSQL program as the server's user; output goes to a file (a daemon
@@ -426,7 +440,7 @@ impl PgServer {
     }
 
     /// Stop abruptly (`pg_ctl stop -m immediate`), as a crash would; [`Self::restart`]
-    /// brings it back on the same port with the same data.
+    /// brings it back on the same port with the same data (recovering from its WAL).
     pub fn stop_immediate(&self) -> Result<(), String> {
         self.pg_cmd(
             "pg_ctl",
@@ -440,6 +454,12 @@ impl PgServer {
             ],
         )
         .map(|_| ())
+    }
+
+    /// Start the cluster again after [`Self::stop_immediate`]: the same port, data and
+    /// password (crash recovery from the WAL first).
+    pub fn restart(&self) -> Result<(), String> {
+        self.pg_ctl_start(self.port)
     }
 
     /// Stop (fast) and remove the folder; later calls do nothing.

@@ -1,0 +1,822 @@
+//! Several relay processes (issue 13, "several relay processes", "fault tests"): on loopback
+//! only, one real PostgreSQL (`support/pg.rs`), three real `careplan-relay serve` processes
+//! sharing it and one blob folder, and Debian's `haproxy` in TCP mode in front of them
+//! (`send-proxy-v2`; the relays trust only the proxy's address and require the header), so
+//! mutual TLS ends at the relay. Real clients (`careplan_client::Client`) talk through
+//! haproxy:
+//!
+//! - a send made through one relay is listed, downloaded and acknowledged through the
+//!   others, and a long-poll waiting on one relay wakes within a second when a send lands
+//!   through another (haproxy's per-relay frontends pin a client to one relay);
+//! - one relay is killed with SIGKILL during a burst of sends (3 clients × 20, each retried
+//!   with its idempotency key until acknowledged): every acknowledged send is listed
+//!   exactly once and whole, and every file downloads with its hash;
+//! - PostgreSQL is stopped with `pg_ctl stop -m immediate` during a burst and started
+//!   again: meanwhile the relays answer `503 E_UNAVAILABLE` (never 500, never a hang), the
+//!   clients retry and finish, every acknowledged send is present exactly once.
+//!
+//! haproxy is installed with apt-get when missing (as root), like PostgreSQL: never
+//! skipped. Every process the test starts is stopped by a guard, also on a panic.
+//! The measured figures are printed (`--nocapture`) and quoted in `docs/deploy.md`.
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use careplan_client::{
+    Client, ClientError, ClientOptions, Identity, OutgoingFile, SendMode, Store,
+};
+use careplan_core::demo::DemoOffice;
+use careplan_core::{OfficeNumber, ServiceType};
+use careplan_relay::demo::DemoInfo;
+
+mod support;
+use support::pg::PgServer;
+
+const RELAYS: usize = 3;
+const SENDERS: usize = 3;
+const SENDS_EACH: usize = 20;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Wait until something accepts TCP connections on `port`, while `alive` holds.
+fn wait_listening(port: u16, what: &str, mut alive: impl FnMut() -> Result<(), String>) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Err(e) = alive() {
+            panic!("{what} did not start: {e}");
+        }
+        assert!(Instant::now() < until, "{what} did not listen within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process, killed (SIGKILL) and reaped when dropped, also on a panic.
+struct Proc {
+    name: String,
+    child: Mutex<Option<Child>>,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Self {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        Self {
+            name: name.to_owned(),
+            child: Mutex::new(Some(child)),
+            log: log.to_owned(),
+        }
+    }
+
+    fn child(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
+        self.child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `Err` (with its log) when the process has ended.
+    fn alive(&self) -> Result<(), String> {
+        match self.child().as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => Ok(()),
+            other => Err(format!(
+                "{} ended ({other:?})\n--- log ---\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )),
+        }
+    }
+
+    /// SIGKILL and reap.
+    fn kill(&self) {
+        if let Some(mut c) = self.child().take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Install Debian's `haproxy` when it is missing (as `support/pg.rs` does PostgreSQL).
+fn haproxy_bin() -> PathBuf {
+    let found = || {
+        ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    };
+    if let Some(p) = found() {
+        return p;
+    }
+    eprintln!("haproxy not found: apt-get install haproxy");
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", "--no-install-recommends", "haproxy"][..],
+    ] {
+        let out = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("apt-get: {e} (install the haproxy package)"));
+        assert!(
+            out.status.success(),
+            "apt-get {args:?} failed (install the haproxy package as root): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    found().expect("haproxy installed, but /usr/sbin/haproxy is missing")
+}
+
+/// The relay configuration of process `i` (written as a file; `docs/deploy.md` shows it).
+fn relay_toml(dir: &Path, demo: &Path, i: usize, port: u16, database_url: &str) -> String {
+    format!(
+        r#"listen = "127.0.0.1:{port}"
+data_dir = "{data}"
+database_url = "{database_url}"
+ca_cert = "{demo}/pki/ca.crt"
+server_cert = "{demo}/pki/server.crt"
+server_key = "{demo}/pki/server.key"
+
+[security]
+# test only: cheap password hashes (production keeps the defaults)
+argon2_memory_kib = 4096
+argon2_iterations = 1
+
+[connections]
+# haproxy's address: its connections start with a PROXY v2 header naming the client
+proxy_protocol_from = ["127.0.0.1"]
+proxy_protocol_required = true
+
+[blobs]
+store = "local"
+path = "{blobs}"
+"#,
+        data = dir.join(format!("relay{i}")).display(),
+        demo = demo.display(),
+        blobs = demo.join("blobs").display(),
+    )
+}
+
+/// haproxy in TCP mode: the balanced frontend the offices use, and one frontend per relay
+/// (test only) to pin a client to one relay.
+fn haproxy_cfg(front: u16, pinned: &[u16], relays: &[u16]) -> String {
+    let servers: String = relays
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("    server relay{i} 127.0.0.1:{p}\n"))
+        .collect();
+    let mut cfg = format!(
+        r#"global
+    maxconn 4000
+
+defaults
+    mode tcp
+    timeout connect 2s
+    # longer than the relay's longest long-poll (push.max_wait_secs = 60)
+    timeout client 75s
+    timeout server 75s
+    timeout check 1s
+    # a connection refused by a dead relay is tried on another one
+    retries 3
+    option redispatch 1
+
+frontend relay
+    bind 127.0.0.1:{front}
+    default_backend relays
+
+backend relays
+    balance leastconn
+    default-server send-proxy-v2 check inter 500ms fall 2 rise 2
+{servers}"#
+    );
+    for (i, (pin, p)) in pinned.iter().zip(relays).enumerate() {
+        cfg.push_str(&format!(
+            "\n# test only: straight to relay{i}\nfrontend pin{i}\n    bind 127.0.0.1:{pin}\n    default_backend only{i}\n\nbackend only{i}\n    server relay{i} 127.0.0.1:{p} send-proxy-v2\n"
+        ));
+    }
+    cfg
+}
+
+/// One relay process and its port.
+struct Relay {
+    proc: Proc,
+    port: u16,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl Relay {
+    fn start(config: &Path, port: u16, log: &Path, i: usize) -> Self {
+        let proc = Proc::spawn(
+            &format!("relay{i}"),
+            Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
+                .args(["serve", "--config"])
+                .arg(config)
+                .env("RUST_LOG", "info"),
+            log,
+        );
+        wait_listening(port, &format!("relay{i}"), || proc.alive());
+        Self {
+            proc,
+            port,
+            config: config.to_owned(),
+            log: log.to_owned(),
+        }
+    }
+}
+
+/// The whole cluster. Fields drop in order: haproxy, relays, PostgreSQL, the folder.
+struct Cluster {
+    haproxy: Proc,
+    relays: Vec<Relay>,
+    pg: PgServer,
+    demo: DemoInfo,
+    front: u16,
+    pinned: Vec<u16>,
+    clients: AtomicUsize,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let t0 = Instant::now();
+        let haproxy = haproxy_bin();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pg = PgServer::start(false).unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+        pg.psql("CREATE DATABASE relay").expect("CREATE DATABASE");
+        let url = pg.url("relay");
+        // PKI, offices, users and a few weeks of demo data, on the shared database; the
+        // demo's blob folder becomes the relays' shared one.
+        let demo_dir = dir.path().join("demo");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let demo = rt
+            .block_on(careplan_relay::demo::ensure_demo_on(
+                &demo_dir,
+                "127.0.0.1:0".parse().expect("addr"),
+                Some(&url),
+            ))
+            .expect("demo data");
+        drop(rt);
+        let ports: Vec<u16> = (0..RELAYS).map(|_| free_port()).collect();
+        let mut relays = Vec::new();
+        for (i, &port) in ports.iter().enumerate() {
+            let config = dir.path().join(format!("relay{i}.toml"));
+            std::fs::write(&config, relay_toml(dir.path(), &demo_dir, i, port, &url))
+                .expect("relay config");
+            let log = dir.path().join(format!("relay{i}.log"));
+            relays.push(Relay::start(&config, port, &log, i));
+        }
+        let front = free_port();
+        let pinned: Vec<u16> = (0..RELAYS).map(|_| free_port()).collect();
+        let cfg = dir.path().join("haproxy.cfg");
+        std::fs::write(&cfg, haproxy_cfg(front, &pinned, &ports)).expect("haproxy.cfg");
+        let check = Command::new(&haproxy)
+            .args(["-c", "-q", "-f"])
+            .arg(&cfg)
+            .output()
+            .expect("haproxy -c");
+        assert!(
+            check.status.success(),
+            "haproxy.cfg refused: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let hlog = dir.path().join("haproxy.log");
+        let haproxy = Proc::spawn(
+            "haproxy",
+            Command::new(&haproxy).args(["-db", "-f"]).arg(&cfg),
+            &hlog,
+        );
+        for p in std::iter::once(front).chain(pinned.iter().copied()) {
+            wait_listening(p, "haproxy", || haproxy.alive());
+        }
+        eprintln!(
+            "cluster: PostgreSQL, {RELAYS} relays and haproxy up in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+        Self {
+            haproxy,
+            relays,
+            pg,
+            demo,
+            front,
+            pinned,
+            clients: AtomicUsize::new(0),
+            dir,
+        }
+    }
+
+    /// The balanced URL the offices use.
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.front)
+    }
+
+    /// The URL that reaches relay `i` only (through haproxy).
+    fn pinned_url(&self, i: usize) -> String {
+        format!("https://127.0.0.1:{}", self.pinned[i])
+    }
+
+    /// A logged-in client of demo office `office` at `url`, with its own store.
+    fn client(&self, office: usize, url: &str) -> Client {
+        self.client_retrying(office, url, 2)
+    }
+
+    /// [`Self::client`] whose library retries a failed request `retries` times itself.
+    fn client_retrying(&self, office: usize, url: &str, retries: u32) -> Client {
+        let n = self.clients.fetch_add(1, Ordering::SeqCst);
+        let o = &self.demo.offices[office];
+        let store = Store::open(&self.dir.path().join(format!("client{n}"))).expect("store");
+        let id = Identity::from_profile_dir(&o.profile).expect("identity");
+        let c = Client::new(
+            store,
+            &id,
+            url,
+            ClientOptions {
+                terminal_name: Some(format!("T{n}")),
+                timeout_connect: Duration::from_secs(2),
+                timeout_call: Duration::from_secs(30),
+                retries,
+                retry_backoff: Duration::from_millis(100),
+                ..ClientOptions::default()
+            },
+        )
+        .expect("client");
+        c.login(
+            &o.personal_user,
+            &o.personal_password,
+            &o.office_user,
+            &o.office_password,
+        )
+        .unwrap_or_else(|e| panic!("login of office {} at {url}: {}", o.office, e.code()));
+        c
+    }
+
+    fn office(&self, i: usize) -> DemoOffice {
+        let o = &self.demo.offices[i];
+        DemoOffice {
+            number: OfficeNumber::parse(&o.office).expect("office number"),
+            name: o.name.clone(),
+            service: ServiceType::parse(if i == 0 { "43" } else { "11" }).expect("service"),
+            care_manager: i == 0,
+        }
+    }
+
+    /// A 6表+7表+補足 set from office 0 (the 居宅) to office `to`; `serial` unique.
+    fn plan(
+        &self,
+        c: &Client,
+        to: usize,
+        serial: &str,
+        message: &str,
+    ) -> careplan_client::SendPlan {
+        let users = careplan_core::demo::demo_users(to as u64, 2);
+        let files = careplan_core::demo::plan_set(
+            &self.office(0),
+            &self.office(to),
+            "202611",
+            serial,
+            &users,
+        );
+        let files = files
+            .into_iter()
+            .map(|f| OutgoingFile {
+                name: f.name,
+                bytes: f.bytes,
+            })
+            .collect();
+        c.prepare_send(files, message, &SendMode::Single { to: None })
+            .expect("plan")
+    }
+
+    /// Start relay `i` again (same configuration and port) after it was killed.
+    fn restart_relay(&mut self, i: usize) {
+        let r = &self.relays[i];
+        let (config, port, log) = (r.config.clone(), r.port, r.log.clone());
+        self.relays[i] = Relay::start(&config, port, &log, i);
+    }
+
+    /// The relay logs, for a failure message.
+    fn logs(&self) -> String {
+        self.relays
+            .iter()
+            .map(|r| std::fs::read_to_string(&r.log).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    }
+}
+
+/// What a client saw of one error (status and code, or the transport problem).
+fn seen(e: &ClientError) -> String {
+    match e {
+        ClientError::Relay { status, code, .. } => format!("{status} {code}"),
+        other => other.code(),
+    }
+}
+
+/// One send of a burst, acknowledged.
+#[derive(Debug, Clone)]
+struct Acked {
+    message: String,
+    to: String,
+    transmission: String,
+    at: Instant,
+}
+
+/// What a burst saw.
+#[derive(Debug, Default)]
+struct Burst {
+    acked: Vec<Acked>,
+    /// (when, what, how long it took) of every failed try (each one was retried).
+    errors: Vec<(Instant, String, Duration)>,
+    /// Longest time one send took, retries included.
+    slowest: Duration,
+    /// Wall time of the whole burst (the fault included).
+    took: Duration,
+}
+
+impl Burst {
+    /// After `t`: the longest time until every sender had a send acknowledged again, and
+    /// the errors seen (by kind, with their count).
+    fn after(&self, t: Instant) -> (Duration, BTreeMap<String, usize>) {
+        let mut recover = Duration::ZERO;
+        for w in 0..SENDERS {
+            let prefix = format!("-{w}-");
+            if let Some(first) = self
+                .acked
+                .iter()
+                .filter(|a| a.message.contains(&prefix) && a.at > t)
+                .map(|a| a.at)
+                .min()
+            {
+                recover = recover.max(first - t);
+            }
+        }
+        let mut errors = BTreeMap::new();
+        for (_, e, _) in &self.errors {
+            *errors.entry(e.clone()).or_default() += 1;
+        }
+        (recover, errors)
+    }
+}
+
+/// `SENDERS` clients of office 0 send `SENDS_EACH` sets each (client `w` to office `w + 1`)
+/// through the balanced frontend, every send retried with its key until acknowledged;
+/// `fault` runs on this thread once `after` sends are acknowledged.
+fn burst(cluster: &Cluster, tag: &str, hour: usize, after: usize, fault: impl FnOnce()) -> Burst {
+    // The library's own retries are off: every failure comes back here, is counted, and is
+    // retried by this loop with the same plan (the same idempotency key), as the app's
+    // send queue does.
+    let senders: Vec<Client> = (0..SENDERS)
+        .map(|_| cluster.client_retrying(0, &cluster.url(), 0))
+        .collect();
+    let acked = AtomicUsize::new(0);
+    let out = Mutex::new(Burst::default());
+    let begun = Instant::now();
+    let deadline = begun + Duration::from_secs(60);
+    std::thread::scope(|sc| {
+        for (w, c) in senders.iter().enumerate() {
+            let (acked, out) = (&acked, &out);
+            sc.spawn(move || {
+                for i in 0..SENDS_EACH {
+                    let message = format!("{tag}-{w}-{i:02}");
+                    let serial = format!("20261101{hour:02}{:02}{:02}", w * SENDS_EACH + i, 0);
+                    let plan = cluster.plan(c, w + 1, &serial, &message);
+                    let started = Instant::now();
+                    let receipt = loop {
+                        let tried = Instant::now();
+                        match c.send(&plan, true) {
+                            Ok(r) => break r,
+                            Err(e) => {
+                                let what = seen(&e);
+                                out.lock().expect("lock").errors.push((
+                                    Instant::now(),
+                                    what,
+                                    tried.elapsed(),
+                                ));
+                                assert!(
+                                    Instant::now() < deadline,
+                                    "send {message} not acknowledged within 60 s: {e}"
+                                );
+                                std::thread::sleep(Duration::from_millis(200));
+                            }
+                        }
+                    };
+                    let took = started.elapsed();
+                    let mut o = out.lock().expect("lock");
+                    o.slowest = o.slowest.max(took);
+                    o.acked.push(Acked {
+                        message,
+                        to: receipt.offices[0].clone(),
+                        transmission: receipt.ids[0].clone(),
+                        at: Instant::now(),
+                    });
+                    drop(o);
+                    acked.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        while acked.load(Ordering::SeqCst) < after {
+            assert!(Instant::now() < deadline, "the burst did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        fault();
+    });
+    let mut out = out.into_inner().expect("lock");
+    out.took = begun.elapsed();
+    out
+}
+
+/// Every acknowledged send of `tag` is listed exactly once to its recipient, whole (3
+/// files), and nothing else of `tag` is listed. Returns the recipients' clients.
+fn check_listed(cluster: &Cluster, tag: &str, b: &Burst) -> Vec<(Client, Vec<String>)> {
+    let mut out = Vec::new();
+    for to in 1..=SENDERS {
+        let office = cluster.demo.offices[to].office.clone();
+        let c = cluster.client(to, &cluster.url());
+        let list = c.received().expect("received");
+        assert!(!list.offline);
+        let mine: Vec<_> = list
+            .items
+            .iter()
+            .filter(|t| t.message.starts_with(&format!("{tag}-")))
+            .collect();
+        let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+        for t in &mine {
+            *count.entry(t.message.as_str()).or_default() += 1;
+            assert_eq!(t.files.len(), 3, "a listed send is whole: {}", t.message);
+        }
+        let expected: Vec<&Acked> = b.acked.iter().filter(|a| a.to == office).collect();
+        assert_eq!(expected.len(), SENDS_EACH, "every send was acknowledged");
+        for a in &expected {
+            assert_eq!(
+                count.get(a.message.as_str()),
+                Some(&1),
+                "acknowledged send {} listed exactly once",
+                a.message
+            );
+            assert!(
+                mine.iter()
+                    .any(|t| t.id == a.transmission && t.message == a.message),
+                "{} listed under the acknowledged id",
+                a.message
+            );
+        }
+        assert_eq!(
+            mine.len(),
+            expected.len(),
+            "nothing unacknowledged is listed"
+        );
+        let files = mine
+            .iter()
+            .flat_map(|t| t.files.iter().map(|f| f.id.clone()))
+            .collect();
+        out.push((c, files));
+    }
+    out
+}
+
+/// `waiter` (office 1) long-polls with `cursor` while `sender` (office 0, on another relay)
+/// sends to it: the new cursor, and how long after the send's acknowledgement the waiter
+/// was answered (0 when before).
+fn wake_across(
+    cluster: &Cluster,
+    waiter: &Client,
+    sender: &Client,
+    cursor: &str,
+    serial: &str,
+) -> (String, Duration) {
+    let (answer, woke, landed) = std::thread::scope(|sc| {
+        let w = sc.spawn(|| {
+            let a = waiter
+                .wait_for_arrivals(Some(cursor), Duration::from_secs(20))
+                .expect("wait");
+            (a, Instant::now())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let plan = cluster.plan(sender, 1, serial, &format!("wake-{serial}"));
+        sender.send(&plan, true).expect("send");
+        let landed = Instant::now();
+        let (answer, woke) = w.join().expect("waiter");
+        (answer, woke, landed)
+    });
+    assert!(answer.arrived, "woken by the arrival, not by the timeout");
+    assert_ne!(answer.cursor, cursor);
+    (answer.cursor, woke.saturating_duration_since(landed))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+#[test]
+fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
+    let started = Instant::now();
+    let mut cluster = Cluster::start();
+
+    // --- 1. A send through relay 0 is listed through relay 1, received (downloaded and
+    // acknowledged) through relay 2, and its sender sees 済 through relay 1.
+    let a0 = cluster.client(0, &cluster.pinned_url(0));
+    let plan = cluster.plan(&a0, 1, "20261101080000", "cross-relay");
+    let receipt = a0.send(&plan, true).expect("send through relay 0");
+    let b1 = cluster.client(1, &cluster.pinned_url(1));
+    let listed = b1.received().expect("list through relay 1");
+    let t = listed
+        .items
+        .iter()
+        .find(|t| t.message == "cross-relay")
+        .expect("listed through relay 1");
+    assert_eq!(t.id, receipt.ids[0]);
+    assert_eq!(t.files.len(), 3);
+    let b2 = cluster.client(1, &cluster.pinned_url(2));
+    let ids: Vec<String> = t.files.iter().map(|f| f.id.clone()).collect();
+    let folder = cluster.dir.path().join("received-cross");
+    let r = b2
+        .receive(&ids, &folder, &mut |_| {})
+        .expect("receive through relay 2");
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    for f in &plan.files {
+        assert_eq!(std::fs::read(folder.join(&f.name)).expect("saved"), f.bytes);
+    }
+    let a1 = cluster.client(0, &cluster.pinned_url(1));
+    let sent = a1.sent().expect("sent through relay 1");
+    let st = sent
+        .items
+        .iter()
+        .find(|s| s.message == "cross-relay")
+        .expect("sent list");
+    assert!(
+        st.destinations.iter().all(|d| d.all_acquired()),
+        "済 everywhere"
+    );
+
+    // --- 2. A long-poll on relay 0 wakes when a send lands through relay 1.
+    let w0 = cluster.client(1, &cluster.pinned_url(0));
+    let mut cursor = w0
+        .wait_for_arrivals(None, Duration::from_secs(0))
+        .expect("cursor")
+        .cursor;
+    let mut wakes = Vec::new();
+    for n in 0..3 {
+        let (c, woke) = wake_across(&cluster, &w0, &a1, &cursor, &format!("2026110108010{n}"));
+        cursor = c;
+        wakes.push(woke);
+    }
+    let worst_wake = wakes.iter().max().copied().unwrap_or_default();
+    assert!(
+        worst_wake < Duration::from_secs(1),
+        "woken within a second of the send's acknowledgement: {wakes:?}"
+    );
+    eprintln!(
+        "cross-relay: listed, received and 済 through other relays; long-poll woken {wakes:?} after the acknowledgement"
+    );
+
+    // --- 3. kill -9 one relay during a burst of sends.
+    let killed_at = Mutex::new(None);
+    let b = burst(&cluster, "kill", 9, SENDS_EACH / 2, || {
+        cluster.relays[1].proc.kill();
+        *killed_at.lock().expect("lock") = Some(Instant::now());
+    });
+    let killed_at = killed_at.into_inner().expect("lock").expect("killed");
+    let recipients = check_listed(&cluster, "kill", &b);
+    // Every listed file downloads whole (hash checked by the client) and is acknowledged.
+    let mut received = 0;
+    for (n, (c, files)) in recipients.iter().enumerate() {
+        let folder = cluster.dir.path().join(format!("received-kill-{n}"));
+        let r = c.receive(files, &folder, &mut |_| {}).expect("receive");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        received += r.saved.len();
+    }
+    let (recover, errors) = b.after(killed_at);
+    assert!(
+        !b.errors.is_empty(),
+        "the kill was seen by a client (else this test proves nothing)"
+    );
+    eprintln!(
+        "kill -9 relay1 after {} acknowledged sends: {} sends acknowledged, every one listed once and whole, {received} files received; failed tries (each retried): {errors:?}; every sender acknowledged again {} after the kill; slowest send {}; burst {}",
+        SENDS_EACH / 2,
+        b.acked.len(),
+        secs(recover),
+        secs(b.slowest),
+        secs(b.took)
+    );
+    cluster.restart_relay(1);
+    // The restarted relay serves again (through its own haproxy frontend).
+    let back1 = cluster.client(0, &cluster.pinned_url(1));
+    assert!(
+        !back1
+            .sent()
+            .expect("sent through the restarted relay")
+            .offline
+    );
+
+    // --- 4. PostgreSQL stopped abruptly during a burst, started again 4 s later.
+    let outage = Mutex::new(None);
+    let b = burst(&cluster, "pg", 10, SENDS_EACH / 2, || {
+        cluster
+            .pg
+            .stop_immediate()
+            .expect("pg_ctl stop -m immediate");
+        let stopped = Instant::now();
+        std::thread::sleep(Duration::from_secs(4));
+        cluster.pg.restart().expect("pg_ctl start");
+        *outage.lock().expect("lock") = Some((stopped, Instant::now()));
+    });
+    let (stopped, back) = outage.into_inner().expect("lock").expect("outage");
+    check_listed(&cluster, "pg", &b);
+    let (recover, errors) = b.after(back);
+    let answered: Vec<&String> = b.errors.iter().map(|(_, e, _)| e).collect();
+    let longest_503 = b.errors.iter().map(|e| e.2).max().unwrap_or_default();
+    assert!(
+        answered.iter().all(|e| *e == "503 E_UNAVAILABLE"),
+        "while the database is away the relays answer 503 E_UNAVAILABLE: {answered:?}\n{}",
+        cluster.logs()
+    );
+    assert!(
+        !answered.is_empty(),
+        "the outage was seen by the clients (else this test proves nothing)"
+    );
+    // A relay waits for a connection at most `db::PG_ACQUIRE_TIMEOUT` (3 s), then answers.
+    assert!(
+        longest_503 < Duration::from_secs(6),
+        "503 answered promptly, not after a hang: {longest_503:?}"
+    );
+    eprintln!(
+        "pg_ctl stop -m immediate after {} acknowledged sends, down {}: {} sends acknowledged, every one listed once and whole; failed tries (each retried): {errors:?}; every sender acknowledged again {} after PostgreSQL was back; a failed try took at most {}; slowest send {}; burst {}",
+        SENDS_EACH / 2,
+        secs(back - stopped),
+        b.acked.len(),
+        secs(recover),
+        secs(longest_503),
+        secs(b.slowest),
+        secs(b.took)
+    );
+
+    // After the database's restart the relays' LISTEN connections come back by themselves:
+    // a long-poll on relay 2 is answered when a send lands through relay 0 (the first one
+    // at the latest when relay 2's listener has reconnected and woken its waiters), and
+    // the next one within a second.
+    let w2 = cluster.client(1, &cluster.pinned_url(2));
+    let a0 = cluster.client(0, &cluster.pinned_url(0));
+    let cursor = w2
+        .wait_for_arrivals(None, Duration::from_secs(0))
+        .expect("cursor")
+        .cursor;
+    let (cursor, first) = wake_across(&cluster, &w2, &a0, &cursor, "20261101110000");
+    let (_, next) = wake_across(&cluster, &w2, &a0, &cursor, "20261101110001");
+    assert!(
+        next < Duration::from_secs(1),
+        "woken across relays after the database's restart: {next:?}"
+    );
+    eprintln!(
+        "after the database's restart: long-polls on relay 2 woken {first:?} and {next:?} after sends through relay 0 were acknowledged ({} after PostgreSQL was back)",
+        secs(back.elapsed())
+    );
+
+    // Every process is still up (haproxy never stopped; relay 1 runs again).
+    cluster.haproxy.alive().expect("haproxy");
+    for r in &cluster.relays {
+        r.proc.alive().expect("relay");
+    }
+    // The relays' logs name no password and no person.
+    let logs = cluster.logs();
+    for o in &cluster.demo.offices {
+        assert!(!logs.contains(&o.personal_password) && !logs.contains(&o.office_password));
+    }
+    for to in 1..=SENDERS {
+        for u in careplan_core::demo::demo_users(to as u64, 2) {
+            assert!(!logs.contains(&u.name) && !logs.contains(&u.insured));
+        }
+    }
+    eprintln!("total {}", secs(started.elapsed()));
+}
