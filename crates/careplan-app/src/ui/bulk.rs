@@ -103,13 +103,14 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
     let office = Some(*client.office());
     ui.horizontal(|ui| {
         ui.heading("一括送信");
-        ui.label("ファイル名の送信先事業所番号ごとに振り分けて、複数の事業所へ送信します（下書きはありません）。");
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.button("すべて外す").clicked() {
                 app.bulk = BulkScreen::default();
             }
         });
     });
+    // On its own line, so that it wraps with large text instead of running off the screen.
+    ui.label("ファイル名の送信先事業所番号ごとに振り分けて、複数の事業所へ送信します（下書きはありません）。");
     drop_zone(ui, &ctx, &mut app.jobs, Target::Bulk);
     let b = &mut app.bulk;
     for n in &b.basket.notes {

@@ -254,8 +254,11 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             if running {
                 stop = ui.button("自動送受信を停止").clicked();
-                ui.spinner();
-                ui.label("実行中");
+                // A still mark, not a spinner: a spinner repaints every frame, and the
+                // window stays idle while nothing changes (once a second while shown).
+                ui.label(
+                    RichText::new("● 実行中").color(egui::Color32::from_rgb(0x1e, 0x7a, 0x1e)),
+                );
             } else {
                 let ready = path_of(&w.outbox).is_some() || path_of(&w.inbox).is_some();
                 start = ui
