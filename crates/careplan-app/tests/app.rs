@@ -573,6 +573,9 @@ fn a_temporary_password_leads_to_the_change_password_step() {
 fn the_kiosk_lock_returns_to_the_login_screen() {
     let mut a = app_for(3);
     a.login();
+    // The lock waits for running jobs (a データ受信 is never cut off); 受信一覧 is fetched at
+    // login, so let that finish first.
+    a.wait("jobs done", |h| h.state().jobs_running() == 0);
     a.h.state_mut().set_lock_after(Duration::from_millis(300));
     a.h.run_steps(1);
     std::thread::sleep(Duration::from_millis(400));
