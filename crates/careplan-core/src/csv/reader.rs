@@ -966,6 +966,142 @@ impl Builder {
     }
 }
 
+/// What [`fast_record`] made of the input at a record's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fast {
+    /// Not a plain record: csv-core reads it.
+    No,
+    /// Only line breaks are left.
+    End,
+    /// A plain record: `nin` input bytes read, `nout` output bytes and `nfields` field
+    /// ends written (as csv-core would have written them).
+    Record {
+        nin: usize,
+        nout: usize,
+        nfields: usize,
+    },
+}
+
+/// Read one *plain* record at the start of `input` without csv-core: every field is
+/// either unquoted without a `"`, or `"` + text without a `"` + `"` followed by a comma,
+/// a line break or the end. That is the shape of nearly every record, and for it the
+/// output and field ends are exactly csv-core's (csv-core's reader is at the start of a
+/// record after every record it reads, and skips line breaks there like this does), and
+/// the quote walk has nothing to report. Anything else (`""`, a quote inside a field or
+/// after a closing quote, a quote that never closes, a UTF-8 BOM csv-core would strip
+/// when `fresh`) gives [`Fast::No`] with nothing written that matters.
+///
+/// Unquoted fields are copied eight bytes at a time: each word is stored as it is, and
+/// only its bytes below 0x2D (where `,` `"` CR and LF are) are looked at one by one.
+#[inline]
+fn fast_record(input: &[u8], out: &mut Vec<u8>, ends: &mut Vec<usize>, fresh: bool) -> Fast {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const BELOW: u64 = 0x2D2D_2D2D_2D2D_2D2D;
+    if fresh && input.starts_with(b"\xEF\xBB\xBF") {
+        return Fast::No;
+    }
+    let mut i = input
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(input.len());
+    if i == input.len() {
+        return Fast::End;
+    }
+    let (mut o, mut nf) = (0usize, 0usize);
+    loop {
+        if ends.len() <= nf {
+            ends.resize(nf * 2 + 64, 0);
+        }
+        // The byte that ends this field (`None`: the input's end) and where it is.
+        let stop: Option<u8>;
+        if input.get(i) == Some(&b'"') {
+            let body = input.get(i + 1..).unwrap_or_default();
+            let Some(k) = memchr::memchr(b'"', body) else {
+                return Fast::No;
+            };
+            if out.len() < o + k + 8 {
+                out.resize((o + k) * 2 + 4096, 0);
+            }
+            if let (Some(dst), Some(src)) = (out.get_mut(o..o + k), body.get(..k)) {
+                dst.copy_from_slice(src);
+            }
+            o += k;
+            i += k + 2;
+            stop = input.get(i).copied();
+            if stop == Some(b'"') || !matches!(stop, None | Some(b',' | b'\r' | b'\n')) {
+                return Fast::No;
+            }
+        } else {
+            stop = 'scan: loop {
+                if let Some(chunk) = input.get(i..i + 8) {
+                    let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+                    if out.len() < o + 8 {
+                        out.resize(o * 2 + 4096, 0);
+                    }
+                    if let Some(dst) = out.get_mut(o..o + 8) {
+                        dst.copy_from_slice(&w.to_le_bytes());
+                    }
+                    // Bytes below 0x2D (ASCII only: the high bit is set before the
+                    // subtraction, so no borrow crosses bytes).
+                    let mut low = !((w | HIGH) - BELOW) & HIGH & !w;
+                    while low != 0 {
+                        let k = (low.trailing_zeros() / 8) as usize;
+                        let b = chunk.get(k).copied().unwrap_or(0);
+                        if matches!(b, b',' | b'"' | b'\r' | b'\n') {
+                            i += k;
+                            o += k;
+                            break 'scan Some(b);
+                        }
+                        low &= low - 1;
+                    }
+                    i += 8;
+                    o += 8;
+                } else {
+                    let Some(&b) = input.get(i) else {
+                        break 'scan None;
+                    };
+                    if matches!(b, b',' | b'"' | b'\r' | b'\n') {
+                        break 'scan Some(b);
+                    }
+                    if out.len() <= o {
+                        out.resize(o * 2 + 4096, 0);
+                    }
+                    if let Some(d) = out.get_mut(o) {
+                        *d = b;
+                    }
+                    i += 1;
+                    o += 1;
+                }
+            };
+            if stop == Some(b'"') {
+                return Fast::No;
+            }
+        }
+        if let Some(e) = ends.get_mut(nf) {
+            *e = o;
+        }
+        nf += 1;
+        match stop {
+            Some(b',') => i += 1,
+            // A line break (read) or the input's end.
+            Some(_) => {
+                return Fast::Record {
+                    nin: i + 1,
+                    nout: o,
+                    nfields: nf,
+                };
+            }
+            None => {
+                return Fast::Record {
+                    nin: i,
+                    nout: o,
+                    nfields: nf,
+                };
+            }
+        }
+    }
+}
+
 /// The character that stands in for an opening quote that never closes while its record
 /// is read again (any byte csv-core treats as plain text).
 const LITERAL_QUOTE: u8 = 0x01;
@@ -982,6 +1118,17 @@ const LITERAL_QUOTE: u8 = 0x01;
 /// field; instead it is reported and taken literally, and its record is read again, so
 /// every later record stays readable.
 pub(crate) fn tokenize_with(input: &[u8], decode: Decode, visit: &mut impl Visit) -> Vec<Record> {
+    tokenize_mode(input, decode, visit, true)
+}
+
+/// [`tokenize_with`], with plain records read by [`fast_record`] or not (then csv-core
+/// reads every record; the tests compare the two).
+fn tokenize_mode(
+    input: &[u8],
+    decode: Decode,
+    visit: &mut impl Visit,
+    fast_path: bool,
+) -> Vec<Record> {
     if input.len() > MAX_INPUT {
         return Vec::new();
     }
@@ -1010,43 +1157,83 @@ pub(crate) fn tokenize_with(input: &[u8], decode: Decode, visit: &mut impl Visit
     let mut rdr = csv_core::Reader::new();
     let mut pos = 0usize;
     let mut number = 0usize;
+    // Whether `rdr` has been given input, and whether it would have been if it had read
+    // every record since it was made (csv-core strips a UTF-8 BOM at its first read only).
+    let (mut rdr_used, mut rdr_due) = (false, false);
     'records: loop {
         let rec_in = pos;
         let mut opos = 0usize;
         let mut nfields = 0usize;
-        loop {
+        let fast = if fast_path {
             let data: &[u8] = patched.as_deref().unwrap_or(input);
-            let rest = data.get(pos..).unwrap_or_default();
-            if ends.len() <= nfields {
-                ends.resize(nfields * 2 + 64, 0);
+            fast_record(
+                data.get(pos..).unwrap_or_default(),
+                &mut out,
+                &mut ends,
+                !rdr_due,
+            )
+        } else {
+            Fast::No
+        };
+        match fast {
+            Fast::End => break 'records,
+            Fast::Record {
+                nin,
+                nout,
+                nfields: n,
+            } => {
+                pos += nin;
+                opos = nout;
+                nfields = n;
             }
-            if out.len() <= opos {
-                out.resize(opos * 2 + 4096, 0);
-            }
-            let (res, nin, nout, nend) = rdr.read_record(
-                rest,
-                out.get_mut(opos..).unwrap_or_default(),
-                ends.get_mut(nfields..).unwrap_or_default(),
-            );
-            pos += nin;
-            opos += nout;
-            nfields += nend;
-            match res {
-                csv_core::ReadRecordResult::InputEmpty
-                | csv_core::ReadRecordResult::OutputFull
-                | csv_core::ReadRecordResult::OutputEndsFull => {}
-                csv_core::ReadRecordResult::Record => break,
-                csv_core::ReadRecordResult::End => break 'records,
+            Fast::No => {}
+        }
+        if fast == Fast::No {
+            loop {
+                let data: &[u8] = patched.as_deref().unwrap_or(input);
+                let mut rest = data.get(pos..).unwrap_or_default();
+                if rdr_due && !rdr_used {
+                    // One byte first, so that a BOM here is not stripped.
+                    rest = rest.get(..1).unwrap_or_default();
+                }
+                rdr_used = true;
+                if ends.len() <= nfields {
+                    ends.resize(nfields * 2 + 64, 0);
+                }
+                if out.len() <= opos {
+                    out.resize(opos * 2 + 4096, 0);
+                }
+                let (res, nin, nout, nend) = rdr.read_record(
+                    rest,
+                    out.get_mut(opos..).unwrap_or_default(),
+                    ends.get_mut(nfields..).unwrap_or_default(),
+                );
+                pos += nin;
+                opos += nout;
+                nfields += nend;
+                match res {
+                    csv_core::ReadRecordResult::InputEmpty
+                    | csv_core::ReadRecordResult::OutputFull
+                    | csv_core::ReadRecordResult::OutputEndsFull => {}
+                    csv_core::ReadRecordResult::Record => break,
+                    csv_core::ReadRecordResult::End => break 'records,
+                }
             }
         }
+        rdr_due = true;
         let data: &[u8] = patched.as_deref().unwrap_or(input);
         let raw = data.get(rec_in..pos).unwrap_or_default();
         let this = number + 1;
         let rec = out.get(..opos).unwrap_or_default();
-        let (first_non_ascii_at, quote) = scan_record(rec);
-        let fields_out = ends.get(..nfields).unwrap_or_default();
-        let plain =
-            !quote && (surely_unquoted(raw, rec, nfields) || plainly_quoted(raw, fields_out));
+        let (first_non_ascii_at, plain) = if fast == Fast::No {
+            let (first_non_ascii_at, quote) = scan_record(rec);
+            let fields_out = ends.get(..nfields).unwrap_or_default();
+            let plain =
+                !quote && (surely_unquoted(raw, rec, nfields) || plainly_quoted(raw, fields_out));
+            (first_non_ascii_at, plain)
+        } else {
+            (first_non_ascii(rec), true)
+        };
         if !plain && memchr::memchr(b'"', raw).is_some() {
             let mut found = Vec::new();
             if let Some(q) = walk_quotes(raw, this, &mut |i| found.push(i)) {
@@ -1060,6 +1247,7 @@ pub(crate) fn tokenize_with(input: &[u8], decode: Decode, visit: &mut impl Visit
                     literal.push(rec_in + q);
                 }
                 rdr = csv_core::Reader::new();
+                (rdr_used, rdr_due) = (false, false);
                 pos = rec_in;
                 continue;
             }
@@ -1418,6 +1606,99 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// Records (number and fields) and issues of one tokenizer run.
+    fn run(
+        input: &[u8],
+        decode: Decode,
+        fast: bool,
+    ) -> (Vec<(usize, Vec<String>)>, Vec<TokenIssue>) {
+        let mut issues = Vec::new();
+        let records = tokenize_mode(input, decode, &mut KeepAll(|i| issues.push(i)), fast);
+        (
+            records.iter().map(|r| (r.number, r.to_vec())).collect(),
+            issues,
+        )
+    }
+
+    /// Pieces random files are made of: CSV syntax, ASCII text of several lengths (the
+    /// fast path reads eight bytes at a time), MS932 kana and kanji, 外字, UTF-8, a BOM,
+    /// bytes that are not MS932, the stand-in for a literal quote.
+    fn piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(b",".to_vec()),
+            Just(b"\"".to_vec()),
+            Just(b"\"\"".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"202504".to_vec()),
+            Just(b"a b-c.d+e!f#".to_vec()),
+            Just(b"0123456789ABCDEFGHIJ".to_vec()),
+            Just(vec![0x82, 0xA0]),
+            Just(vec![0x8A, 0xBF, 0x8E, 0x9A]),
+            Just(vec![0xB1]),
+            Just(vec![0xF0, 0x40]),
+            Just("あい".as_bytes().to_vec()),
+            Just(vec![0xEF, 0xBB, 0xBF]),
+            Just(vec![0x80]),
+            Just(vec![0xFF]),
+            Just(vec![0x01]),
+            "[a-z0-9 ]{1,11}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The fast path gives exactly what csv-core alone gives: records, numbers,
+        /// fields and issues (in order), for MS932 and UTF-8 input.
+        #[test]
+        fn fast_path_matches_csv_core(pieces in proptest::collection::vec(piece(), 0..40)) {
+            let input = pieces.concat();
+            for decode in [Decode::Ms932, Decode::Utf8] {
+                proptest::prop_assert_eq!(run(&input, decode, true), run(&input, decode, false));
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_edge_cases() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\r\n\r\n",
+            b"a",
+            b"a,",
+            b",",
+            b"\"\"",
+            b"\"a\"",
+            b"\"a\"b,c",
+            b"\"a\"\"b\",c",
+            b"\"abc",
+            b"abc\"d,e",
+            b"0123456789,0123456789012345\r\n\"x,\r\ny\",z\n\rlast",
+            b"\xEF\xBB\xBFa,b\r\n\xEF\xBB\xBFc,d",
+            b"a\r\n\xEF\xBB\xBF\"x\"\"\",d",
+            b"1,\"abc\r\n\xEF\xBB\xBF2,x\r\n3,\"y\"\"\"",
+            b"12345678,\"\x82\xA0\",\xF0\x40\r\n",
+        ];
+        for &c in cases {
+            for decode in [Decode::Ms932, Decode::Utf8] {
+                assert_eq!(run(c, decode, true), run(c, decode, false), "{c:?}");
+            }
+        }
+        // The bench's kind of file is read entirely by the fast path and gives the same.
+        let big = crate::demo::large_plan_file(7, 200_000);
+        assert_eq!(
+            run(&big, Decode::Ms932, true),
+            run(&big, Decode::Ms932, false)
+        );
     }
 }
 
