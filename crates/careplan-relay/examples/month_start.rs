@@ -219,7 +219,7 @@ fn tuning(a: &Args) -> (String, String) {
 
 /// The relays of one topology (and what they need to stay up).
 struct Topology {
-    name: &'static str,
+    name: String,
     url: String,
     relays: Vec<Proc>,
     _haproxy: Option<Proc>,
@@ -245,7 +245,7 @@ fn relay_exe() -> PathBuf {
 }
 
 fn start_topology(
-    name: &'static str,
+    name: &str,
     root: &Path,
     world: &World,
     database_url: Option<&str>,
@@ -261,7 +261,7 @@ fn start_topology(
         let data = if relays == 1 {
             world.demo.clone()
         } else {
-            root.join(format!("{name}-relay{i}"))
+            root.join(format!("{}-relay{i}", name.replace(' ', "_")))
         };
         let toml = RelaySpec {
             demo: &world.demo,
@@ -274,9 +274,10 @@ fn start_topology(
             extra: &extra,
         }
         .toml();
-        let cfg = root.join(format!("{name}-relay{i}.toml"));
+        let tag = name.replace([' ', ','], "_");
+        let cfg = root.join(format!("{tag}-relay{i}.toml"));
         std::fs::write(&cfg, toml).expect("relay config");
-        let log = root.join(format!("{name}-relay{i}.log"));
+        let log = root.join(format!("{tag}-relay{i}.log"));
         procs.push(start_relay(
             &exe,
             &cfg,
@@ -289,7 +290,7 @@ fn start_topology(
     }
     if relays == 1 {
         return Topology {
-            name,
+            name: name.to_owned(),
             url: format!("https://127.0.0.1:{}", ports[0]),
             relays: procs,
             _haproxy: None,
@@ -297,13 +298,13 @@ fn start_topology(
     }
     let front = free_port();
     let haproxy = start_haproxy(
-        &root.join(format!("{name}-haproxy.cfg")),
+        &root.join("haproxy.cfg"),
         &haproxy_cfg(front, &[], &ports, (a.hold.max(a.offices) + 500) * 2),
-        &root.join(format!("{name}-haproxy.log")),
+        &root.join("haproxy.log"),
         &[front],
     );
     Topology {
-        name,
+        name: name.to_owned(),
         url: format!("https://127.0.0.1:{front}"),
         relays: procs,
         _haproxy: Some(haproxy),
@@ -559,10 +560,13 @@ fn simulate(t: &Topology, world: &World, stores: &Path, a: &Args) {
     let start = Instant::now();
     let acked = AtomicUsize::new(0);
     let last_ack = Mutex::new(start);
+    let burst_acked = AtomicUsize::new(0);
+    let last_burst_ack = Mutex::new(start);
     std::thread::scope(|sc| {
         for &i in &ok {
             let c = clients[i].clone().expect("client");
             let (plan, stats, acked, last_ack) = (&plan[i], &stats, &acked, &last_ack);
+            let (burst_acked, last_burst_ack) = (&burst_acked, &last_burst_ack);
             let from = world.offices[i].demo(true);
             let world = &world;
             std::thread::Builder::new()
@@ -607,6 +611,12 @@ fn simulate(t: &Topology, world: &World, stores: &Path, a: &Args) {
                                     acked.fetch_add(1, Ordering::SeqCst);
                                     let mut l = last_ack.lock().expect("last");
                                     *l = (*l).max(done);
+                                    drop(l);
+                                    if at < a.burst {
+                                        burst_acked.fetch_add(1, Ordering::SeqCst);
+                                        let mut l = last_burst_ack.lock().expect("last");
+                                        *l = (*l).max(done);
+                                    }
                                     break;
                                 }
                                 Err(e) => {
@@ -622,6 +632,8 @@ fn simulate(t: &Topology, world: &World, stores: &Path, a: &Args) {
     });
     let acked = acked.load(Ordering::SeqCst);
     let wall = (*last_ack.lock().expect("last") - start).as_secs_f64();
+    let burst_acked = burst_acked.load(Ordering::SeqCst);
+    let burst_wall = (*last_burst_ack.lock().expect("last") - start).as_secs_f64();
     wait_until("every send received", Duration::from_secs(60), || {
         stats.lock().expect("stats").received >= acked
     });
@@ -674,6 +686,7 @@ fn simulate(t: &Topology, world: &World, stores: &Path, a: &Args) {
 
     let mut s = stats.lock().expect("stats");
     let mut wake_ms = Vec::new();
+    let mut wake_from_start_ms = Vec::new();
     let mut before_return = 0;
     let mut caught_up = 0;
     let wakes = std::mem::take(&mut s.wakes);
@@ -689,6 +702,7 @@ fn simulate(t: &Topology, world: &World, stores: &Path, a: &Args) {
             before_return += 1;
         }
         wake_ms.push(woke.saturating_duration_since(done).as_secs_f64() * 1000.0);
+        wake_from_start_ms.push(woke.saturating_duration_since(started).as_secs_f64() * 1000.0);
     }
     let per = |held: usize, rss: u64| {
         if held == 0 {
@@ -704,6 +718,12 @@ fn simulate(t: &Topology, world: &World, stores: &Path, a: &Args) {
         ok.len() * a.sends,
         acked as f64 / wall,
         s.received
+    );
+    println!(
+        "[{}] the burst: {burst_acked} sends due in the first {} s, all acknowledged {burst_wall:.1} s after the start: {:.1} sends/s",
+        t.name,
+        a.burst,
+        burst_acked as f64 / burst_wall
     );
     println!(
         "[{}] send p50 {:.0} ms, p99 {:.0} ms (n={}); list p50 {:.0} ms, p99 {:.0} ms (n={})",
@@ -722,6 +742,12 @@ fn simulate(t: &Topology, world: &World, stores: &Path, a: &Args) {
         pct(&mut wake_ms, 0.99),
         pct(&mut wake_ms, 1.0),
         wake_ms.len()
+    );
+    println!(
+        "[{}] wake-up counted from the start of the send (uploads and send included): p50 {:.0} ms, p99 {:.0} ms",
+        t.name,
+        pct(&mut wake_from_start_ms, 0.5),
+        pct(&mut wake_from_start_ms, 0.99)
     );
     println!(
         "[{}] long-polls held: {held1} (one per office), relay RSS {rss0} -> {rss1} KiB = {:.1} KiB per long-poll; then {held2} held (target {target}, {hold_secs:.1} s), RSS {rss2} KiB = {:.1} KiB per long-poll",
@@ -854,7 +880,8 @@ fn main() {
     }
     if want("clients") {
         let world = make_world(&root.path().join("clients"), None, a.clients + 1);
-        let t = start_topology("50 clients, SQLite", root.path(), &world, None, 1, &a);
+        let name = format!("{} clients, SQLite", a.clients);
+        let t = start_topology(&name, root.path(), &world, None, 1, &a);
         clients_run(&t, &world, &stores_root.path().join("clients"), &a);
     }
     println!(
