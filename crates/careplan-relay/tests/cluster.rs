@@ -20,9 +20,7 @@
 //! The measured figures are printed (`--nocapture`) and quoted in `docs/deploy.md`.
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -36,194 +34,25 @@ use careplan_relay::demo::DemoInfo;
 
 mod support;
 use support::pg::PgServer;
+use support::procs::{Proc, RelaySpec, free_port, haproxy_cfg, start_haproxy, start_relay};
 
 const RELAYS: usize = 3;
 const SENDERS: usize = 3;
 const SENDS_EACH: usize = 20;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Wait until something accepts TCP connections on `port`, while `alive` holds.
-fn wait_listening(port: u16, what: &str, mut alive: impl FnMut() -> Result<(), String>) {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Err(e) = alive() {
-            panic!("{what} did not start: {e}");
-        }
-        assert!(Instant::now() < until, "{what} did not listen within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A child process, killed (SIGKILL) and reaped when dropped, also on a panic.
-struct Proc {
-    name: String,
-    child: Mutex<Option<Child>>,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Self {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        Self {
-            name: name.to_owned(),
-            child: Mutex::new(Some(child)),
-            log: log.to_owned(),
-        }
-    }
-
-    fn child(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
-        self.child
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// `Err` (with its log) when the process has ended.
-    fn alive(&self) -> Result<(), String> {
-        match self.child().as_mut().map(Child::try_wait) {
-            Some(Ok(None)) => Ok(()),
-            other => Err(format!(
-                "{} ended ({other:?})\n--- log ---\n{}",
-                self.name,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            )),
-        }
-    }
-
-    /// SIGKILL and reap.
-    fn kill(&self) {
-        if let Some(mut c) = self.child().take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Install Debian's `haproxy` when it is missing (as `support/pg.rs` does PostgreSQL).
-fn haproxy_bin() -> PathBuf {
-    let found = || {
-        ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-    };
-    if let Some(p) = found() {
-        return p;
-    }
-    eprintln!("haproxy not found: apt-get install haproxy");
-    for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", "--no-install-recommends", "haproxy"][..],
-    ] {
-        let out = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("apt-get: {e} (install the haproxy package)"));
-        assert!(
-            out.status.success(),
-            "apt-get {args:?} failed (install the haproxy package as root): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    found().expect("haproxy installed, but /usr/sbin/haproxy is missing")
-}
-
 /// The relay configuration of process `i` (written as a file; `docs/deploy.md` shows it).
 fn relay_toml(dir: &Path, demo: &Path, i: usize, port: u16, database_url: &str) -> String {
-    format!(
-        r#"listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-database_url = "{database_url}"
-ca_cert = "{demo}/pki/ca.crt"
-server_cert = "{demo}/pki/server.crt"
-server_key = "{demo}/pki/server.key"
-
-[security]
-# test only: cheap password hashes (production keeps the defaults)
-argon2_memory_kib = 4096
-argon2_iterations = 1
-
-[connections]
-# haproxy's address: its connections start with a PROXY v2 header naming the client
-proxy_protocol_from = ["127.0.0.1"]
-proxy_protocol_required = true
-
-[blobs]
-store = "local"
-path = "{blobs}"
-"#,
-        data = dir.join(format!("relay{i}")).display(),
-        demo = demo.display(),
-        blobs = demo.join("blobs").display(),
-    )
-}
-
-/// haproxy in TCP mode: the balanced frontend the offices use, and one frontend per relay
-/// (test only) to pin a client to one relay.
-fn haproxy_cfg(front: u16, pinned: &[u16], relays: &[u16]) -> String {
-    let servers: String = relays
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("    server relay{i} 127.0.0.1:{p}\n"))
-        .collect();
-    let mut cfg = format!(
-        r#"global
-    maxconn 4000
-
-defaults
-    mode tcp
-    timeout connect 2s
-    # longer than the relay's longest long-poll (push.max_wait_secs = 60)
-    timeout client 75s
-    timeout server 75s
-    timeout check 1s
-    # a connection refused by a dead relay is tried on another one
-    retries 3
-    option redispatch 1
-
-frontend relay
-    bind 127.0.0.1:{front}
-    default_backend relays
-
-backend relays
-    balance leastconn
-    default-server send-proxy-v2 check inter 500ms fall 2 rise 2
-{servers}"#
-    );
-    for (i, (pin, p)) in pinned.iter().zip(relays).enumerate() {
-        cfg.push_str(&format!(
-            "\n# test only: straight to relay{i}\nfrontend pin{i}\n    bind 127.0.0.1:{pin}\n    default_backend only{i}\n\nbackend only{i}\n    server relay{i} 127.0.0.1:{p} send-proxy-v2\n"
-        ));
+    RelaySpec {
+        demo,
+        data: &dir.join(format!("relay{i}")),
+        blobs: &demo.join("blobs"),
+        port,
+        database_url: Some(database_url),
+        proxied: true,
+        connections: "",
+        extra: "",
     }
-    cfg
+    .toml()
 }
 
 /// One relay process and its port.
@@ -236,15 +65,14 @@ struct Relay {
 
 impl Relay {
     fn start(config: &Path, port: u16, log: &Path, i: usize) -> Self {
-        let proc = Proc::spawn(
-            &format!("relay{i}"),
-            Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
-                .args(["serve", "--config"])
-                .arg(config)
-                .env("RUST_LOG", "info"),
+        let proc = start_relay(
+            Path::new(env!("CARGO_BIN_EXE_careplan-relay")),
+            config,
+            port,
             log,
+            &format!("relay{i}"),
+            "info",
         );
-        wait_listening(port, &format!("relay{i}"), || proc.alive());
         Self {
             proc,
             port,
@@ -269,7 +97,6 @@ struct Cluster {
 impl Cluster {
     fn start() -> Self {
         let t0 = Instant::now();
-        let haproxy = haproxy_bin();
         let dir = tempfile::tempdir().expect("tempdir");
         let pg = PgServer::start(false).unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
         pg.psql("CREATE DATABASE relay").expect("CREATE DATABASE");
@@ -300,27 +127,15 @@ impl Cluster {
         }
         let front = free_port();
         let pinned: Vec<u16> = (0..RELAYS).map(|_| free_port()).collect();
-        let cfg = dir.path().join("haproxy.cfg");
-        std::fs::write(&cfg, haproxy_cfg(front, &pinned, &ports)).expect("haproxy.cfg");
-        let check = Command::new(&haproxy)
-            .args(["-c", "-q", "-f"])
-            .arg(&cfg)
-            .output()
-            .expect("haproxy -c");
-        assert!(
-            check.status.success(),
-            "haproxy.cfg refused: {}",
-            String::from_utf8_lossy(&check.stderr)
+        let ports_h: Vec<u16> = std::iter::once(front)
+            .chain(pinned.iter().copied())
+            .collect();
+        let haproxy = start_haproxy(
+            &dir.path().join("haproxy.cfg"),
+            &haproxy_cfg(front, &pinned, &ports, 4000),
+            &dir.path().join("haproxy.log"),
+            &ports_h,
         );
-        let hlog = dir.path().join("haproxy.log");
-        let haproxy = Proc::spawn(
-            "haproxy",
-            Command::new(&haproxy).args(["-db", "-f"]).arg(&cfg),
-            &hlog,
-        );
-        for p in std::iter::once(front).chain(pinned.iter().copied()) {
-            wait_listening(p, "haproxy", || haproxy.alive());
-        }
         eprintln!(
             "cluster: PostgreSQL, {RELAYS} relays and haproxy up in {:.1} s",
             t0.elapsed().as_secs_f64()

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a part of the support
 
 pub mod pg;
+pub mod procs;
 
 use std::path::Path;
 use std::sync::Arc;
