@@ -373,13 +373,14 @@ impl Store {
             detail: e.to_string(),
         })?;
         // The lock of a store just closed (a restart, another command) can take a moment
-        // to be released by sled's background thread: wait up to 3 s before giving up.
+        // to be released by sled's background threads, longer on a busy PC (3 s was seen
+        // not to be enough with both cores loaded): wait up to 10 s before giving up.
         let mut attempt = 0;
         let db = loop {
             match sled::Config::new().path(&path).open() {
                 Ok(db) => break db,
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && attempt < 60 =>
+                    if e.kind() == std::io::ErrorKind::WouldBlock && attempt < 200 =>
                 {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));

@@ -48,7 +48,9 @@ fn store_with(dir: &Path, n: u64) -> Vec<u64> {
 
 /// Open the sled database of a closed store directly (waiting for the lock to be released).
 fn raw(dir: &Path) -> sled::Db {
-    for _ in 0..100 {
+    // As `Store::open`: sled's background threads may hold the lock of a store just closed
+    // for a moment, longer with both cores busy (up to 10 s).
+    for _ in 0..200 {
         match sled::open(dir.join("store")) {
             Ok(db) => return db,
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
