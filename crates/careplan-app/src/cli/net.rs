@@ -261,6 +261,12 @@ pub fn run(cmd: NetCommand) -> ExitCode {
         NetCommand::Drafts(a) => cmd_drafts(&a),
         NetCommand::Ledger(a) => cmd_ledger(&a),
     };
+    finish(json, res)
+}
+
+/// The end of a command: its exit code, or its failure printed (JSON with `--json`, else
+/// 「エラー: …」 on stderr) with the failure's exit code.
+pub(crate) fn finish(json: bool, res: Result<ExitCode, Failure>) -> ExitCode {
     match res {
         Ok(code) => code,
         Err(f) => {

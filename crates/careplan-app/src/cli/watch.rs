@@ -88,20 +88,7 @@ fn secs(name: &str, v: f64) -> Result<Duration, Failure> {
 /// Run `careplan watch`.
 pub fn run(a: WatchArgs) -> ExitCode {
     let json = a.common.json;
-    match run_inner(a) {
-        Ok(code) => code,
-        Err(f) => {
-            if json {
-                println!(
-                    "{}",
-                    json!({"error": {"code": f.code, "message": f.message}})
-                );
-            } else {
-                eprintln!("エラー: {}", f.message);
-            }
-            ExitCode::from(f.exit)
-        }
-    }
+    net::finish(json, run_inner(a))
 }
 
 fn init_logging() {
