@@ -234,17 +234,24 @@ pub fn suffixed(name: &str, n: u32) -> String {
     }
 }
 
+/// `name`, then `name (1).ext`, `name (2).ext` … — `limit` names in all: the names a
+/// file may take beside others of the same name.
+pub fn candidates(name: &str, limit: u32) -> impl Iterator<Item = String> + '_ {
+    (0..limit).map(move |n| {
+        if n == 0 {
+            name.to_owned()
+        } else {
+            suffixed(name, n)
+        }
+    })
+}
+
 /// Move the finished temporary file `tmp` into `dir` under `name`, or under
 /// `name (1).ext`, `name (2).ext` … when that name is taken. Never replaces an existing
 /// file (see the module documentation for how, per platform). Returns the final path. The
 /// folder is synced afterwards.
 pub fn rename_no_clobber(tmp: &Path, dir: &Path, name: &str) -> Result<PathBuf, ClientError> {
-    for n in 0..10_000u32 {
-        let candidate = if n == 0 {
-            name.to_owned()
-        } else {
-            suffixed(name, n)
-        };
+    for candidate in candidates(name, 10_000) {
         let target = dir.join(&candidate);
         match move_no_replace(tmp, &target) {
             Ok(()) => {

@@ -127,12 +127,7 @@ fn file_proof(path: &Path, nonce: &str) -> Result<String, ClientError> {
 }
 
 fn existing_copy(dir: &Path, name: &str, size: u64, sha: &str) -> Option<PathBuf> {
-    for n in 0..1000u32 {
-        let cand = if n == 0 {
-            name.to_owned()
-        } else {
-            fsutil::suffixed(name, n)
-        };
+    for cand in fsutil::candidates(name, 1000) {
         let p = dir.join(&cand);
         match std::fs::metadata(&p) {
             Ok(m) => {

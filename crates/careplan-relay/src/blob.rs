@@ -560,23 +560,9 @@ impl Db {
         ttl: i64,
         max_open: i64,
     ) -> Result<Opened, RelayError> {
-        // The quota is read, then written, so opens of one office run one at a time (as
-        // draft saves do): on SQLite in a transaction holding the write lock from its
-        // start ([`Db::begin_write`]; the process's writer lock first, so that waiting is
-        // fair), on PostgreSQL under an advisory lock per office that ends with the
-        // transaction.
-        let _writer = if self.postgres {
-            None
-        } else {
-            Some(self.writer.lock().await)
-        };
-        let mut tx = self.begin_write().await?;
-        if self.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(727276, hashtext($1))")
-                .bind(office)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // The quota is read, then written: opens of one office run one at a time (as
+        // draft saves do).
+        let (_writer, mut tx) = self.begin_office_write(727276, office).await?;
         let n: i64 =
             sqlx::query("SELECT COUNT(*) FROM uploads WHERE office = $1 AND created_at >= $2")
                 .bind(office)

@@ -74,6 +74,40 @@ impl Db {
         }
     }
 
+    /// A write transaction that reads before it writes (a quota, then the row), one at a
+    /// time per office: on SQLite the process's writer lock first (waiting there is fair),
+    /// then a transaction holding the write lock from its start ([`Db::begin_write`]: a
+    /// deferred one that reads first could not upgrade to a write while another
+    /// connection writes: "database is locked"); on PostgreSQL, where relays share the
+    /// database, the advisory lock (`class`, office) that ends with the transaction. Keep
+    /// the guard until the transaction is committed.
+    pub(crate) async fn begin_office_write(
+        &self,
+        class: i32,
+        office: &str,
+    ) -> Result<
+        (
+            Option<tokio::sync::MutexGuard<'_, ()>>,
+            sqlx::Transaction<'static, sqlx::Any>,
+        ),
+        RelayError,
+    > {
+        let writer = if self.postgres {
+            None
+        } else {
+            Some(self.writer.lock().await)
+        };
+        let mut tx = self.begin_write().await?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .bind(class)
+                .bind(office)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok((writer, tx))
+    }
+
     /// Open (creating if needed) and migrate.
     pub async fn open(url: &str) -> Result<Self, RelayError> {
         sqlx::any::install_default_drivers();

@@ -673,24 +673,8 @@ impl Db {
         max_drafts: i64,
         max_bytes: i64,
     ) -> Result<DraftPut, RelayError> {
-        // The quota is read, then written: saves of one office run one at a time. On
-        // SQLite the process's writer lock, then a transaction holding the write lock from
-        // its start ([`Db::begin_write`]: a deferred one that reads first could not
-        // upgrade to a write while another connection writes: "database is locked"); on
-        // PostgreSQL, where relays share the database, an advisory lock per office that
-        // ends with the transaction.
-        let _writer = if self.postgres {
-            None
-        } else {
-            Some(self.writer.lock().await)
-        };
-        let mut tx = self.begin_write().await?;
-        if self.postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(727275, hashtext($1))")
-                .bind(office)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // The quota is read, then written: saves of one office run one at a time.
+        let (_writer, mut tx) = self.begin_office_write(727275, office).await?;
         let existing = sqlx::query("SELECT saved_at FROM drafts WHERE office = $1 AND id = $2")
             .bind(office)
             .bind(&d.id)

@@ -172,12 +172,7 @@ pub fn write_marker(dir: &Path, name: &str, lines: &[String]) -> Result<PathBuf,
         text.push_str(l);
         text.push_str("\r\n");
     }
-    for n in 0..1000u32 {
-        let cand = if n == 0 {
-            name.to_owned()
-        } else {
-            fsutil::suffixed(name, n)
-        };
+    for cand in fsutil::candidates(name, 1000) {
         let p = dir.join(&cand);
         match std::fs::read(&p) {
             Ok(b) if b == text.as_bytes() => return Ok(p),

@@ -299,12 +299,7 @@ fn staging_dir(outbox: &Path, key: &str) -> PathBuf {
 
 /// The first name among `name`, `name (1).ext`, … that is free in `dir`.
 fn free_name(dir: &Path, name: &str) -> String {
-    for n in 0..10_000u32 {
-        let c = if n == 0 {
-            name.to_owned()
-        } else {
-            fsutil::suffixed(name, n)
-        };
+    for c in fsutil::candidates(name, 10_000) {
         if std::fs::symlink_metadata(dir.join(&c)).is_err() {
             return c;
         }
