@@ -84,17 +84,6 @@ impl Partner {
     pub fn last_activity(&self) -> Option<OffsetDateTime> {
         self.last_sent.max(self.last_received)
     }
-
-    /// Search: the query (trimmed, ignoring ASCII case) is in the 事業所番号 or the name.
-    /// An empty query matches every row.
-    pub fn matches(&self, query: &str) -> bool {
-        let q = query.trim();
-        if q.is_empty() {
-            return true;
-        }
-        let q = q.to_lowercase();
-        self.office.to_lowercase().contains(&q) || self.name.to_lowercase().contains(&q)
-    }
 }
 
 #[derive(Default)]
@@ -345,17 +334,5 @@ mod tests {
         let p = partners("0000000000", &[], &sends[..1], now);
         assert_eq!(p[0].this_month, MonthState::Pending);
         assert!(partners("0000000000", &[], &[], now).is_empty());
-    }
-
-    #[test]
-    fn search_by_number_or_name() {
-        let now = datetime!(2026-12-02 00:00 UTC);
-        let r = [recv("1310000001", "さくら居宅 Care", now, &[true])];
-        let p = &partners("0000000000", &r, &[], now)[0];
-        assert!(p.matches(""));
-        assert!(p.matches(" 131000 "));
-        assert!(p.matches("さくら"));
-        assert!(p.matches("care"));
-        assert!(!p.matches("ひまわり"));
     }
 }

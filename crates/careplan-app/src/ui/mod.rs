@@ -35,6 +35,62 @@ pub use jobs::Msg;
 /// The bundled Japanese face (BIZ UDPGothic, OFL; see `assets/OFL.txt`).
 pub const JAPANESE_FONT: &[u8] = include_bytes!("../../../../assets/BIZUDPGothic-Regular.ttf");
 
+/// How a piece of the status bar's left side is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StatusTone {
+    /// 【デモ】 in orange.
+    Demo,
+    /// Plain text.
+    Plain,
+    /// Plain text after a separator.
+    After,
+    /// With a spinner.
+    Busy,
+    /// In the error colour.
+    Error,
+    /// In the warning colour, after a separator.
+    Warn,
+    /// A running job: a separator, a spinner, its name.
+    Job,
+}
+
+fn status_left(ui: &mut egui::Ui, items: &[(StatusTone, String)]) {
+    for (tone, text) in items {
+        match tone {
+            StatusTone::Demo => {
+                ui.label(
+                    RichText::new(text)
+                        .color(Color32::from_rgb(0xb0, 0x40, 0x00))
+                        .strong(),
+                );
+            }
+            StatusTone::Plain => {
+                ui.label(text);
+            }
+            StatusTone::After => {
+                ui.separator();
+                ui.label(text);
+            }
+            StatusTone::Busy => {
+                ui.spinner();
+                ui.label(text);
+            }
+            StatusTone::Error => {
+                ui.colored_label(ui.visuals().error_fg_color, text);
+            }
+            StatusTone::Warn => {
+                ui.separator();
+                ui.colored_label(ui.visuals().warn_fg_color, text);
+            }
+            StatusTone::Job => {
+                ui.separator();
+                ui.spinner();
+                ui.label(text);
+            }
+        }
+    }
+}
+
 /// A screen in a vertical scroll area that fills the panel.
 fn scrolled(ui: &mut egui::Ui, id: &str, add: impl FnOnce(&mut egui::Ui)) {
     egui::ScrollArea::vertical()
@@ -883,9 +939,13 @@ impl CareplanApp {
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
+            let items = self.status_items();
             // With large text the right-hand group (描画, 文字の大きさ, 高コントラスト) takes a
             // second row instead of covering the relay's address.
-            let left = text_width(ui, &self.status_left_text()) + 90.0;
+            let left = items
+                .iter()
+                .map(|(_, t)| text_width(ui, t) + 16.0)
+                .sum::<f32>();
             let right = text_width(ui, &self.renderer_note)
                 + text_width(ui, "文字の大きさ 200% 高コントラスト")
                 + 110.0;
@@ -897,69 +957,48 @@ impl CareplanApp {
                 });
             };
             if left + right > ui.available_width() {
-                ui.horizontal(|ui| self.status_left(ui));
+                ui.horizontal(|ui| status_left(ui, &items));
                 ui.horizontal(|ui| right_group(self, ui));
             } else {
                 ui.horizontal(|ui| {
-                    self.status_left(ui);
+                    status_left(ui, &items);
                     right_group(self, ui);
                 });
             }
         });
     }
 
-    /// The text of [`Self::status_left`], to measure it.
-    fn status_left_text(&self) -> String {
-        let relay = match &self.relay {
-            Relay::Configured { url, .. } => format!("中継サーバ: {url}"),
-            Relay::Demo { info, .. } => format!("【デモ】デモ用中継サーバ: {}", info.relay_url),
-            Relay::Starting => "デモ用の中継サーバを起動しています…".to_owned(),
-            Relay::Failed(e) => e.clone(),
-        };
-        format!(
-            "{relay} 未ログイン {} {}",
-            self.offline_note().unwrap_or_default(),
-            self.jobs.current_label().unwrap_or_default()
-        )
-    }
-
-    fn status_left(&mut self, ui: &mut egui::Ui) {
+    /// The left side of the status bar, once a frame: measured, then drawn.
+    fn status_items(&self) -> Vec<(StatusTone, String)> {
+        let mut items = Vec::with_capacity(5);
         if self.relay.is_demo() {
-            ui.label(
-                RichText::new("【デモ】")
-                    .color(Color32::from_rgb(0xb0, 0x40, 0x00))
-                    .strong(),
-            );
+            items.push((StatusTone::Demo, "【デモ】".to_owned()));
         }
-        match &self.relay {
-            Relay::Configured { url, .. } => {
-                ui.label(format!("中継サーバ: {url}"));
-            }
-            Relay::Demo { info, .. } => {
-                ui.label(format!("デモ用中継サーバ: {}", info.relay_url));
-            }
-            Relay::Starting => {
-                ui.spinner();
-                ui.label("デモ用の中継サーバを起動しています…");
-            }
-            Relay::Failed(e) => {
-                ui.colored_label(ui.visuals().error_fg_color, e);
-            }
-        }
-        ui.separator();
-        match &self.session {
-            Some(_) => ui.label("ログイン中"),
-            None => ui.label("未ログイン"),
+        items.push(match &self.relay {
+            Relay::Configured { url, .. } => (StatusTone::Plain, format!("中継サーバ: {url}")),
+            Relay::Demo { info, .. } => (
+                StatusTone::Plain,
+                format!("デモ用中継サーバ: {}", info.relay_url),
+            ),
+            Relay::Starting => (
+                StatusTone::Busy,
+                "デモ用の中継サーバを起動しています…".to_owned(),
+            ),
+            Relay::Failed(e) => (StatusTone::Error, e.clone()),
+        });
+        let login = if self.session.is_some() {
+            "ログイン中"
+        } else {
+            "未ログイン"
         };
+        items.push((StatusTone::After, login.to_owned()));
         if let Some(off) = self.offline_note() {
-            ui.separator();
-            ui.colored_label(ui.visuals().warn_fg_color, off);
+            items.push((StatusTone::Warn, off));
         }
         if let Some(job) = self.jobs.current_label() {
-            ui.separator();
-            ui.spinner();
-            ui.label(job);
+            items.push((StatusTone::Job, job));
         }
+        items
     }
 
     fn offline_note(&self) -> Option<String> {

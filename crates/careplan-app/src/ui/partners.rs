@@ -123,22 +123,20 @@ impl PartnersScreen {
                     || matches(&terms, &format!("{} {}", p.office, p.name).to_lowercase())
             })
             .collect();
-        let by = |p: &Partner| -> (u8, u64, Option<OffsetDateTime>, String) {
-            match self.view.sort {
-                0 => (0, 0, None, p.office.clone()),
-                1 => (0, 0, None, p.name.clone()),
-                2 => (0, 0, p.last_activity(), String::new()),
-                3 => (0, 0, p.last_sent, String::new()),
-                4 => (0, 0, p.last_received, String::new()),
-                5 => (0, p.unread as u64, None, String::new()),
-                6 => (0, p.undownloaded as u64, None, String::new()),
-                _ => (month_rank(p.this_month), 0, None, String::new()),
-            }
-        };
+        let col = self.view.sort;
         self.order.sort_by(|&a, &b| {
-            by(&rows[a])
-                .cmp(&by(&rows[b]))
-                .then_with(|| rows[a].office.cmp(&rows[b].office))
+            let (x, y) = (&rows[a], &rows[b]);
+            match col {
+                0 => x.office.cmp(&y.office),
+                1 => x.name.cmp(&y.name),
+                2 => x.last_activity().cmp(&y.last_activity()),
+                3 => x.last_sent.cmp(&y.last_sent),
+                4 => x.last_received.cmp(&y.last_received),
+                5 => x.unread.cmp(&y.unread),
+                6 => x.undownloaded.cmp(&y.undownloaded),
+                _ => month_rank(x.this_month).cmp(&month_rank(y.this_month)),
+            }
+            .then_with(|| x.office.cmp(&y.office))
         });
         if !self.view.ascending {
             self.order.reverse();
