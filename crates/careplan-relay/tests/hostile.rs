@@ -15,8 +15,8 @@ use careplan_relay::embedded::{RunningRelay, start, start_demo_on};
 use serde_json::{Value, json};
 
 mod support;
-use support::agent;
 use support::pg::{Backend, Store};
+use support::{agent, block};
 
 /// A demo relay on a fresh store of `backend`, restarted with `tune` applied to its
 /// configuration. Every test below runs on both stores (`name::sqlite`, `name::pg`).
@@ -45,19 +45,7 @@ fn relay(backend: Backend) -> (Store, RunningRelay, DemoInfo) {
 /// The store of a running relay, opened a second time (SQLite in WAL mode allows it; on
 /// PostgreSQL a second pool), as the operator's commands open it.
 fn db(store: &Store) -> Db {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(Db::open(&store.url())).expect("open db")
-}
-
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
+    block(Db::open(&store.url())).expect("open db")
 }
 
 #[derive(Clone)]

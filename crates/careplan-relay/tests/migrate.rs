@@ -23,21 +23,13 @@ use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
 mod support;
-use support::agent;
 use support::pg::{Backend, Store};
+use support::{agent, block};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
-}
-
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
 }
 
 /// A file row of the old schema.

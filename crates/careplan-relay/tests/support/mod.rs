@@ -138,3 +138,23 @@ pub fn stage_files(agent: &ureq::Agent, url: &str, token: &str, body: &mut Value
         stage(&mut body["files"]);
     }
 }
+
+/// One runtime for the whole test binary. A `Db` keeps its pooled connections on the
+/// runtime that opened them: opening it in one short-lived runtime and using it in another
+/// fails on PostgreSQL once the first is gone ("a Tokio 1.x context was found, but it is
+/// being shutdown"), so every test future runs here.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+}
+
+/// Run `f` to completion on [`runtime`].
+pub fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    runtime().block_on(f)
+}
