@@ -6,6 +6,7 @@
 
 pub mod cli;
 mod demo;
+pub mod notify;
 pub mod report_pdf;
 pub mod single_instance;
 pub mod ui;

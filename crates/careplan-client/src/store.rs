@@ -379,8 +379,11 @@ impl Store {
         let db = loop {
             match sled::Config::new().path(&path).open() {
                 Ok(db) => break db,
+                // sled reports a held lock as an `Other` error with this text.
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && attempt < 200 =>
+                    if (e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock"))
+                        && attempt < 200 =>
                 {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));

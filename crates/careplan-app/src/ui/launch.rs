@@ -166,6 +166,7 @@ pub fn run() -> ExitCode {
         let slot2 = slot.clone();
         let file = renderer_file.clone();
         let guard = guard.clone();
+        let root = dir.clone();
         let options = eframe::NativeOptions {
             renderer: choice.eframe(),
             viewport: egui::ViewportBuilder::default()
@@ -192,14 +193,21 @@ pub fn run() -> ExitCode {
                     .take()
                     .ok_or("app started twice")?;
                 cfg.renderer_note = note;
-                let mut app = CareplanApp::new(cfg);
                 if let Some(n) = measure_rows() {
+                    // The memory measurement: one profile, synthetic rows, no relay.
+                    let mut app = CareplanApp::new(cfg);
                     app.set_received_for_bench(synthetic_received(n));
+                    if std::env::var_os("CAREPLAN_MEASURE").is_some() {
+                        spawn_measure(app.frame_counter());
+                    }
+                    return Ok(Box::new(app));
                 }
+                let mut offices = super::offices::Offices::open(&root, cfg);
+                offices.set_notifier(crate::notify::show);
                 if std::env::var_os("CAREPLAN_MEASURE").is_some() {
-                    spawn_measure(app.frame_counter());
+                    spawn_measure(offices.app().frame_counter());
                 }
-                Ok(Box::new(app))
+                Ok(Box::new(offices))
             }),
         );
         match r {

@@ -155,6 +155,11 @@ impl ReceivedScreen {
         }
     }
 
+    /// The list was fetched (or read from the offline cache) at least once.
+    pub(crate) fn loaded(&self) -> bool {
+        self.table.is_some()
+    }
+
     /// Files not yet 済 in the list (0 before it was fetched).
     pub(crate) fn unread(&self) -> usize {
         if self.table.is_some() { self.unread } else { 0 }

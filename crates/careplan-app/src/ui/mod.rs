@@ -15,6 +15,7 @@ pub mod launch;
 mod ledger_panel;
 mod lists;
 mod login;
+pub mod offices;
 mod partners;
 mod received_table;
 mod table;
@@ -342,7 +343,7 @@ pub struct CareplanApp {
     pub(crate) store: Store,
     pub(crate) settings: Settings,
     pub(crate) relay: Relay,
-    embedded: Option<RunningRelay>,
+    pub(crate) embedded: Option<RunningRelay>,
     pub(crate) jobs: Jobs,
     pub(crate) session: Option<Session>,
     /// The waiting worker of the session (pushed arrivals).
@@ -369,7 +370,10 @@ pub struct CareplanApp {
     lock_override: Option<Duration>,
     frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The (文字の大きさ, 高コントラスト) last applied to the context.
-    look: Option<(u16, bool)>,
+    pub(crate) look: Option<(u16, bool)>,
+    /// One of several office profiles ([`offices::Offices`]): the window title and the
+    /// kiosk lock are the switcher's, not this profile's.
+    pub(crate) managed: bool,
     /// The window title last sent.
     title_sent: Option<String>,
     /// The number of the newest settings save, and the lock the saves write under.
@@ -419,6 +423,7 @@ impl CareplanApp {
             lock_override: None,
             frames: Default::default(),
             look: None,
+            managed: false,
             title_sent: None,
             settings_saves: Default::default(),
         };
@@ -724,26 +729,19 @@ impl CareplanApp {
     /// Draw the whole window (the eframe `ui` and the kittest harness both call this).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        if self.ctx.is_none() {
-            self.ctx = Some(ctx.clone());
-        }
         self.frames
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if !self.started {
-            self.started = true;
-            if let Some(dir) = self.login.pending_demo_dir.take() {
-                jobs::start_demo(&ctx, &mut self.jobs, dir);
-            }
-        }
         let look = (self.settings.text_size_percent, self.settings.high_contrast);
         if self.look != Some(look) {
             self.look = Some(look);
             apply_look(&ctx, look.0, look.1);
         }
         ime_enter_guard(&ctx);
-        self.apply_messages(&ctx);
-        self.update_title(&ctx);
-        self.kiosk_lock(&ctx);
+        self.tick(&ctx);
+        if !self.managed {
+            self.update_title(&ctx);
+            self.kiosk_lock(&ctx);
+        }
         self.dropped_files(&ctx);
         self.status_bar(ui);
         if self.session.is_none() && !self.bench {
@@ -772,6 +770,22 @@ impl CareplanApp {
             }
         }
         self.notice_modal(&ctx);
+    }
+
+    /// The work of a frame that does not draw: start the demo relay at the first frame,
+    /// apply what the workers finished (arrivals, lists, 自動送受信). A profile that is not
+    /// shown ([`offices::Offices`]) gets only this, every frame.
+    pub(crate) fn tick(&mut self, ctx: &egui::Context) {
+        if self.ctx.is_none() {
+            self.ctx = Some(ctx.clone());
+        }
+        if !self.started {
+            self.started = true;
+            if let Some(dir) = self.login.pending_demo_dir.take() {
+                jobs::start_demo(ctx, &mut self.jobs, dir);
+            }
+        }
+        self.apply_messages(ctx);
     }
 
     /// Files dropped on the window: into 新規作成 / 一括送信, elsewhere into the viewer.
