@@ -47,6 +47,7 @@ VIAddVersionKey /LANG=1041 "LegalCopyright" "MIT OR Apache-2.0"
 
 !insertmacro MUI_PAGE_WELCOME
 !insertmacro MUI_PAGE_LICENSE "${SRCDIR}\LICENSE-MIT.txt"
+!insertmacro MUI_PAGE_COMPONENTS
 !insertmacro MUI_PAGE_DIRECTORY
 !insertmacro MUI_PAGE_INSTFILES
 !insertmacro MUI_PAGE_FINISH
@@ -55,6 +56,7 @@ VIAddVersionKey /LANG=1041 "LegalCopyright" "MIT OR Apache-2.0"
 !insertmacro MUI_LANGUAGE "Japanese"
 
 Section "careplan" SecMain
+  SectionIn RO
   SetShellVarContext current
   SetOutPath "$INSTDIR"
   File "${SRCDIR}\careplan.exe"
@@ -82,7 +84,14 @@ Section "careplan" SecMain
   WriteRegDWORD HKCU "${UNINSTKEY}" "EstimatedSize" "$0"
 SectionEnd
 
+; Optional, off by default: the same HKCU Run value the app's 自動送受信 tab sets
+; (src/autostart.rs), so either side can undo the other.
+Section /o "パソコンにログインしたら起動する" SecAutostart
+  WriteRegStr HKCU "Software\Microsoft\Windows\CurrentVersion\Run" "careplan" '"$INSTDIR\careplan.exe"'
+SectionEnd
+
 Section "Uninstall"
+  DeleteRegValue HKCU "Software\Microsoft\Windows\CurrentVersion\Run" "careplan"
   SetShellVarContext current
   Delete "$SMPROGRAMS\${DISPLAYNAME}.lnk"
   Delete "$INSTDIR\careplan.exe"

@@ -4,6 +4,7 @@
 //! demo mode). UI code lives here ([`ui`]) so that `egui_kittest` can drive it; `main.rs`
 //! is glue.
 
+pub mod autostart;
 pub mod cli;
 mod demo;
 pub mod notify;

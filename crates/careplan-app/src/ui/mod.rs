@@ -360,7 +360,7 @@ pub struct CareplanApp {
     pub(crate) watch: watch_tab::WatchScreen,
     pub(crate) notice: Option<Notice>,
     pub(crate) viewer: Option<Box<crate::viewer::FileViewer>>,
-    renderer_note: String,
+    pub(crate) renderer_note: String,
     pub(crate) renderer_file: Option<PathBuf>,
     pub(crate) renderer: launch::RendererChoice,
     ctx: Option<egui::Context>,
@@ -834,9 +834,11 @@ impl CareplanApp {
         let ctx = ui.ctx().clone();
         egui::Panel::top("tabs").show(ui, |ui| {
             ui.add_space(4.0);
+            // With the office switcher above, the office is named there.
             let who = self
                 .session
                 .as_ref()
+                .filter(|_| !self.managed)
                 .map(|s| format!("{}（{}）", s.info.office_name, s.info.office))
                 .unwrap_or_default();
             // The office and ログアウト sit at the right when they fit after the tabs; with
@@ -895,8 +897,8 @@ impl CareplanApp {
                     if ui.button("ログアウト").clicked() {
                         self.logout(&ctx);
                     }
-                    if let Some(s) = &self.session {
-                        ui.label(format!("{}（{}）", s.info.office_name, s.info.office));
+                    if !who.is_empty() {
+                        ui.label(&who);
                     }
                 });
             });

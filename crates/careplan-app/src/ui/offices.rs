@@ -279,8 +279,13 @@ impl Offices {
             .iter()
             .position(|p| p.entry.id == registry.active)
             .unwrap_or(0);
+        let note = profiles
+            .first()
+            .map(|p| p.app.renderer_note.clone())
+            .unwrap_or_default();
         for p in &mut profiles {
             p.app.managed = true;
+            p.app.renderer_note.clone_from(&note);
         }
         Self {
             root: root.to_path_buf(),
@@ -410,6 +415,8 @@ impl Offices {
         let mut app = open_profile(&dir, demo.as_ref(), &entry, None)
             .map_err(|e| format!("事業所のデータ（{}）を開けません: {e}", dir.display()))?;
         app.managed = true;
+        app.renderer_note
+            .clone_from(&self.profiles[0].app.renderer_note);
         self.profiles.push(Profile {
             entry,
             dir,
@@ -691,13 +698,33 @@ impl Offices {
                         None => "未ログイン".to_owned(),
                     };
                     let selected = i == self.active;
-                    let r = ui.selectable_label(selected, format!("{name}（{state}）"));
+                    let mut text = egui::text::LayoutJob::default();
+                    RichText::new(&name).append_to(
+                        &mut text,
+                        ui.style(),
+                        egui::FontSelection::Default,
+                        egui::Align::Center,
+                    );
+                    let state_text = RichText::new(format!("　{state}")).size(12.0);
+                    let state_text = if self.unread(i).is_some_and(|n| n > 0) {
+                        state_text.strong()
+                    } else {
+                        state_text.weak()
+                    };
+                    state_text.append_to(
+                        &mut text,
+                        ui.style(),
+                        egui::FontSelection::Default,
+                        egui::Align::Center,
+                    );
+                    let r = ui.selectable_label(selected, text);
+                    // Screen readers: 「ひまわり訪問介護 未受信 3件」, a tab.
                     r.widget_info(|| {
                         egui::WidgetInfo::selected(
                             egui::Role::Tab,
                             true,
                             selected,
-                            format!("{name}（{state}）"),
+                            format!("{name} {state}"),
                         )
                     });
                     if r.clicked() {

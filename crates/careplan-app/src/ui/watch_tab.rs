@@ -46,6 +46,9 @@ pub(crate) struct WatchScreen {
     error: Option<String>,
     /// The engine's last status (kept after it stopped).
     last: Option<WatchStatus>,
+    /// Whether the app starts at the PC's login (read from the OS when the tab is first
+    /// drawn, see [`crate::autostart`]).
+    autostart: Option<bool>,
 }
 
 fn path_of(s: &str) -> Option<PathBuf> {
@@ -271,6 +274,22 @@ pub(crate) fn ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                 ui.label("停止中");
             }
         });
+        let mut on = *w.autostart.get_or_insert_with(crate::autostart::is_enabled);
+        if ui
+            .checkbox(
+                &mut on,
+                "パソコンにログインしたら、このアプリを起動する（自動送受信はこのアプリにログインすると始まります）",
+            )
+            .changed()
+        {
+            match crate::autostart::set_enabled(on) {
+                Ok(()) => w.autostart = Some(on),
+                Err(e) => {
+                    w.autostart = None;
+                    w.error = Some(format!("自動起動を変更できませんでした: {e}"));
+                }
+            }
+        }
         if let Some(e) = &w.error {
             ui.colored_label(ui.visuals().error_fg_color, e);
         }
