@@ -305,3 +305,79 @@ fn two_offices_on_one_pc_each_see_only_their_own_data() {
     );
     drop(relay);
 }
+
+/// Closing the window while 自動送受信 runs is held: the user chooses to minimise and keep it
+/// running (the default), to quit, or to cancel.
+#[test]
+fn closing_while_the_watched_folders_run_asks_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = careplan_relay::embedded::start_demo(
+        &dir.path().join("relay"),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .expect("demo relay");
+    let info = relay.demo.clone().expect("demo info");
+    let root = dir.path().join("terminal");
+    {
+        // A terminal with a 送信フォルダ: the engine starts at login.
+        let store = Store::open(&root).expect("store");
+        let mut s = store.settings().expect("settings");
+        s.watch.outbox = Some(dir.path().join("送信フォルダ"));
+        store.save_settings(&s).expect("save");
+        store.flush().expect("flush");
+    }
+    let mut h = harness(&root, &info);
+    let close = |h: &mut H| {
+        h.input_mut()
+            .viewports
+            .entry(egui::ViewportId::ROOT)
+            .or_default()
+            .events
+            .push(egui::ViewportEvent::Close);
+        h.step();
+    };
+    let commands = |h: &H| -> Vec<egui::ViewportCommand> {
+        h.output()
+            .viewport_output
+            .get(&egui::ViewportId::ROOT)
+            .map(|v| v.commands.clone())
+            .unwrap_or_default()
+    };
+    // Logged out, nothing runs: the window closes at once.
+    close(&mut h);
+    assert!(h.state().close_question().is_none());
+    assert!(!commands(&h).contains(&egui::ViewportCommand::CancelClose));
+
+    login(&mut h);
+    wait(&mut h, "watching", |h| {
+        h.state().app().watch_status().is_some_and(|s| s.running)
+    });
+    close(&mut h);
+    assert!(
+        commands(&h).contains(&egui::ViewportCommand::CancelClose),
+        "the close is held"
+    );
+    assert_eq!(h.state().close_question().map(|n| n.len()), Some(1));
+    h.run_steps(2);
+    assert!(contains(&h, "自動送受信が動いています"));
+    // Escape cancels: the window stays, the engine runs.
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert!(h.state().close_question().is_none());
+    assert!(h.state().app().watch_status().is_some_and(|s| s.running));
+    // The default button minimises.
+    close(&mut h);
+    h.run_steps(1);
+    h.get_by_label("最小化して続ける").click();
+    h.step();
+    assert!(commands(&h).contains(&egui::ViewportCommand::Minimized(true)));
+    assert!(h.state().close_question().is_none());
+    // 終了する lets the close through.
+    close(&mut h);
+    h.run_steps(1);
+    h.get_by_label("終了する").click();
+    h.step();
+    assert!(commands(&h).contains(&egui::ViewportCommand::Close));
+    drop(h);
+    drop(relay);
+}

@@ -209,6 +209,10 @@ pub struct Offices {
     /// Arrival announcements not yet taken by the notifier (tests read them too).
     announcements: Vec<Announcement>,
     notifier: Option<Notifier>,
+    /// The window was asked to close while watched folders run: the profiles named here.
+    close_ask: Option<Vec<String>>,
+    /// The user chose 終了する: the next close request goes through.
+    close_confirmed: bool,
 }
 
 /// 「新しいデータが届きました」 for one profile.
@@ -298,6 +302,8 @@ impl Offices {
             title_sent: None,
             announcements: Vec::new(),
             notifier: None,
+            close_ask: None,
+            close_confirmed: false,
         }
     }
 
@@ -548,6 +554,80 @@ impl Offices {
         self.update_title(&ctx);
         self.add_dialog(&ctx);
         self.remove_dialog(&ctx);
+        self.close_guard(&ctx);
+    }
+
+    /// The question shown when the window is asked to close while 自動送受信 runs (the
+    /// profiles named), if it is shown.
+    pub fn close_question(&self) -> Option<&[String]> {
+        self.close_ask.as_deref()
+    }
+
+    /// Closing the window ends the app and with it every profile's watched folders: while
+    /// any run, the close is held and the user chooses — minimise and keep them running
+    /// (the default button), quit, or cancel (also Escape).
+    fn close_guard(&mut self, ctx: &egui::Context) {
+        if ctx.input(|i| i.viewport().close_requested()) && !self.close_confirmed {
+            let running: Vec<String> = self
+                .profiles
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.app.watch.is_running())
+                .map(|(i, p)| p.entry.display(i))
+                .collect();
+            if !running.is_empty() {
+                ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+                self.close_ask = Some(running);
+            }
+        }
+        let Some(names) = &self.close_ask else { return };
+        #[derive(PartialEq)]
+        enum Choice {
+            Minimise,
+            Quit,
+            Cancel,
+        }
+        let mut choice = None;
+        let modal = egui::Modal::new(egui::Id::unique("close-while-watching")).show(ctx, |ui| {
+            ui.set_max_width(600.0);
+            ui.heading("自動送受信が動いています");
+            ui.label(format!(
+                "{} の自動送受信が動いています。ウィンドウを閉じるとアプリが終了し、送信フォルダに置いたファイルは送られず、届いたデータも受信フォルダに保存されません。",
+                names.join("、")
+            ));
+            ui.label("最小化すると、タスクバーに入ったまま自動送受信を続けます。");
+            ui.horizontal(|ui| {
+                let r = ui.button(RichText::new("最小化して続ける").strong());
+                if ui.memory(|m| m.focused().is_none()) {
+                    r.request_focus();
+                }
+                if r.clicked() {
+                    choice = Some(Choice::Minimise);
+                }
+                if ui.button("終了する").clicked() {
+                    choice = Some(Choice::Quit);
+                }
+                if ui.button("キャンセル").clicked() {
+                    choice = Some(Choice::Cancel);
+                }
+            });
+        });
+        if choice.is_none() && modal.should_close() {
+            choice = Some(Choice::Cancel);
+        }
+        match choice {
+            Some(Choice::Minimise) => {
+                self.close_ask = None;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+            }
+            Some(Choice::Quit) => {
+                self.close_ask = None;
+                self.close_confirmed = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            Some(Choice::Cancel) => self.close_ask = None,
+            None => {}
+        }
     }
 
     /// A demo relay started by the first profile is the others' relay too.
