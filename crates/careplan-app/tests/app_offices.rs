@@ -4,11 +4,12 @@
 //! shown is counted and announced; neither sees the other's lists or ledger; one kiosk lock
 //! logs both out; the profiles come back after a restart; a profile can be removed.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use careplan_app::ui::offices::{Offices, load_registry};
-use careplan_app::ui::{AppConfig, RelaySource, install_fonts, install_style};
+use careplan_app::ui::{AppConfig, RelaySource};
 use careplan_client::store::Direction;
 use careplan_client::{
     Client, ClientOptions, Identity, OutgoingFile, ProfilePaths, SendMode, Store,
@@ -16,6 +17,7 @@ use careplan_client::{
 use careplan_relay::demo::DemoInfo;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use support::kittest::{click_label, contains, demo_relay, wait_until, window};
 
 type H = Harness<'static, Offices>;
 
@@ -30,41 +32,15 @@ fn harness(root: &std::path::Path, info: &DemoInfo) -> H {
             renderer_file: None,
         },
     );
-    let mut h = Harness::builder()
-        .with_size([1280.0, 900.0])
-        .with_max_steps(2000)
-        .with_step_dt(1.0 / 60.0)
-        .with_context_setup(|ctx| {
-            install_fonts(ctx);
-            install_style(ctx);
-        })
-        .build_ui_state(|ui, o: &mut Offices| o.show(ui), offices);
-    h.run_steps(2);
-    h
+    window(offices, |ui, o: &mut Offices| o.show(ui))
 }
 
 fn wait(h: &mut H, what: &str, cond: impl Fn(&H) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if cond(h) {
-            h.run_steps(2);
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(h, what, cond);
 }
 
 fn click(h: &mut H, label: &str) {
-    h.query_all_by_label(label)
-        .next()
-        .unwrap_or_else(|| panic!("no widget labelled {label}"))
-        .click();
-    h.run_steps(2);
+    click_label(h, label);
 }
 
 fn click_contains(h: &mut H, label: &str) {
@@ -73,10 +49,6 @@ fn click_contains(h: &mut H, label: &str) {
         .unwrap_or_else(|| panic!("no widget with {label}"))
         .click();
     h.run_steps(2);
-}
-
-fn contains(h: &H, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
 }
 
 fn login(h: &mut H) {
@@ -102,12 +74,7 @@ fn transmission_ids(store: &Store, dir: Direction) -> Vec<String> {
 #[test]
 fn two_offices_on_one_pc_each_see_only_their_own_data() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let relay = careplan_relay::embedded::start_demo(
-        &dir.path().join("relay"),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .expect("demo relay");
-    let info = relay.demo.clone().expect("demo info");
+    let (relay, info) = demo_relay(&dir.path().join("relay"));
     let root = dir.path().join("terminal");
     let mut h = harness(&root, &info);
 
@@ -311,12 +278,7 @@ fn two_offices_on_one_pc_each_see_only_their_own_data() {
 #[test]
 fn closing_while_the_watched_folders_run_asks_first() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let relay = careplan_relay::embedded::start_demo(
-        &dir.path().join("relay"),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .expect("demo relay");
-    let info = relay.demo.clone().expect("demo info");
+    let (relay, info) = demo_relay(&dir.path().join("relay"));
     let root = dir.path().join("terminal");
     {
         // A terminal with a 送信フォルダ: the engine starts at login.

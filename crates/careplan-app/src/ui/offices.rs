@@ -182,6 +182,9 @@ pub struct Profile {
     /// Files not yet received when last counted (`None` until its list is loaded after a
     /// login): arrivals beyond it are announced.
     seen_unread: Option<usize>,
+    /// The remembered demo office is still to be chosen (the demo relay starts after the
+    /// window opens).
+    demo_pending: bool,
 }
 
 /// The add-a-profile dialog.
@@ -277,6 +280,7 @@ impl Offices {
                 dir,
                 app,
                 seen_unread: None,
+                demo_pending: true,
             });
         }
         let active = profiles
@@ -428,6 +432,7 @@ impl Offices {
             dir,
             app,
             seen_unread: None,
+            demo_pending: false,
         });
         let i = self.profiles.len() - 1;
         self.switch_to(i);
@@ -638,12 +643,17 @@ impl Offices {
                 && p.app.embedded.is_none()
                 && p.entry.id != MAIN_ID
             {
-                let office = p.entry.demo_office.unwrap_or(0);
                 p.app.relay = Relay::Demo {
                     info: info.clone(),
                     office: 0,
                 };
-                p.app.select_demo_office(office);
+            }
+            // Each profile gets the demo office it used last time, once.
+            if p.demo_pending && matches!(p.app.relay, Relay::Demo { .. }) {
+                p.demo_pending = false;
+                if let Some(office) = p.entry.demo_office {
+                    p.app.select_demo_office(office);
+                }
             }
         }
     }
@@ -676,6 +686,7 @@ impl Offices {
                 }
             }
             if let Relay::Demo { office, .. } = &p.app.relay
+                && !p.demo_pending
                 && p.entry.demo_office != Some(*office)
             {
                 p.entry.demo_office = Some(*office);

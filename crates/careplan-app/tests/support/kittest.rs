@@ -20,17 +20,68 @@ pub struct App {
     pub dir: tempfile::TempDir,
 }
 
+/// The demo relay on loopback with its data in `dir`, and its offices.
+pub fn demo_relay(dir: &std::path::Path) -> (RunningRelay, careplan_relay::demo::DemoInfo) {
+    let relay = careplan_relay::embedded::start_demo(dir, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("demo relay");
+    let info = relay.demo.clone().expect("demo info");
+    (relay, info)
+}
+
+/// A 1280×900 window over `state`, drawn by `show`, with the app's fonts and style.
+pub fn window<S: 'static>(
+    state: S,
+    show: impl FnMut(&mut egui::Ui, &mut S) + 'static,
+) -> Harness<'static, S> {
+    let mut h = Harness::builder()
+        .with_size([1280.0, 900.0])
+        .with_max_steps(2000)
+        .with_step_dt(1.0 / 60.0)
+        .with_context_setup(|ctx| {
+            install_fonts(ctx);
+            install_style(ctx);
+        })
+        .build_ui_state(show, state);
+    h.run_steps(2);
+    h
+}
+
+/// Step until `cond` holds (60 s at most).
+pub fn wait_until<S>(
+    h: &mut Harness<'static, S>,
+    what: &str,
+    cond: impl Fn(&Harness<'static, S>) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if cond(h) {
+            h.run_steps(2);
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Click the first widget with this label.
+pub fn click_label<S>(h: &mut Harness<'static, S>, label: &str) {
+    h.query_all_by_label(label)
+        .next()
+        .unwrap_or_else(|| panic!("no widget labelled {label}"))
+        .click();
+    h.run_steps(2);
+}
+
 impl App {
     /// A 1280×900 window on a fresh terminal store, the demo relay started in a temp
     /// folder, demo office `office` selected on the login screen.
     pub fn start(office: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let relay = careplan_relay::embedded::start_demo(
-            &dir.path().join("relay"),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        )
-        .expect("demo relay");
-        let info = relay.demo.clone().expect("demo info");
+        let (relay, info) = demo_relay(&dir.path().join("relay"));
         let store_dir = dir.path().join("terminal");
         let store = Store::open(&store_dir).expect("store");
         let mut app = CareplanApp::new(AppConfig {
@@ -40,50 +91,23 @@ impl App {
             renderer_file: None,
         });
         app.select_demo_office(office);
-        let h = Harness::builder()
-            .with_size([1280.0, 900.0])
-            .with_max_steps(2000)
-            .with_step_dt(1.0 / 60.0)
-            .with_context_setup(|ctx| {
-                install_fonts(ctx);
-                install_style(ctx);
-            })
-            .build_ui_state(|ui, app: &mut CareplanApp| app.show(ui), app);
-        let mut a = Self {
+        let h = window(app, |ui, app: &mut CareplanApp| app.show(ui));
+        Self {
             h,
             relay,
             store,
             dir,
-        };
-        a.h.run_steps(2);
-        a
+        }
     }
 
     /// Step until `cond` holds (60 s at most).
     pub fn wait(&mut self, what: &str, cond: impl Fn(&Harness<'static, CareplanApp>) -> bool) {
-        let start = Instant::now();
-        loop {
-            self.h.step();
-            if cond(&self.h) {
-                self.h.run_steps(2);
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "timed out waiting for: {what}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(&mut self.h, what, cond);
     }
 
     /// Click the first widget with this label.
     pub fn click(&mut self, label: &str) {
-        self.h
-            .query_all_by_label(label)
-            .next()
-            .unwrap_or_else(|| panic!("no widget labelled {label}"))
-            .click();
-        self.h.run_steps(2);
+        click_label(&mut self.h, label);
     }
 
     /// Replace the text of the field labelled `label`.
@@ -108,6 +132,6 @@ impl App {
 }
 
 /// Some widget's label contains `text`.
-pub fn contains(h: &Harness<'static, CareplanApp>, text: &str) -> bool {
+pub fn contains<S>(h: &Harness<'static, S>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
 }
