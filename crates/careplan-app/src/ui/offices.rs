@@ -99,7 +99,15 @@ pub fn profile_dir(root: &Path, id: &str) -> PathBuf {
 /// The profiles of the data folder `root`: `offices.json` checked against the folders that
 /// exist (see the module comment). Never fails: a damaged file only loses labels and order.
 pub fn load_registry(root: &Path) -> Registry {
-    let file: Registry = match std::fs::read(root.join(REGISTRY_FILE)) {
+    let path = root.join(REGISTRY_FILE);
+    // A file far larger than 16 profiles need is not ours to read into memory.
+    let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= 256 * 1024);
+    let read = if small {
+        std::fs::read(&path)
+    } else {
+        Err(std::io::ErrorKind::InvalidData.into())
+    };
+    let file: Registry = match read {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "offices.json is damaged; the profiles are taken from the folders");
             Registry::default()
@@ -148,12 +156,22 @@ pub fn load_registry(root: &Path) -> Registry {
         });
     }
     out.offices.truncate(MAX_PROFILES);
+    for e in &mut out.offices {
+        e.label = clean_text(&e.label);
+        e.office = clean_text(&e.office);
+    }
     out.active = if out.offices.iter().any(|e| e.id == file.active) {
         file.active
     } else {
         MAIN_ID.into()
     };
     out
+}
+
+/// A name from the file as the header can show it: no control characters, at most 80
+/// characters.
+fn clean_text(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
 /// Write `offices.json` (atomically: a crash leaves the old or the new file).
@@ -1102,6 +1120,15 @@ mod tests {
         assert_eq!(ids, ["main", "o3", "o2"]);
         assert_eq!(r.active, "o3");
         assert_eq!(r.offices[1].label, "ひまわり");
+        // Names are cleaned; a huge file is not read.
+        let mut long = file.clone();
+        long.offices[0].label = format!("a\u{7}b{}", "x".repeat(500));
+        save_registry(root, &long).unwrap();
+        let r = load_registry(root);
+        assert_eq!(r.offices[1].label.chars().count(), 80);
+        assert!(r.offices[1].label.starts_with("abx"));
+        std::fs::write(root.join(REGISTRY_FILE), vec![b' '; 300 * 1024]).unwrap();
+        assert_eq!(load_registry(root).offices.len(), 3);
         // A damaged file loses only labels and order.
         std::fs::write(root.join(REGISTRY_FILE), b"{not json").unwrap();
         let r = load_registry(root);
