@@ -743,10 +743,10 @@ fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<
         }
         row
     };
-    // Rows of the 外字 lead bytes 0xF0–0xF9.
-    const GAIJI_ROWS: std::ops::RangeInclusive<u8> = (0xF0 - 0xC1)..=(0xF9 - 0xC1);
+    // The row of the first 外字 lead byte (0xF0; rows up to 0xF9's are 外字).
+    const GAIJI_ROW: u8 = 0xF0 - 0xC1;
     out.reserve(bytes.len() + bytes.len() / 2 + 4);
-    let mut gaiji = None;
+    let mut gaiji = false;
     let mut i = 0usize;
     while let Some(&b) = bytes.get(i) {
         if b < 0x80 {
@@ -754,7 +754,7 @@ fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<
             i += 1;
             continue;
         }
-        if (0xA1..=0xDF).contains(&b) {
+        if b.wrapping_sub(0xA1) < 0x3F {
             // Half-width katakana U+FF61–U+FF9F.
             push_bmp(out, 0xFF61 + u16::from(b - 0xA1));
             i += 1;
@@ -766,13 +766,16 @@ fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<
         if cp == 0 {
             return None;
         }
-        if GAIJI_ROWS.contains(&row) && gaiji.is_none() {
-            gaiji = Some(i);
-        }
+        gaiji |= row.wrapping_sub(GAIJI_ROW) < 10;
         push_bmp(out, cp);
         i += 2;
     }
-    Some(gaiji)
+    // The first 外字: the same walk over lead and trail bytes as above.
+    Some(if gaiji {
+        find_gaiji(bytes).map(|(k, _)| k)
+    } else {
+        None
+    })
 }
 
 /// Per-file state of the tokenizer: the text being built and the issue counter.
