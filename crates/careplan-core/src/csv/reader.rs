@@ -624,6 +624,25 @@ fn plainly_quoted(raw: &[u8], rec_ends: &[usize]) -> bool {
     false
 }
 
+/// The 0-based indices of the fields of `rec` (field ends `rec_ends`) that hold a byte
+/// ≥ 0x80, the first of which is at `first_at`, into `wide`.
+fn wide_fields(rec: &[u8], rec_ends: &[usize], first_at: Option<usize>, wide: &mut Vec<u32>) {
+    wide.clear();
+    let mut next = first_at;
+    let mut j = 0usize;
+    while let Some(p) = next {
+        while rec_ends.get(j).is_some_and(|&e| e <= p) {
+            j += 1;
+        }
+        let Some(&end) = rec_ends.get(j) else {
+            break;
+        };
+        wide.push(offset32(j));
+        j += 1;
+        next = first_non_ascii(rec.get(end..).unwrap_or_default()).map(|k| end + k);
+    }
+}
+
 /// What the tokenizer tells its caller, record by record.
 pub(crate) trait Visit {
     /// A quoting or encoding problem.
@@ -724,10 +743,10 @@ fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<
         }
         row
     };
-    // Rows of the 外字 lead bytes 0xF0–0xF9.
-    const GAIJI_ROWS: std::ops::RangeInclusive<u8> = (0xF0 - 0xC1)..=(0xF9 - 0xC1);
+    // The row of the first 外字 lead byte (0xF0; rows up to 0xF9's are 外字).
+    const GAIJI_ROW: u8 = 0xF0 - 0xC1;
     out.reserve(bytes.len() + bytes.len() / 2 + 4);
-    let mut gaiji = None;
+    let mut gaiji = false;
     let mut i = 0usize;
     while let Some(&b) = bytes.get(i) {
         if b < 0x80 {
@@ -735,7 +754,7 @@ fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<
             i += 1;
             continue;
         }
-        if (0xA1..=0xDF).contains(&b) {
+        if b.wrapping_sub(0xA1) < 0x3F {
             // Half-width katakana U+FF61–U+FF9F.
             push_bmp(out, 0xFF61 + u16::from(b - 0xA1));
             i += 1;
@@ -747,13 +766,16 @@ fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<
         if cp == 0 {
             return None;
         }
-        if GAIJI_ROWS.contains(&row) && gaiji.is_none() {
-            gaiji = Some(i);
-        }
+        gaiji |= row.wrapping_sub(GAIJI_ROW) < 10;
         push_bmp(out, cp);
         i += 2;
     }
-    Some(gaiji)
+    // The first 外字: the same walk over lead and trail bytes as above.
+    Some(if gaiji {
+        find_gaiji(bytes).map(|(k, _)| k)
+    } else {
+        None
+    })
 }
 
 /// Per-file state of the tokenizer: the text being built and the issue counter.
@@ -773,8 +795,9 @@ struct Builder {
 impl Builder {
     /// Append one record's fields to the text and their ends to the table, decoding the
     /// fields that hold non-ASCII bytes. `rec` is what csv-core wrote for the record,
-    /// `rec_ends` its field ends in `rec`, `first_non_ascii_at` the offset of its first
-    /// non-ASCII byte; `raw` is the record's input, `raw_at` its offset in the file.
+    /// `rec_ends` its field ends in `rec`, `wide` the 0-based indices of its fields that
+    /// hold bytes ≥ 0x80 (in order); `raw` is the record's input, `raw_at` its offset in
+    /// the file.
     #[allow(clippy::too_many_arguments)]
     fn append_record(
         &mut self,
@@ -782,12 +805,12 @@ impl Builder {
         number: usize,
         rec: &[u8],
         rec_ends: &[usize],
+        wide: &[u32],
         raw: &[u8],
         raw_at: usize,
-        first_non_ascii_at: Option<usize>,
     ) {
         let base = self.text.len();
-        let Some(first_at) = first_non_ascii_at else {
+        if wide.is_empty() {
             // All ASCII: as csv-core wrote it.
             match simdutf8::basic::from_utf8(rec) {
                 Ok(t) => self.text.push_str(t),
@@ -797,17 +820,13 @@ impl Builder {
             self.ends
                 .extend(rec_ends.iter().map(|&e| offset32(base + e)));
             return;
-        };
+        }
         // `rec[s..]` and the fields from `i` are still to be appended.
         self.record.clear();
         let mut s = 0usize;
         let mut i = 0usize;
-        let mut next = Some(first_at);
-        while let Some(p) = next {
-            let mut j = i;
-            while rec_ends.get(j).is_some_and(|&e| e <= p) {
-                j += 1;
-            }
+        for &j in wide {
+            let j = j as usize;
             let Some(&end) = rec_ends.get(j) else {
                 break;
             };
@@ -837,7 +856,6 @@ impl Builder {
             self.ends.push(offset32(base + self.record.len()));
             s = end;
             i = j + 1;
-            next = first_non_ascii(rec.get(s..).unwrap_or_default()).map(|k| s + k);
         }
         let at = base + self.record.len();
         let last = rec_ends.last().copied().unwrap_or(0).max(s);
@@ -982,6 +1000,54 @@ enum Fast {
     },
 }
 
+/// What [`fast_scan`] made of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Not a plain record.
+    No,
+    /// The record goes past the bytes given (the output buffer is too small for it).
+    Grow,
+    /// The record has more fields than there is room for.
+    MoreEnds,
+    /// A plain record (see [`Fast::Record`]).
+    Record {
+        nin: usize,
+        nout: usize,
+        nfields: usize,
+    },
+}
+
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes of `input` from `p` as a little-endian word, zeros past the end.
+#[inline(always)]
+fn word_at(input: &[u8], p: usize) -> u64 {
+    match input.get(p..p.wrapping_add(8)) {
+        Some(c) => u64::from_le_bytes(c.try_into().unwrap_or_default()),
+        None => {
+            let mut w = [0u8; 8];
+            let rest = input.get(p..).unwrap_or_default();
+            let n = rest.len().min(8);
+            if let (Some(d), Some(s)) = (w.get_mut(..n), rest.get(..n)) {
+                d.copy_from_slice(s);
+            }
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// Store a word at `out[o..o + 8]` (the caller keeps room for it).
+#[inline(always)]
+fn store_word(out: &mut [u8], o: usize, w: u64) -> bool {
+    match out.get_mut(o..o.wrapping_add(8)) {
+        Some(d) => {
+            d.copy_from_slice(&w.to_le_bytes());
+            true
+        }
+        None => false,
+    }
+}
+
 /// Read one *plain* record at the start of `input` without csv-core: every field is
 /// either unquoted without a `"`, or `"` + text without a `"` + `"` followed by a comma,
 /// a line break or the end. That is the shape of nearly every record, and for it the
@@ -991,114 +1057,177 @@ enum Fast {
 /// after a closing quote, a quote that never closes, a UTF-8 BOM csv-core would strip
 /// when `fresh`) gives [`Fast::No`] with nothing written that matters.
 ///
-/// Unquoted fields are copied eight bytes at a time: each word is stored as it is, and
-/// only its bytes below 0x2D (where `,` `"` CR and LF are) are looked at one by one.
+/// The 0-based indices of the fields holding bytes ≥ 0x80 are pushed to `wide` (in
+/// order), so the caller decodes those without looking for them again.
+///
+/// The output buffer is sized once per record (the output of a plain record is never
+/// longer than its input): only the input that fits is scanned, and a record longer
+/// than that is scanned again with a larger buffer.
 #[inline]
-fn fast_record(input: &[u8], out: &mut Vec<u8>, ends: &mut Vec<usize>, fresh: bool) -> Fast {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const BELOW: u64 = 0x2D2D_2D2D_2D2D_2D2D;
+fn fast_record(
+    input: &[u8],
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+    wide: &mut Vec<u32>,
+    fresh: bool,
+) -> Fast {
     if fresh && input.starts_with(b"\xEF\xBB\xBF") {
         return Fast::No;
     }
-    let mut i = input
+    let start = input
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(input.len());
-    if i == input.len() {
+    if start == input.len() {
         return Fast::End;
     }
-    let (mut o, mut nf) = (0usize, 0usize);
     loop {
-        if ends.len() <= nf {
-            ends.resize(nf * 2 + 64, 0);
+        // Room for the output (≤ the input) plus a word stored past its end, and for a
+        // field end per input byte.
+        let room = out.len().saturating_sub(16);
+        let lim = input.len().min(start.saturating_add(room));
+        wide.clear();
+        match fast_scan(input, lim, start, out, ends, wide) {
+            Scan::No => return Fast::No,
+            Scan::Record { nin, nout, nfields } => {
+                return Fast::Record { nin, nout, nfields };
+            }
+            Scan::Grow => {
+                let n = out.len().saturating_mul(2).max(4096);
+                out.resize(n, 0);
+            }
+            Scan::MoreEnds => {
+                let n = ends.len().saturating_mul(2).max(64);
+                ends.resize(n, 0);
+            }
         }
-        // The byte that ends this field (`None`: the input's end) and where it is.
-        let stop: Option<u8>;
-        if input.get(i) == Some(&b'"') {
-            let body = input.get(i + 1..).unwrap_or_default();
-            let Some(k) = memchr::memchr(b'"', body) else {
-                return Fast::No;
-            };
-            if out.len() < o + k + 8 {
-                out.resize((o + k) * 2 + 4096, 0);
-            }
-            if let (Some(dst), Some(src)) = (out.get_mut(o..o + k), body.get(..k)) {
-                dst.copy_from_slice(src);
-            }
-            o += k;
-            i += k + 2;
-            stop = input.get(i).copied();
-            if stop == Some(b'"') || !matches!(stop, None | Some(b',' | b'\r' | b'\n')) {
-                return Fast::No;
-            }
-        } else {
-            stop = 'scan: loop {
-                if let Some(chunk) = input.get(i..i + 8) {
-                    let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-                    if out.len() < o + 8 {
-                        out.resize(o * 2 + 4096, 0);
-                    }
-                    if let Some(dst) = out.get_mut(o..o + 8) {
-                        dst.copy_from_slice(&w.to_le_bytes());
-                    }
-                    // Bytes below 0x2D (ASCII only: the high bit is set before the
-                    // subtraction, so no borrow crosses bytes).
-                    let mut low = !((w | HIGH) - BELOW) & HIGH & !w;
-                    while low != 0 {
-                        let k = (low.trailing_zeros() / 8) as usize;
-                        let b = chunk.get(k).copied().unwrap_or(0);
-                        if matches!(b, b',' | b'"' | b'\r' | b'\n') {
-                            i += k;
-                            o += k;
-                            break 'scan Some(b);
-                        }
-                        low &= low - 1;
-                    }
-                    i += 8;
-                    o += 8;
-                } else {
-                    let Some(&b) = input.get(i) else {
-                        break 'scan None;
-                    };
-                    if matches!(b, b',' | b'"' | b'\r' | b'\n') {
-                        break 'scan Some(b);
-                    }
-                    if out.len() <= o {
-                        out.resize(o * 2 + 4096, 0);
-                    }
-                    if let Some(d) = out.get_mut(o) {
-                        *d = b;
-                    }
-                    i += 1;
-                    o += 1;
+    }
+}
+
+/// The scan of [`fast_record`] over `full[..lim]`, from `start` (the record's first
+/// byte). Eight bytes at a time, across fields: each word is stored
+/// at its output place, and only its bytes below 0x2D (where `,` `"` CR and LF are) are
+/// looked at one by one; a comma drops out of the output by storing the rest of the word
+/// again one place further left.
+#[inline(always)]
+fn fast_scan(
+    full: &[u8],
+    lim: usize,
+    start: usize,
+    out: &mut [u8],
+    ends: &mut [usize],
+    wide: &mut Vec<u32>,
+) -> Scan {
+    const BELOW: u64 = 0x2D2D_2D2D_2D2D_2D2D;
+    // Bytes below `k` of a word.
+    let below = |k: usize| (1u64 << (8 * k)) - 1;
+    let input = full.get(..lim).unwrap_or_default();
+    let truncated = lim < full.len();
+    // The input word being read; `d` input bytes were dropped so far (its output place
+    // is `i - d`); the current field starts at input `fs`; `acc` has a bit set when the
+    // current field held a byte ≥ 0x80 in an earlier word.
+    let (mut i, mut d, mut fs) = (start, start, start);
+    let mut acc = 0u64;
+    let mut nf = 0usize;
+    'words: loop {
+        let w = word_at(input, i);
+        if !store_word(out, i - d, w) {
+            return Scan::No;
+        }
+        let mut pending = w & HIGH;
+        let mut cand = !((w | HIGH) - BELOW) & HIGH & !w;
+        while cand != 0 {
+            let k = (cand.trailing_zeros() / 8) as usize;
+            cand &= cand - 1;
+            let p = i + k;
+            let Some(&b) = input.get(p) else {
+                // The input's end (zeros past it).
+                if truncated {
+                    return Scan::Grow;
                 }
+                let Some(e) = ends.get_mut(nf) else {
+                    return Scan::MoreEnds;
+                };
+                *e = p - d;
+                if acc | (pending & below(k)) != 0 {
+                    wide.push(offset32(nf));
+                }
+                return Scan::Record {
+                    nin: p,
+                    nout: p - d,
+                    nfields: nf + 1,
+                };
             };
-            if stop == Some(b'"') {
-                return Fast::No;
+            match b {
+                b',' => {
+                    let Some(e) = ends.get_mut(nf) else {
+                        return Scan::MoreEnds;
+                    };
+                    *e = p - d;
+                    let m = below(k);
+                    if acc | (pending & m) != 0 {
+                        wide.push(offset32(nf));
+                    }
+                    pending &= !m;
+                    acc = 0;
+                    nf += 1;
+                    d += 1;
+                    fs = p + 1;
+                    // The rest of the word, one place further left.
+                    if !store_word(out, p + 1 - d, word_at(input, p + 1)) {
+                        return Scan::No;
+                    }
+                }
+                b'\r' | b'\n' => {
+                    let Some(e) = ends.get_mut(nf) else {
+                        return Scan::MoreEnds;
+                    };
+                    *e = p - d;
+                    if acc | (pending & below(k)) != 0 {
+                        wide.push(offset32(nf));
+                    }
+                    return Scan::Record {
+                        nin: p + 1,
+                        nout: p - d,
+                        nfields: nf + 1,
+                    };
+                }
+                b'"' => {
+                    if p != fs {
+                        // A quote inside a field.
+                        return Scan::No;
+                    }
+                    let body = full.get(p + 1..).unwrap_or_default();
+                    let Some(n) = memchr::memchr(b'"', body) else {
+                        return Scan::No;
+                    };
+                    if p + n + 2 > lim {
+                        // Closes past the bytes there is room for.
+                        return Scan::Grow;
+                    }
+                    let (Some(dst), Some(src)) = (out.get_mut(p - d..p - d + n), body.get(..n))
+                    else {
+                        return Scan::No;
+                    };
+                    dst.copy_from_slice(src);
+                    acc = u64::from(!src.is_ascii());
+                    // Both quotes drop out; reading goes on at the byte after the closing
+                    // one, which must end the field.
+                    d += 2;
+                    i = p + n + 2;
+                    match input.get(i) {
+                        Some(b',' | b'\r' | b'\n') => {}
+                        None if truncated => return Scan::Grow,
+                        None => {}
+                        Some(_) => return Scan::No,
+                    }
+                    continue 'words;
+                }
+                _ => {}
             }
         }
-        if let Some(e) = ends.get_mut(nf) {
-            *e = o;
-        }
-        nf += 1;
-        match stop {
-            Some(b',') => i += 1,
-            // A line break (read) or the input's end.
-            Some(_) => {
-                return Fast::Record {
-                    nin: i + 1,
-                    nout: o,
-                    nfields: nf,
-                };
-            }
-            None => {
-                return Fast::Record {
-                    nin: i,
-                    nout: o,
-                    nfields: nf,
-                };
-            }
-        }
+        acc |= pending;
+        i += 8;
     }
 }
 
@@ -1154,6 +1283,8 @@ fn tokenize_mode(
     // csv-core's output for one record, and its field ends.
     let mut out = vec![0u8; 4096];
     let mut ends = vec![0usize; 64];
+    // The fields of the record that hold bytes ≥ 0x80.
+    let mut wide: Vec<u32> = Vec::new();
     let mut rdr = csv_core::Reader::new();
     let mut pos = 0usize;
     let mut number = 0usize;
@@ -1170,6 +1301,7 @@ fn tokenize_mode(
                 data.get(pos..).unwrap_or_default(),
                 &mut out,
                 &mut ends,
+                &mut wide,
                 !rdr_due,
             )
         } else {
@@ -1225,14 +1357,14 @@ fn tokenize_mode(
         let raw = data.get(rec_in..pos).unwrap_or_default();
         let this = number + 1;
         let rec = out.get(..opos).unwrap_or_default();
-        let (first_non_ascii_at, plain) = if fast == Fast::No {
+        let plain = if fast == Fast::No {
             let (first_non_ascii_at, quote) = scan_record(rec);
             let fields_out = ends.get(..nfields).unwrap_or_default();
-            let plain =
-                !quote && (surely_unquoted(raw, rec, nfields) || plainly_quoted(raw, fields_out));
-            (first_non_ascii_at, plain)
+            wide_fields(rec, fields_out, first_non_ascii_at, &mut wide);
+            !quote && (surely_unquoted(raw, rec, nfields) || plainly_quoted(raw, fields_out))
         } else {
-            (first_non_ascii(rec), true)
+            // `fast_record` listed the wide fields.
+            true
         };
         if !plain && memchr::memchr(b'"', raw).is_some() {
             let mut found = Vec::new();
@@ -1279,9 +1411,9 @@ fn tokenize_mode(
             number,
             out.get(..opos).unwrap_or_default(),
             ends_rec,
+            &wide,
             raw,
             rec_in,
-            first_non_ascii_at,
         );
         if visit.record(number, &builder.text, &builder.ends, first, nfields) {
             metas.push((number, offset32(first), offset32(nfields)));
@@ -1693,6 +1825,45 @@ mod fast_path_tests {
                 assert_eq!(run(c, decode, true), run(c, decode, false), "{c:?}");
             }
         }
+        // Records longer than the fast path's first output buffer (it grows and reads the
+        // record again), with more fields than its first table of field ends, long quoted
+        // fields, and a quote that closes (or never closes) past the first buffer.
+        let long_field = "x".repeat(5000);
+        let many = vec!["1"; 300].join(",");
+        let kanji = "\u{6f22}".repeat(2500);
+        let long: Vec<Vec<u8>> = vec![
+            format!("{long_field},b\r\nc,d").into_bytes(),
+            format!("a,\"{long_field}\",b\r\n{many}\r\n").into_bytes(),
+            format!("{many}\r\n{many},{long_field}").into_bytes(),
+            format!("a,\"{long_field}").into_bytes(),
+            format!("a,\"{long_field}\"x,b\r\nc").into_bytes(),
+            format!("{}\r\n", "\r\n".repeat(3000)).into_bytes(),
+            format!("{}a,{long_field}", "\n".repeat(5000)).into_bytes(),
+            [
+                format!("a,{kanji},\"{kanji}\",").as_bytes(),
+                b"\xF0\x40\x82\xA0",
+                format!("{long_field}\r\n1,2").as_bytes(),
+            ]
+            .concat(),
+        ];
+        for c in &long {
+            for decode in [Decode::Ms932, Decode::Utf8] {
+                assert_eq!(
+                    run(c, decode, true),
+                    run(c, decode, false),
+                    "{:?}",
+                    &c[..40]
+                );
+            }
+        }
+        let enc = |t: &str| encoding_rs::SHIFT_JIS.encode(t).0.into_owned();
+        let sjis = enc(&format!(
+            "\u{5c71}\u{7530},{kanji}a,\"\u{ff71}{long_field}\"\r\n{many}"
+        ));
+        assert_eq!(
+            run(&sjis, Decode::Ms932, true),
+            run(&sjis, Decode::Ms932, false)
+        );
         // The bench's kind of file is read entirely by the fast path and gives the same.
         let big = crate::demo::large_plan_file(7, 200_000);
         assert_eq!(
