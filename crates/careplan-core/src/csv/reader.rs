@@ -674,16 +674,61 @@ impl<F: FnMut(TokenIssue)> Visit for KeepAll<F> {
     }
 }
 
-/// MS932 two-byte characters as encoding_rs decodes them: `(row of the lead byte) * 256 +
-/// trail byte` → code point, 0 where the pair is not a character. Rows: leads 0x81–0x9F
-/// then 0xE0–0xFC. Built once from encoding_rs (about 11 000 pairs), so the mapping stays
-/// encoding_rs's; the reader decodes with it and falls back to encoding_rs itself for any
-/// field it cannot decode (bytes that are not MS932).
-fn ms932_pairs() -> &'static [u16] {
-    static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+/// The length of a character in a [`ms932_utf8`] or [`SINGLE`] entry (bits 24–25).
+const LEN_SHIFT: u32 = 24;
+/// The flag of a 外字 (lead byte 0xF0–0xF9) in a [`ms932_utf8`] entry.
+const GAIJI_FLAG: u32 = 1 << 31;
+
+/// The row in [`ms932_utf8`] of an MS932 lead byte: leads 0x81–0x9F then 0xE0–0xFC.
+const fn lead_row(b: u8) -> Option<usize> {
+    match b {
+        0x81..=0x9F => Some((b - 0x81) as usize),
+        0xE0..=0xFC => Some((b - 0xC1) as usize),
+        _ => None,
+    }
+}
+
+/// What one byte of MS932 is, for [`decode_ms932_plain`]: an ASCII byte or a half-width
+/// katakana (U+FF61–U+FF9F) as its UTF-8 with its length at bit 24; otherwise (length 0)
+/// the lead byte's row in [`ms932_utf8`], or a row past the table's end for a byte that
+/// is neither (0x80, 0xA0, 0xFD–0xFF).
+const SINGLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        t[b] = if b < 0x80 {
+            b as u32 | 1 << LEN_SHIFT
+        } else if b >= 0xA1 && b <= 0xDF {
+            let cp = 0xFF61 + (b as u32 - 0xA1);
+            (0xE0 | cp >> 12)
+                | (0x80 | (cp >> 6 & 0x3F)) << 8
+                | (0x80 | (cp & 0x3F)) << 16
+                | 3 << LEN_SHIFT
+        } else {
+            match lead_row(b as u8) {
+                Some(row) => row as u32,
+                None => 0xFF,
+            }
+        };
+        b += 1;
+    }
+    t
+};
+
+/// MS932 two-byte characters as encoding_rs decodes them, as ready-made UTF-8: `(row of
+/// the lead byte) * 256 + trail byte` → the character's UTF-8 bytes (little-endian, 2 or 3
+/// bytes), its length at bit 24 and [`GAIJI_FLAG`] for a 外字; 0 where the pair is not a
+/// character. Rows: leads 0x81–0x9F then 0xE0–0xFC. Built once from encoding_rs (about
+/// 11 000 pairs), so the mapping stays encoding_rs's; the reader decodes with it and falls
+/// back to encoding_rs itself for any field it cannot decode (bytes that are not MS932).
+fn ms932_utf8() -> &'static [u32] {
+    static TABLE: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table = vec![0u16; 60 * 256];
-        for (row, lead) in (0x81..=0x9Fu8).chain(0xE0..=0xFC).enumerate() {
+        let mut table = vec![0u32; 60 * 256];
+        for lead in (0x81..=0x9Fu8).chain(0xE0..=0xFC) {
+            let Some(row) = lead_row(lead) else {
+                continue;
+            };
             for trail in 0x40..=0xFCu8 {
                 let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
                 let mut buf = [0u8; 8];
@@ -692,14 +737,21 @@ fn ms932_pairs() -> &'static [u16] {
                 if result != encoding_rs::DecoderResult::InputEmpty || read != 2 {
                     continue;
                 }
-                let mut chars = std::str::from_utf8(buf.get(..written).unwrap_or_default())
-                    .unwrap_or_default()
-                    .chars();
-                if let (Some(c), None) = (chars.next(), chars.next())
-                    && let Ok(unit) = u16::try_from(u32::from(c))
+                let utf8 = buf.get(..written).unwrap_or_default();
+                let mut chars = std::str::from_utf8(utf8).unwrap_or_default().chars();
+                // One character of 1 to 3 bytes (all of MS932 is in the BMP).
+                if let (Some(_), None) = (chars.next(), chars.next())
+                    && (1..=3).contains(&written)
                     && let Some(slot) = table.get_mut(row * 256 + usize::from(trail))
                 {
-                    *slot = unit;
+                    let mut entry = (written as u32) << LEN_SHIFT;
+                    for (k, &u) in utf8.iter().enumerate() {
+                        entry |= u32::from(u) << (8 * k);
+                    }
+                    if (0xF0..=0xF9).contains(&lead) {
+                        entry |= GAIJI_FLAG;
+                    }
+                    *slot = entry;
                 }
             }
         }
@@ -707,75 +759,89 @@ fn ms932_pairs() -> &'static [u16] {
     })
 }
 
-/// Append the UTF-8 of a code point of the basic multilingual plane.
-#[inline]
-fn push_bmp(out: &mut Vec<u8>, cp: u16) {
-    let c = u32::from(cp);
-    if c < 0x80 {
-        out.push(cp as u8);
-    } else if c < 0x800 {
-        out.extend_from_slice(&[0xC0 | (c >> 6) as u8, 0x80 | (c & 0x3F) as u8]);
-    } else {
-        out.extend_from_slice(&[
-            0xE0 | (c >> 12) as u8,
-            0x80 | ((c >> 6) & 0x3F) as u8,
-            0x80 | (c & 0x3F) as u8,
-        ]);
-    }
-}
-
 /// Decode an MS932 field made only of ASCII, half-width kana and mapped two-byte
-/// characters into `out`; `None` (with `out` partly written) for anything else. `Some`
-/// holds the offset of the first 外字 (lead byte 0xF0–0xF9), if any.
+/// characters into `out` from `o`: each character is one lookup and a four-byte store of
+/// its ready-made UTF-8 (the byte past a shorter character is written over by the next one
+/// or left past the end). `None` (with `out` partly written) for anything else, or when
+/// `out` has no room (the caller gives it 3 bytes per input byte and 4 more). `Some`
+/// holds the end of the output and the offset of the first 外字 (lead byte 0xF0–0xF9), if
+/// any.
 #[inline]
-fn decode_ms932_plain(bytes: &[u8], out: &mut Vec<u8>, pairs: &[u16]) -> Option<Option<usize>> {
-    // Row of each lead byte in `pairs` (0xFF: not a lead byte).
-    const ROW: [u8; 256] = {
-        let mut row = [0xFFu8; 256];
-        let mut b = 0x81;
-        while b <= 0xFC {
-            if b <= 0x9F {
-                row[b] = (b - 0x81) as u8;
-            } else if b >= 0xE0 {
-                row[b] = (b - 0xC1) as u8;
-            }
-            b += 1;
-        }
-        row
-    };
-    // The row of the first 外字 lead byte (0xF0; rows up to 0xF9's are 外字).
-    const GAIJI_ROW: u8 = 0xF0 - 0xC1;
-    out.reserve(bytes.len() + bytes.len() / 2 + 4);
-    let mut gaiji = false;
+fn decode_ms932_plain(
+    bytes: &[u8],
+    out: &mut [u8],
+    mut o: usize,
+    table: &[u32],
+) -> Option<(usize, Option<usize>)> {
+    let mut flags = 0u32;
     let mut i = 0usize;
     while let Some(&b) = bytes.get(i) {
-        if b < 0x80 {
-            out.push(b);
+        let single = SINGLE[usize::from(b)];
+        let entry = if single >> LEN_SHIFT != 0 {
             i += 1;
-            continue;
-        }
-        if b.wrapping_sub(0xA1) < 0x3F {
-            // Half-width katakana U+FF61–U+FF9F.
-            push_bmp(out, 0xFF61 + u16::from(b - 0xA1));
-            i += 1;
-            continue;
-        }
-        let row = ROW[usize::from(b)];
-        let trail = *bytes.get(i + 1)?;
-        let cp = *pairs.get(usize::from(row) * 256 + usize::from(trail))?;
-        if cp == 0 {
-            return None;
-        }
-        gaiji |= row.wrapping_sub(GAIJI_ROW) < 10;
-        push_bmp(out, cp);
-        i += 2;
+            single
+        } else {
+            let trail = *bytes.get(i + 1)?;
+            let entry = *table.get(single as usize * 256 + usize::from(trail))?;
+            if entry == 0 {
+                return None;
+            }
+            i += 2;
+            entry
+        };
+        flags |= entry;
+        out.get_mut(o..o + 4)?.copy_from_slice(&entry.to_le_bytes());
+        o += (entry >> LEN_SHIFT & 3) as usize;
     }
     // The first 外字: the same walk over lead and trail bytes as above.
-    Some(if gaiji {
-        find_gaiji(bytes).map(|(k, _)| k)
-    } else {
-        None
-    })
+    Some((
+        o,
+        if flags & GAIJI_FLAG != 0 {
+            find_gaiji(bytes).map(|(k, _)| k)
+        } else {
+            None
+        },
+    ))
+}
+
+/// The UTF-8 of the record being appended: `buf[..len]`. `buf` is kept longer than that
+/// (sized once per record), so the decoders write into it without growing it per
+/// character.
+#[derive(Default)]
+struct RecordBuf {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl RecordBuf {
+    /// Start a record of `n` input bytes: empty, with room for 3 output bytes per input
+    /// byte and 4 more (what [`decode_ms932_plain`] needs; every decoder writes at most 3
+    /// bytes per input byte).
+    #[inline]
+    fn start(&mut self, n: usize) {
+        self.len = 0;
+        let need = n.saturating_mul(3).saturating_add(4);
+        if self.buf.len() < need {
+            self.buf.resize(need.max(4096).next_power_of_two(), 0);
+        }
+    }
+
+    /// Append bytes (growing the buffer if it must).
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if self.buf.len() < end {
+            self.buf.resize(end.saturating_mul(2), 0);
+        }
+        if let Some(room) = self.buf.get_mut(self.len..end) {
+            room.copy_from_slice(bytes);
+        }
+        self.len = end;
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
 }
 
 /// Per-file state of the tokenizer: the text being built and the issue counter.
@@ -784,11 +850,12 @@ struct Builder {
     text: String,
     ends: Vec<u32>,
     /// The UTF-8 of the record being appended (checked once, then pushed to `text`).
-    record: Vec<u8>,
+    record: RecordBuf,
     /// Room for one field decoded by encoding_rs (NUL characters: it decodes into a
     /// `&mut str`).
     scratch: String,
-    pairs: &'static [u16],
+    /// [`ms932_utf8`] when decoding MS932.
+    table: &'static [u32],
     located: usize,
 }
 
@@ -822,7 +889,7 @@ impl Builder {
             return;
         }
         // `rec[s..]` and the fields from `i` are still to be appended.
-        self.record.clear();
+        self.record.start(rec.len());
         let mut s = 0usize;
         let mut i = 0usize;
         for &j in wide {
@@ -835,9 +902,8 @@ impl Builder {
                 .and_then(|x| rec_ends.get(x))
                 .copied()
                 .unwrap_or(0);
-            let at = base + self.record.len();
-            self.record
-                .extend_from_slice(rec.get(s..start).unwrap_or_default());
+            let at = base + self.record.len;
+            self.record.put(rec.get(s..start).unwrap_or_default());
             self.ends.extend(
                 rec_ends
                     .get(i..j)
@@ -853,14 +919,13 @@ impl Builder {
                 raw,
                 raw_at,
             );
-            self.ends.push(offset32(base + self.record.len()));
+            self.ends.push(offset32(base + self.record.len));
             s = end;
             i = j + 1;
         }
-        let at = base + self.record.len();
+        let at = base + self.record.len;
         let last = rec_ends.last().copied().unwrap_or(0).max(s);
-        self.record
-            .extend_from_slice(rec.get(s..last).unwrap_or_default());
+        self.record.put(rec.get(s..last).unwrap_or_default());
         self.ends.extend(
             rec_ends
                 .get(i..)
@@ -870,10 +935,11 @@ impl Builder {
         );
         // One check of the whole record (SIMD; far cheaper than `std::str::from_utf8` on
         // text with many multi-byte characters).
-        match simdutf8::basic::from_utf8(&self.record) {
+        let record = self.record.bytes();
+        match simdutf8::basic::from_utf8(record) {
             Ok(t) => self.text.push_str(t),
             // Not reached: ASCII and what the decoders wrote is UTF-8.
-            Err(_) => self.text.push_str(&String::from_utf8_lossy(&self.record)),
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(record)),
         }
     }
 
@@ -892,11 +958,10 @@ impl Builder {
         let first_non_ascii = first_non_ascii(bytes).unwrap_or(0);
         if self.decode == Decode::Utf8 {
             match std::str::from_utf8(bytes) {
-                Ok(s) => self.record.extend_from_slice(s.as_bytes()),
+                Ok(s) => self.record.put(s.as_bytes()),
                 Err(e) => {
                     let bad = e.valid_up_to();
-                    self.record
-                        .extend_from_slice(String::from_utf8_lossy(bytes).as_bytes());
+                    self.record.put(String::from_utf8_lossy(bytes).as_bytes());
                     let at = place(&mut self.located, raw, raw_at, field, bad);
                     visit.issue(TokenIssue::NotUtf8(number, field + 1, at));
                 }
@@ -911,32 +976,35 @@ impl Builder {
             && let Some(s) = japanese_utf8(bytes)
         {
             // Shown as what it is; reported as UTF-8.
-            self.record.extend_from_slice(s.as_bytes());
+            self.record.put(s.as_bytes());
             let at = place(&mut self.located, raw, raw_at, field, first_non_ascii);
             visit.issue(TokenIssue::Utf8Part(number, field + 1, at));
             return;
         }
-        let mark = self.record.len();
-        let gaiji = match decode_ms932_plain(bytes, &mut self.record, self.pairs) {
-            Some(gaiji) => gaiji.map(|k| {
-                (
-                    k,
-                    [
-                        bytes.get(k).copied().unwrap_or(0),
-                        bytes.get(k + 1).copied().unwrap_or(0),
-                    ],
-                )
-            }),
-            None => {
-                self.record.truncate(mark);
-                self.decode_with_encoding_rs(visit, number, field, bytes, raw, raw_at);
-                if bytes.iter().any(|c| (0xF0..=0xF9).contains(c)) {
-                    find_gaiji(bytes)
-                } else {
-                    None
+        let gaiji =
+            match decode_ms932_plain(bytes, &mut self.record.buf, self.record.len, self.table) {
+                Some((end, gaiji)) => {
+                    self.record.len = end;
+                    gaiji.map(|k| {
+                        (
+                            k,
+                            [
+                                bytes.get(k).copied().unwrap_or(0),
+                                bytes.get(k + 1).copied().unwrap_or(0),
+                            ],
+                        )
+                    })
                 }
-            }
-        };
+                // What it wrote past `len` is written over.
+                None => {
+                    self.decode_with_encoding_rs(visit, number, field, bytes, raw, raw_at);
+                    if bytes.iter().any(|c| (0xF0..=0xF9).contains(c)) {
+                        find_gaiji(bytes)
+                    } else {
+                        None
+                    }
+                }
+            };
         if let Some((k, pair)) = gaiji {
             let at = place(&mut self.located, raw, raw_at, field, k);
             visit.issue(TokenIssue::Gaiji(number, field + 1, at, pair));
@@ -971,14 +1039,14 @@ impl Builder {
                 let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
                 let (_, _, written, _) = decoder.decode_to_str(bytes, &mut self.scratch, true);
                 self.record
-                    .extend_from_slice(self.scratch.get(..written).unwrap_or_default().as_bytes());
+                    .put(self.scratch.get(..written).unwrap_or_default().as_bytes());
                 let at = place(&mut self.located, raw, raw_at, field, k);
                 visit.issue(TokenIssue::NotMs932(number, field + 1, at, byte));
             }
             // With the whole field given and room for all of it, this is all of it.
             encoding_rs::DecoderResult::InputEmpty | encoding_rs::DecoderResult::OutputFull => {
                 self.record
-                    .extend_from_slice(self.scratch.get(..written).unwrap_or_default().as_bytes());
+                    .put(self.scratch.get(..written).unwrap_or_default().as_bytes());
             }
         }
     }
@@ -1270,10 +1338,10 @@ fn tokenize_mode(
         // Decoded kanji take 3 bytes instead of 2; fields lose their separators.
         text: String::with_capacity(input.len() + input.len() / 8 + 64),
         ends: Vec::with_capacity(input.len() / 6 + 1),
-        record: Vec::new(),
+        record: RecordBuf::default(),
         scratch: String::new(),
-        pairs: if decode == Decode::Ms932 {
-            ms932_pairs()
+        table: if decode == Decode::Ms932 {
+            ms932_utf8()
         } else {
             &[]
         },
@@ -1686,20 +1754,20 @@ mod tests {
     fn pair_table_decodes_like_encoding_rs() {
         // Every two-byte sequence, alone and between ASCII: the table decoder either
         // gives encoding_rs's text or leaves the field to encoding_rs.
-        let pairs = ms932_pairs();
+        let table = ms932_utf8();
         let mut decoded = 0;
         for lead in 0x80..=0xFFu8 {
             for trail in 0x00..=0xFFu8 {
                 let bytes = [b'a', lead, trail, b'z'];
-                let mut out = Vec::new();
-                let Some(gaiji) = decode_ms932_plain(&bytes, &mut out, pairs) else {
+                let mut out = vec![0xFFu8; 3 * bytes.len() + 4];
+                let Some((end, gaiji)) = decode_ms932_plain(&bytes, &mut out, 0, table) else {
                     continue;
                 };
                 decoded += 1;
                 let (want, _, bad) = encoding_rs::SHIFT_JIS.decode(&bytes);
                 assert!(!bad, "{lead:02X}{trail:02X}");
                 assert_eq!(
-                    std::str::from_utf8(&out).ok(),
+                    std::str::from_utf8(&out[..end]).ok(),
                     Some(&*want),
                     "{lead:02X}{trail:02X}"
                 );
@@ -1711,6 +1779,91 @@ mod tests {
             }
         }
         assert!(decoded > 11_000, "{decoded}");
+    }
+
+    #[test]
+    fn utf8_table_matches_encoding_rs_for_every_pair() {
+        // Every pair lead 0x81–0xFC × trail 0x40–0xFC: the table holds exactly
+        // encoding_rs's UTF-8 for it (and the 外字 flag for leads 0xF0–0xF9), or 0 where
+        // encoding_rs does not decode the pair to one character.
+        let table = ms932_utf8();
+        let mut mapped = 0;
+        for lead in 0x81..=0xFCu8 {
+            for trail in 0x40..=0xFCu8 {
+                let pair = [lead, trail];
+                let (want, _, bad) = encoding_rs::SHIFT_JIS.decode(&pair);
+                let entry = lead_row(lead)
+                    .and_then(|row| table.get(row * 256 + usize::from(trail)))
+                    .copied()
+                    .unwrap_or(0);
+                let one_char = !bad && want.chars().count() == 1;
+                if !one_char {
+                    assert_eq!(entry, 0, "{lead:02X}{trail:02X}");
+                    continue;
+                }
+                mapped += 1;
+                let len = (entry >> LEN_SHIFT & 3) as usize;
+                let got = entry.to_le_bytes();
+                assert_eq!(&got[..len], want.as_bytes(), "{lead:02X}{trail:02X}");
+                assert_eq!(
+                    entry & GAIJI_FLAG != 0,
+                    (0xF0..=0xF9).contains(&lead),
+                    "{lead:02X}{trail:02X}"
+                );
+                assert_eq!(
+                    entry & !(GAIJI_FLAG | 3 << LEN_SHIFT | 0xFF_FFFF),
+                    0,
+                    "{lead:02X}{trail:02X}"
+                );
+            }
+        }
+        assert!(mapped > 9_500, "{mapped}");
+
+        // All of them in one field, each followed in turn by nothing, an ASCII byte or a
+        // half-width kana, written after some output already there: encoding_rs's text,
+        // and the first 外字 where find_gaiji finds it.
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        let mut k = 0u8;
+        for lead in (0x81..=0x9Fu8).chain(0xE0..=0xEF).chain(0xFA..=0xFC) {
+            for trail in 0x40..=0xFCu8 {
+                let (_, _, bad) = encoding_rs::SHIFT_JIS.decode(&[lead, trail]);
+                if bad {
+                    continue;
+                }
+                k = k.wrapping_add(1);
+                let mut piece = vec![lead, trail];
+                match k % 3 {
+                    1 => piece.push(b'A' + k % 26),
+                    2 => piece.push(0xA1 + k % 0x3F),
+                    _ => {}
+                }
+                pieces.push(piece);
+            }
+        }
+        let bytes = pieces.concat();
+        let (want, _, bad) = encoding_rs::SHIFT_JIS.decode(&bytes);
+        assert!(!bad);
+        let mut out = vec![0u8; 3 * bytes.len() + 4 + 5];
+        out[..5].copy_from_slice(b"head,");
+        let (end, gaiji) = decode_ms932_plain(&bytes, &mut out, 5, table).unwrap();
+        assert_eq!(gaiji, None);
+        assert_eq!(std::str::from_utf8(&out[5..end]).unwrap(), want);
+        assert_eq!(&out[..5], b"head,");
+        // With a 外字 in the middle.
+        let half = pieces.len() / 2;
+        let before = pieces[..half].concat();
+        let with_gaiji = [before.clone(), vec![0xF5, 0x80], pieces[half..].concat()].concat();
+        let mut out = vec![0u8; 3 * with_gaiji.len() + 4];
+        let (end, gaiji) = decode_ms932_plain(&with_gaiji, &mut out, 0, table).unwrap();
+        let (want, _, bad) = encoding_rs::SHIFT_JIS.decode(&with_gaiji);
+        assert!(!bad);
+        assert_eq!(std::str::from_utf8(&out[..end]).unwrap(), want);
+        assert_eq!(gaiji, Some(before.len()));
+        assert_eq!(gaiji, find_gaiji(&with_gaiji).map(|(k, _)| k));
+        // No room for the last four-byte store: left to encoding_rs.
+        let (want, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+        let mut out = vec![0u8; want.len()];
+        assert_eq!(decode_ms932_plain(&bytes, &mut out, 0, table), None);
     }
 
     proptest::proptest! {
