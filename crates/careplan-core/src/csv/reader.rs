@@ -679,6 +679,9 @@ const LEN_SHIFT: u32 = 24;
 /// The flag of a 外字 (lead byte 0xF0–0xF9) in a [`ms932_utf8`] entry.
 const GAIJI_FLAG: u32 = 1 << 31;
 
+/// See [`ms932_utf8`].
+type Utf8Table = [u32; 64 * 256];
+
 /// The row in [`ms932_utf8`] of an MS932 lead byte: leads 0x81–0x9F then 0xE0–0xFC.
 const fn lead_row(b: u8) -> Option<usize> {
     match b {
@@ -690,8 +693,8 @@ const fn lead_row(b: u8) -> Option<usize> {
 
 /// What one byte of MS932 is, for [`decode_ms932_plain`]: an ASCII byte or a half-width
 /// katakana (U+FF61–U+FF9F) as its UTF-8 with its length at bit 24; otherwise (length 0)
-/// the lead byte's row in [`ms932_utf8`], or a row past the table's end for a byte that
-/// is neither (0x80, 0xA0, 0xFD–0xFF).
+/// the lead byte's row in [`ms932_utf8`], or row 63 (all 0) for a byte that is neither
+/// (0x80, 0xA0, 0xFD–0xFF).
 const SINGLE: [u32; 256] = {
     let mut t = [0u32; 256];
     let mut b = 0usize;
@@ -707,7 +710,7 @@ const SINGLE: [u32; 256] = {
         } else {
             match lead_row(b as u8) {
                 Some(row) => row as u32,
-                None => 0xFF,
+                None => 63,
             }
         };
         b += 1;
@@ -718,33 +721,52 @@ const SINGLE: [u32; 256] = {
 /// MS932 two-byte characters as encoding_rs decodes them, as ready-made UTF-8: `(row of
 /// the lead byte) * 256 + trail byte` → the character's UTF-8 bytes (little-endian, 2 or 3
 /// bytes), its length at bit 24 and [`GAIJI_FLAG`] for a 外字; 0 where the pair is not a
-/// character. Rows: leads 0x81–0x9F then 0xE0–0xFC. Built once from encoding_rs (about
+/// character. Rows: leads 0x81–0x9F then 0xE0–0xFC, and 4 rows of 0 (so that any row below
+/// 64 is in the table: no bounds check per character). Built once from encoding_rs (about
 /// 11 000 pairs), so the mapping stays encoding_rs's; the reader decodes with it and falls
 /// back to encoding_rs itself for any field it cannot decode (bytes that are not MS932).
-fn ms932_utf8() -> &'static [u32] {
-    static TABLE: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
+fn ms932_utf8() -> &'static Utf8Table {
+    static TABLE: std::sync::OnceLock<Box<Utf8Table>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table = vec![0u32; 60 * 256];
-        for lead in (0x81..=0x9Fu8).chain(0xE0..=0xFC) {
-            let Some(row) = lead_row(lead) else {
-                continue;
-            };
-            for trail in 0x40..=0xFCu8 {
-                let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
-                let mut buf = [0u8; 8];
-                let (result, read, written) =
-                    decoder.decode_to_utf8_without_replacement(&[lead, trail], &mut buf, true);
-                if result != encoding_rs::DecoderResult::InputEmpty || read != 2 {
-                    continue;
+        let mut table: Box<Utf8Table> = Box::new([0u32; 64 * 256]);
+        // All pairs in one input, decoded in runs: a run stops at a pair that is not a
+        // character (left 0) and the next run starts at the pair after it, with a new
+        // decoder. Each pair of a run is one character (checked against encoding_rs pair
+        // by pair in the tests).
+        let pairs: Vec<[u8; 2]> = (0x81..=0x9Fu8)
+            .chain(0xE0..=0xFC)
+            .flat_map(|lead| (0x40..=0xFCu8).map(move |trail| [lead, trail]))
+            .collect();
+        let input = pairs.concat();
+        let mut out = vec![0u8; 3 * input.len() + 16];
+        let mut next = 0usize;
+        while let Some(rest) = input.get(2 * next..) {
+            if rest.is_empty() {
+                break;
+            }
+            let mut decoder = encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling();
+            let (result, read, written) =
+                decoder.decode_to_utf8_without_replacement(rest, &mut out, true);
+            let (good, skip) = match result {
+                encoding_rs::DecoderResult::Malformed(bad, after) => {
+                    let at = read.saturating_sub(usize::from(bad) + usize::from(after));
+                    (at / 2, at / 2 + 1)
                 }
-                let utf8 = buf.get(..written).unwrap_or_default();
-                let mut chars = std::str::from_utf8(utf8).unwrap_or_default().chars();
-                // One character of 1 to 3 bytes (all of MS932 is in the BMP).
-                if let (Some(_), None) = (chars.next(), chars.next())
-                    && (1..=3).contains(&written)
-                    && let Some(slot) = table.get_mut(row * 256 + usize::from(trail))
+                _ => (rest.len() / 2, rest.len() / 2),
+            };
+            let text =
+                std::str::from_utf8(out.get(..written).unwrap_or_default()).unwrap_or_default();
+            for (c, &[lead, trail]) in text
+                .chars()
+                .zip(pairs.get(next..next + good).unwrap_or_default())
+            {
+                let mut utf8 = [0u8; 4];
+                let utf8 = c.encode_utf8(&mut utf8).as_bytes();
+                // All of MS932 is in the BMP: 1 to 3 bytes.
+                if let (Some(row), true) = (lead_row(lead), utf8.len() <= 3)
+                    && let Some(slot) = table.get_mut(row << 8 | usize::from(trail))
                 {
-                    let mut entry = (written as u32) << LEN_SHIFT;
+                    let mut entry = (utf8.len() as u32) << LEN_SHIFT;
                     for (k, &u) in utf8.iter().enumerate() {
                         entry |= u32::from(u) << (8 * k);
                     }
@@ -754,6 +776,7 @@ fn ms932_utf8() -> &'static [u32] {
                     *slot = entry;
                 }
             }
+            next += skip.max(1);
         }
         table
     })
@@ -771,7 +794,7 @@ fn decode_ms932_plain(
     bytes: &[u8],
     out: &mut [u8],
     mut o: usize,
-    table: &[u32],
+    table: &Utf8Table,
 ) -> Option<(usize, Option<usize>)> {
     let mut flags = 0u32;
     let mut i = 0usize;
@@ -782,7 +805,7 @@ fn decode_ms932_plain(
             single
         } else {
             let trail = *bytes.get(i + 1)?;
-            let entry = *table.get(single as usize * 256 + usize::from(trail))?;
+            let entry = table[(single as usize & 63) << 8 | usize::from(trail)];
             if entry == 0 {
                 return None;
             }
@@ -855,7 +878,7 @@ struct Builder {
     /// `&mut str`).
     scratch: String,
     /// [`ms932_utf8`] when decoding MS932.
-    table: &'static [u32],
+    table: Option<&'static Utf8Table>,
     located: usize,
 }
 
@@ -955,7 +978,6 @@ impl Builder {
         raw: &[u8],
         raw_at: usize,
     ) {
-        let first_non_ascii = first_non_ascii(bytes).unwrap_or(0);
         if self.decode == Decode::Utf8 {
             match std::str::from_utf8(bytes) {
                 Ok(s) => self.record.put(s.as_bytes()),
@@ -968,6 +990,11 @@ impl Builder {
             }
             return;
         }
+        // Kanji fields mostly start with a non-ASCII byte.
+        let first_non_ascii = match bytes.first() {
+            Some(&b) if b >= 0x80 => 0,
+            _ => first_non_ascii(bytes).unwrap_or(0),
+        };
         // Valid UTF-8 starts its first non-ASCII character with 0xC2–0xF4; most MS932
         // lead bytes (0x81–0x9F) are not, so this check rarely needs a UTF-8 pass.
         if bytes
@@ -981,30 +1008,32 @@ impl Builder {
             visit.issue(TokenIssue::Utf8Part(number, field + 1, at));
             return;
         }
-        let gaiji =
-            match decode_ms932_plain(bytes, &mut self.record.buf, self.record.len, self.table) {
-                Some((end, gaiji)) => {
-                    self.record.len = end;
-                    gaiji.map(|k| {
-                        (
-                            k,
-                            [
-                                bytes.get(k).copied().unwrap_or(0),
-                                bytes.get(k + 1).copied().unwrap_or(0),
-                            ],
-                        )
-                    })
+        let table = self.table;
+        let plain =
+            table.and_then(|t| decode_ms932_plain(bytes, &mut self.record.buf, self.record.len, t));
+        let gaiji = match plain {
+            Some((end, gaiji)) => {
+                self.record.len = end;
+                gaiji.map(|k| {
+                    (
+                        k,
+                        [
+                            bytes.get(k).copied().unwrap_or(0),
+                            bytes.get(k + 1).copied().unwrap_or(0),
+                        ],
+                    )
+                })
+            }
+            // What it wrote past `len` is written over.
+            None => {
+                self.decode_with_encoding_rs(visit, number, field, bytes, raw, raw_at);
+                if bytes.iter().any(|c| (0xF0..=0xF9).contains(c)) {
+                    find_gaiji(bytes)
+                } else {
+                    None
                 }
-                // What it wrote past `len` is written over.
-                None => {
-                    self.decode_with_encoding_rs(visit, number, field, bytes, raw, raw_at);
-                    if bytes.iter().any(|c| (0xF0..=0xF9).contains(c)) {
-                        find_gaiji(bytes)
-                    } else {
-                        None
-                    }
-                }
-            };
+            }
+        };
         if let Some((k, pair)) = gaiji {
             let at = place(&mut self.located, raw, raw_at, field, k);
             visit.issue(TokenIssue::Gaiji(number, field + 1, at, pair));
@@ -1340,11 +1369,7 @@ fn tokenize_mode(
         ends: Vec::with_capacity(input.len() / 6 + 1),
         record: RecordBuf::default(),
         scratch: String::new(),
-        table: if decode == Decode::Ms932 {
-            ms932_utf8()
-        } else {
-            &[]
-        },
+        table: (decode == Decode::Ms932).then(ms932_utf8),
         located: 0,
     };
     let mut metas: Vec<(usize, u32, u32)> = Vec::with_capacity(input.len() / 128 + 1);
@@ -1793,7 +1818,7 @@ mod tests {
                 let pair = [lead, trail];
                 let (want, _, bad) = encoding_rs::SHIFT_JIS.decode(&pair);
                 let entry = lead_row(lead)
-                    .and_then(|row| table.get(row * 256 + usize::from(trail)))
+                    .and_then(|row| table.get(row << 8 | usize::from(trail)))
                     .copied()
                     .unwrap_or(0);
                 let one_char = !bad && want.chars().count() == 1;
@@ -1818,6 +1843,14 @@ mod tests {
             }
         }
         assert!(mapped > 9_500, "{mapped}");
+        // The rows past the lead bytes' (where bytes that are neither ASCII, kana nor a
+        // lead byte look) hold nothing.
+        assert!(table[60 * 256..].iter().all(|&e| e == 0));
+        assert!(
+            (0x80..=0xFFu8)
+                .filter(|&b| SINGLE[usize::from(b)] >> LEN_SHIFT == 0 && lead_row(b).is_none())
+                .all(|b| SINGLE[usize::from(b)] == 63)
+        );
 
         // All of them in one field, each followed in turn by nothing, an ASCII byte or a
         // half-width kana, written after some output already there: encoding_rs's text,
