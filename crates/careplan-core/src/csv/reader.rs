@@ -845,7 +845,9 @@ impl RecordBuf {
         self.len = 0;
         let need = n.saturating_mul(3).saturating_add(4);
         if self.buf.len() < need {
-            self.buf.resize(need.max(4096).next_power_of_two(), 0);
+            let room = need.max(4096);
+            self.buf
+                .resize(room.checked_next_power_of_two().unwrap_or(room), 0);
         }
     }
 
