@@ -617,6 +617,32 @@ impl Db {
         })
     }
 
+    /// The unexpired upload sessions of `office` among `ids` (a send's files: one query
+    /// per 500).
+    pub async fn uploads_of(
+        &self,
+        ids: &[&str],
+        office: &str,
+        not_before: i64,
+    ) -> Result<std::collections::HashMap<String, Upload>, RelayError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {UPLOAD_COLS} FROM uploads WHERE office = $1 AND created_at >= $2 AND id IN ({})",
+                crate::db::placeholders(3, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(office).bind(not_before);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let u = upload_row(&r)?;
+                out.insert(u.id.clone(), u);
+            }
+        }
+        Ok(out)
+    }
+
     /// Record a stored part: the offset moves from `from` to `to` only if nobody moved it
     /// first (false then: the caller deletes its part).
     pub async fn advance_upload(

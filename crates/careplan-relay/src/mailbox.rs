@@ -236,11 +236,35 @@ pub(crate) async fn insert_rows(
         .bind(s.sent_at)
         .execute(&mut *conn)
         .await?;
+        if files.is_empty() {
+            continue;
+        }
+        // Every blob row is touched (and must still be there), then the file rows, in one
+        // statement each.
+        let mut shas: Vec<&str> = files.iter().map(|f| f.sha256.as_str()).collect();
+        shas.sort_unstable();
+        shas.dedup();
+        let sql = format!(
+            "UPDATE blobs SET touched_at = $1 WHERE sha256 IN ({})",
+            crate::db::placeholders(2, shas.len())
+        );
+        let mut q = sqlx::query(&sql).bind(s.sent_at);
+        for sha in &shas {
+            q = q.bind(*sha);
+        }
+        if q.execute(&mut *conn).await?.rows_affected() != shas.len() as u64 {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        let rows = (0..files.len())
+            .map(|k| format!("({}, 1)", crate::db::placeholders(k * 10 + 1, 10)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data, in_store) VALUES {rows}"
+        );
+        let mut q = sqlx::query(&sql);
         for (fseq, f) in files.iter().enumerate() {
-            if !crate::blob::keep_blob(&mut *conn, &f.sha256, s.sent_at).await? {
-                return Err(sqlx::Error::RowNotFound);
-            }
-            sqlx::query("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data, in_store) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)")
+            q = q
                 .bind(&f.id)
                 .bind(tid)
                 .bind(i64::try_from(fseq).unwrap_or(i64::MAX))
@@ -250,10 +274,9 @@ pub(crate) async fn insert_rows(
                 .bind(&f.csv_version)
                 .bind(i64::try_from(f.size).unwrap_or(i64::MAX))
                 .bind(&f.sha256)
-                .bind(Vec::<u8>::new())
-                .execute(&mut *conn)
-                .await?;
+                .bind(Vec::<u8>::new());
         }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
