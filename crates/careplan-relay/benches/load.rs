@@ -99,13 +99,18 @@ fn main() {
                     // A send is its uploads (one POST + one PUT per file) and the send itself.
                     let t = Instant::now();
                     support::stage_files(&ag, &url, &token, &mut body);
-                    let r = ag
+                    let mut r = ag
                         .post(&format!("{url}/api/v1/send"))
                         .header("Authorization", &format!("Bearer {token}"))
                         .header("Idempotency-Key", &format!("load-{c}-{s}"))
                         .send_json(&body)
                         .expect("send");
                     assert_eq!(r.status().as_u16(), 200);
+                    // Read to the end, so that the connection goes back to the agent's
+                    // pool: an unread answer leaves it behind and the next send opens
+                    // another one, until the relay's per-peer connection limit (64)
+                    // closes new connections mid-upload.
+                    let _ = r.body_mut().read_to_vec().expect("send answer");
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 lat

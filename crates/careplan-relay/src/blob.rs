@@ -560,43 +560,40 @@ impl Db {
         ttl: i64,
         max_open: i64,
     ) -> Result<Opened, RelayError> {
-        // The quota is read, then written: opens of one office run one at a time (as
-        // draft saves do).
-        let (_writer, mut tx) = self.begin_office_write(727276, office).await?;
-        let n: i64 =
-            sqlx::query("SELECT COUNT(*) FROM uploads WHERE office = $1 AND created_at >= $2")
-                .bind(office)
-                .bind(now - ttl)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-        if n >= max_open {
-            return Ok(Opened::Quota);
-        }
-        touch_blob(&mut tx, sha256, size, now).await?;
-        let id = crate::auth::new_id();
-        sqlx::query(
-            "INSERT INTO uploads (id, office, size, sha256, received, parts, complete, created_at) VALUES ($1, $2, $3, $4, 0, '', 0, $5)",
-        )
-        .bind(&id)
-        .bind(office)
-        .bind(i(size))
-        .bind(sha256)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Opened::Upload(Upload {
-            id,
+        // The quota is read, then written, in the group commit (`group`): on SQLite the
+        // batch holds the writer lock, on PostgreSQL the office's advisory lock.
+        let w = crate::group::Write::OpenUpload(crate::group::OpenUpload {
             office: office.to_owned(),
             size,
             sha256: sha256.to_owned(),
-            received: 0,
-            parts: Vec::new(),
-            complete: false,
-            csv_version: None,
-            created_at: now,
-        }))
+            now,
+            ttl,
+            max_open,
+        });
+        match self.write(w).await? {
+            crate::group::Done::Opened(o) => Ok(o),
+            _ => Err(crate::group::unexpected()),
+        }
+    }
+
+    /// A whole upload arrived in one part and its blob is stored (durably): mark it
+    /// complete, in the group commit, if it still stands at offset 0 (false: another
+    /// request moved it first).
+    pub async fn complete_whole_upload(
+        &self,
+        id: &str,
+        size: u64,
+        csv_version: Option<String>,
+    ) -> Result<bool, RelayError> {
+        let w = crate::group::Write::CompleteWhole {
+            id: id.to_owned(),
+            size,
+            csv_version,
+        };
+        match self.write(w).await? {
+            crate::group::Done::Updated(b) => Ok(b),
+            _ => Err(crate::group::unexpected()),
+        }
     }
 
     /// An unexpired upload session of `office`.
@@ -618,6 +615,32 @@ impl Db {
             Some(r) => Some(upload_row(&r)?),
             None => None,
         })
+    }
+
+    /// The unexpired upload sessions of `office` among `ids` (a send's files: one query
+    /// per 500).
+    pub async fn uploads_of(
+        &self,
+        ids: &[&str],
+        office: &str,
+        not_before: i64,
+    ) -> Result<std::collections::HashMap<String, Upload>, RelayError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {UPLOAD_COLS} FROM uploads WHERE office = $1 AND created_at >= $2 AND id IN ({})",
+                crate::db::placeholders(3, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(office).bind(not_before);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let u = upload_row(&r)?;
+                out.insert(u.id.clone(), u);
+            }
+        }
+        Ok(out)
     }
 
     /// Record a stored part: the offset moves from `from` to `to` only if nobody moved it

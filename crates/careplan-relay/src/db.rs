@@ -23,8 +23,8 @@ pub struct Db {
     /// Serializes the big write transactions in this process: SQLite has one writer, and
     /// waiting here is fair and sleep-free, unlike SQLite's busy handler.
     pub writer: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// Sends waiting for the next group commit (see [`Db::insert_send`]).
-    pub(crate) queue: std::sync::Arc<std::sync::Mutex<Vec<crate::mailbox::Job>>>,
+    /// Writes waiting for the next group commit (`group`).
+    pub(crate) queue: std::sync::Arc<std::sync::Mutex<Vec<crate::group::Job>>>,
     /// PostgreSQL (else SQLite).
     pub(crate) postgres: bool,
     /// The waiting long-polls of this process, woken by committed sends (`notify`).

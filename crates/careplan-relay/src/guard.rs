@@ -130,21 +130,17 @@ impl Db {
         window: i64,
         max: i64,
     ) -> Result<Option<i64>, RelayError> {
-        let row = sqlx::query(
-            "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
-             ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN rate_limits.window_start <= $3 THEN 1 ELSE rate_limits.count + 1 END, \
-               window_start = CASE WHEN rate_limits.window_start <= $3 THEN $2 ELSE rate_limits.window_start END \
-             RETURNING count, window_start",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(now - window)
-        .fetch_one(&self.pool)
-        .await?;
-        let count: i64 = row.try_get(0)?;
-        let start: i64 = row.try_get(1)?;
-        Ok((count > max).then(|| (start + window - now).max(1)))
+        // In the group commit (`group`): on SQLite one fsync for concurrent requests.
+        let w = crate::group::Write::RateHit {
+            key: key.to_owned(),
+            now,
+            window,
+            max,
+        };
+        match self.write(w).await? {
+            crate::group::Done::Rate(r) => Ok(r),
+            _ => Err(crate::group::unexpected()),
+        }
     }
 
     /// Put a certificate (SHA-256 of its DER, hex) on the deny-list and end every session

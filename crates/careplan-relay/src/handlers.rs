@@ -262,13 +262,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/password", post(login::change_password))
         .route("/api/v1/logout", post(login::logout))
         .route_layer(from_fn_with_state(state.clone(), require_login_token));
-    let open = Router::new().route("/api/v1/login/personal", post(login::personal));
+    // The routes with a token check the deny-list in the session's own query
+    // (`check_token`); the first login step has no token and asks the deny-list itself.
+    let open = Router::new()
+        .route("/api/v1/login/personal", post(login::personal))
+        .route_layer(from_fn_with_state(state.clone(), require_certificate));
     Router::new()
         .merge(with_session)
         .merge(waiting)
         .merge(with_login_token)
         .merge(open)
-        .route_layer(from_fn_with_state(state.clone(), require_certificate))
         .layer(DefaultBodyLimit::max(SMALL_BODY))
         .layer(from_fn_with_state(limits, announced_length))
         .layer(axum::middleware::from_fn(envelope_rejections))
@@ -471,7 +474,8 @@ fn licence_expired(until: i64) -> ApiError {
     )
 }
 
-/// Every route: the certificate is not on the deny-list and its office may use the relay.
+/// The route without a token (login step 1): the certificate is not on the deny-list. The
+/// other routes learn it from [`check_token`]'s one query, with the same answers.
 async fn require_certificate(
     State(st): State<AppState>,
     req: Request,
@@ -494,13 +498,27 @@ async fn check_token(
     touch: bool,
 ) -> ApiResult<()> {
     let peer = peer_of(req)?;
-    let token = bearer(req.headers()).ok_or_else(ApiError::unauthorized)?;
+    // A revoked certificate is answered `E_CERT_REVOKED` before anything else about the
+    // request, as `require_certificate` does: from the session's query when there is a
+    // session, else by asking the deny-list.
+    let unknown = || async {
+        if st.db.is_revoked(&peer.cert_fp).await? {
+            tracing::info!(office = %peer.office, "revoked certificate refused");
+            return Err::<(), ApiError>(revoked());
+        }
+        Err(ApiError::unauthorized())
+    };
+    let Some(token) = bearer(req.headers()) else {
+        return unknown().await;
+    };
     let th = auth::token_hash(token);
-    let state = st
-        .db
-        .session_state(&th, &peer.cert_fp)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    let Some(state) = st.db.session_state(&th, &peer.cert_fp).await? else {
+        return unknown().await;
+    };
+    if state.cert_revoked {
+        tracing::info!(office = %peer.office, "revoked certificate refused");
+        return Err(revoked());
+    }
     let s = state.session;
     let t = now().unix_timestamp();
     let sec = &st.cfg.security;
@@ -520,9 +538,6 @@ async fn check_token(
         || s.cert_fp != *peer.cert_fp
     {
         return Err(ApiError::unauthorized());
-    }
-    if state.cert_revoked {
-        return Err(revoked());
     }
     if state.office_disabled {
         return Err(office_disabled());

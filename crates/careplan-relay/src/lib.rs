@@ -15,6 +15,7 @@ pub mod db;
 pub mod demo;
 pub mod embedded;
 pub mod error;
+mod group;
 pub mod guard;
 pub mod handlers;
 pub mod housekeeping;

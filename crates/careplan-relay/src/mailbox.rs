@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{Acquire, Row};
-use tokio::sync::oneshot;
+use sqlx::Row;
 
 use crate::RelayError;
 use crate::db::Db;
@@ -208,15 +207,13 @@ fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
     })
 }
 
-/// A send waiting for the group commit, with where to report whether it was stored.
-/// A queued send and where its outcome goes: `Ok(stored)`, or the batch's failure (its
-/// message, and whether the database was away: [`crate::db::is_unavailable`]).
-pub(crate) type Job = (Arc<NewSend>, oneshot::Sender<Result<bool, (String, bool)>>);
-
 /// The rows of one send: the send, a transmission per destination, every file row naming
 /// its blob. Each blob row is touched in this transaction; a blob row swept meanwhile fails
 /// the send (nothing of it is stored).
-async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert_rows(
+    conn: &mut sqlx::AnyConnection,
+    s: &NewSend,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -239,11 +236,35 @@ async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), 
         .bind(s.sent_at)
         .execute(&mut *conn)
         .await?;
+        if files.is_empty() {
+            continue;
+        }
+        // Every blob row is touched (and must still be there), then the file rows, in one
+        // statement each.
+        let mut shas: Vec<&str> = files.iter().map(|f| f.sha256.as_str()).collect();
+        shas.sort_unstable();
+        shas.dedup();
+        let sql = format!(
+            "UPDATE blobs SET touched_at = $1 WHERE sha256 IN ({})",
+            crate::db::placeholders(2, shas.len())
+        );
+        let mut q = sqlx::query(&sql).bind(s.sent_at);
+        for sha in &shas {
+            q = q.bind(*sha);
+        }
+        if q.execute(&mut *conn).await?.rows_affected() != shas.len() as u64 {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        let rows = (0..files.len())
+            .map(|k| format!("({}, 1)", crate::db::placeholders(k * 10 + 1, 10)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data, in_store) VALUES {rows}"
+        );
+        let mut q = sqlx::query(&sql);
         for (fseq, f) in files.iter().enumerate() {
-            if !crate::blob::keep_blob(&mut *conn, &f.sha256, s.sent_at).await? {
-                return Err(sqlx::Error::RowNotFound);
-            }
-            sqlx::query("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data, in_store) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)")
+            q = q
                 .bind(&f.id)
                 .bind(tid)
                 .bind(i64::try_from(fseq).unwrap_or(i64::MAX))
@@ -253,10 +274,9 @@ async fn insert_rows(conn: &mut sqlx::AnyConnection, s: &NewSend) -> Result<(), 
                 .bind(&f.csv_version)
                 .bind(i64::try_from(f.size).unwrap_or(i64::MAX))
                 .bind(&f.sha256)
-                .bind(Vec::<u8>::new())
-                .execute(&mut *conn)
-                .await?;
+                .bind(Vec::<u8>::new());
         }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -304,36 +324,17 @@ impl Db {
     /// Store a send and all its files durably; returns the receipt only after the commit.
     /// When the same key was stored concurrently (or earlier), the first send's receipt.
     ///
-    /// **Group commit**: sends arriving while another commit runs queue up; the next one
-    /// to take the writer lock commits the whole queue in one transaction (one fsync), each
-    /// send inside its own savepoint so that one failing send (e.g. a concurrent retry of
-    /// the same key) does not take the others with it. Every caller is answered only after
-    /// the transaction holding its send has committed. The commit runs in its own task, so
-    /// a client that disconnects mid-commit cannot cancel it for the others.
+    /// **Group commit** (`group`): sends and the other small writes arriving while another
+    /// commit runs queue up and are committed together in one transaction (one fsync),
+    /// each send inside its own savepoint so that one failing send (e.g. a concurrent
+    /// retry of the same key) does not take the others with it. Every caller is answered
+    /// only after the transaction holding its send has committed.
     pub async fn insert_send(&self, s: NewSend) -> Result<Receipt, RelayError> {
+        use crate::group::{Done, Failed, Write};
         let s = Arc::new(s);
-        let (done_tx, done_rx) = oneshot::channel();
-        self.queue
-            .lock()
-            .map_err(|_| RelayError::Refused("送信キューが壊れています。".into()))?
-            .push((s.clone(), done_tx));
-        let guard = self.writer.clone().lock_owned().await;
-        let batch: Vec<Job> = match self.queue.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            Err(_) => Vec::new(),
-        };
-        if batch.is_empty() {
-            // An earlier holder of the lock committed our send already.
-            drop(guard);
-        } else {
-            let db = self.clone();
-            tokio::spawn(async move {
-                db.commit_batch(batch).await;
-                drop(guard);
-            });
-        }
-        match done_rx.await {
-            Ok(Ok(true)) => Ok(Receipt {
+        let outcome = self.write(Write::Send(s.clone())).await;
+        match outcome {
+            Ok(Done::Send(true)) => Ok(Receipt {
                 send_id: s.id.clone(),
                 ids: s.destinations.iter().map(|d| d.0.clone()).collect(),
                 offices: s.destinations.iter().map(|d| d.1.clone()).collect(),
@@ -345,65 +346,19 @@ impl Db {
                 None => Err(match outcome {
                     // The database went away mid-commit and the send is not there: the
                     // client's retry (same key) stores it once the database is back.
-                    Ok(Err((e, true))) => RelayError::Unavailable(e),
-                    Ok(Err((e, false))) => {
+                    Err(Failed::Batch(e, true)) => RelayError::Unavailable(e),
+                    Err(Failed::Batch(e, false)) => {
+                        RelayError::Refused(format!("保存できませんでした: {e}"))
+                    }
+                    Err(Failed::Own(e)) if crate::db::is_unavailable(&e) => {
+                        RelayError::Unavailable(e.to_string())
+                    }
+                    Err(Failed::Own(e)) => {
                         RelayError::Refused(format!("保存できませんでした: {e}"))
                     }
                     _ => RelayError::Refused("保存できませんでした。".into()),
                 }),
             },
-        }
-    }
-
-    /// One transaction for a batch of sends, one savepoint per send; answers every job.
-    async fn commit_batch(&self, batch: Vec<Job>) {
-        let res = async {
-            let mut tx = self.pool.begin().await?;
-            let mut stored = Vec::with_capacity(batch.len());
-            for (s, _) in &batch {
-                let mut sp = (&mut tx).begin().await?;
-                match insert_rows(&mut sp, s).await {
-                    Ok(()) => {
-                        sp.commit().await?;
-                        stored.push(true);
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "send not stored (savepoint rolled back)");
-                        sp.rollback().await?;
-                        stored.push(false);
-                    }
-                }
-            }
-            // The destinations' arrival cursors, in the same transaction (`notify`).
-            let arrived: Vec<&str> = batch
-                .iter()
-                .zip(&stored)
-                .filter(|(_, ok)| **ok)
-                .flat_map(|((s, _), _)| s.destinations.iter().map(|d| d.1.as_str()))
-                .collect();
-            crate::notify::record_arrivals(&mut tx, &arrived).await?;
-            tx.commit().await?;
-            self.arrivals.arrived(arrived);
-            Ok::<_, sqlx::Error>(stored)
-        }
-        .await;
-        match res {
-            Ok(stored) => {
-                if batch.len() > 1 {
-                    tracing::debug!(sends = batch.len(), "group commit");
-                }
-                for ((_, done), ok) in batch.into_iter().zip(stored) {
-                    let _ = done.send(Ok(ok));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, sends = batch.len(), "group commit failed");
-                let msg = e.to_string();
-                let away = crate::db::is_unavailable(&e);
-                for (_, done) in batch {
-                    let _ = done.send(Err((msg.clone(), away)));
-                }
-            }
         }
     }
 

@@ -10,7 +10,10 @@
 //!   through another (haproxy's per-relay frontends pin a client to one relay);
 //! - one relay is killed with SIGKILL during a burst of sends (3 clients × 20, each retried
 //!   with its idempotency key until acknowledged): every acknowledged send is listed
-//!   exactly once and whole, and every file downloads with its hash;
+//!   exactly once and whole, and every file downloads with its hash. The kill always
+//!   lands mid-request: one send of the burst (with a 9 MiB attachment) is made through
+//!   the frontend pinned to that relay, and the relay is killed while that upload's body
+//!   is streaming (its staged part exists in the shared blob folder); that try must fail;
 //! - PostgreSQL is stopped with `pg_ctl stop -m immediate` during a burst and started
 //!   again: meanwhile the relays answer `503 E_UNAVAILABLE` (never 500, never a hang), the
 //!   clients retry and finish, every acknowledged send is present exactly once.
@@ -234,6 +237,55 @@ impl Cluster {
             .expect("plan")
     }
 
+    /// [`Self::plan`] with a [`BIG_ATTACHMENT`] (a PDF named after `serial`).
+    fn plan_with_attachment(
+        &self,
+        c: &Client,
+        to: usize,
+        serial: &str,
+        message: &str,
+    ) -> careplan_client::SendPlan {
+        let mut plan = self.plan(c, to, serial, message);
+        let mut files = std::mem::take(&mut plan.files);
+        let mut bytes = b"%PDF-1.4\n".to_vec();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ serial.len() as u64;
+        while bytes.len() < BIG_ATTACHMENT {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        files.push(OutgoingFile {
+            name: format!("添付{serial}.pdf"),
+            bytes,
+        });
+        c.prepare_send(files, message, &SendMode::Single { to: None })
+            .expect("plan")
+    }
+
+    /// Wait (at most 30 s) until an upload's body is streaming into the shared blob
+    /// folder: a staged part being written (`staging/<upload>/<offset>-<id>#n`).
+    fn wait_mid_upload(&self) {
+        let staging = self.dir.path().join("demo").join("blobs").join("staging");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let writing = std::fs::read_dir(&staging)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+                .any(|f| f.file_name().to_string_lossy().contains('#'));
+            if writing {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pinned upload did not start within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Start relay `i` again (same configuration and port) after it was killed.
     fn restart_relay(&mut self, i: usize) {
         let r = &self.relays[i];
@@ -263,6 +315,8 @@ fn seen(e: &ClientError) -> String {
 #[derive(Debug, Clone)]
 struct Acked {
     message: String,
+    /// Files in the send.
+    files: usize,
     to: String,
     transmission: String,
     at: Instant,
@@ -278,7 +332,19 @@ struct Burst {
     slowest: Duration,
     /// Wall time of the whole burst (the fault included).
     took: Duration,
+    /// The outcome of the first try of the send made through the pinned relay (`Some`
+    /// when the burst had one): `Err(what the client saw)` when the fault cut it.
+    pinned_try: Option<Result<(), String>>,
 }
+
+/// Which send of sender 0 goes through the frontend pinned to one relay (with a 9 MiB
+/// attachment, so that its upload streams for a while): its first try only, the retries
+/// go through the balanced frontend like every other.
+const PINNED_SEND: usize = SENDS_EACH / 2;
+
+/// Size of the pinned send's attachment: staged (over the relay's in-memory limit of
+/// 1 MiB) and long enough to stream that the fault lands before its last byte.
+const BIG_ATTACHMENT: usize = 9 * 1024 * 1024;
 
 impl Burst {
     /// After `t`: the longest time until every sender had a send acknowledged again, and
@@ -307,30 +373,56 @@ impl Burst {
 
 /// `SENDERS` clients of office 0 send `SENDS_EACH` sets each (client `w` to office `w + 1`)
 /// through the balanced frontend, every send retried with its key until acknowledged;
-/// `fault` runs on this thread once `after` sends are acknowledged.
-fn burst(cluster: &Cluster, tag: &str, hour: usize, after: usize, fault: impl FnOnce()) -> Burst {
+/// `fault` runs on this thread once `after` sends are acknowledged. With `pin = Some(i)`,
+/// sender 0's send [`PINNED_SEND`] carries a [`BIG_ATTACHMENT`] and its first try goes
+/// through the frontend pinned to relay `i` (its outcome: [`Burst::pinned_try`]).
+fn burst(
+    cluster: &Cluster,
+    tag: &str,
+    hour: usize,
+    after: usize,
+    pin: Option<usize>,
+    fault: impl FnOnce(),
+) -> Burst {
     // The library's own retries are off: every failure comes back here, is counted, and is
     // retried by this loop with the same plan (the same idempotency key), as the app's
     // send queue does.
     let senders: Vec<Client> = (0..SENDERS)
         .map(|_| cluster.client_retrying(0, &cluster.url(), 0))
         .collect();
+    let pinned: Option<Client> = pin.map(|i| cluster.client_retrying(0, &cluster.pinned_url(i), 0));
     let acked = AtomicUsize::new(0);
     let out = Mutex::new(Burst::default());
     let begun = Instant::now();
     let deadline = begun + Duration::from_secs(60);
     std::thread::scope(|sc| {
         for (w, c) in senders.iter().enumerate() {
-            let (acked, out) = (&acked, &out);
+            let (acked, out, pinned) = (&acked, &out, &pinned);
             sc.spawn(move || {
                 for i in 0..SENDS_EACH {
                     let message = format!("{tag}-{w}-{i:02}");
                     let serial = format!("20261101{hour:02}{:02}{:02}", w * SENDS_EACH + i, 0);
-                    let plan = cluster.plan(c, w + 1, &serial, &message);
+                    let through_pin = pinned.as_ref().filter(|_| w == 0 && i == PINNED_SEND);
+                    let plan = if through_pin.is_some() {
+                        cluster.plan_with_attachment(c, w + 1, &serial, &message)
+                    } else {
+                        cluster.plan(c, w + 1, &serial, &message)
+                    };
                     let started = Instant::now();
+                    let mut first = true;
                     let receipt = loop {
                         let tried = Instant::now();
-                        match c.send(&plan, true) {
+                        let via = match through_pin {
+                            Some(p) if first => p,
+                            _ => c,
+                        };
+                        let r = via.send(&plan, true);
+                        if through_pin.is_some() && first {
+                            out.lock().expect("lock").pinned_try =
+                                Some(r.as_ref().map(|_| ()).map_err(seen));
+                        }
+                        first = false;
+                        match r {
                             Ok(r) => break r,
                             Err(e) => {
                                 let what = seen(&e);
@@ -352,6 +444,7 @@ fn burst(cluster: &Cluster, tag: &str, hour: usize, after: usize, fault: impl Fn
                     o.slowest = o.slowest.max(took);
                     o.acked.push(Acked {
                         message,
+                        files: plan.files.len(),
                         to: receipt.offices[0].clone(),
                         transmission: receipt.ids[0].clone(),
                         at: Instant::now(),
@@ -389,7 +482,16 @@ fn check_listed(cluster: &Cluster, tag: &str, b: &Burst) -> Vec<(Client, Vec<Str
         let mut count: BTreeMap<&str, usize> = BTreeMap::new();
         for t in &mine {
             *count.entry(t.message.as_str()).or_default() += 1;
-            assert_eq!(t.files.len(), 3, "a listed send is whole: {}", t.message);
+        }
+        for t in &mine {
+            let sent = b.acked.iter().find(|a| a.message == t.message);
+            let files = sent.map_or(3, |a| a.files);
+            assert_eq!(
+                t.files.len(),
+                files,
+                "a listed send is whole: {}",
+                t.message
+            );
         }
         let expected: Vec<&Acked> = b.acked.iter().filter(|a| a.to == office).collect();
         assert_eq!(expected.len(), SENDS_EACH, "every send was acknowledged");
@@ -518,7 +620,11 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
 
     // --- 3. kill -9 one relay during a burst of sends.
     let killed_at = Mutex::new(None);
-    let b = burst(&cluster, "kill", 9, SENDS_EACH / 2, || {
+    // Sender 0's send PINNED_SEND goes through relay 1; the kill lands while its 9 MiB
+    // upload is streaming, so a request is always cut (a kill between requests was seen by
+    // no client about one run in twelve).
+    let b = burst(&cluster, "kill", 9, SENDS_EACH / 2, Some(1), || {
+        cluster.wait_mid_upload();
         cluster.relays[1].proc.kill();
         *killed_at.lock().expect("lock") = Some(Instant::now());
     });
@@ -533,6 +639,12 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
         received += r.saved.len();
     }
     let (recover, errors) = b.after(killed_at);
+    assert!(
+        matches!(b.pinned_try, Some(Err(_))),
+        "the kill was seen by the client whose request was in flight on the killed relay \
+         (else this test proves nothing): {:?}",
+        b.pinned_try
+    );
     assert!(
         !b.errors.is_empty(),
         "the kill was seen by a client (else this test proves nothing)"
@@ -557,7 +669,7 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
 
     // --- 4. PostgreSQL stopped abruptly during a burst, started again 4 s later.
     let outage = Mutex::new(None);
-    let b = burst(&cluster, "pg", 10, SENDS_EACH / 2, || {
+    let b = burst(&cluster, "pg", 10, SENDS_EACH / 2, None, || {
         cluster
             .pg
             .stop_immediate()

@@ -367,7 +367,22 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
         ));
     }
     let not_before = now().unix_timestamp() - st.blobs.cfg.upload_ttl_secs;
-    let mut uploads: HashMap<String, Option<Upload>> = HashMap::new();
+    // Every upload the send names, in one query (the loop below asks only for the rest).
+    let mut ids: Vec<&str> = req
+        .destinations
+        .iter()
+        .flat_map(|d| d.files.iter().map(|f| f.upload.as_str()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = st
+        .db
+        .uploads_of(&ids, peer.office.as_str(), not_before)
+        .await?;
+    let mut uploads: HashMap<String, Option<Upload>> = ids
+        .iter()
+        .map(|id| (id.to_string(), found.remove(*id)))
+        .collect();
     let mut files_bad = Vec::new();
     let mut offices_bad = Vec::new();
     let mut seen_offices = std::collections::HashSet::new();

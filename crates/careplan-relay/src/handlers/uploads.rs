@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use careplan_core::wire::{UPLOAD_OFFSET_HEADER, UploadRequest, UploadState};
+use futures::StreamExt;
 
 use super::{ApiError, ApiResult, AppState, Peer, now, refused};
 use crate::blob::{self, Opened, Upload};
@@ -173,12 +174,94 @@ async fn receive(
     body: Body,
 ) -> ApiResult<Response> {
     let mut u = u;
+    let mut body = body.into_data_stream().boxed();
+    if offset == 0 && len == u.size && u.parts.is_empty() && len <= WHOLE_IN_MEMORY {
+        // The whole (small) file in one request, the usual case: it is read into memory,
+        // checked, and stored as its blob at once (one file fsync and one of its folder),
+        // then marked complete in the group commit. Nothing is staged.
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        let mut broken = false;
+        while (bytes.len() as u64) < len {
+            match body.next().await {
+                Some(Ok(b)) => {
+                    let room = usize::try_from(len).unwrap_or(usize::MAX) - bytes.len();
+                    bytes.extend_from_slice(&b[..b.len().min(room)]);
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, bytes = bytes.len(), "upload body broke");
+                    broken = true;
+                    break;
+                }
+                None => {
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        if !broken {
+            return finish_whole(&st, &mut u, bytes).await;
+        }
+        // What arrived is staged as a part, as for any broken body: the client continues
+        // from there.
+        body = futures::stream::iter([Ok::<_, axum::Error>(bytes::Bytes::from(bytes))]).boxed();
+        return receive_part(st, u, offset, len, body, true).await;
+    }
+    receive_part(st, u, offset, len, body, false).await
+}
+
+/// Files up to this size sent whole in one request are stored from memory (1 MiB: a care
+/// plan CSV is tens of KiB; larger files stream through staged parts).
+const WHOLE_IN_MEMORY: u64 = 1024 * 1024;
+
+async fn finish_whole(st: &AppState, u: &mut Upload, bytes: Vec<u8>) -> ApiResult<Response> {
+    if crate::auth::sha256_hex(&bytes) != u.sha256 {
+        tracing::info!(office = %u.office, "upload refused: bytes do not match the declared SHA-256");
+        return Err(hash_refused());
+    }
+    let csv_version = blob::csv_version_of(&bytes[..bytes.len().min(blob::HEAD_BYTES)]);
+    let size = bytes.len() as u64;
+    // Durable (file and folder fsynced) before the row that lets a send name it commits.
+    st.blobs.put_bytes(&u.sha256, bytes).await?;
+    if !st
+        .db
+        .complete_whole_upload(&u.id, size, csv_version.clone())
+        .await?
+    {
+        // Another request for the same upload moved it first.
+        let fresh = find_any(st, u).await?;
+        if fresh.complete {
+            return Ok(Json(view(&fresh)).into_response());
+        }
+        return Err(offset_conflict(&fresh));
+    }
+    u.received = size;
+    u.complete = true;
+    u.csv_version = csv_version;
+    Ok(Json(view(u)).into_response())
+}
+
+fn hash_refused() -> ApiError {
+    refused(
+        "E_UPLOAD_HASH",
+        "送られたファイルの内容が宣言されたSHA-256と一致しません。もう一度送信してください。"
+            .into(),
+        vec![],
+        vec![],
+    )
+}
+
+async fn receive_part(
+    st: AppState,
+    mut u: Upload,
+    offset: u64,
+    len: u64,
+    body: futures::stream::BoxStream<'static, Result<bytes::Bytes, axum::Error>>,
+    cut: bool,
+) -> ApiResult<Response> {
     if len > 0 {
         let key = st.blobs.part_key(&u.id, offset);
-        let part = st
-            .blobs
-            .write_part(&key, body.into_data_stream(), len)
-            .await?;
+        let mut part = st.blobs.write_part(&key, body, len).await?;
+        part.broken |= cut;
         if part.bytes > 0 {
             let to = offset + part.bytes;
             if !st
@@ -252,13 +335,7 @@ async fn finish(
         st.db.reset_upload(&u.id).await?;
         st.blobs.delete_staging(&u.id).await?;
         tracing::info!(office = %u.office, "upload refused: bytes do not match the declared SHA-256");
-        return Err(refused(
-            "E_UPLOAD_HASH",
-            "送られたファイルの内容が宣言されたSHA-256と一致しません。もう一度送信してください。"
-                .into(),
-            vec![],
-            vec![],
-        ));
+        return Err(hash_refused());
     };
     let csv_version = blob::csv_version_of(&head);
     st.db.complete_upload(&u.id, csv_version.as_deref()).await?;

@@ -1,0 +1,326 @@
+//! Group commit: the small write transactions of the send path (upload opens and
+//! completions, rate counters, sends) of concurrent requests are committed together, one
+//! transaction and so one `fsync` of SQLite's WAL for the whole batch. Every request is
+//! answered only after the transaction holding its write has committed: durability is that
+//! of one commit per request (`synchronous=FULL`), the fsyncs are shared.
+//!
+//! How: a request queues its [`Write`], then waits for the process's writer lock; whoever
+//! gets the lock takes the whole queue (its own write and everything that queued while the
+//! previous batch was committing) and commits it in its own task (a client that disconnects
+//! cannot cancel the commit for the others). A request whose write an earlier holder took
+//! just waits for that batch's answer.
+//!
+//! Inside a batch, a send runs in its own savepoint (a concurrent retry of the same
+//! idempotency key fails only that send); the other writes are one statement, or a read
+//! and a statement (an upload's quota), and an error fails only that write. The batch
+//! starts with `BEGIN IMMEDIATE` on SQLite (the quota reads before it writes).
+//!
+//! On PostgreSQL, where several relays share the database and the server already shares
+//! WAL flushes between concurrent commits, only sends are batched (as before); the other
+//! writes run in their own transaction as they come (an upload's open takes the office's
+//! advisory lock: locks of several offices in one batch could deadlock against another
+//! relay's batch).
+
+use std::sync::Arc;
+
+use sqlx::Row;
+use tokio::sync::oneshot;
+
+use crate::RelayError;
+use crate::blob::{Opened, Upload};
+use crate::db::Db;
+use crate::mailbox::NewSend;
+
+/// A write waiting for the next group commit.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// A send and all its rows.
+    Send(Arc<NewSend>),
+    /// Open an upload session (quota, blob row, upload row).
+    OpenUpload(OpenUpload),
+    /// A whole upload arrived in one part and its blob is stored: mark it complete if it
+    /// still stands at offset 0.
+    CompleteWhole {
+        /// Upload id.
+        id: String,
+        /// Its size.
+        size: u64,
+        /// CSVバージョン.
+        csv_version: Option<String>,
+    },
+    /// Count one hit of a rate limit.
+    RateHit {
+        /// Counter.
+        key: String,
+        /// Unix seconds.
+        now: i64,
+        /// Window (seconds).
+        window: i64,
+        /// Hits allowed per window.
+        max: i64,
+    },
+}
+
+/// The parameters of an upload's open.
+#[derive(Debug)]
+pub(crate) struct OpenUpload {
+    pub office: String,
+    pub size: u64,
+    pub sha256: String,
+    pub now: i64,
+    pub ttl: i64,
+    pub max_open: i64,
+}
+
+/// What a committed write did.
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// The send was stored (false: its savepoint was rolled back, e.g. its key was taken).
+    Send(bool),
+    /// The upload's open.
+    Opened(Opened),
+    /// Whether the row changed.
+    Updated(bool),
+    /// `Some(seconds to wait)` when the limit was exceeded.
+    Rate(Option<i64>),
+}
+
+/// Why a write was not committed: its own statement failed (the others of the batch went
+/// on), or the batch failed (its message, and whether the database was away).
+#[derive(Debug)]
+pub(crate) enum Failed {
+    Own(sqlx::Error),
+    Batch(String, bool),
+}
+
+impl From<Failed> for RelayError {
+    fn from(f: Failed) -> Self {
+        match f {
+            Failed::Own(e) => RelayError::Db(e),
+            Failed::Batch(m, true) => RelayError::Unavailable(m),
+            Failed::Batch(m, false) => RelayError::Io(std::io::Error::other(m)),
+        }
+    }
+}
+
+/// A queued write and where its outcome goes.
+pub(crate) type Job = (Write, oneshot::Sender<Result<Done, Failed>>);
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Db {
+    /// Commit `w` (with whatever else is queued) and answer once it is durable.
+    pub(crate) async fn write(&self, w: Write) -> Result<Done, Failed> {
+        if self.postgres && !matches!(w, Write::Send(_)) {
+            return self.write_alone(w).await;
+        }
+        let (done_tx, done_rx) = oneshot::channel();
+        self.queue
+            .lock()
+            .map_err(|_| Failed::Batch("書き込みキューが壊れています。".into(), false))?
+            .push((w, done_tx));
+        let guard = self.writer.clone().lock_owned().await;
+        let batch: Vec<Job> = match self.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => Vec::new(),
+        };
+        if batch.is_empty() {
+            // An earlier holder of the lock took our write already.
+            drop(guard);
+        } else {
+            let db = self.clone();
+            tokio::spawn(async move {
+                db.commit_batch(batch).await;
+                drop(guard);
+            });
+        }
+        match done_rx.await {
+            Ok(r) => r,
+            Err(_) => Err(Failed::Batch("保存できませんでした。".into(), false)),
+        }
+    }
+
+    /// One write in its own transaction (PostgreSQL).
+    async fn write_alone(&self, w: Write) -> Result<Done, Failed> {
+        let res = async {
+            let Write::OpenUpload(o) = &w else {
+                // One statement: no transaction needed.
+                let mut conn = self.pool.acquire().await?;
+                return run(&mut conn, &w).await;
+            };
+            // The quota is read, then written: opens of one office run one at a time.
+            let (_writer, mut tx) =
+                self.begin_office_write(727276, &o.office)
+                    .await
+                    .map_err(|e| match e {
+                        RelayError::Db(e) => e,
+                        e => sqlx::Error::Protocol(e.to_string()),
+                    })?;
+            let done = run(&mut tx, &w).await?;
+            if matches!(done, Done::Opened(Opened::Quota)) {
+                tx.rollback().await?;
+            } else {
+                tx.commit().await?;
+            }
+            Ok::<_, sqlx::Error>(done)
+        }
+        .await;
+        res.map_err(Failed::Own)
+    }
+
+    /// One transaction for a batch; answers every job.
+    async fn commit_batch(&self, batch: Vec<Job>) {
+        let res = async {
+            let mut tx = self.begin_write().await?;
+            let mut out = Vec::with_capacity(batch.len());
+            for (w, _) in &batch {
+                let r = match w {
+                    Write::Send(s) => {
+                        use sqlx::Acquire;
+                        let mut sp = (&mut tx).begin().await?;
+                        match crate::mailbox::insert_rows(&mut sp, s).await {
+                            Ok(()) => {
+                                sp.commit().await?;
+                                Ok(Done::Send(true))
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, "send not stored (savepoint rolled back)");
+                                sp.rollback().await?;
+                                Ok(Done::Send(false))
+                            }
+                        }
+                    }
+                    other => run(&mut tx, other).await,
+                };
+                out.push(r);
+            }
+            // The destinations' arrival cursors, in the same transaction (`notify`).
+            let arrived: Vec<&str> = batch
+                .iter()
+                .zip(&out)
+                .filter_map(|((w, _), r)| match (w, r) {
+                    (Write::Send(s), Ok(Done::Send(true))) => Some(s),
+                    _ => None,
+                })
+                .flat_map(|s| s.destinations.iter().map(|d| d.1.as_str()))
+                .collect();
+            if !arrived.is_empty() {
+                crate::notify::record_arrivals(&mut tx, &arrived).await?;
+            }
+            tx.commit().await?;
+            self.arrivals.arrived(arrived);
+            Ok::<_, sqlx::Error>(out)
+        }
+        .await;
+        match res {
+            Ok(out) => {
+                if batch.len() > 1 {
+                    tracing::debug!(writes = batch.len(), "group commit");
+                }
+                for ((_, done), r) in batch.into_iter().zip(out) {
+                    let _ = done.send(r.map_err(Failed::Own));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writes = batch.len(), "group commit failed");
+                let msg = e.to_string();
+                let away = crate::db::is_unavailable(&e);
+                for (_, done) in batch {
+                    let _ = done.send(Err(Failed::Batch(msg.clone(), away)));
+                }
+            }
+        }
+    }
+}
+
+/// The statements of one write (not a send) inside the batch's transaction.
+async fn run(conn: &mut sqlx::AnyConnection, w: &Write) -> Result<Done, sqlx::Error> {
+    match w {
+        Write::Send(s) => {
+            crate::mailbox::insert_rows(conn, s).await?;
+            Ok(Done::Send(true))
+        }
+        Write::OpenUpload(o) => {
+            let n: i64 =
+                sqlx::query("SELECT COUNT(*) FROM uploads WHERE office = $1 AND created_at >= $2")
+                    .bind(&o.office)
+                    .bind(o.now - o.ttl)
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?;
+            if n >= o.max_open {
+                return Ok(Done::Opened(Opened::Quota));
+            }
+            crate::blob::touch_blob(conn, &o.sha256, o.size, o.now).await?;
+            let id = crate::auth::new_id();
+            sqlx::query(
+                "INSERT INTO uploads (id, office, size, sha256, received, parts, complete, created_at) VALUES ($1, $2, $3, $4, 0, '', 0, $5)",
+            )
+            .bind(&id)
+            .bind(&o.office)
+            .bind(i(o.size))
+            .bind(&o.sha256)
+            .bind(o.now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Done::Opened(Opened::Upload(Upload {
+                id,
+                office: o.office.clone(),
+                size: o.size,
+                sha256: o.sha256.clone(),
+                received: 0,
+                parts: Vec::new(),
+                complete: false,
+                csv_version: None,
+                created_at: o.now,
+            })))
+        }
+        Write::CompleteWhole {
+            id,
+            size,
+            csv_version,
+        } => {
+            let n = sqlx::query(
+                "UPDATE uploads SET received = $1, parts = '', complete = 1, csv_version = $2 WHERE id = $3 AND received = 0 AND complete = 0",
+            )
+            .bind(i(*size))
+            .bind(csv_version)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            Ok(Done::Updated(n == 1))
+        }
+        Write::RateHit {
+            key,
+            now,
+            window,
+            max,
+        } => {
+            let row = sqlx::query(
+                "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   count = CASE WHEN rate_limits.window_start <= $3 THEN 1 ELSE rate_limits.count + 1 END, \
+                   window_start = CASE WHEN rate_limits.window_start <= $3 THEN $2 ELSE rate_limits.window_start END \
+                 RETURNING count, window_start",
+            )
+            .bind(key)
+            .bind(now)
+            .bind(now - window)
+            .fetch_one(&mut *conn)
+            .await?;
+            let count: i64 = row.try_get(0)?;
+            let start: i64 = row.try_get(1)?;
+            Ok(Done::Rate(
+                (count > *max).then(|| (start + window - now).max(1)),
+            ))
+        }
+    }
+}
+
+/// A write's outcome of the wrong kind (a bug): refused rather than unwrapped.
+pub(crate) fn unexpected() -> RelayError {
+    RelayError::Io(std::io::Error::other("unexpected write outcome"))
+}
