@@ -1,6 +1,6 @@
 //! 受信一覧 (with データ受信 and the contents viewer) and 送信一覧.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,8 +57,9 @@ pub(crate) struct ReceivedScreen {
     offline: bool,
     error: Option<String>,
     view: ListView,
-    /// (transmission, file index) per visible row, in display order.
-    rows: Vec<(u32, u32)>,
+    /// The file index per visible row, in display order (its transmission is
+    /// [`ReceivedTable::transmission_of`]).
+    rows: Vec<u32>,
     selected: BTreeSet<String>,
     /// Files not yet 済 (kept with the table).
     unread: usize,
@@ -86,7 +87,7 @@ fn received_key(l: &ReceivedTable, t: usize, col: usize) -> String {
     match col {
         1 => l.message(t).to_owned(),
         2 => l.sender_name(t).to_owned(),
-        3 => f.map(|f| l.file_name(f).to_owned()).unwrap_or_default(),
+        3 => f.map(|f| l.file_name(f).to_string()).unwrap_or_default(),
         4 => f
             .map(|f| l.category(f).label().to_owned())
             .unwrap_or_default(),
@@ -131,8 +132,13 @@ impl ReceivedScreen {
         offline: bool,
         fetched_at: OffsetDateTime,
     ) {
-        let ids: BTreeSet<&str> = table.all_files().map(|f| table.file_id(f)).collect();
-        self.selected.retain(|id| ids.contains(id.as_str()));
+        if !self.selected.is_empty() {
+            let ids: HashSet<String> = table
+                .all_files()
+                .map(|f| table.file_id(f).to_string())
+                .collect();
+            self.selected.retain(|id| ids.contains(id.as_str()));
+        }
         self.unread = table.all_files().filter(|&f| !table.acquired(f)).count();
         self.table = Some(table);
         self.offline = offline;
@@ -189,7 +195,7 @@ impl ReceivedScreen {
                 );
                 for f in l.files(t) {
                     hay.push(' ');
-                    hay.push_str(l.file_name(f));
+                    l.file_name(f).push_to(&mut hay);
                 }
                 matches(&terms, &hay.to_lowercase())
             })
@@ -207,7 +213,7 @@ impl ReceivedScreen {
         self.rows.reserve_exact(l.all_files().len());
         for t in order {
             for f in l.files(t) {
-                self.rows.push((t as u32, f as u32));
+                self.rows.push(f as u32);
             }
         }
         self.rows.shrink_to_fit();
@@ -219,7 +225,7 @@ impl ReceivedScreen {
             .map(|l| {
                 l.all_files()
                     .filter(|&f| !l.acquired(f))
-                    .map(|f| l.file_id(f).to_owned())
+                    .map(|f| l.file_id(f).to_string())
                     .collect()
             })
             .unwrap_or_default()
@@ -377,17 +383,24 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                             ui.strong("内容");
                         });
                     })
-                    .body(|body| {
+                    .body(|mut body| {
+                        // The clipped columns' cells get their own clip rectangle from
+                        // egui_extras; each one is then a separate draw call, and Mesa's
+                        // software renderer keeps ≈ 28 KB per draw call of a frame (≈ 7 MB for
+                        // a screen of this table, issue 16). Their contents are truncated to the
+                        // cell (egui_extras sets `Truncate` for clipped columns), so the body's
+                        // clip rectangle draws the same pixels, and the body is one mesh.
+                        let body_clip = body.ui_mut().clip_rect();
                         body.rows(row_h, rows.len(), |mut row| {
-                            let (ti, fi) = rows[row.index()];
-                            let (t, f) = (ti as usize, fi as usize);
+                            let f = rows[row.index()] as usize;
+                            let t = l.transmission_of(f);
                             let first = l.files(t).start == f;
                             let (f_id, f_name, acquired) =
                                 (l.file_id(f), l.file_name(f), l.acquired(f));
                             let unread = !acquired;
                             row.set_selected(unread);
                             row.col(|ui| {
-                                let mut on = selected.contains(f_id);
+                                let mut on = selected.contains(&*f_id);
                                 let label = format!("{f_name} を選択");
                                 let resp = ui.add(egui::Checkbox::without_text(&mut on));
                                 resp.widget_info(|| {
@@ -400,9 +413,9 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 });
                                 if resp.on_hover_text(label.as_str()).changed() {
                                     if on {
-                                        selected.insert(f_id.to_owned());
+                                        selected.insert(f_id.to_string());
                                     } else {
-                                        selected.remove(f_id);
+                                        selected.remove(&*f_id);
                                     }
                                 }
                             });
@@ -412,11 +425,13 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 if first {
                                     ui.label(l.message(t));
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 if first {
                                     ui.label(l.sender_name(t)).on_hover_text(format!(
                                         "事業所番号 {}",
@@ -425,6 +440,7 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 let prefix = if first { "" } else { "└ " };
                                 let mark = l.mark(f);
                                 if mark == RowMark::Current {
@@ -446,8 +462,10 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                             tag.on_hover_text(h);
                                         }
                                         ui.add(
-                                            egui::Label::new(RichText::new(f_name).weak())
-                                                .truncate(),
+                                            egui::Label::new(
+                                                RichText::new(f_name.to_string()).weak(),
+                                            )
+                                            .truncate(),
                                         );
                                     });
                                 }
@@ -529,23 +547,14 @@ struct OpenRequest {
 fn open_request(l: &ReceivedTable, f: usize) -> OpenRequest {
     let mark = (l.mark(f) != RowMark::Current)
         .then(|| (l.mark(f).label(), l.mark_hover(f).unwrap_or_default()));
-    let file_t: Vec<usize> = {
-        let mut v = vec![0; l.all_files().len()];
-        for t in 0..l.len() {
-            for g in l.files(t) {
-                v[g] = t;
-            }
-        }
-        v
-    };
     let previous = l
         .all_files()
         .filter(|&g| l.superseded_by(g) == Some(f))
-        .max_by_key(|&g| (l.received_secs(file_t[g]), g))
-        .map(|g| (l.file_id(g).to_owned(), l.file_name(g).to_owned()));
+        .max_by_key(|&g| (l.received_secs(l.transmission_of(g)), g))
+        .map(|g| (l.file_id(g).to_string(), l.file_name(g).to_string()));
     OpenRequest {
-        id: l.file_id(f).to_owned(),
-        name: l.file_name(f).to_owned(),
+        id: l.file_id(f).to_string(),
+        name: l.file_name(f).to_string(),
         mark,
         previous,
     }
