@@ -122,8 +122,9 @@ impl ReceivedScreen {
     ) {
         let table = ReceivedTable::new(&items);
         drop(items);
-        super::received_table::release_freed_memory();
         self.set_table(table, offline, fetched_at);
+        // After the row order too: its temporary lists are freed by then.
+        super::received_table::release_freed_memory();
     }
 
     pub(crate) fn set_table(
@@ -384,12 +385,12 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                         });
                     })
                     .body(|mut body| {
-                        // The clipped columns' cells get their own clip rectangle from
-                        // egui_extras; each one is then a separate draw call, and Mesa's
-                        // software renderer keeps ≈ 28 KB per draw call of a frame (≈ 7 MB for
-                        // a screen of this table, issue 16). Their contents are truncated to the
-                        // cell (egui_extras sets `Truncate` for clipped columns), so the body's
-                        // clip rectangle draws the same pixels, and the body is one mesh.
+                        // egui_extras gives every cell its own clip rectangle, so every cell
+                        // is a separate draw call, and Mesa's software renderer keeps memory per
+                        // draw call of a frame (≈ 7 MB for a screen of this table, issue 16).
+                        // The cells' contents fit their cells (exact widths, or truncated:
+                        // egui_extras sets `Truncate` in the clipped columns), so the body's
+                        // clip rectangle draws the same pixels, and the body is one draw call.
                         let body_clip = body.ui_mut().clip_rect();
                         body.rows(row_h, rows.len(), |mut row| {
                             let f = rows[row.index()] as usize;
@@ -400,6 +401,7 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                             let unread = !acquired;
                             row.set_selected(unread);
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 let mut on = selected.contains(&*f_id);
                                 let label = format!("{f_name} を選択");
                                 let resp = ui.add(egui::Checkbox::without_text(&mut on));
@@ -420,6 +422,7 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 if first {
                                     ui.label(when(l.received_at(t)));
                                 }
@@ -471,15 +474,19 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 ui.label(l.category(f).label());
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 ui.label(l.version(f).unwrap_or("—"));
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 ui.label(status_text(acquired));
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 if acquired && {
                                     let label = format!("{f_name} の内容を表示");
                                     let b = ui.small_button("表示");
