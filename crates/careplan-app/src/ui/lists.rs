@@ -57,9 +57,8 @@ pub(crate) struct ReceivedScreen {
     offline: bool,
     error: Option<String>,
     view: ListView,
-    /// The file index per visible row, in display order (its transmission is
-    /// [`ReceivedTable::transmission_of`]).
-    rows: Vec<u32>,
+    /// The file per visible row, in display order.
+    rows: Rows,
     selected: BTreeSet<String>,
     /// Files not yet 済 (kept with the table).
     unread: usize,
@@ -74,10 +73,43 @@ impl Default for ReceivedScreen {
             offline: false,
             error: None,
             view: ListView::new(0),
-            rows: Vec::new(),
+            rows: Rows::List(Vec::new()),
             selected: BTreeSet::new(),
             unread: 0,
             dialog: ReceiveDialog::default(),
+        }
+    }
+}
+
+/// 受信一覧's rows: the file index per visible row (its transmission is
+/// [`ReceivedTable::transmission_of`]). Every file in the table's order, or newest first,
+/// needs no list (4 bytes per row saved in the default view).
+enum Rows {
+    /// Every file, transmissions in the table's order.
+    Forward(usize),
+    /// Every file, transmissions in reverse order, each one's files in order.
+    Backward(usize),
+    /// Any other order, or a search.
+    List(Vec<u32>),
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        match self {
+            Rows::Forward(n) | Rows::Backward(n) => *n,
+            Rows::List(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn file(&self, l: &ReceivedTable, r: usize) -> usize {
+        match self {
+            Rows::Forward(_) => r,
+            Rows::Backward(_) => l.file_in_reverse_order(r),
+            Rows::List(v) => v[r] as usize,
         }
     }
 }
@@ -177,7 +209,7 @@ impl ReceivedScreen {
 
     fn reorder(&mut self) {
         self.view.dirty = false;
-        self.rows.clear();
+        self.rows = Rows::List(Vec::new());
         let Some(l) = &self.table else {
             return;
         };
@@ -211,13 +243,18 @@ impl ReceivedScreen {
         if !self.view.ascending {
             order.reverse();
         }
-        self.rows.reserve_exact(l.all_files().len());
-        for t in order {
-            for f in l.files(t) {
-                self.rows.push(f as u32);
+        let n = l.all_files().len();
+        if order.len() == l.len() && order.iter().enumerate().all(|(i, &t)| i == t) {
+            self.rows = Rows::Forward(n);
+        } else if order.len() == l.len() && order.iter().rev().enumerate().all(|(i, &t)| i == t) {
+            self.rows = Rows::Backward(n);
+        } else {
+            let mut rows = Vec::with_capacity(order.iter().map(|&t| l.files(t).len()).sum());
+            for t in order {
+                rows.extend(l.files(t).map(|f| f as u32));
             }
+            self.rows = Rows::List(rows);
         }
-        self.rows.shrink_to_fit();
     }
 
     fn unread_ids(&self) -> Vec<String> {
@@ -393,7 +430,7 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                         // clip rectangle draws the same pixels, and the body is one draw call.
                         let body_clip = body.ui_mut().clip_rect();
                         body.rows(row_h, rows.len(), |mut row| {
-                            let f = rows[row.index()] as usize;
+                            let f = rows.file(l, row.index());
                             let t = l.transmission_of(f);
                             let first = l.files(t).start == f;
                             let (f_id, f_name, acquired) =

@@ -28,19 +28,18 @@ struct TRow {
     first_file: u32,
 }
 
-/// 20 bytes per file, plus its 16-byte ID in `ids` and its own part of the name in `names`.
+/// 16 bytes per file, plus its 16-byte ID in `ids` and its own part of the name in `names`.
 #[derive(Debug, Clone, Copy)]
 struct FRow {
     /// The shared beginning of the name (see [`name_prefix`]), [`NONE`] when none.
     name_prefix: u32,
     /// Where this file's own part of the name ends in `names` (it starts where the previous
-    /// file's ends).
+    /// file's ends; see [`put_rest`] for its form).
     name_end: u32,
     /// The later file that replaces this one (file index), [`NONE`] when none (issue 15,
-    /// computed once when the table is built).
+    /// computed once when the table is built). The later 削除 file that removes it is in
+    /// `deleted` (rare), flagged [`DELETED`].
     superseded_by: u32,
-    /// The later 削除 file that removes this one (file index), [`NONE`] when none.
-    deleted_by: u32,
     /// CSVバージョン: index into `versions`, [`NO_VERSION`] when none.
     version: u16,
     category: Category,
@@ -54,6 +53,10 @@ const NO_VERSION: u16 = u16::MAX;
 const ACQUIRED: u8 = 1;
 /// The file ID is not 32 lower-case hex digits: its 16 bytes hold a [`Span`] into `shared`.
 const ODD_ID: u8 = 2;
+/// A later 削除 file removes this one (which one: `deleted`).
+const DELETED: u8 = 4;
+/// At most this many digits at the start of a name's own part are packed two to a byte.
+const MAX_DIGITS: usize = 32;
 
 /// Whether a later file replaces or removes a received file (「最新のファイル」, issue 15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,26 +104,53 @@ impl std::fmt::Display for FileIdText<'_> {
     }
 }
 
-/// A file name in two parts: the beginning shared with other files, and its own rest.
+/// A file name in three parts: the beginning shared with other files, the digits that
+/// follow it (stored packed, spelled out here), and the rest.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FileName<'a> {
     prefix: &'a str,
-    rest: &'a str,
+    digits: [u8; MAX_DIGITS],
+    n_digits: u8,
+    tail: &'a str,
 }
 
 impl FileName<'_> {
+    fn digits(&self) -> &str {
+        std::str::from_utf8(&self.digits[..self.n_digits as usize]).unwrap_or("")
+    }
+
     /// Append the name to `out`.
     pub(crate) fn push_to(self, out: &mut String) {
         out.push_str(self.prefix);
-        out.push_str(self.rest);
+        out.push_str(self.digits());
+        out.push_str(self.tail);
     }
 }
 
 impl std::fmt::Display for FileName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.prefix)?;
-        f.write_str(self.rest)
+        f.write_str(self.digits())?;
+        f.write_str(self.tail)
     }
+}
+
+/// A name's own part, as stored: one byte with the number of digits it starts with (up to
+/// [`MAX_DIGITS`]), those digits two to a byte, then the rest as text. A standard name's
+/// `作成日時.CSV` (18 bytes) takes 12.
+fn put_rest(out: &mut Vec<u8>, rest: &str) {
+    let n = rest
+        .bytes()
+        .take(MAX_DIGITS)
+        .take_while(u8::is_ascii_digit)
+        .count();
+    out.push(n as u8);
+    for pair in rest.as_bytes()[..n].chunks(2) {
+        let hi = pair[0] - b'0';
+        let lo = pair.get(1).map_or(0, |d| d - b'0');
+        out.push(hi << 4 | lo);
+    }
+    out.extend_from_slice(&rest.as_bytes()[n..]);
 }
 
 /// The part of a file name shared by a series: a standard name is
@@ -154,7 +184,7 @@ fn hex_id(id: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
-/// The received list, compact (about 60 bytes per file for relay IDs and standard names).
+/// The received list, compact (about 50 bytes per file for relay IDs and standard names).
 #[derive(Debug, Default)]
 pub struct ReceivedTable {
     /// Strings stored once however often they occur (offices, names, messages, versions,
@@ -162,14 +192,16 @@ pub struct ReceivedTable {
     shared: String,
     /// The shared strings by index.
     spans: Vec<Span>,
-    /// The files' own parts of their names, back to back in file order.
-    names: String,
+    /// The files' own parts of their names, back to back in file order ([`put_rest`]).
+    names: Vec<u8>,
     /// CSVバージョン (index into `spans`), few distinct.
     versions: Vec<u32>,
     trans: Vec<TRow>,
     files: Vec<FRow>,
     /// File IDs, 16 bytes each (see [`ODD_ID`]).
     ids: Vec<[u8; 16]>,
+    /// (file, the later 削除 file that removes it), by file.
+    deleted: Vec<(u32, u32)>,
 }
 
 struct Builder<'a> {
@@ -228,18 +260,12 @@ impl ReceivedTable {
         let mut trans = Vec::with_capacity(items.len());
         let mut files = Vec::with_capacity(n_files);
         let mut ids = Vec::with_capacity(n_files);
-        let mut names = String::with_capacity(
-            items
-                .iter()
-                .flat_map(|t| &t.files)
-                .map(|f| f.name.len() - name_prefix(&f.name).len())
-                .sum(),
-        );
+        let mut names = Vec::new();
         for t in items {
             let first_file = files.len() as u32;
             for f in &t.files {
                 let prefix = name_prefix(&f.name);
-                names.push_str(&f.name[prefix.len()..]);
+                put_rest(&mut names, &f.name[prefix.len()..]);
                 let (id, mut flags) = match hex_id(&f.id) {
                     Some(id) => (id, 0),
                     None => {
@@ -262,7 +288,6 @@ impl ReceivedTable {
                     },
                     name_end: names.len() as u32,
                     superseded_by: NONE,
-                    deleted_by: NONE,
                     version: b.version(f.csv_version.as_deref()),
                     category: f.category,
                     flags,
@@ -288,10 +313,17 @@ impl ReceivedTable {
             id.and_then(|id| index.get(id.as_str()).copied())
                 .unwrap_or(NONE)
         };
-        for (row, m) in files.iter_mut().zip(mark_latest(&incoming)) {
+        let mut deleted = Vec::new();
+        for (f, (row, m)) in files.iter_mut().zip(mark_latest(&incoming)).enumerate() {
             row.superseded_by = at(m.superseded_by.as_ref());
-            row.deleted_by = at(m.deleted_by.as_ref());
+            let by = at(m.deleted_by.as_ref());
+            if by != NONE {
+                row.flags |= DELETED;
+                deleted.push((f as u32, by));
+            }
         }
+        deleted.shrink_to_fit();
+        names.shrink_to_fit();
         drop(index);
         drop(incoming);
         let Builder {
@@ -311,6 +343,7 @@ impl ReceivedTable {
             trans,
             files,
             ids,
+            deleted,
         }
     }
 
@@ -325,6 +358,7 @@ impl ReceivedTable {
             + self.trans.capacity() * size_of::<TRow>()
             + self.files.capacity() * size_of::<FRow>()
             + self.ids.capacity() * size_of::<[u8; 16]>()
+            + self.deleted.capacity() * size_of::<(u32, u32)>()
     }
 
     fn text(&self, sp: Span) -> &str {
@@ -382,6 +416,14 @@ impl ReceivedTable {
         self.trans[t].first_file as usize..end
     }
 
+    /// The file shown in row `r` when the transmissions are shown in reverse order (newest
+    /// first), each with its files in order: the default view needs no list of rows.
+    pub(crate) fn file_in_reverse_order(&self, r: usize) -> usize {
+        let g = self.files.len() - 1 - r;
+        let range = self.files(self.transmission_of(g));
+        range.start + range.end - 1 - g
+    }
+
     /// The transmission of file `f`.
     pub(crate) fn transmission_of(&self, f: usize) -> usize {
         self.trans
@@ -425,13 +467,26 @@ impl ReceivedTable {
             Some(p) => self.files[p].name_end as usize,
             None => 0,
         };
+        let stored = self.names.get(start..r.name_end as usize).unwrap_or(&[]);
+        let n = stored.first().map_or(0, |&n| (n as usize).min(MAX_DIGITS));
+        let packed = stored.get(1..1 + n.div_ceil(2)).unwrap_or(&[]);
+        let mut digits = [b'0'; MAX_DIGITS];
+        for (i, d) in digits.iter_mut().take(n).enumerate() {
+            let b = packed.get(i / 2).copied().unwrap_or(0);
+            *d = b'0' + if i % 2 == 0 { b >> 4 } else { b & 15 };
+        }
         FileName {
             prefix: if r.name_prefix == NONE {
                 ""
             } else {
                 self.s(r.name_prefix)
             },
-            rest: self.names.get(start..r.name_end as usize).unwrap_or(""),
+            digits,
+            n_digits: n as u8,
+            tail: stored
+                .get(1 + n.div_ceil(2)..)
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .unwrap_or(""),
         }
     }
 
@@ -452,7 +507,7 @@ impl ReceivedTable {
     /// (削除済 wins: the file is gone, whatever replaced it before.)
     pub(crate) fn mark(&self, f: usize) -> RowMark {
         let r = &self.files[f];
-        if r.deleted_by != NONE {
+        if r.flags & DELETED != 0 {
             RowMark::Deleted
         } else if r.superseded_by != NONE {
             RowMark::Superseded
@@ -472,8 +527,14 @@ impl ReceivedTable {
 
     /// The file (index) that removes `f` or, when none, replaces it.
     pub(crate) fn marked_by(&self, f: usize) -> Option<usize> {
-        self.index(self.files[f].deleted_by)
-            .or_else(|| self.superseded_by(f))
+        let deleted_by = if self.files[f].flags & DELETED != 0 {
+            self.deleted
+                .binary_search_by_key(&(f as u32), |&(g, _)| g)
+                .map_or(NONE, |i| self.deleted[i].1)
+        } else {
+            NONE
+        };
+        self.index(deleted_by).or_else(|| self.superseded_by(f))
     }
 
     /// The hover text of a mark: which file replaces or removes `f`.
@@ -658,6 +719,34 @@ mod tests {
         );
         assert_eq!(name_prefix("見積書_山田.pdf"), "見積書_");
         assert_eq!(name_prefix("scan.pdf"), "");
+        // Digits packed, odd counts, names without any, non-ASCII rests.
+        let names = [
+            "UPPLAN_202611_1310000001_43_1310000002_11_20261124100000.CSV",
+            "A_12345.pdf",
+            "scan.pdf",
+            "見積書_2026年.pdf",
+            "X_123456789012345678901234567890123456789.CSV",
+            "",
+        ];
+        let mut one = items[..1].to_vec();
+        one[0].files.truncate(1);
+        let proto = one[0].files[0].clone();
+        one[0].files = names
+            .iter()
+            .map(|n| careplan_client::ReceivedFile {
+                name: (*n).into(),
+                ..proto.clone()
+            })
+            .collect();
+        let t1 = ReceivedTable::new(&one);
+        for (f, n) in names.iter().enumerate() {
+            assert_eq!(t1.file_name(f).to_string(), *n);
+        }
+        // Newest first without a list: transmissions backwards, their files forwards.
+        let backwards: Vec<usize> = (0..t.len()).rev().flat_map(|x| t.files(x)).collect();
+        for (r, &f) in backwards.iter().enumerate() {
+            assert_eq!(t.file_in_reverse_order(r), f);
+        }
     }
 
     /// `cargo test -p careplan-app --lib table_bytes -- --nocapture` prints the figure
