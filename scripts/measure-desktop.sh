@@ -35,6 +35,13 @@ app=$(field rss_kib "$log"); app_idle=$(field idle_repaints_10s "$log")
 CAREPLAN_MEASURE=1 "$MIN" >"$log" 2>/dev/null || true
 min=$(field rss_kib "$log")
 echo "RSS 受信一覧 100 000 rows: $app KiB; minimal eframe window: $min KiB; difference: $(( (app - min) / 1024 )) MiB; idle repaints with 100 000 rows: $app_idle"
+# Where the difference goes (docs/performance.md): the same app with no row (its code and
+# screens) and with 100 rows (one screen of the table drawn, almost no data).
+for rows in 0 100; do
+  rm -rf "$d"; d=$(mktemp -d)
+  CAREPLAN_MEASURE=1 CAREPLAN_MEASURE_ROWS=$rows CAREPLAN_DATA_DIR=$d "$BIN" >"$log" 2>/dev/null || true
+  echo "RSS 受信一覧 $rows rows: $(field rss_kib "$log") KiB"
+done
 rm -rf "$d" "$log"
 cp "$BIN" /tmp/careplan-stripped && strip /tmp/careplan-stripped
 echo "binary: $(stat -c %s "$BIN") bytes as built (release profile strips), $(stat -c %s /tmp/careplan-stripped) bytes after strip"

@@ -1,6 +1,6 @@
 //! 受信一覧 (with データ受信 and the contents viewer) and 送信一覧.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,8 +57,8 @@ pub(crate) struct ReceivedScreen {
     offline: bool,
     error: Option<String>,
     view: ListView,
-    /// (transmission, file index) per visible row, in display order.
-    rows: Vec<(u32, u32)>,
+    /// The file per visible row, in display order.
+    rows: Rows,
     selected: BTreeSet<String>,
     /// Files not yet 済 (kept with the table).
     unread: usize,
@@ -73,10 +73,43 @@ impl Default for ReceivedScreen {
             offline: false,
             error: None,
             view: ListView::new(0),
-            rows: Vec::new(),
+            rows: Rows::List(Vec::new()),
             selected: BTreeSet::new(),
             unread: 0,
             dialog: ReceiveDialog::default(),
+        }
+    }
+}
+
+/// 受信一覧's rows: the file index per visible row (its transmission is
+/// [`ReceivedTable::transmission_of`]). Every file in the table's order, or newest first,
+/// needs no list (4 bytes per row saved in the default view).
+enum Rows {
+    /// Every file, transmissions in the table's order.
+    Forward(usize),
+    /// Every file, transmissions in reverse order, each one's files in order.
+    Backward(usize),
+    /// Any other order, or a search.
+    List(Vec<u32>),
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        match self {
+            Rows::Forward(n) | Rows::Backward(n) => *n,
+            Rows::List(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn file(&self, l: &ReceivedTable, r: usize) -> usize {
+        match self {
+            Rows::Forward(_) => r,
+            Rows::Backward(_) => l.file_in_reverse_order(r),
+            Rows::List(v) => v[r] as usize,
         }
     }
 }
@@ -86,7 +119,7 @@ fn received_key(l: &ReceivedTable, t: usize, col: usize) -> String {
     match col {
         1 => l.message(t).to_owned(),
         2 => l.sender_name(t).to_owned(),
-        3 => f.map(|f| l.file_name(f).to_owned()).unwrap_or_default(),
+        3 => f.map(|f| l.file_name(f).to_string()).unwrap_or_default(),
         4 => f
             .map(|f| l.category(f).label().to_owned())
             .unwrap_or_default(),
@@ -121,8 +154,9 @@ impl ReceivedScreen {
     ) {
         let table = ReceivedTable::new(&items);
         drop(items);
-        super::received_table::release_freed_memory();
         self.set_table(table, offline, fetched_at);
+        // After the row order too: its temporary lists are freed by then.
+        super::received_table::release_freed_memory();
     }
 
     pub(crate) fn set_table(
@@ -131,8 +165,13 @@ impl ReceivedScreen {
         offline: bool,
         fetched_at: OffsetDateTime,
     ) {
-        let ids: BTreeSet<&str> = table.all_files().map(|f| table.file_id(f)).collect();
-        self.selected.retain(|id| ids.contains(id.as_str()));
+        if !self.selected.is_empty() {
+            let ids: HashSet<String> = table
+                .all_files()
+                .map(|f| table.file_id(f).to_string())
+                .collect();
+            self.selected.retain(|id| ids.contains(id.as_str()));
+        }
         self.unread = table.all_files().filter(|&f| !table.acquired(f)).count();
         self.table = Some(table);
         self.offline = offline;
@@ -175,7 +214,7 @@ impl ReceivedScreen {
 
     fn reorder(&mut self) {
         self.view.dirty = false;
-        self.rows.clear();
+        self.rows = Rows::List(Vec::new());
         let Some(l) = &self.table else {
             return;
         };
@@ -194,7 +233,7 @@ impl ReceivedScreen {
                 );
                 for f in l.files(t) {
                     hay.push(' ');
-                    hay.push_str(l.file_name(f));
+                    l.file_name(f).push_to(&mut hay);
                 }
                 matches(&terms, &hay.to_lowercase())
             })
@@ -209,13 +248,18 @@ impl ReceivedScreen {
         if !self.view.ascending {
             order.reverse();
         }
-        self.rows.reserve_exact(l.all_files().len());
-        for t in order {
-            for f in l.files(t) {
-                self.rows.push((t as u32, f as u32));
+        let n = l.all_files().len();
+        if order.len() == l.len() && order.iter().enumerate().all(|(i, &t)| i == t) {
+            self.rows = Rows::Forward(n);
+        } else if order.len() == l.len() && order.iter().rev().enumerate().all(|(i, &t)| i == t) {
+            self.rows = Rows::Backward(n);
+        } else {
+            let mut rows = Vec::with_capacity(order.iter().map(|&t| l.files(t).len()).sum());
+            for t in order {
+                rows.extend(l.files(t).map(|f| f as u32));
             }
+            self.rows = Rows::List(rows);
         }
-        self.rows.shrink_to_fit();
     }
 
     fn unread_ids(&self) -> Vec<String> {
@@ -224,7 +268,7 @@ impl ReceivedScreen {
             .map(|l| {
                 l.all_files()
                     .filter(|&f| !l.acquired(f))
-                    .map(|f| l.file_id(f).to_owned())
+                    .map(|f| l.file_id(f).to_string())
                     .collect()
             })
             .unwrap_or_default()
@@ -382,17 +426,25 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                             ui.strong("内容");
                         });
                     })
-                    .body(|body| {
+                    .body(|mut body| {
+                        // egui_extras gives every cell its own clip rectangle, so every cell
+                        // is a separate draw call, and Mesa's software renderer keeps memory per
+                        // draw call of a frame (≈ 7 MB for a screen of this table, issue 16).
+                        // The cells' contents fit their cells (exact widths, or truncated:
+                        // egui_extras sets `Truncate` in the clipped columns), so the body's
+                        // clip rectangle draws the same pixels, and the body is one draw call.
+                        let body_clip = body.ui_mut().clip_rect();
                         body.rows(row_h, rows.len(), |mut row| {
-                            let (ti, fi) = rows[row.index()];
-                            let (t, f) = (ti as usize, fi as usize);
+                            let f = rows.file(l, row.index());
+                            let t = l.transmission_of(f);
                             let first = l.files(t).start == f;
                             let (f_id, f_name, acquired) =
                                 (l.file_id(f), l.file_name(f), l.acquired(f));
                             let unread = !acquired;
                             row.set_selected(unread);
                             row.col(|ui| {
-                                let mut on = selected.contains(f_id);
+                                ui.set_clip_rect(body_clip);
+                                let mut on = selected.contains(&*f_id);
                                 let label = format!("{f_name} を選択");
                                 let resp = ui.add(egui::Checkbox::without_text(&mut on));
                                 resp.widget_info(|| {
@@ -405,23 +457,26 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 });
                                 if resp.on_hover_text(label.as_str()).changed() {
                                     if on {
-                                        selected.insert(f_id.to_owned());
+                                        selected.insert(f_id.to_string());
                                     } else {
-                                        selected.remove(f_id);
+                                        selected.remove(&*f_id);
                                     }
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 if first {
                                     ui.label(when(l.received_at(t)));
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 if first {
                                     ui.label(l.message(t));
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 if first {
                                     ui.label(l.sender_name(t)).on_hover_text(format!(
                                         "事業所番号 {}",
@@ -430,6 +485,7 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 let prefix = if first { "" } else { "└ " };
                                 let mark = l.mark(f);
                                 if mark == RowMark::Current {
@@ -451,22 +507,28 @@ pub(crate) fn received_ui(app: &mut CareplanApp, ui: &mut egui::Ui) {
                                             tag.on_hover_text(h);
                                         }
                                         ui.add(
-                                            egui::Label::new(RichText::new(f_name).weak())
-                                                .truncate(),
+                                            egui::Label::new(
+                                                RichText::new(f_name.to_string()).weak(),
+                                            )
+                                            .truncate(),
                                         );
                                     });
                                 }
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 ui.label(l.category(f).label());
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 ui.label(l.version(f).unwrap_or("—"));
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 ui.label(status_text(acquired));
                             });
                             row.col(|ui| {
+                                ui.set_clip_rect(body_clip);
                                 if acquired && {
                                     let label = format!("{f_name} の内容を表示");
                                     let b = ui.small_button("表示");
@@ -534,23 +596,14 @@ struct OpenRequest {
 fn open_request(l: &ReceivedTable, f: usize) -> OpenRequest {
     let mark = (l.mark(f) != RowMark::Current)
         .then(|| (l.mark(f).label(), l.mark_hover(f).unwrap_or_default()));
-    let file_t: Vec<usize> = {
-        let mut v = vec![0; l.all_files().len()];
-        for t in 0..l.len() {
-            for g in l.files(t) {
-                v[g] = t;
-            }
-        }
-        v
-    };
     let previous = l
         .all_files()
         .filter(|&g| l.superseded_by(g) == Some(f))
-        .max_by_key(|&g| (l.received_secs(file_t[g]), g))
-        .map(|g| (l.file_id(g).to_owned(), l.file_name(g).to_owned()));
+        .max_by_key(|&g| (l.received_secs(l.transmission_of(g)), g))
+        .map(|g| (l.file_id(g).to_string(), l.file_name(g).to_string()));
     OpenRequest {
-        id: l.file_id(f).to_owned(),
-        name: l.file_name(f).to_owned(),
+        id: l.file_id(f).to_string(),
+        name: l.file_name(f).to_string(),
         mark,
         previous,
     }

@@ -17,32 +17,46 @@ struct Span {
     len: u32,
 }
 
+/// 24 bytes per transmission: the strings are indexes into the shared ones.
 #[derive(Debug, Clone, Copy)]
 struct TRow {
     received_at: i64,
-    sender_office: Span,
-    sender_name: Span,
-    message: Span,
+    sender_office: u32,
+    sender_name: u32,
+    message: u32,
+    /// Its files are `first_file..` the next transmission's `first_file`.
     first_file: u32,
-    files: u32,
 }
 
+/// 16 bytes per file, plus its 16-byte ID in `ids` and its own part of the name in `names`.
 #[derive(Debug, Clone, Copy)]
 struct FRow {
-    id: Span,
-    name: Span,
-    version: Option<Span>,
-    category: Category,
-    acquired: bool,
+    /// The shared beginning of the name (see [`name_prefix`]), [`NONE`] when none.
+    name_prefix: u32,
+    /// Where this file's own part of the name ends in `names` (it starts where the previous
+    /// file's ends; see [`put_rest`] for its form).
+    name_end: u32,
     /// The later file that replaces this one (file index), [`NONE`] when none (issue 15,
-    /// computed once when the table is built).
+    /// computed once when the table is built). The later 削除 file that removes it is in
+    /// `deleted` (rare), flagged [`DELETED`].
     superseded_by: u32,
-    /// The later 削除 file that removes this one (file index), [`NONE`] when none.
-    deleted_by: u32,
+    /// CSVバージョン: index into `versions`, [`NO_VERSION`] when none.
+    version: u16,
+    category: Category,
+    flags: u8,
 }
 
-/// No file.
+/// No file (and no string).
 const NONE: u32 = u32::MAX;
+const NO_VERSION: u16 = u16::MAX;
+/// データ取得状況 済.
+const ACQUIRED: u8 = 1;
+/// The file ID is not 32 lower-case hex digits: its 16 bytes hold a [`Span`] into `shared`.
+const ODD_ID: u8 = 2;
+/// A later 削除 file removes this one (which one: `deleted`).
+const DELETED: u8 = 4;
+/// At most this many digits at the start of a name's own part are packed two to a byte.
+const MAX_DIGITS: usize = 32;
 
 /// Whether a later file replaces or removes a received file (「最新のファイル」, issue 15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,60 +81,216 @@ impl RowMark {
     }
 }
 
-/// The received list, compact.
+/// A file ID as text: the relay's 32 hex digits are stored as 16 bytes and spelled out
+/// again here (on the stack); any other ID is borrowed from the table.
+pub(crate) enum FileIdText<'a> {
+    Hex([u8; 32]),
+    Other(&'a str),
+}
+
+impl std::ops::Deref for FileIdText<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            FileIdText::Hex(b) => std::str::from_utf8(b).unwrap_or(""),
+            FileIdText::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for FileIdText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+/// A file name in three parts: the beginning shared with other files, the digits that
+/// follow it (stored packed, spelled out here), and the rest.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileName<'a> {
+    prefix: &'a str,
+    digits: [u8; MAX_DIGITS],
+    n_digits: u8,
+    tail: &'a str,
+}
+
+impl FileName<'_> {
+    fn digits(&self) -> &str {
+        std::str::from_utf8(&self.digits[..self.n_digits as usize]).unwrap_or("")
+    }
+
+    /// Append the name to `out`.
+    pub(crate) fn push_to(self, out: &mut String) {
+        out.push_str(self.prefix);
+        out.push_str(self.digits());
+        out.push_str(self.tail);
+    }
+}
+
+impl std::fmt::Display for FileName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.prefix)?;
+        f.write_str(self.digits())?;
+        f.write_str(self.tail)
+    }
+}
+
+/// A name's own part, as stored: one byte with the number of digits it starts with (up to
+/// [`MAX_DIGITS`]), those digits two to a byte, then the rest as text. A standard name's
+/// `作成日時.CSV` (18 bytes) takes 12.
+fn put_rest(out: &mut Vec<u8>, rest: &str) {
+    let n = rest
+        .bytes()
+        .take(MAX_DIGITS)
+        .take_while(u8::is_ascii_digit)
+        .count();
+    out.push(n as u8);
+    for pair in rest.as_bytes()[..n].chunks(2) {
+        let hi = pair[0] - b'0';
+        let lo = pair.get(1).map_or(0, |d| d - b'0');
+        out.push(hi << 4 | lo);
+    }
+    out.extend_from_slice(&rest.as_bytes()[n..]);
+}
+
+/// The part of a file name shared by a series: a standard name is
+/// `種別_年月_事業所番号_サービス種別_事業所番号_サービス種別_作成日時.CSV`, and everything up
+/// to the sixth `_` repeats across a partner's files; otherwise up to the last `_`.
+fn name_prefix(name: &str) -> &str {
+    let mut end = 0;
+    for (n, (i, _)) in name.match_indices('_').enumerate() {
+        end = i + 1;
+        if n == 5 {
+            break;
+        }
+    }
+    &name[..end]
+}
+
+fn hex_id(id: &str) -> Option<[u8; 16]> {
+    let b = id.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 16];
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+/// The received list, compact (about 50 bytes per file for relay IDs and standard names).
 #[derive(Debug, Default)]
 pub struct ReceivedTable {
-    arena: String,
+    /// Strings stored once however often they occur (offices, names, messages, versions,
+    /// the shared beginnings of file names), and odd file IDs.
+    shared: String,
+    /// The shared strings by index.
+    spans: Vec<Span>,
+    /// The files' own parts of their names, back to back in file order ([`put_rest`]).
+    names: Vec<u8>,
+    /// CSVバージョン (index into `spans`), few distinct.
+    versions: Vec<u32>,
     trans: Vec<TRow>,
     files: Vec<FRow>,
+    /// File IDs, 16 bytes each (see [`ODD_ID`]).
+    ids: Vec<[u8; 16]>,
+    /// (file, the later 削除 file that removes it), by file.
+    deleted: Vec<(u32, u32)>,
 }
 
 struct Builder<'a> {
-    arena: String,
-    seen: HashMap<&'a str, Span>,
+    shared: String,
+    spans: Vec<Span>,
+    seen: HashMap<&'a str, u32>,
+    versions: Vec<u32>,
 }
 
 impl<'a> Builder<'a> {
-    fn put(&mut self, s: &str) -> Span {
-        let start = self.arena.len() as u32;
-        self.arena.push_str(s);
+    fn span(&mut self, s: &str) -> Span {
+        let start = self.shared.len() as u32;
+        self.shared.push_str(s);
         Span {
             start,
             len: s.len() as u32,
         }
     }
 
-    /// Stored once however often it occurs.
-    fn shared(&mut self, s: &'a str) -> Span {
-        if let Some(sp) = self.seen.get(s) {
-            return *sp;
+    /// Stored once however often it occurs; its index.
+    fn shared(&mut self, s: &'a str) -> u32 {
+        if let Some(&i) = self.seen.get(s) {
+            return i;
         }
-        let sp = self.put(s);
-        self.seen.insert(s, sp);
-        sp
+        let sp = self.span(s);
+        let i = self.spans.len() as u32;
+        self.spans.push(sp);
+        self.seen.insert(s, i);
+        i
+    }
+
+    fn version(&mut self, v: Option<&'a str>) -> u16 {
+        let Some(v) = v else { return NO_VERSION };
+        let i = self.shared(v);
+        match self.versions.iter().position(|&x| x == i) {
+            Some(n) => n as u16,
+            None if self.versions.len() < NO_VERSION as usize => {
+                self.versions.push(i);
+                (self.versions.len() - 1) as u16
+            }
+            None => NO_VERSION,
+        }
     }
 }
 
 impl ReceivedTable {
-    /// Convert the client's list (the strings are copied once into the arena).
+    /// Convert the client's list (the strings are copied once into the table).
     pub(crate) fn new(items: &[ReceivedTransmission]) -> Self {
         let mut b = Builder {
-            arena: String::new(),
+            shared: String::new(),
+            spans: Vec::new(),
             seen: HashMap::new(),
+            versions: Vec::new(),
         };
+        let n_files = items.iter().map(|t| t.files.len()).sum();
         let mut trans = Vec::with_capacity(items.len());
-        let mut files = Vec::with_capacity(items.iter().map(|t| t.files.len()).sum());
+        let mut files = Vec::with_capacity(n_files);
+        let mut ids = Vec::with_capacity(n_files);
+        let mut names = Vec::new();
         for t in items {
             let first_file = files.len() as u32;
             for f in &t.files {
+                let prefix = name_prefix(&f.name);
+                put_rest(&mut names, &f.name[prefix.len()..]);
+                let (id, mut flags) = match hex_id(&f.id) {
+                    Some(id) => (id, 0),
+                    None => {
+                        let sp = b.span(&f.id);
+                        let mut id = [0u8; 16];
+                        id[..4].copy_from_slice(&sp.start.to_le_bytes());
+                        id[4..8].copy_from_slice(&sp.len.to_le_bytes());
+                        (id, ODD_ID)
+                    }
+                };
+                if f.acquired {
+                    flags |= ACQUIRED;
+                }
+                ids.push(id);
                 files.push(FRow {
-                    id: b.put(&f.id),
-                    name: b.put(&f.name),
-                    version: f.csv_version.as_deref().map(|v| b.shared(v)),
-                    category: f.category,
-                    acquired: f.acquired,
+                    name_prefix: if prefix.is_empty() {
+                        NONE
+                    } else {
+                        b.shared(prefix)
+                    },
+                    name_end: names.len() as u32,
                     superseded_by: NONE,
-                    deleted_by: NONE,
+                    version: b.version(f.csv_version.as_deref()),
+                    category: f.category,
+                    flags,
                 });
             }
             trans.push(TRow {
@@ -129,7 +299,6 @@ impl ReceivedTable {
                 sender_name: b.shared(&t.sender_name),
                 message: b.shared(&t.message),
                 first_file,
-                files: t.files.len() as u32,
             });
         }
         // The marks, once per list (never per frame): `from_received` flattens the
@@ -144,25 +313,62 @@ impl ReceivedTable {
             id.and_then(|id| index.get(id.as_str()).copied())
                 .unwrap_or(NONE)
         };
-        for (row, m) in files.iter_mut().zip(mark_latest(&incoming)) {
+        let mut deleted = Vec::new();
+        for (f, (row, m)) in files.iter_mut().zip(mark_latest(&incoming)).enumerate() {
             row.superseded_by = at(m.superseded_by.as_ref());
-            row.deleted_by = at(m.deleted_by.as_ref());
+            let by = at(m.deleted_by.as_ref());
+            if by != NONE {
+                row.flags |= DELETED;
+                deleted.push((f as u32, by));
+            }
         }
+        deleted.shrink_to_fit();
+        names.shrink_to_fit();
         drop(index);
         drop(incoming);
-        let mut arena = b.arena;
-        arena.shrink_to_fit();
+        let Builder {
+            mut shared,
+            mut spans,
+            mut versions,
+            ..
+        } = b;
+        shared.shrink_to_fit();
+        spans.shrink_to_fit();
+        versions.shrink_to_fit();
         Self {
-            arena,
+            shared,
+            spans,
+            names,
+            versions,
             trans,
             files,
+            ids,
+            deleted,
         }
     }
 
-    fn s(&self, sp: Span) -> &str {
-        self.arena
+    /// Bytes held on the heap (the memory measurement, issue 16).
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.shared.capacity()
+            + self.names.capacity()
+            + self.spans.capacity() * size_of::<Span>()
+            + self.versions.capacity() * size_of::<u32>()
+            + self.trans.capacity() * size_of::<TRow>()
+            + self.files.capacity() * size_of::<FRow>()
+            + self.ids.capacity() * size_of::<[u8; 16]>()
+            + self.deleted.capacity() * size_of::<(u32, u32)>()
+    }
+
+    fn text(&self, sp: Span) -> &str {
+        self.shared
             .get(sp.start as usize..(sp.start + sp.len) as usize)
             .unwrap_or("")
+    }
+
+    fn s(&self, i: u32) -> &str {
+        self.spans.get(i as usize).map_or("", |&sp| self.text(sp))
     }
 
     /// Number of transmissions.
@@ -203,13 +409,31 @@ impl ReceivedTable {
 
     /// The file indexes of transmission `t`.
     pub(crate) fn files(&self, t: usize) -> Range<usize> {
-        let r = &self.trans[t];
-        r.first_file as usize..(r.first_file + r.files) as usize
+        let end = self
+            .trans
+            .get(t + 1)
+            .map_or(self.files.len(), |n| n.first_file as usize);
+        self.trans[t].first_file as usize..end
+    }
+
+    /// The file shown in row `r` when the transmissions are shown in reverse order (newest
+    /// first), each with its files in order: the default view needs no list of rows.
+    pub(crate) fn file_in_reverse_order(&self, r: usize) -> usize {
+        let g = self.files.len() - 1 - r;
+        let range = self.files(self.transmission_of(g));
+        range.start + range.end - 1 - g
+    }
+
+    /// The transmission of file `f`.
+    pub(crate) fn transmission_of(&self, f: usize) -> usize {
+        self.trans
+            .partition_point(|t| t.first_file as usize <= f)
+            .saturating_sub(1)
     }
 
     /// True when every file of `t` is 済.
     pub(crate) fn all_acquired(&self, t: usize) -> bool {
-        self.files(t).all(|f| self.files[f].acquired)
+        self.files(t).all(|f| self.acquired(f))
     }
 
     /// All file indexes.
@@ -218,13 +442,52 @@ impl ReceivedTable {
     }
 
     /// File ID.
-    pub(crate) fn file_id(&self, f: usize) -> &str {
-        self.s(self.files[f].id)
+    pub(crate) fn file_id(&self, f: usize) -> FileIdText<'_> {
+        let id = &self.ids[f];
+        if self.files[f].flags & ODD_ID != 0 {
+            let word = |i: usize| u32::from_le_bytes([id[i], id[i + 1], id[i + 2], id[i + 3]]);
+            return FileIdText::Other(self.text(Span {
+                start: word(0),
+                len: word(4),
+            }));
+        }
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (o, b) in out.chunks_exact_mut(2).zip(id) {
+            o[0] = HEX[(b >> 4) as usize];
+            o[1] = HEX[(b & 15) as usize];
+        }
+        FileIdText::Hex(out)
     }
 
     /// File name.
-    pub(crate) fn file_name(&self, f: usize) -> &str {
-        self.s(self.files[f].name)
+    pub(crate) fn file_name(&self, f: usize) -> FileName<'_> {
+        let r = &self.files[f];
+        let start = match f.checked_sub(1) {
+            Some(p) => self.files[p].name_end as usize,
+            None => 0,
+        };
+        let stored = self.names.get(start..r.name_end as usize).unwrap_or(&[]);
+        let n = stored.first().map_or(0, |&n| (n as usize).min(MAX_DIGITS));
+        let packed = stored.get(1..1 + n.div_ceil(2)).unwrap_or(&[]);
+        let mut digits = [b'0'; MAX_DIGITS];
+        for (i, d) in digits.iter_mut().take(n).enumerate() {
+            let b = packed.get(i / 2).copied().unwrap_or(0);
+            *d = b'0' + if i % 2 == 0 { b >> 4 } else { b & 15 };
+        }
+        FileName {
+            prefix: if r.name_prefix == NONE {
+                ""
+            } else {
+                self.s(r.name_prefix)
+            },
+            digits,
+            n_digits: n as u8,
+            tail: stored
+                .get(1 + n.div_ceil(2)..)
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .unwrap_or(""),
+        }
     }
 
     /// ファイル種別.
@@ -234,14 +497,17 @@ impl ReceivedTable {
 
     /// バージョン (CSVバージョン read from the file).
     pub(crate) fn version(&self, f: usize) -> Option<&str> {
-        self.files[f].version.map(|v| self.s(v))
+        let v = self.files[f].version;
+        (v != NO_VERSION)
+            .then(|| self.versions.get(v as usize).map(|&i| self.s(i)))
+            .flatten()
     }
 
     /// 差し替え済 / 削除済 / the newest.
     /// (削除済 wins: the file is gone, whatever replaced it before.)
     pub(crate) fn mark(&self, f: usize) -> RowMark {
         let r = &self.files[f];
-        if r.deleted_by != NONE {
+        if r.flags & DELETED != 0 {
             RowMark::Deleted
         } else if r.superseded_by != NONE {
             RowMark::Superseded
@@ -261,8 +527,14 @@ impl ReceivedTable {
 
     /// The file (index) that removes `f` or, when none, replaces it.
     pub(crate) fn marked_by(&self, f: usize) -> Option<usize> {
-        self.index(self.files[f].deleted_by)
-            .or_else(|| self.superseded_by(f))
+        let deleted_by = if self.files[f].flags & DELETED != 0 {
+            self.deleted
+                .binary_search_by_key(&(f as u32), |&(g, _)| g)
+                .map_or(NONE, |i| self.deleted[i].1)
+        } else {
+            NONE
+        };
+        self.index(deleted_by).or_else(|| self.superseded_by(f))
     }
 
     /// The hover text of a mark: which file replaces or removes `f`.
@@ -280,7 +552,7 @@ impl ReceivedTable {
 
     /// データ取得状況: true = 済.
     pub(crate) fn acquired(&self, f: usize) -> bool {
-        self.files[f].acquired
+        self.files[f].flags & ACQUIRED != 0
     }
 }
 
@@ -352,8 +624,8 @@ mod tests {
         assert_eq!(t.sender_office(1), "1370526111");
         assert_eq!(t.files(0), 0..2);
         assert_eq!(t.files(1), 2..2);
-        assert_eq!(t.file_name(1), "B.PDF");
-        assert_eq!(t.file_id(0), "f1");
+        assert_eq!(t.file_name(1).to_string(), "B.PDF");
+        assert_eq!(&*t.file_id(0), "f1");
         assert_eq!(t.version(0), Some("202404"));
         assert_eq!(t.version(1), None);
         assert_eq!(t.category(1), Category::Attachment);
@@ -422,5 +694,74 @@ mod tests {
         assert_eq!(t.mark(4), RowMark::Current);
         assert_eq!(t.mark_hover(4), None);
         assert_eq!(RowMark::Current.label(), "");
+    }
+
+    #[test]
+    fn relay_ids_and_shared_name_beginnings_come_back_unchanged() {
+        let items = crate::ui::launch::synthetic_received(1000);
+        let t = ReceivedTable::new(&items);
+        let flat: Vec<_> = items.iter().flat_map(|x| &x.files).collect();
+        assert_eq!(t.all_files().len(), flat.len());
+        for (f, orig) in flat.iter().enumerate() {
+            assert_eq!(&*t.file_id(f), orig.id);
+            assert_eq!(t.file_name(f).to_string(), orig.name);
+            assert_eq!(t.version(f), orig.csv_version.as_deref());
+            assert_eq!(t.acquired(f), orig.acquired);
+            let tr = t.transmission_of(f);
+            assert!(t.files(tr).contains(&f));
+        }
+        // Upper-case hex, other lengths: kept as text.
+        assert_eq!(hex_id("0123456789ABCDEF0123456789abcdef"), None);
+        assert_eq!(hex_id("0123456789abcdef"), None);
+        assert_eq!(
+            name_prefix("UPPLAN_202611_1310000001_43_1310000002_11_20261124100000.CSV"),
+            "UPPLAN_202611_1310000001_43_1310000002_11_"
+        );
+        assert_eq!(name_prefix("見積書_山田.pdf"), "見積書_");
+        assert_eq!(name_prefix("scan.pdf"), "");
+        // Digits packed, odd counts, names without any, non-ASCII rests.
+        let names = [
+            "UPPLAN_202611_1310000001_43_1310000002_11_20261124100000.CSV",
+            "A_12345.pdf",
+            "scan.pdf",
+            "見積書_2026年.pdf",
+            "X_123456789012345678901234567890123456789.CSV",
+            "",
+        ];
+        let mut one = items[..1].to_vec();
+        one[0].files.truncate(1);
+        let proto = one[0].files[0].clone();
+        one[0].files = names
+            .iter()
+            .map(|n| careplan_client::ReceivedFile {
+                name: (*n).into(),
+                ..proto.clone()
+            })
+            .collect();
+        let t1 = ReceivedTable::new(&one);
+        for (f, n) in names.iter().enumerate() {
+            assert_eq!(t1.file_name(f).to_string(), *n);
+        }
+        // Newest first without a list: transmissions backwards, their files forwards.
+        let backwards: Vec<usize> = (0..t.len()).rev().flat_map(|x| t.files(x)).collect();
+        for (r, &f) in backwards.iter().enumerate() {
+            assert_eq!(t.file_in_reverse_order(r), f);
+        }
+    }
+
+    /// `cargo test -p careplan-app --lib table_bytes -- --nocapture` prints the figure
+    /// quoted in docs/performance.md.
+    #[test]
+    fn table_bytes_for_100_000_rows() {
+        let items = crate::ui::launch::synthetic_received(100_000);
+        let t = ReceivedTable::new(&items);
+        let bytes = t.heap_bytes();
+        println!(
+            "100 000 rows: {} bytes ({:.1} per file), {} transmissions",
+            bytes,
+            bytes as f64 / 100_000.0,
+            t.len()
+        );
+        assert!(bytes < 8 * 1024 * 1024, "{bytes}");
     }
 }
