@@ -814,6 +814,45 @@ fn raw_tls(
     rustls::StreamOwned::new(conn, tcp)
 }
 
+/// Send the first `cut` bytes of `bytes` as upload `id`'s body (declared whole), break the
+/// connection, and wait until the relay reports what it kept: the offset, checked to be
+/// more than nothing and no more than was sent.
+fn break_upload_after(
+    r: &RunningRelay,
+    demo: &DemoInfo,
+    a: &Office,
+    token: &str,
+    id: &str,
+    bytes: &[u8],
+    cut: usize,
+) -> u64 {
+    use std::io::Write;
+    {
+        let mut t = raw_tls(r, &a.info, &demo.ca);
+        write!(
+            t,
+            "PUT /api/v1/uploads/{id} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nUpload-Offset: 0\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            bytes.len()
+        )
+        .expect("head");
+        t.write_all(&bytes[..cut]).expect("part of the body");
+        t.flush().expect("flush");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        t.sock.shutdown(std::net::Shutdown::Both).expect("break");
+    }
+    let t0 = std::time::Instant::now();
+    let mut offset = 0;
+    while offset == 0 && t0.elapsed() < std::time::Duration::from_secs(10) {
+        let (s, body, _) = a.get(&format!("/api/v1/uploads/{id}"));
+        assert_eq!(s, 200);
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        offset = v["offset"].as_u64().expect("offset");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(offset > 0 && offset <= cut as u64, "kept {offset} bytes");
+    offset
+}
+
 /// Files travel as raw bytes: an upload broken mid-body keeps what arrived and continues
 /// from the relay's offset; a wrong offset is 409 with the right one; a body longer than
 /// declared is 413; bytes that do not match the declared SHA-256 are refused and the upload
@@ -839,31 +878,7 @@ fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
 
     // 1 MB of a 3 MB body, then the connection breaks.
     let cut = 1_000_000;
-    {
-        let mut t = raw_tls(&r, &a.info, &demo.ca);
-        write!(
-            t,
-            "PUT /api/v1/uploads/{id} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nUpload-Offset: 0\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-            bytes.len()
-        )
-        .expect("head");
-        t.write_all(&bytes[..cut]).expect("part of the body");
-        t.flush().expect("flush");
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        t.sock.shutdown(std::net::Shutdown::Both).expect("break");
-    }
-    let state = || {
-        let (s, body, _) = a.get(&format!("/api/v1/uploads/{id}"));
-        assert_eq!(s, 200);
-        serde_json::from_slice::<Value>(&body).expect("json")
-    };
-    let t0 = std::time::Instant::now();
-    let mut offset = 0;
-    while offset == 0 && t0.elapsed() < std::time::Duration::from_secs(10) {
-        offset = state()["offset"].as_u64().expect("offset");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(offset > 0 && offset <= cut as u64, "kept {offset} bytes");
+    let offset = break_upload_after(&r, &demo, &a, &token, &id, &bytes, cut);
     let put = |from: u64, body: &[u8]| {
         let mut resp = a
             .agent
@@ -1017,7 +1032,6 @@ fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
 /// part); when its body breaks midway, what arrived is kept as a part and the client
 /// continues from the relay's offset, as with a large file.
 fn a_small_upload_broken_midway_continues(backend: Backend) {
-    use std::io::Write;
     let (_dir, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
     a.login();
@@ -1032,31 +1046,12 @@ fn a_small_upload_broken_midway_continues(backend: Backend) {
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().expect("id").to_owned();
     let cut = 100_000;
-    {
-        let mut t = raw_tls(&r, &a.info, &demo.ca);
-        write!(
-            t,
-            "PUT /api/v1/uploads/{id} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nUpload-Offset: 0\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-            bytes.len()
-        )
-        .expect("head");
-        t.write_all(&bytes[..cut]).expect("part of the body");
-        t.flush().expect("flush");
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        t.sock.shutdown(std::net::Shutdown::Both).expect("break");
-    }
+    let offset = break_upload_after(&r, &demo, &a, &token, &id, &bytes, cut);
     let state = || {
         let (s, body, _) = a.get(&format!("/api/v1/uploads/{id}"));
         assert_eq!(s, 200);
         serde_json::from_slice::<Value>(&body).expect("json")
     };
-    let t0 = std::time::Instant::now();
-    let mut offset = 0;
-    while offset == 0 && t0.elapsed() < std::time::Duration::from_secs(10) {
-        offset = state()["offset"].as_u64().expect("offset");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(offset > 0 && offset <= cut as u64, "kept {offset} bytes");
     assert_eq!(state()["complete"], false);
     let at = usize::try_from(offset).expect("offset");
     let mut resp = a
