@@ -1132,13 +1132,7 @@ pub(crate) fn confirm_modal(
         ui.heading(title);
         body(ui);
         ui.horizontal(|ui| {
-            let r = ui.button(RichText::new(ok).strong());
-            // The default button: focused when the dialog opens, so Enter (or Space) answers
-            // it; Tab reaches the other; Escape cancels.
-            if ui.memory(|m| m.focused().is_none()) {
-                r.request_focus();
-            }
-            if r.clicked() {
+            if default_button(ui, ok).clicked() {
                 answer = Some(true);
             }
             if ui.button(cancel).clicked() {
@@ -1150,6 +1144,16 @@ pub(crate) fn confirm_modal(
         answer = Some(false);
     }
     answer
+}
+
+/// A dialog's default button (bold): focused when the dialog opens, so Enter (or Space)
+/// answers it; Tab reaches the others; Escape cancels.
+pub(crate) fn default_button(ui: &mut egui::Ui, text: &str) -> egui::Response {
+    let r = ui.button(RichText::new(text).strong());
+    if ui.memory(|m| m.focused().is_none()) {
+        r.request_focus();
+    }
+    r
 }
 
 /// 「（なし）」 for an empty メッセージ.

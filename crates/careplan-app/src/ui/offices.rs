@@ -620,11 +620,7 @@ impl Offices {
             ));
             ui.label("最小化すると、タスクバーに入ったまま自動送受信を続けます。");
             ui.horizontal(|ui| {
-                let r = ui.button(RichText::new("最小化して続ける").strong());
-                if ui.memory(|m| m.focused().is_none()) {
-                    r.request_focus();
-                }
-                if r.clicked() {
+                if super::default_button(ui, "最小化して続ける").clicked() {
                     choice = Some(Choice::Minimise);
                 }
                 if ui.button("終了する").clicked() {
