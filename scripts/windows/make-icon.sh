@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Draw the application icon (assets/icon.png, assets/icon.ico) with ImageMagick.
+# Draw the application icon (assets/icon.png, assets/icon.ico, assets/tray-32*.png) with ImageMagick.
 # Original drawing: a teal tile, a white sheet with ruled lines (the care plan), and two
 # arrows (the exchange between offices). No third-party art. Re-run after changing it.
 set -euo pipefail
@@ -21,4 +21,10 @@ done
 cp "$tmp/icon-256.png" assets/icon.png
 convert "$tmp/icon-16.png" "$tmp/icon-24.png" "$tmp/icon-32.png" "$tmp/icon-48.png" \
   "$tmp/icon-64.png" "$tmp/icon-128.png" "$tmp/icon-256.png" assets/icon.ico
-echo "make-icon: wrote assets/icon.png and assets/icon.ico"
+# The notification-area (tray) icon, 32 px: plain, and with an orange dot for files not yet
+# received (src/tray.rs decodes both at start).
+convert "$tmp/icon-256.png" -resize 32x32 -depth 8 "PNG32:assets/tray-32.png"
+convert "$tmp/icon-256.png" \
+  -fill '#d9381e' -stroke '#ffffff' -strokewidth 14 -draw 'circle 196,60 196,4' \
+  -resize 32x32 -depth 8 "PNG32:assets/tray-32-unread.png"
+echo "make-icon: wrote assets/icon.png, assets/icon.ico and assets/tray-32*.png"

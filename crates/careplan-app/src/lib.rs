@@ -10,6 +10,7 @@ mod demo;
 pub mod notify;
 pub mod report_pdf;
 pub mod single_instance;
+pub mod tray;
 pub mod ui;
 pub mod viewer;
 pub mod win_console;

@@ -10,14 +10,12 @@ use std::time::{Duration, Instant};
 
 use careplan_app::ui::offices::{Offices, load_registry};
 use careplan_app::ui::{AppConfig, RelaySource};
+use careplan_client::Store;
 use careplan_client::store::Direction;
-use careplan_client::{
-    Client, ClientOptions, Identity, OutgoingFile, ProfilePaths, SendMode, Store,
-};
 use careplan_relay::demo::DemoInfo;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use support::kittest::{click_label, contains, demo_relay, wait_until, window};
+use support::kittest::{click_label, contains, demo_relay, send_plan_set, wait_until, window};
 
 type H = Harness<'static, Offices>;
 
@@ -122,44 +120,12 @@ fn two_offices_on_one_pc_each_see_only_their_own_data() {
     h.state_mut().take_announcements();
 
     // The care manager's profile sends a set to the provider (its own store: its ledger).
-    let users = careplan_core::demo::demo_users(5, 1);
-    let office = |i: usize| careplan_core::demo::DemoOffice {
-        number: careplan_core::OfficeNumber::parse(&info.offices[i].office).expect("office"),
-        name: info.offices[i].name.clone(),
-        service: careplan_core::ServiceType::parse(if i == 0 { "43" } else { "11" })
-            .expect("service"),
-        care_manager: i == 0,
-    };
-    let set =
-        careplan_core::demo::plan_set(&office(0), &office(1), "202612", "20261202101500", &users);
-    let o = &info.offices[0];
-    let c = Client::new(
-        h.state().store_at(0).expect("store").clone(),
-        &Identity::from_paths(&ProfilePaths::in_dir(&o.profile)).expect("identity"),
-        &info.relay_url,
-        ClientOptions::default(),
-    )
-    .expect("client");
-    c.login(
-        &o.personal_user,
-        &o.personal_password,
-        &o.office_user,
-        &o.office_password,
-    )
-    .expect("login");
-    let files: Vec<OutgoingFile> = set
-        .iter()
-        .map(|f| OutgoingFile {
-            name: f.name.clone(),
-            bytes: f.bytes.clone(),
-        })
-        .collect();
-    let plan = c
-        .prepare_send(files, "複数事業所のテスト", &SendMode::Single { to: None })
-        .expect("plan");
-    let receipt = c.send(&plan, true).expect("send");
-    let tid = receipt.ids[0].clone();
-    drop(c);
+    let (tid, set) = send_plan_set(
+        &info,
+        h.state().store_at(0).expect("store"),
+        "20261202101500",
+        "複数事業所のテスト",
+    );
 
     // The provider, not shown, is woken by the relay, counts the set and announces it.
     wait(&mut h, "the provider counts the new set", |h| {
@@ -170,7 +136,7 @@ fn two_offices_on_one_pc_each_see_only_their_own_data() {
     assert_eq!(a[0].profile, "ひまわり訪問介護");
     assert_eq!(a[0].files, set.len());
     assert!(
-        !a[0].text().1.contains(&set[0].name),
+        !a[0].text().1.contains(&set[0]),
         "no file names in a notification"
     );
     assert!(
@@ -204,7 +170,7 @@ fn two_offices_on_one_pc_each_see_only_their_own_data() {
     assert_eq!(h.state().active(), 1);
     click(&mut h, "受信一覧");
     wait(&mut h, "the provider's list shows the set", |h| {
-        contains(h, &set[0].name)
+        contains(h, &set[0])
     });
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::PageDown);
     h.run_steps(2);
@@ -212,7 +178,7 @@ fn two_offices_on_one_pc_each_see_only_their_own_data() {
     click(&mut h, "受信一覧");
     h.run_steps(5);
     assert!(
-        !contains(&h, &set[0].name),
+        !contains(&h, &set[0]),
         "the care manager's 受信一覧 never shows the provider's arrival"
     );
 

@@ -183,7 +183,6 @@ pub fn run() -> ExitCode {
             Box::new(move |cc| {
                 install_fonts(&cc.egui_ctx);
                 install_style(&cc.egui_ctx);
-                watch_focus_requests(&cc.egui_ctx, guard);
                 let note = adapter_note(cc, choice);
                 tracing::info!(renderer = choice.key(), adapter = %note, ms = started.elapsed().as_millis() as u64, "window ready");
                 save_renderer(&file, choice);
@@ -200,10 +199,23 @@ pub fn run() -> ExitCode {
                     if std::env::var_os("CAREPLAN_MEASURE").is_some() {
                         spawn_measure(app.frame_counter());
                     }
+                    watch_focus_requests(&cc.egui_ctx, guard, |ctx| {
+                        ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                        ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                    });
                     return Ok(Box::new(app));
                 }
                 let mut offices = super::offices::Offices::open(&root, cfg);
                 offices.set_notifier(crate::notify::show);
+                // Created here, on the window's thread: on Windows the icon's messages
+                // come through this thread's message loop.
+                if let Some(tray) = crate::tray::Tray::start(&cc.egui_ctx) {
+                    offices.set_tray(tray);
+                }
+                let request = offices.show_request();
+                watch_focus_requests(&cc.egui_ctx, guard, move |_| {
+                    request.store(true, std::sync::atomic::Ordering::Relaxed);
+                });
                 if std::env::var_os("CAREPLAN_MEASURE").is_some() {
                     spawn_measure(offices.app().frame_counter());
                 }
@@ -242,8 +254,13 @@ pub fn run() -> ExitCode {
 }
 
 /// A second start leaves a request (see [`crate::single_instance`]); a background thread
-/// looks for it twice a second (a `stat`, no repaint) and raises the window when it comes.
-fn watch_focus_requests(ctx: &egui::Context, guard: std::sync::Arc<crate::single_instance::Guard>) {
+/// looks for it twice a second (a `stat`, no repaint) and, when it comes, calls `raise`
+/// (which brings the window forward, also from the notification area) and repaints.
+fn watch_focus_requests(
+    ctx: &egui::Context,
+    guard: std::sync::Arc<crate::single_instance::Guard>,
+    raise: impl Fn(&egui::Context) + Send + 'static,
+) {
     let ctx = ctx.clone();
     let _ = std::thread::Builder::new()
         .name("careplan-focus".into())
@@ -251,8 +268,7 @@ fn watch_focus_requests(ctx: &egui::Context, guard: std::sync::Arc<crate::single
             loop {
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 if guard.focus_requested() {
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                    raise(&ctx);
                     ctx.request_repaint();
                 }
             }

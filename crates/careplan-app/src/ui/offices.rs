@@ -20,6 +20,8 @@
 //! 高コントラスト are the terminal's: a change is copied to every profile.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use careplan_client::{ProfilePaths, Store};
@@ -74,6 +76,9 @@ pub struct Registry {
     pub active: String,
     /// In header order.
     pub offices: Vec<ProfileEntry>,
+    /// The user was told once that closing the window keeps 自動送受信 running in the
+    /// notification area.
+    pub tray_told: bool,
 }
 
 /// A profile id read from a file or a folder name: `main`, or `o` + digits/letters.
@@ -127,6 +132,7 @@ pub fn load_registry(root: &Path) -> Registry {
         version: 1,
         active: String::new(),
         offices: Vec::new(),
+        tray_told: file.tray_told,
     };
     let mut push = |e: ProfileEntry| {
         if !out.offices.iter().any(|o| o.id == e.id) {
@@ -234,6 +240,14 @@ pub struct Offices {
     close_ask: Option<Vec<String>>,
     /// The user chose 終了する: the next close request goes through.
     close_confirmed: bool,
+    /// The icon in the notification area, where the system has one.
+    tray: Option<crate::tray::Tray>,
+    /// The window is hidden in the notification area.
+    hidden: bool,
+    /// See [`Registry::tray_told`].
+    tray_told: bool,
+    /// A second start of the app asks for the window (see [`Offices::show_request`]).
+    show_request: Arc<AtomicBool>,
 }
 
 /// 「新しいデータが届きました」 for one profile.
@@ -264,6 +278,7 @@ impl Offices {
     /// cannot be opened is left out with a warning (its folder is not touched).
     pub fn open(root: &Path, config: AppConfig) -> Self {
         let registry = load_registry(root);
+        let tray_told = registry.tray_told;
         let demo = match &config.relay {
             RelaySource::Demo(info) => Some(info.clone()),
             _ => None,
@@ -326,7 +341,33 @@ impl Offices {
             notifier: None,
             close_ask: None,
             close_confirmed: false,
+            tray: None,
+            hidden: false,
+            tray_told,
+            show_request: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Show the files not yet received in `tray`, take its menu's commands, and hide the
+    /// window there when it is closed while 自動送受信 runs.
+    pub fn set_tray(&mut self, tray: crate::tray::Tray) {
+        self.tray = Some(tray);
+    }
+
+    /// The icon in the notification area, if there is one.
+    pub fn tray(&self) -> Option<&crate::tray::Tray> {
+        self.tray.as_ref()
+    }
+
+    /// Whether the window is hidden in the notification area.
+    pub fn is_hidden(&self) -> bool {
+        self.hidden
+    }
+
+    /// Set (from any thread, then `request_repaint`) to bring the window back: a second
+    /// start of the app does this.
+    pub fn show_request(&self) -> Arc<AtomicBool> {
+        self.show_request.clone()
     }
 
     /// Where arrivals are announced (the OS notification); without one they are only kept
@@ -494,6 +535,7 @@ impl Offices {
             version: 1,
             active: self.profiles[self.active].entry.id.clone(),
             offices: self.profiles.iter().map(|p| p.entry.clone()).collect(),
+            tray_told: self.tray_told,
         }
     }
 
@@ -540,16 +582,38 @@ impl Offices {
         }
     }
 
-    /// Draw the window (eframe and kittest call this).
+    /// One frame: [`Offices::background`], then the window (kittest calls this; eframe
+    /// calls the two parts itself, the first also while the window is hidden).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        for (i, p) in self.profiles.iter_mut().enumerate() {
-            if i != self.active {
-                p.app.tick(&ctx);
-            }
+        self.background(&ctx);
+        self.draw(ui);
+    }
+
+    /// The work that goes on while the window is hidden in the notification area (eframe
+    /// runs it then whenever a worker, the icon or a timer asks for a repaint): every
+    /// profile's finished work (arrivals, lists, 自動送受信), announcements, the title, the
+    /// icon and its menu, the kiosk lock, and what a close request means.
+    pub fn background(&mut self, ctx: &egui::Context) {
+        if self.show_request.swap(false, Ordering::Relaxed) {
+            self.show_window(ctx);
+        }
+        for p in &mut self.profiles {
+            p.app.tick(ctx);
         }
         self.share_demo();
-        self.kiosk_lock(&ctx);
+        self.kiosk_lock(ctx);
+        self.remember_offices();
+        self.announce();
+        self.update_title(ctx);
+        self.tray_commands(ctx);
+        self.sync_tray();
+        self.close_request(ctx);
+    }
+
+    /// Draw the window.
+    fn draw(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
         let switch = ctx.input_mut(|i| {
             if i.consume_key(egui::Modifiers::COMMAND, egui::Key::PageDown) {
                 1
@@ -572,12 +636,75 @@ impl Offices {
         };
         self.profiles[active].app.show(ui);
         self.share_look(look);
-        self.remember_offices();
-        self.announce();
-        self.update_title(&ctx);
         self.add_dialog(&ctx);
         self.remove_dialog(&ctx);
-        self.close_guard(&ctx);
+        self.close_dialog(&ctx);
+    }
+
+    /// Hide the window in the notification area (自動送受信 goes on).
+    pub fn hide_window(&mut self, ctx: &egui::Context) {
+        self.hidden = true;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
+    }
+
+    /// Bring the window back, in front.
+    pub fn show_window(&mut self, ctx: &egui::Context) {
+        self.hidden = false;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+        ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+        ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+        ctx.request_repaint();
+    }
+
+    /// Carry out what the icon's menu asked for.
+    fn tray_commands(&mut self, ctx: &egui::Context) {
+        let Some(tray) = &self.tray else { return };
+        for c in tray.commands() {
+            self.tray_command(ctx, c);
+        }
+    }
+
+    /// One command of the icon's menu (also called by tests).
+    pub fn tray_command(&mut self, ctx: &egui::Context, c: crate::tray::TrayCommand) {
+        use crate::tray::TrayCommand;
+        match c {
+            TrayCommand::Open => self.show_window(ctx),
+            TrayCommand::Received => {
+                // The office with files not yet received (the one shown when several have).
+                let shown = self.active;
+                let target = std::iter::once(shown)
+                    .chain(0..self.profiles.len())
+                    .find(|&i| self.unread(i).is_some_and(|n| n > 0))
+                    .unwrap_or(shown);
+                self.switch_to(target);
+                let app = &mut self.profiles[target].app;
+                if app.is_logged_in() {
+                    app.open_tab(ctx, super::Tab::Received);
+                }
+                self.show_window(ctx);
+            }
+            TrayCommand::Quit => {
+                self.close_ask = None;
+                self.close_confirmed = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                ctx.request_repaint();
+            }
+        }
+    }
+
+    /// The icon shows the files not yet received of every profile.
+    fn sync_tray(&mut self) {
+        if self.tray.is_none() {
+            return;
+        }
+        let per_office: Vec<(String, Option<usize>)> = (0..self.profiles.len())
+            .map(|i| (self.profiles[i].entry.display(i), self.unread(i)))
+            .collect();
+        let total = per_office.iter().filter_map(|(_, n)| *n).sum();
+        let tip = crate::tray::tooltip(&per_office);
+        if let Some(t) = &mut self.tray {
+            t.set(total, &tip);
+        }
     }
 
     /// The question shown when the window is asked to close while 自動送受信 runs (the
@@ -586,24 +713,39 @@ impl Offices {
         self.close_ask.as_deref()
     }
 
-    /// Closing the window ends the app and with it every profile's watched folders: while
-    /// any run, the close is held and the user chooses — minimise and keep them running
-    /// (the default button), quit, or cancel (also Escape).
-    fn close_guard(&mut self, ctx: &egui::Context) {
-        if ctx.input(|i| i.viewport().close_requested()) && !self.close_confirmed {
-            let running: Vec<String> = self
-                .profiles
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.app.watch.is_running())
-                .map(|(i, p)| p.entry.display(i))
-                .collect();
-            if !running.is_empty() {
-                ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
-                self.close_ask = Some(running);
-            }
+    /// Closing the window would end the app and with it every profile's watched folders.
+    /// While any run, the close is held: with an icon in the notification area the window
+    /// hides there (the first time, after saying so: [`Offices::close_dialog`]); without
+    /// one the user chooses — minimise and keep them running, quit, or cancel. A close
+    /// asked while the window is hidden (the system's logoff) goes through.
+    fn close_request(&mut self, ctx: &egui::Context) {
+        if !ctx.input(|i| i.viewport().close_requested()) || self.close_confirmed || self.hidden {
+            return;
         }
+        let running: Vec<String> = self
+            .profiles
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.app.watch.is_running())
+            .map(|(i, p)| p.entry.display(i))
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+        if self.tray_told && self.tray.as_ref().is_some_and(|t| t.shown()) {
+            self.hide_window(ctx);
+        } else {
+            self.close_ask = Some(running);
+        }
+    }
+
+    /// The question of [`Offices::close_request`]: with the icon, 「通知領域で続ける」 (the
+    /// default; remembered, not asked again) / 終了する / キャンセル; without it,
+    /// 「最小化して続ける」 / 終了する / キャンセル. Escape cancels.
+    fn close_dialog(&mut self, ctx: &egui::Context) {
         let Some(names) = &self.close_ask else { return };
+        let tray = self.tray.as_ref().is_some_and(|t| t.shown());
         #[derive(PartialEq)]
         enum Choice {
             Minimise,
@@ -618,9 +760,15 @@ impl Offices {
                 "{} の自動送受信が動いています。ウィンドウを閉じるとアプリが終了し、送信フォルダに置いたファイルは送られず、届いたデータも受信フォルダに保存されません。",
                 names.join("、")
             ));
-            ui.label("最小化すると、タスクバーに入ったまま自動送受信を続けます。");
+            let keep = if tray {
+                ui.label("「通知領域で続ける」を選ぶと、ウィンドウを閉じたあとも画面右下の通知領域のアイコンで自動送受信を続けます。アイコンをクリックするとこの画面に戻り、アイコンのメニューの「終了」でアプリを終了します。次からは、閉じるとそのまま通知領域に入ります。");
+                "通知領域で続ける"
+            } else {
+                ui.label("最小化すると、タスクバーに入ったまま自動送受信を続けます。");
+                "最小化して続ける"
+            };
             ui.horizontal(|ui| {
-                if super::default_button(ui, "最小化して続ける").clicked() {
+                if super::default_button(ui, keep).clicked() {
                     choice = Some(Choice::Minimise);
                 }
                 if ui.button("終了する").clicked() {
@@ -637,7 +785,13 @@ impl Offices {
         match choice {
             Some(Choice::Minimise) => {
                 self.close_ask = None;
-                ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+                if tray {
+                    self.tray_told = true;
+                    self.save();
+                    self.hide_window(ctx);
+                } else {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+                }
             }
             Some(Choice::Quit) => {
                 self.close_ask = None;
@@ -748,8 +902,9 @@ impl Offices {
 
     /// One kiosk lock for every profile: the shortest idle time any of them asks for.
     fn kiosk_lock(&mut self, ctx: &egui::Context) {
-        let any_input =
-            ctx.input(|i| !i.events.is_empty() || i.pointer.is_moving() || i.pointer.any_down());
+        // While hidden, the input is that of the last frame shown: not new input.
+        let any_input = !self.hidden
+            && ctx.input(|i| !i.events.is_empty() || i.pointer.is_moving() || i.pointer.any_down());
         if any_input {
             self.last_input = Instant::now();
         }
@@ -763,7 +918,9 @@ impl Offices {
             (None, Some(m)) => Duration::from_secs(u64::from(m) * 60),
             (None, None) => return,
         };
-        if !self.profiles.iter().any(|p| p.app.is_logged_in()) {
+        // Hidden in the notification area, nothing is on the screen and 自動送受信 goes on;
+        // the lock falls due the moment the window is shown again, before it is drawn.
+        if self.hidden || !self.profiles.iter().any(|p| p.app.is_logged_in()) {
             return;
         }
         let idle = self.last_input.elapsed();
@@ -1062,8 +1219,12 @@ fn open_profile(
 }
 
 impl eframe::App for Offices {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.background(ctx);
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.show(ui);
+        self.draw(ui);
     }
 }
 
@@ -1093,6 +1254,7 @@ mod tests {
         // The file names o3 first, a profile without a folder, and a hostile id.
         let file = Registry {
             version: 1,
+            tray_told: true,
             active: "o3".into(),
             offices: vec![
                 ProfileEntry {

@@ -135,3 +135,68 @@ impl App {
 pub fn contains<S>(h: &Harness<'static, S>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
 }
+
+/// Demo office `i` of the demo relay as `careplan_core::demo` draws its files (office 0 is
+/// the care manager's).
+pub fn demo_office(
+    info: &careplan_relay::demo::DemoInfo,
+    i: usize,
+) -> careplan_core::demo::DemoOffice {
+    careplan_core::demo::DemoOffice {
+        number: careplan_core::OfficeNumber::parse(&info.offices[i].office).expect("office"),
+        name: info.offices[i].name.clone(),
+        service: careplan_core::ServiceType::parse(if i == 0 { "43" } else { "11" })
+            .expect("service"),
+        care_manager: i == 0,
+    }
+}
+
+/// Demo office 0 (the care manager) sends a plan set for December 2026 to office 1 through
+/// its own client over `store`, outside the window. Returns the transmission id and the
+/// files' names.
+pub fn send_plan_set(
+    info: &careplan_relay::demo::DemoInfo,
+    store: &Store,
+    serial: &str,
+    message: &str,
+) -> (String, Vec<String>) {
+    use careplan_client::{Client, ClientOptions, Identity, OutgoingFile, ProfilePaths, SendMode};
+    let users = careplan_core::demo::demo_users(5, 1);
+    let set = careplan_core::demo::plan_set(
+        &demo_office(info, 0),
+        &demo_office(info, 1),
+        "202612",
+        serial,
+        &users,
+    );
+    let o = &info.offices[0];
+    let c = Client::new(
+        store.clone(),
+        &Identity::from_paths(&ProfilePaths::in_dir(&o.profile)).expect("identity"),
+        &info.relay_url,
+        ClientOptions::default(),
+    )
+    .expect("client");
+    c.login(
+        &o.personal_user,
+        &o.personal_password,
+        &o.office_user,
+        &o.office_password,
+    )
+    .expect("login");
+    let files: Vec<OutgoingFile> = set
+        .iter()
+        .map(|f| OutgoingFile {
+            name: f.name.clone(),
+            bytes: f.bytes.clone(),
+        })
+        .collect();
+    let plan = c
+        .prepare_send(files, message, &SendMode::Single { to: None })
+        .expect("plan");
+    let receipt = c.send(&plan, true).expect("send");
+    (
+        receipt.ids[0].clone(),
+        set.iter().map(|f| f.name.clone()).collect(),
+    )
+}
