@@ -227,6 +227,9 @@ pub enum RelaySource {
     Demo(DemoInfo),
     /// Nothing configured: start the demo relay in-process with its data in this folder.
     StartDemo(PathBuf),
+    /// The demo relay another office profile of this window is starting
+    /// ([`offices::Offices`] hands it over when it runs).
+    SharedDemo,
 }
 
 /// What the app needs to start.
@@ -392,6 +395,7 @@ impl CareplanApp {
             RelaySource::Configured { url, profile } => (Relay::Configured { url, profile }, None),
             RelaySource::Demo(info) => (Relay::Demo { info, office: 0 }, None),
             RelaySource::StartDemo(dir) => (Relay::Starting, Some(dir)),
+            RelaySource::SharedDemo => (Relay::Starting, None),
         };
         let mut app = Self {
             store: config.store,

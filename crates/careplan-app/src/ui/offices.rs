@@ -1195,23 +1195,15 @@ fn open_profile(
                 profile: ProfilePaths::in_dir(dir),
             },
             // The demo relay of the first profile is still starting.
-            None => RelaySource::Demo(careplan_relay::demo::DemoInfo {
-                relay_url: String::new(),
-                ca: PathBuf::new(),
-                offices: Vec::new(),
-            }),
+            None => RelaySource::SharedDemo,
         },
     };
-    let starting = matches!(&relay, RelaySource::Demo(i) if i.offices.is_empty());
     let mut app = CareplanApp::new(AppConfig {
         store,
         relay,
         renderer_note: String::new(),
         renderer_file: None,
     });
-    if starting {
-        app.relay = Relay::Starting;
-    }
     if let Some(i) = entry.demo_office {
         app.select_demo_office(i);
     }
