@@ -496,7 +496,8 @@ def gui(w: Wine, shots: Path, title: str) -> None:
               "the running window took the second start's focus request (careplan.focus)",
               "the request file is still there")
 
-        login(w, win, demo_json, shots, login_png)
+        if login(w, win, demo_json, shots, login_png):
+            tray(w, app, win, title, shots)
     finally:
         os.killpg(app.pid, signal.SIGTERM)
         try:
@@ -516,19 +517,20 @@ def type_text(s: str) -> None:
     time.sleep(0.5)
 
 
-def login(w: Wine, win: str, demo_json: Path, shots: Path, login_png: Path) -> None:
+def login(w: Wine, win: str, demo_json: Path, shots: Path, login_png: Path) -> bool:
     """Log in as the first demo office (IDs pre-filled by the app) with the passwords of
-    demo.json. Field positions are those of the 1280×760 window (ui/login.rs layout)."""
+    demo.json. Field positions are those of the 1280×760 window (ui/login.rs layout, below
+    the offices header of ui/offices.rs)."""
     try:
         o = json.loads(demo_json.read_text(encoding="utf-8"))["offices"][0]
     except (OSError, ValueError, KeyError, IndexError) as e:
         check(False, "demo.json of the embedded demo relay", str(e))
-        return
-    click(win, 624, 248)  # step 1: パスワード
+        return False
+    click(win, 620, 292)  # step 1: パスワード
     type_text(o["personal_password"])
     sh("xdotool", "key", "Return")
     time.sleep(6)
-    click(win, 644, 268)  # step 2: 事業所パスワード
+    click(win, 644, 314)  # step 2: 事業所パスワード
     type_text(o["office_password"])
     sh("xdotool", "key", "Return")
     time.sleep(8)
@@ -542,6 +544,55 @@ def login(w: Wine, win: str, demo_json: Path, shots: Path, login_png: Path) -> N
     check(top.exists() and changed > 50_000,
           f"logged in; screenshot of the top page: {top.relative_to(ROOT)} "
           f"({changed:.0f} pixels differ from the login screen)")
+    return top.exists() and changed > 50_000
+
+
+def tray(w: Wine, app, win: str, title: str, shots: Path) -> None:
+    """The notification-area icon (src/tray.rs): Shell_NotifyIcon took it; with a 送信フォルダ
+    running, closing the window explains once and hides it there (the window is no longer
+    shown); a second start brings it back (Visible(true) on a hidden window: the path
+    eframe once lost on Windows, egui#5229)."""
+    glog = plain((ROOT / "dist" / "windows-smoke-gui.log").read_text(errors="replace"))
+    if not check("icon in the notification area" in glog,
+                 "the icon is in the notification area (Shell_NotifyIcon)",
+                 next((ln for ln in glog.splitlines() if "notification area" in ln), "no log line")):
+        return
+    outbox = w.c("outbox")
+    outbox.mkdir(parents=True, exist_ok=True)
+    click(win, 896, 52)    # 自動送受信
+    click(win, 278, 162)   # 送信フォルダ
+    type_text(w.cwin("outbox"))
+    click(win, 70, 266)    # 自動送受信を開始
+    time.sleep(3)
+    # Alt+F4: Wine's DefWindowProc turns it into WM_CLOSE, as Windows does.
+    sh("xdotool", "windowfocus", "--sync", win)
+    sh("xdotool", "key", "--window", win, "alt+F4")
+    time.sleep(3)
+    ask = shots / "windows-wine-tray-close.png"
+    screenshot(ask, win)
+    click(win, 406, 448)   # 通知領域で続ける
+    time.sleep(3)
+    hidden = not find_windows(title)
+    check(hidden and app.poll() is None,
+          "closing while 自動送受信 runs hides the window in the notification area (the app runs on)",
+          f"visible windows: {find_windows(title)}, app exit: {app.poll()}; see {ask.relative_to(ROOT)}")
+    if not hidden:
+        return
+    with open(ROOT / "dist" / "windows-smoke-gui-third.log", "wb") as log3:
+        third = w.popen("careplan.exe", [], stdout=log3, stderr=subprocess.STDOUT)
+        try:
+            third.wait(45)
+        except subprocess.TimeoutExpired:
+            os.killpg(third.pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    while not find_windows(title) and time.monotonic() - t0 < 15:
+        time.sleep(0.5)
+    back = find_windows(title)
+    check(bool(back), "a second start brings the hidden window back",
+          f"no visible window after {time.monotonic() - t0:.0f} s")
+    if back:
+        time.sleep(2)
+        screenshot(shots / "windows-wine-tray-back.png", back[0])
 
 
 # ----- main -----------------------------------------------------------------------------------

@@ -106,12 +106,15 @@ impl Tray {
             ctx: ctx.clone(),
         };
         match backend::Backend::start(send, shown.clone(), plain, unread) {
-            Ok(backend) => Some(Tray {
-                rx,
-                shown,
-                look: Look::default(),
-                backend,
-            }),
+            Ok(backend) => {
+                tracing::info!("icon in the notification area");
+                Some(Tray {
+                    rx,
+                    shown,
+                    look: Look::default(),
+                    backend,
+                })
+            }
             Err(e) => {
                 tracing::info!(reason = %e, "no icon in the notification area");
                 None
