@@ -364,10 +364,12 @@ impl Api {
         }
     }
 
-    /// Upload one file's bytes (`docs/protocol.md`, "Files as streams"): open an upload
-    /// session with the size and SHA-256, then stream the bytes with `PUT`; when the
-    /// connection breaks, ask the relay for its offset and continue from there (bounded
-    /// retries). Returns the reference to name in a send or draft.
+    /// Upload one file's bytes (`docs/protocol.md`, "Files as streams"). A small file (every
+    /// care-plan CSV) goes whole in one request; otherwise, or when that one request
+    /// cannot be made (an older relay, a broken line): open an upload session with the
+    /// size and SHA-256, then stream the bytes with `PUT`; when the connection breaks, ask
+    /// the relay for its offset and continue from there (bounded retries). Returns the
+    /// reference to name in a send or draft.
     pub(crate) fn upload(
         &self,
         token: &str,
@@ -375,6 +377,36 @@ impl Api {
         bytes: &[u8],
     ) -> Result<wire::FileRef, ClientError> {
         let sha256 = crate::sha256_hex(bytes);
+        let file_ref = |st: wire::UploadState| wire::FileRef {
+            name: name.to_owned(),
+            upload: st.id,
+            sha256: sha256.clone(),
+            size: bytes.len() as u64,
+        };
+        if !bytes.is_empty() && bytes.len() as u64 <= wire::WHOLE_UPLOAD_MAX {
+            let path = format!("/api/v1/uploads/whole/{sha256}");
+            match self.http.once_path(
+                "PUT",
+                &path,
+                &[bearer(token)],
+                Some(bytes),
+                "application/octet-stream",
+            ) {
+                Ok(Answer::Ok(r)) => {
+                    let st: wire::UploadState = self.http.json(r)?;
+                    if st.complete {
+                        return Ok(file_ref(st));
+                    }
+                }
+                // An older relay without it; a relay or line that failed this time: the
+                // resumable upload below (with its retries).
+                Ok(Answer::Err(404 | 405 | 502 | 503 | 504, _)) => {}
+                Ok(Answer::Err(400, e)) if e.code == "E_BODY_BROKEN" => {}
+                Ok(Answer::Err(s, e)) => return Err(self.upload_err(s, e)),
+                Err(e) if Http::retryable(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let req = wire::UploadRequest {
             size: bytes.len() as u64,
             sha256: sha256.clone(),
@@ -429,12 +461,7 @@ impl Api {
                 failures = failures.min(1);
             }
         }
-        Ok(wire::FileRef {
-            name: name.to_owned(),
-            upload: st.id,
-            sha256,
-            size: bytes.len() as u64,
-        })
+        Ok(file_ref(st))
     }
 
     fn upload_err(&self, status: u16, e: RelayErrorBody) -> ClientError {

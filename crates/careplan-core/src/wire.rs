@@ -261,6 +261,10 @@ pub struct SentTransmission {
 /// the body's first byte in the file.
 pub const UPLOAD_OFFSET_HEADER: &str = "upload-offset";
 
+/// The largest file sent whole in one request (`PUT /api/v1/uploads/whole/{sha256}`); larger
+/// files use the resumable upload session.
+pub const WHOLE_UPLOAD_MAX: u64 = 1024 * 1024;
+
 /// `POST /api/v1/uploads`: open an upload session for one file, declared up front.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadRequest {

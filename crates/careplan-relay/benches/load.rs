@@ -2,7 +2,8 @@
 //! the embedded relay (real mutual TLS, SQLite WAL + synchronous=FULL), and in the same run
 //! the machine's raw rate of writing + fsyncing the same bytes. Bounded in count and time.
 //!
-//! `cargo bench -p careplan-relay --bench load` (env: `CLIENTS`, `SENDS`).
+//! `cargo bench -p careplan-relay --bench load` (env: `CLIENTS`, `SENDS`; `UPLOAD=session`
+//! uploads each file with an upload session, POST + PUT, instead of one PUT).
 
 use std::io::Write;
 use std::path::Path;
@@ -83,6 +84,11 @@ fn main() {
         let ag = agent(&a.profile, &info.ca);
         login(&ag, &url, &a)
     };
+    let uploader: support::Uploader = if std::env::var("UPLOAD").as_deref() == Ok("session") {
+        support::upload
+    } else {
+        support::upload_whole
+    };
     let start = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|c| {
@@ -96,9 +102,11 @@ fn main() {
                         .map(|(p, bytes)| json!({"name": format!("{p}_202505_{}_43_{b}_11_2025042509{:02}{:02}.CSV", a.office, c % 60, s % 60), "data": b64(bytes)}))
                         .collect();
                     let mut body = json!({"message": "", "destinations": [{"office": b, "files": files}]});
-                    // A send is its uploads (one POST + one PUT per file) and the send itself.
+                    // A send is its uploads (one PUT per file, as the client library sends
+                    // files up to 1 MiB; `UPLOAD=session`: one POST + one PUT per file) and
+                    // the send itself.
                     let t = Instant::now();
-                    support::stage_files(&ag, &url, &token, &mut body);
+                    support::stage_files_by(&ag, &url, &token, &mut body, uploader);
                     let mut r = ag
                         .post(&format!("{url}/api/v1/send"))
                         .header("Authorization", &format!("Bearer {token}"))

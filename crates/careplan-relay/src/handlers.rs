@@ -1,5 +1,6 @@
 //! HTTP handlers of `/api/v1` (see `docs/protocol.md`), split by concern: `login` (both
-//! steps, password change, logout), `uploads` (file bytes as streams, resumable), `mail`
+//! steps, password change, logout), `uploads` (file bytes as streams, resumable; a small
+//! file whole in one request), `mail`
 //! (send, download, acknowledge), `lists` (status, notices, received, sent), `push` (the
 //! long-poll for arrivals), `drafts`.
 //!
@@ -238,6 +239,7 @@ pub fn router(state: AppState) -> Router {
             post(mail::send).layer(DefaultBodyLimit::max(send_limit)),
         )
         .route("/api/v1/uploads", post(uploads::open))
+        .route("/api/v1/uploads/whole/{sha256}", put(uploads::put_whole))
         .route(
             "/api/v1/uploads/{id}",
             get(uploads::state).put(uploads::put),

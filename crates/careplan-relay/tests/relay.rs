@@ -814,6 +814,49 @@ fn raw_tls(
     rustls::StreamOwned::new(conn, tcp)
 }
 
+/// Send only a request's `head` (its body never comes) and read the answer: for requests
+/// answered before any body byte is read (a client still writing megabytes may meet the
+/// closed connection before it reads the answer: a broken pipe instead of the status).
+/// Returns the status, the JSON body and the `Upload-Offset` header.
+fn head_answer(
+    r: &RunningRelay,
+    o: &DemoOfficeInfo,
+    ca: &std::path::Path,
+    head: &str,
+) -> (u16, Value, Option<String>) {
+    use std::io::{Read, Write};
+    let mut t = raw_tls(r, o, ca);
+    t.write_all(head.as_bytes()).expect("head");
+    t.flush().expect("flush");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = t.read(&mut buf).expect("answer");
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(|v| v.trim().to_owned())
+    };
+    let status: u16 = head[9..12].parse().expect("status");
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .expect("content-length");
+    while answer.len() < end + length {
+        let n = t.read(&mut buf).expect("body");
+        assert!(n > 0, "body cut");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let v: Value = serde_json::from_slice(&answer[end..end + length]).expect("json");
+    (status, v, header("upload-offset"))
+}
+
 /// Send the first `cut` bytes of `bytes` as upload `id`'s body (declared whole), break the
 /// connection, and wait until the relay reports what it kept: the offset, checked to be
 /// more than nothing and no more than was sent.
@@ -858,7 +901,6 @@ fn break_upload_after(
 /// declared is 413; bytes that do not match the declared SHA-256 are refused and the upload
 /// starts again; a download continues with `Range` (206), a range past the end is 416.
 fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
-    use std::io::Write;
     let (_dir, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
     let mut b = Office::new(&r, &demo, 1);
@@ -903,41 +945,14 @@ fn uploads_resume_and_downloads_take_ranges(backend: Backend) {
     // client still writing megabytes may meet the closed connection before it reads the
     // answer: a broken pipe instead of the status).
     let head_only = |from: u64, len: u64| {
-        use std::io::Read;
-        let mut t = raw_tls(&r, &a.info, &demo.ca);
-        write!(
-            t,
-            "PUT /api/v1/uploads/{id} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nUpload-Offset: {from}\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+        head_answer(
+            &r,
+            &a.info,
+            &demo.ca,
+            &format!(
+                "PUT /api/v1/uploads/{id} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nUpload-Offset: {from}\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+            ),
         )
-        .expect("head");
-        t.flush().expect("flush");
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        let end = loop {
-            if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = t.read(&mut buf).expect("answer");
-            assert!(n > 0, "closed without an answer");
-            answer.extend_from_slice(&buf[..n]);
-        };
-        let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
-        let header = |name: &str| {
-            head.lines()
-                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-                .map(|v| v.trim().to_owned())
-        };
-        let status: u16 = head[9..12].parse().expect("status");
-        let length: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .expect("content-length");
-        while answer.len() < end + length {
-            let n = t.read(&mut buf).expect("body");
-            assert!(n > 0, "body cut");
-            answer.extend_from_slice(&buf[..n]);
-        }
-        let v: Value = serde_json::from_slice(&answer[end..end + length]).expect("json");
-        (status, v, header("upload-offset"))
     };
     // From a wrong offset: 409 with the relay's.
     let (s, v, h) = head_only(0, bytes.len() as u64);
@@ -1076,7 +1091,108 @@ fn a_small_upload_broken_midway_continues(backend: Backend) {
     r.shutdown();
 }
 
+/// A small file whole in one request (`PUT /api/v1/uploads/whole/{sha256}`): stored and
+/// complete at once, named by a send, downloaded byte for byte; wrong bytes, a file over
+/// the one-request size, a missing length and a missing session are refused, the last two
+/// before the body is read.
+fn a_small_file_goes_whole_in_one_request(backend: Backend) {
+    let (_dir, r, demo) = relay(backend);
+    let mut a = Office::new(&r, &demo, 0);
+    a.login();
+    let mut b = Office::new(&r, &demo, 1);
+    b.login();
+    let token = a.token.clone().expect("token");
+    let put = |sha: &str, body: &[u8], auth: bool| -> (u16, Value) {
+        let mut req = a
+            .agent
+            .put(&format!("{}/api/v1/uploads/whole/{sha}", a.url));
+        if auth {
+            req = req.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut resp = req.send(body).expect("put");
+        let status = resp.status().as_u16();
+        let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+        (status, v)
+    };
+    let (name, bytes) = plan_file(
+        &demo.offices[0].office,
+        &demo.offices[1].office,
+        "20250425093001",
+    );
+    let sha = careplan_relay::auth::sha256_hex(&bytes);
+    let (s, v) = put(&sha, &bytes, true);
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["offset"].as_u64(), Some(bytes.len() as u64));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let (s, v) = a.post(
+        "/api/v1/send",
+        &json!({"message": "一度で", "destinations": [{"office": demo.offices[1].office, "files": [
+            {"name": name, "upload": id, "sha256": sha, "size": bytes.len()}]}]}),
+        &[("Idempotency-Key", "k-whole")],
+    );
+    assert_eq!(s, 200, "{v}");
+    let list = b.get_json("/api/v1/received");
+    let f = list
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["message"] == "一度で"))
+        .expect("listed")["files"][0]
+        .clone();
+    let (s, got, _) = b.get(&format!("/api/v1/files/{}", f["id"].as_str().expect("id")));
+    assert_eq!(
+        (s, got.as_slice()),
+        (200, bytes.as_slice()),
+        "byte for byte"
+    );
+
+    // Bytes that are not the declared ones: refused, nothing opened.
+    let (s, v) = put(&careplan_relay::auth::sha256_hex(b"other"), &bytes, true);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("E_UPLOAD_HASH")),
+        "{v}"
+    );
+    // A malformed hash, an empty file.
+    let (s, v) = put("xyz", &bytes, true);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("E_BAD_SHA256")),
+        "{v}"
+    );
+    let (s, v) = put(&careplan_relay::auth::sha256_hex(b""), b"", true);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("E_EMPTY_FILE")),
+        "{v}"
+    );
+    // Over 1 MiB: the resumable upload's job (413 before the body is read).
+    let (s, v, _) = head_answer(
+        &r,
+        &a.info,
+        &demo.ca,
+        &format!(
+            "PUT /api/v1/uploads/whole/{sha} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+            2 * 1024 * 1024
+        ),
+    );
+    assert_eq!(s, 413, "{v}");
+    // No length, no session: refused without reading a byte of the body.
+    let (s, v, _) = head_answer(
+        &r,
+        &a.info,
+        &demo.ca,
+        &format!(
+            "PUT /api/v1/uploads/whole/{sha} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ),
+    );
+    assert_eq!(s, 411, "{v}");
+    let (s, v) = put(&sha, &bytes, false);
+    assert_eq!(s, 401, "{v}");
+    r.shutdown();
+}
+
 on_both_backends!(
+    a_small_file_goes_whole_in_one_request,
     a_small_upload_broken_midway_continues,
     lists_are_paged_with_cursors,
     uploads_resume_and_downloads_take_ranges,

@@ -34,41 +34,19 @@ pub(super) async fn open(
     Extension(peer): Extension<Peer>,
     Json(req): Json<UploadRequest>,
 ) -> ApiResult<Response> {
-    let lim = &st.cfg.limits;
-    let sha = req.sha256.trim().to_ascii_lowercase();
-    if !blob::is_sha256(&sha) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "E_BAD_SHA256",
-            "ファイルのSHA-256（16進64文字）が正しくありません。クライアントを最新の版に更新してください。",
-        ));
-    }
-    if req.size == 0 {
-        return Err(refused(
-            "E_EMPTY_FILE",
-            "ファイルが空です（0バイト）。介護ソフトから出力し直してください。".into(),
-            vec![],
-            vec![],
-        ));
-    }
-    if req.size > lim.max_file_bytes {
-        return Err(refused(
-            "E_FILE_TOO_LARGE",
-            format!(
-                "ファイルが大きすぎます（{}バイト）。1ファイル{}MiBまでです。",
-                req.size,
-                lim.max_file_bytes / (1024 * 1024)
-            ),
-            vec![],
-            vec![],
-        ));
-    }
+    let u = open_upload(&st, &peer, req.size, &req.sha256).await?;
+    Ok((StatusCode::CREATED, Json(view(&u))).into_response())
+}
+
+/// Check a declared file and open its upload session (quota of open sessions per office).
+async fn open_upload(st: &AppState, peer: &Peer, size: u64, sha256: &str) -> ApiResult<Upload> {
+    let sha = declared(st, size, sha256)?;
     let b = &st.blobs.cfg;
     match st
         .db
         .open_upload(
             peer.office.as_str(),
-            req.size,
+            size,
             &sha,
             now().unix_timestamp(),
             b.upload_ttl_secs,
@@ -76,12 +54,100 @@ pub(super) async fn open(
         )
         .await?
     {
-        Opened::Upload(u) => Ok((StatusCode::CREATED, Json(view(&u))).into_response()),
+        Opened::Upload(u) => Ok(u),
         Opened::Quota => Err(ApiError::rate_limited(
             b.upload_ttl_secs.min(3600),
             "ファイルのアップロード",
         )),
     }
+}
+
+/// A declared file's SHA-256 (lower case) if it and the size are acceptable.
+fn declared(st: &AppState, size: u64, sha256: &str) -> ApiResult<String> {
+    let lim = &st.cfg.limits;
+    let sha = sha256.trim().to_ascii_lowercase();
+    if !blob::is_sha256(&sha) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "E_BAD_SHA256",
+            "ファイルのSHA-256（16進64文字）が正しくありません。クライアントを最新の版に更新してください。",
+        ));
+    }
+    if size == 0 {
+        return Err(refused(
+            "E_EMPTY_FILE",
+            "ファイルが空です（0バイト）。介護ソフトから出力し直してください。".into(),
+            vec![],
+            vec![],
+        ));
+    }
+    if size > lim.max_file_bytes {
+        return Err(refused(
+            "E_FILE_TOO_LARGE",
+            format!(
+                "ファイルが大きすぎます（{}バイト）。1ファイル{}MiBまでです。",
+                size,
+                lim.max_file_bytes / (1024 * 1024)
+            ),
+            vec![],
+            vec![],
+        ));
+    }
+    Ok(sha)
+}
+
+/// `PUT /api/v1/uploads/whole/{sha256}` with `Content-Length` (1 … 1 MiB): a small file
+/// whole in one request — the upload is opened, the body read into memory, checked against
+/// the SHA-256 and stored as its blob at once, and the upload, complete, is answered
+/// (`201`). One request instead of `POST /uploads` + `PUT /uploads/{id}`. The body is read
+/// and checked before the upload is opened: a broken body or wrong bytes leave nothing
+/// (no session counted against the office's open uploads); the client sends it again.
+pub(super) async fn put_whole(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let Some(Some(len)) = header_u64(&headers, header::CONTENT_LENGTH) else {
+        return Err(ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "E_LENGTH_REQUIRED",
+            "送信するデータの長さ（Content-Length）がありません。クライアントを最新の版に更新してください。",
+        ));
+    };
+    if len > WHOLE_IN_MEMORY && len <= st.cfg.limits.max_file_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "E_TOO_LARGE",
+            "1MiBを超えるファイルは分割して送る形式で送信してください。クライアントを最新の版に更新してください。",
+        ));
+    }
+    let sha = declared(&st, len, &sha256)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    let mut stream = body.into_data_stream();
+    while (bytes.len() as u64) < len {
+        match stream.next().await {
+            Some(Ok(b)) => {
+                let room = usize::try_from(len).unwrap_or(usize::MAX) - bytes.len();
+                bytes.extend_from_slice(&b[..b.len().min(room)]);
+            }
+            Some(Err(_)) | None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "E_BODY_BROKEN",
+                    "データの途中で接続が切れました。もう一度送信してください。",
+                ));
+            }
+        }
+    }
+    if crate::auth::sha256_hex(&bytes) != sha {
+        tracing::info!(office = %peer.office, "upload refused: bytes do not match the declared SHA-256");
+        return Err(hash_refused());
+    }
+    let mut u = open_upload(&st, &peer, len, &sha).await?;
+    let r = store_whole(&st, &mut u, bytes).await?;
+    Ok((StatusCode::CREATED, r).into_response())
 }
 
 async fn find(st: &AppState, peer: &Peer, id: &str) -> ApiResult<Upload> {
@@ -211,13 +277,18 @@ async fn receive(
 
 /// Files up to this size sent whole in one request are stored from memory (1 MiB: a care
 /// plan CSV is tens of KiB; larger files stream through staged parts).
-const WHOLE_IN_MEMORY: u64 = 1024 * 1024;
+const WHOLE_IN_MEMORY: u64 = careplan_core::wire::WHOLE_UPLOAD_MAX;
 
 async fn finish_whole(st: &AppState, u: &mut Upload, bytes: Vec<u8>) -> ApiResult<Response> {
     if crate::auth::sha256_hex(&bytes) != u.sha256 {
         tracing::info!(office = %u.office, "upload refused: bytes do not match the declared SHA-256");
         return Err(hash_refused());
     }
+    store_whole(st, u, bytes).await
+}
+
+/// Store the checked bytes of a whole upload as its blob and mark the upload complete.
+async fn store_whole(st: &AppState, u: &mut Upload, bytes: Vec<u8>) -> ApiResult<Response> {
     let csv_version = blob::csv_version_of(&bytes[..bytes.len().min(blob::HEAD_BYTES)]);
     let size = bytes.len() as u64;
     // Durable (file and folder fsynced) before the row that lets a send name it commits.

@@ -110,10 +110,50 @@ pub fn upload(
     Ok(json!({"name": name, "upload": id, "sha256": sha, "size": bytes.len()}))
 }
 
+/// Upload `bytes` whole in one request (`PUT /api/v1/uploads/whole/{sha256}`, files up to
+/// 1 MiB, what the client library does for them); as [`upload`].
+pub fn upload_whole(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<Value, (u16, Value)> {
+    let sha = careplan_relay::auth::sha256_hex(bytes);
+    let mut resp = agent
+        .put(&format!("{url}/api/v1/uploads/whole/{sha}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/octet-stream")
+        .send(bytes)
+        .map_err(|e| (0, json!({"transport": e.to_string()})))?;
+    let status = resp.status().as_u16();
+    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    if status != 201 || v["complete"] != true {
+        return Err((status, v));
+    }
+    let id = v["id"].as_str().expect("upload id");
+    Ok(json!({"name": name, "upload": id, "sha256": sha, "size": bytes.len()}))
+}
+
 /// Replace every `{"name", "data": <base64>}` file of a send body (`destinations[].files`)
 /// or a draft body (`files`) by an uploaded file reference. A `data` that is not base64, or
 /// an upload the relay refuses, is left as it is (the relay then refuses the body).
 pub fn stage_files(agent: &ureq::Agent, url: &str, token: &str, body: &mut Value) {
+    stage_files_by(agent, url, token, body, upload);
+}
+
+/// A way of uploading a file ([`upload`] or [`upload_whole`]): agent, relay URL, token,
+/// name, bytes → the file reference, or the refusal.
+pub type Uploader = fn(&ureq::Agent, &str, &str, &str, &[u8]) -> Result<Value, (u16, Value)>;
+
+/// [`stage_files`] with another way of uploading.
+pub fn stage_files_by(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    body: &mut Value,
+    upload: Uploader,
+) {
     let b64 = base64::engine::general_purpose::STANDARD;
     let stage = |files: &mut Value| {
         for f in files.as_array_mut().into_iter().flatten() {
