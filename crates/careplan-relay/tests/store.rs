@@ -211,6 +211,110 @@ fn pages_walk_every_row_once(backend: Backend) {
     });
 }
 
+/// A page gives back every field as stored: several files per transmission in their order
+/// (and a transmission without files), optional fields present and absent, a file's
+/// acknowledgement, office names where the office is known, sizes beyond 32 bits, and text
+/// that JSON must escape (quotes, backslashes, control characters) or carries as it is
+/// (Japanese, emoji).
+fn pages_give_back_every_field(backend: Backend) {
+    let store = Store::new(backend);
+    rt().block_on(async {
+        let db = Db::open(&store.url()).await.expect("open");
+        let blobs = blobs(&store);
+        sqlx::query("INSERT INTO offices (number, name, licence_expires) VALUES ($1, $2, NULL)")
+            .bind(B)
+            .bind("居宅\"介護\\支援\u{1}")
+            .execute(&db.pool)
+            .await
+            .expect("office");
+        let names = [
+            "b\"c\\d\n\te\u{7f}\u{1}.csv",
+            "計画書😀.PDF",
+            "z.csv",
+            "a.csv",
+        ];
+        for n in &names {
+            blob_of(&db, &blobs, n.as_bytes()).await;
+        }
+        let file = |k: usize, csv: bool| NewFile {
+            id: id(),
+            name: names[k].to_owned(),
+            kind: csv.then(|| "UPPLAN".to_owned()),
+            category: if csv { "登録" } else { "PDF等" }.to_owned(),
+            csv_version: csv.then(|| "202407".to_owned()),
+            sha256: careplan_relay::auth::sha256_hex(names[k].as_bytes()),
+            size: (5u64 << 40) + k as u64,
+        };
+        let message = "メッセージ \"引用\" \\ \u{2}\r\n😀".to_owned();
+        // To B: four files, in an order that is not the order of their ids or names; to
+        // C: one file; to an office that does not exist: none.
+        let to_b = vec![file(0, true), file(1, false), file(2, true), file(3, true)];
+        let to_c = vec![file(1, false)];
+        let s = NewSend {
+            id: id(),
+            key: "fields".into(),
+            from: A.into(),
+            message: message.clone(),
+            sent_at: 1_700_000_000,
+            request_hash: String::new(),
+            destinations: vec![
+                (id(), B.into(), to_b.clone()),
+                (id(), C.into(), to_c.clone()),
+                (id(), "1399999999".into(), Vec::new()),
+            ],
+        };
+        db.insert_send(s.clone()).await.expect("stored");
+        db.ack(B, &to_b[1].id, 1_700_000_100).await.expect("ack");
+        let check = |t: &careplan_relay::mailbox::TransmissionRow,
+                     files: &[careplan_relay::mailbox::FileRow],
+                     k: usize,
+                     want: &[NewFile]| {
+            let (tid, to, _) = &s.destinations[k];
+            assert_eq!(t.id, *tid);
+            assert_eq!(t.send_id, s.id);
+            assert_eq!(t.sent_at, s.sent_at);
+            assert_eq!(t.from_office, A);
+            assert_eq!(t.from_name, "", "A is not registered");
+            assert_eq!(t.to_office, *to);
+            assert_eq!(
+                t.to_name.as_deref(),
+                (to == B).then_some("居宅\"介護\\支援\u{1}")
+            );
+            assert_eq!(t.message, message);
+            assert_eq!(files.len(), want.len(), "{to}");
+            for (f, w) in files.iter().zip(want) {
+                assert_eq!(f.transmission_id, *tid);
+                assert_eq!(f.id, w.id, "files in their order");
+                assert_eq!(f.name, w.name);
+                assert_eq!(f.kind, w.kind);
+                assert_eq!(f.category, w.category);
+                assert_eq!(f.csv_version, w.csv_version);
+                assert_eq!(f.size, i64::try_from(w.size).expect("size"));
+                assert_eq!(f.sha256, w.sha256);
+                let acked = to == B && f.id == to_b[1].id;
+                assert_eq!(f.acquired_at, acked.then_some(1_700_000_100));
+            }
+        };
+        let page = db.received(B, 10, None).await.expect("received");
+        assert!(page.next.is_none());
+        assert_eq!(page.rows.len(), 1);
+        check(&page.rows[0].0, &page.rows[0].1, 0, &to_b);
+        let page = db.received(C, 10, None).await.expect("received");
+        check(&page.rows[0].0, &page.rows[0].1, 1, &to_c);
+        let page = db.sent(A, 10, None).await.expect("sent");
+        assert!(page.next.is_none());
+        assert_eq!(page.rows.len(), 3, "one row per destination, in order");
+        for (k, want) in [&to_b[..], &to_c[..], &[]].into_iter().enumerate() {
+            check(&page.rows[k].0, &page.rows[k].1, k, want);
+        }
+        // A page of one send ends there when no other send follows.
+        let page = db.sent(A, 1, None).await.expect("sent");
+        assert_eq!(page.rows.len(), 3);
+        assert!(page.next.is_none());
+        db.pool.close().await;
+    });
+}
+
 /// The retention purge removes old sends with their transmissions and files in batches,
 /// and nothing newer.
 fn purge_in_batches_removes_only_old_sends(backend: Backend) {
@@ -346,6 +450,7 @@ fn draft_quota_holds_under_concurrency(backend: Backend) {
 on_both_backends!(
     group_commit_stores_each_key_once,
     pages_walk_every_row_once,
+    pages_give_back_every_field,
     purge_in_batches_removes_only_old_sends,
     relays_starting_together_migrate_once,
     draft_quota_holds_under_concurrency,
