@@ -1,5 +1,6 @@
 //! Mailbox queries: sends, transmissions, files, acknowledgements, drafts.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use sqlx::Row;
@@ -191,20 +192,114 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
-const TX_COLS: &str = "t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message";
-const TX_FROM: &str = "FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office";
+/// The files of transmission `t`, in order, as one JSON array of
+/// `[id, name, kind, category, csv_version, size, sha256, acquired_at]` (`[]` for none).
+fn files_json(postgres: bool) -> &'static str {
+    if postgres {
+        "COALESCE((SELECT json_agg(json_build_array(f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at) ORDER BY f.seq) FROM files f WHERE f.transmission_id = t.id), '[]'::json)"
+    } else {
+        // json(): the array is nested as JSON, not as a string holding JSON.
+        "json((SELECT json_group_array(json_array(f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at) ORDER BY f.seq) FROM files f WHERE f.transmission_id = t.id))"
+    }
+}
 
-fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
-    Ok(TransmissionRow {
-        id: r.try_get(0)?,
-        send_id: r.try_get(1)?,
-        sent_at: r.try_get(2)?,
-        from_office: r.try_get(3)?,
-        from_name: r.try_get(4)?,
-        to_office: r.try_get(5)?,
-        to_name: r.try_get(6)?,
-        message: r.try_get(7)?,
-    })
+/// One page as one JSON text: the rows `r` of `inner` (a query with the key columns `k_at`,
+/// `k_id` and its own `ORDER BY … LIMIT`), as one array in the order of the keys. A page is
+/// then one statement and one row from the database however many transmissions and files it
+/// holds: the per-row cost of the driver (a row sent from SQLite's worker thread, or over
+/// the wire, each value copied and decoded) is paid once per page, and SQLite or PostgreSQL
+/// writes the JSON in C.
+fn page_sql(postgres: bool, inner: &str) -> String {
+    if postgres {
+        format!(
+            "SELECT COALESCE(json_agg(p.r ORDER BY p.k_at DESC, p.k_id DESC), '[]'::json)::text FROM ({inner}) p"
+        )
+    } else {
+        // The rows are JSON text already: joined as they are (json_group_array would parse
+        // each again).
+        format!(
+            "SELECT '[' || COALESCE(group_concat(p.r, ',' ORDER BY p.k_at DESC, p.k_id DESC), '') || ']' FROM ({inner}) p"
+        )
+    }
+}
+
+/// The JSON array builder of the backend.
+fn json_array(postgres: bool) -> &'static str {
+    if postgres {
+        "json_build_array"
+    } else {
+        "json_array"
+    }
+}
+
+/// A file of a page as the database writes it (see [`files_json`]).
+#[derive(serde::Deserialize)]
+struct FileJson<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    i64,
+    #[serde(borrow)] Cow<'a, str>,
+    Option<i64>,
+);
+
+impl FileJson<'_> {
+    fn row(self, transmission_id: &str) -> FileRow {
+        FileRow {
+            transmission_id: transmission_id.to_owned(),
+            id: self.0.into_owned(),
+            name: self.1.into_owned(),
+            kind: self.2.map(Cow::into_owned),
+            category: self.3.into_owned(),
+            csv_version: self.4.map(Cow::into_owned),
+            size: self.5,
+            sha256: self.6.into_owned(),
+            acquired_at: self.7,
+        }
+    }
+}
+
+/// A received transmission as the database writes it: `[id, send_id, sent_at,
+/// from_office, from_name, to_office, to_name, message, files]`.
+#[derive(serde::Deserialize)]
+struct ReceivedJson<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    i64,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Vec<FileJson<'a>>,
+);
+
+/// A send as the database writes it: `[id, sent_at, from_office, from_name, message,
+/// transmissions]`, each transmission `[id, to_office, to_name, files]`.
+#[derive(serde::Deserialize)]
+struct SendJson<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    i64,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Vec<SentTxJson<'a>>,
+);
+
+/// A transmission of a [`SendJson`].
+#[derive(serde::Deserialize)]
+struct SentTxJson<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Vec<FileJson<'a>>,
+);
+
+/// The page's JSON text, parsed.
+fn parse_page<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<Vec<T>, RelayError> {
+    serde_json::from_str(text).map_err(|e| RelayError::Db(sqlx::Error::Decode(Box::new(e))))
 }
 
 /// The rows of one send: the send, a transmission per destination, every file row naming
@@ -362,37 +457,6 @@ impl Db {
         }
     }
 
-    /// The files of the given transmissions (one page's), in order.
-    async fn files_of(&self, transmissions: &[&str]) -> Result<Vec<FileRow>, RelayError> {
-        if transmissions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT f.transmission_id, f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at FROM files f WHERE f.transmission_id IN ({}) ORDER BY f.transmission_id, f.seq",
-            crate::db::placeholders(1, transmissions.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for t in transmissions {
-            q = q.bind(*t);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FileRow {
-                    transmission_id: r.try_get(0)?,
-                    id: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    category: r.try_get(4)?,
-                    csv_version: r.try_get(5)?,
-                    size: r.try_get(6)?,
-                    sha256: r.try_get(7)?,
-                    acquired_at: r.try_get(8)?,
-                })
-            })
-            .collect()
-    }
-
     /// One page of the transmissions to `office`, newest first, with their files: at most
     /// `limit` transmissions after `after`.
     pub async fn received(
@@ -406,27 +470,47 @@ impl Db {
             Some(_) => ("AND (t.sent_at, t.id) < ($2, $3)", "$4"),
             None => ("", "$2"),
         };
-        let sql = format!(
-            "SELECT {TX_COLS} {TX_FROM} WHERE t.to_office = $1 {cond} ORDER BY t.sent_at DESC, t.id DESC LIMIT {lim}"
+        let pg = self.postgres;
+        let inner = format!(
+            "SELECT t.sent_at AS k_at, t.id AS k_id, {arr}(t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message, {files}) AS r \
+             FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office \
+             WHERE t.to_office = $1 {cond} ORDER BY t.sent_at DESC, t.id DESC LIMIT {lim}",
+            arr = json_array(pg),
+            files = files_json(pg),
         );
+        let sql = page_sql(pg, &inner);
         let mut q = sqlx::query(&sql).bind(office);
         if let Some(c) = after {
             q = q.bind(c.sent_at).bind(&c.id);
         }
-        let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
-        let mut txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
-        let more = txs.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        txs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = more.then(|| txs.last()).flatten().map(|t| Cursor {
-            sent_at: t.sent_at,
-            id: t.id.clone(),
+        let text: String = q.bind(limit + 1).fetch_one(&self.pool).await?.try_get(0)?;
+        let mut rows: Vec<ReceivedJson<'_>> = parse_page(&text)?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = more.then(|| rows.last()).flatten().map(|t| Cursor {
+            sent_at: t.2,
+            id: t.0.clone().into_owned(),
         });
-        let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
-        let files = self.files_of(&ids).await?;
-        Ok(Page {
-            rows: group(txs, files),
-            next,
-        })
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                let id = r.0.into_owned();
+                let files = r.8.into_iter().map(|f| f.row(&id)).collect();
+                let t = TransmissionRow {
+                    id,
+                    send_id: r.1.into_owned(),
+                    sent_at: r.2,
+                    from_office: r.3.into_owned(),
+                    from_name: r.4.into_owned(),
+                    to_office: r.5.into_owned(),
+                    to_name: r.6.map(Cow::into_owned),
+                    message: r.7.into_owned(),
+                };
+                (t, files)
+            })
+            .collect();
+        Ok(Page { rows, next })
     }
 
     /// One page of the sends of `office`, newest first: at most `limit` sends after
@@ -439,58 +523,62 @@ impl Db {
     ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
         let limit = limit.max(1);
         let (cond, lim) = match after {
-            Some(_) => ("AND (sent_at, id) < ($2, $3)", "$4"),
+            Some(_) => ("AND (s.sent_at, s.id) < ($2, $3)", "$4"),
             None => ("", "$2"),
         };
-        let sql = format!(
-            "SELECT id, sent_at FROM sends WHERE from_office = $1 {cond} ORDER BY sent_at DESC, id DESC LIMIT {lim}"
+        let pg = self.postgres;
+        let transmissions = if pg {
+            format!(
+                "COALESCE((SELECT json_agg(json_build_array(t.id, t.to_office, tof.name, {files}) ORDER BY t.seq) FROM transmissions t LEFT JOIN offices tof ON tof.number = t.to_office WHERE t.send_id = s.id), '[]'::json)",
+                files = files_json(pg)
+            )
+        } else {
+            format!(
+                "json((SELECT json_group_array(json_array(t.id, t.to_office, tof.name, {files}) ORDER BY t.seq) FROM transmissions t LEFT JOIN offices tof ON tof.number = t.to_office WHERE t.send_id = s.id))",
+                files = files_json(pg)
+            )
+        };
+        let inner = format!(
+            "SELECT s.sent_at AS k_at, s.id AS k_id, {arr}(s.id, s.sent_at, s.from_office, COALESCE(fo.name, ''), s.message, {transmissions}) AS r \
+             FROM sends s LEFT JOIN offices fo ON fo.number = s.from_office \
+             WHERE s.from_office = $1 {cond} ORDER BY s.sent_at DESC, s.id DESC LIMIT {lim}",
+            arr = json_array(pg),
         );
+        let sql = page_sql(pg, &inner);
         let mut q = sqlx::query(&sql).bind(office);
         if let Some(c) = after {
             q = q.bind(c.sent_at).bind(&c.id);
         }
-        let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
-        let mut sends: Vec<(String, i64)> = rows
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-        let more = sends.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        sends.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = more.then(|| sends.last()).flatten().map(|(id, t)| Cursor {
-            sent_at: *t,
-            id: id.clone(),
+        let text: String = q.bind(limit + 1).fetch_one(&self.pool).await?.try_get(0)?;
+        let mut sends: Vec<SendJson<'_>> = parse_page(&text)?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = sends.len() > limit;
+        sends.truncate(limit);
+        let next = more.then(|| sends.last()).flatten().map(|s| Cursor {
+            sent_at: s.1,
+            id: s.0.clone().into_owned(),
         });
-        if sends.is_empty() {
-            return Ok(Page {
-                rows: Vec::new(),
-                next,
-            });
+        let mut rows = Vec::with_capacity(sends.len());
+        for s in sends {
+            for t in s.5 {
+                let id = t.0.into_owned();
+                let files = t.3.into_iter().map(|f| f.row(&id)).collect();
+                rows.push((
+                    TransmissionRow {
+                        id,
+                        send_id: s.0.clone().into_owned(),
+                        sent_at: s.1,
+                        from_office: s.2.clone().into_owned(),
+                        from_name: s.3.clone().into_owned(),
+                        to_office: t.1.into_owned(),
+                        to_name: t.2.map(Cow::into_owned),
+                        message: s.4.clone().into_owned(),
+                    },
+                    files,
+                ));
+            }
         }
-        let sql = format!(
-            "SELECT {TX_COLS} {TX_FROM} WHERE t.send_id IN ({}) ORDER BY t.send_id, t.seq",
-            crate::db::placeholders(1, sends.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, _) in &sends {
-            q = q.bind(id);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let mut by_send: std::collections::HashMap<String, Vec<TransmissionRow>> =
-            std::collections::HashMap::new();
-        for r in &rows {
-            let t = tx_row(r)?;
-            by_send.entry(t.send_id.clone()).or_default().push(t);
-        }
-        let txs: Vec<TransmissionRow> = sends
-            .iter()
-            .flat_map(|(id, _)| by_send.remove(id).unwrap_or_default())
-            .collect();
-        let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
-        let files = self.files_of(&ids).await?;
-        Ok(Page {
-            rows: group(txs, files),
-            next,
-        })
+        Ok(Page { rows, next })
     }
 
     /// A file addressed to `office`: (name, sha256 = its blob's key, size).
@@ -753,20 +841,6 @@ impl Db {
 
 fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn group(txs: Vec<TransmissionRow>, files: Vec<FileRow>) -> Vec<(TransmissionRow, Vec<FileRow>)> {
-    let mut by_tx: std::collections::HashMap<String, Vec<FileRow>> =
-        std::collections::HashMap::new();
-    for f in files {
-        by_tx.entry(f.transmission_id.clone()).or_default().push(f);
-    }
-    txs.into_iter()
-        .map(|t| {
-            let files = by_tx.remove(&t.id).unwrap_or_default();
-            (t, files)
-        })
-        .collect()
 }
 
 #[cfg(test)]
