@@ -3,9 +3,9 @@
 //! (`BIGINT`), flags are `BIGINT` 0/1, upserts are `INSERT … ON CONFLICT`, placeholders are
 //! `$n` on both; the only backend-specific DDL is the byte type (`BLOB` / `BYTEA`), and the
 //! only backend-specific statements are PostgreSQL's advisory locks (migrations, draft
-//! quotas) and the JSON functions of the list pages (`mailbox`: `json_array` /
-//! `json_build_array`, `group_concat` / `json_agg`). The same test suites run on both
-//! (`tests/support/pg.rs`).
+//! quotas) and SQLite's list pages, each one statement writing the page as JSON (`mailbox`;
+//! PostgreSQL reads the same pages with portable statements). The same test suites run on
+//! both (`tests/support/pg.rs`).
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL`: a committed transaction is on disk.
 //! PostgreSQL commits are durable with its defaults (`fsync`, `synchronous_commit` on).

@@ -192,47 +192,41 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
-/// The files of transmission `t`, in order, as one JSON array of
+const TX_COLS: &str = "t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message";
+const TX_FROM: &str = "FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office";
+
+fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
+    Ok(TransmissionRow {
+        id: r.try_get(0)?,
+        send_id: r.try_get(1)?,
+        sent_at: r.try_get(2)?,
+        from_office: r.try_get(3)?,
+        from_name: r.try_get(4)?,
+        to_office: r.try_get(5)?,
+        to_name: r.try_get(6)?,
+        message: r.try_get(7)?,
+    })
+}
+
+/// SQLite: the files of transmission `t`, in order, as one JSON array of
 /// `[id, name, kind, category, csv_version, size, sha256, acquired_at]` (`[]` for none).
-fn files_json(postgres: bool) -> &'static str {
-    if postgres {
-        "COALESCE((SELECT json_agg(json_build_array(f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at) ORDER BY f.seq) FROM files f WHERE f.transmission_id = t.id), '[]'::json)"
-    } else {
-        // json(): the array is nested as JSON, not as a string holding JSON.
-        "json((SELECT json_group_array(json_array(f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at) ORDER BY f.seq) FROM files f WHERE f.transmission_id = t.id))"
-    }
+/// (`json(…)`: nested as JSON, not as a string holding JSON.)
+const FILES_JSON: &str = "json((SELECT json_group_array(json_array(f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at) ORDER BY f.seq) FROM files f WHERE f.transmission_id = t.id))";
+
+/// SQLite: one page as one JSON text, the rows `r` of `inner` (a query with the key columns
+/// `k_at`, `k_id` and its own `ORDER BY … LIMIT`) joined into one array in the order of the
+/// keys. A page is then one statement and one row however many transmissions and files it
+/// holds: the driver's cost per row (each row handed over from the connection's worker
+/// thread, each value copied into an `AnyRow` and decoded again) is paid once per page, and
+/// SQLite writes the JSON in C. The rows are JSON text already and are joined as they are
+/// (`json_group_array` would parse each again).
+fn page_sql(inner: &str) -> String {
+    format!(
+        "SELECT '[' || COALESCE(group_concat(p.r, ',' ORDER BY p.k_at DESC, p.k_id DESC), '') || ']' FROM ({inner}) p"
+    )
 }
 
-/// One page as one JSON text: the rows `r` of `inner` (a query with the key columns `k_at`,
-/// `k_id` and its own `ORDER BY … LIMIT`), as one array in the order of the keys. A page is
-/// then one statement and one row from the database however many transmissions and files it
-/// holds: the per-row cost of the driver (a row sent from SQLite's worker thread, or over
-/// the wire, each value copied and decoded) is paid once per page, and SQLite or PostgreSQL
-/// writes the JSON in C.
-fn page_sql(postgres: bool, inner: &str) -> String {
-    if postgres {
-        format!(
-            "SELECT COALESCE(json_agg(p.r ORDER BY p.k_at DESC, p.k_id DESC), '[]'::json)::text FROM ({inner}) p"
-        )
-    } else {
-        // The rows are JSON text already: joined as they are (json_group_array would parse
-        // each again).
-        format!(
-            "SELECT '[' || COALESCE(group_concat(p.r, ',' ORDER BY p.k_at DESC, p.k_id DESC), '') || ']' FROM ({inner}) p"
-        )
-    }
-}
-
-/// The JSON array builder of the backend.
-fn json_array(postgres: bool) -> &'static str {
-    if postgres {
-        "json_build_array"
-    } else {
-        "json_array"
-    }
-}
-
-/// A file of a page as the database writes it (see [`files_json`]).
+/// A file of a page as SQLite writes it (see [`FILES_JSON`]).
 #[derive(serde::Deserialize)]
 struct FileJson<'a>(
     #[serde(borrow)] Cow<'a, str>,
@@ -261,7 +255,7 @@ impl FileJson<'_> {
     }
 }
 
-/// A received transmission as the database writes it: `[id, send_id, sent_at,
+/// A received transmission as SQLite writes it: `[id, send_id, sent_at,
 /// from_office, from_name, to_office, to_name, message, files]`.
 #[derive(serde::Deserialize)]
 struct ReceivedJson<'a>(
@@ -276,7 +270,7 @@ struct ReceivedJson<'a>(
     #[serde(borrow)] Vec<FileJson<'a>>,
 );
 
-/// A send as the database writes it: `[id, sent_at, from_office, from_name, message,
+/// A send as SQLite writes it: `[id, sent_at, from_office, from_name, message,
 /// transmissions]`, each transmission `[id, to_office, to_name, files]`.
 #[derive(serde::Deserialize)]
 struct SendJson<'a>(
@@ -465,20 +459,47 @@ impl Db {
         limit: i64,
         after: Option<&Cursor>,
     ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
+        if self.postgres {
+            self.received_rows(office, limit, after).await
+        } else {
+            self.received_json(office, limit, after).await
+        }
+    }
+
+    /// One page of the sends of `office`, newest first: at most `limit` sends after
+    /// `after`, each as its transmissions (one per destination, in order) with their files.
+    pub async fn sent(
+        &self,
+        office: &str,
+        limit: i64,
+        after: Option<&Cursor>,
+    ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
+        if self.postgres {
+            self.sent_rows(office, limit, after).await
+        } else {
+            self.sent_json(office, limit, after).await
+        }
+    }
+
+    /// [`Db::received`] on SQLite: one statement, one row holding the page as JSON
+    /// ([`page_sql`]).
+    async fn received_json(
+        &self,
+        office: &str,
+        limit: i64,
+        after: Option<&Cursor>,
+    ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
         let limit = limit.max(1);
         let (cond, lim) = match after {
             Some(_) => ("AND (t.sent_at, t.id) < ($2, $3)", "$4"),
             None => ("", "$2"),
         };
-        let pg = self.postgres;
         let inner = format!(
-            "SELECT t.sent_at AS k_at, t.id AS k_id, {arr}(t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message, {files}) AS r \
+            "SELECT t.sent_at AS k_at, t.id AS k_id, json_array(t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message, {FILES_JSON}) AS r \
              FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office \
              WHERE t.to_office = $1 {cond} ORDER BY t.sent_at DESC, t.id DESC LIMIT {lim}",
-            arr = json_array(pg),
-            files = files_json(pg),
         );
-        let sql = page_sql(pg, &inner);
+        let sql = page_sql(&inner);
         let mut q = sqlx::query(&sql).bind(office);
         if let Some(c) = after {
             q = q.bind(c.sent_at).bind(&c.id);
@@ -513,9 +534,9 @@ impl Db {
         Ok(Page { rows, next })
     }
 
-    /// One page of the sends of `office`, newest first: at most `limit` sends after
-    /// `after`, each as its transmissions (one per destination, in order) with their files.
-    pub async fn sent(
+    /// [`Db::sent`] on SQLite: one statement, one row holding the page as JSON
+    /// ([`page_sql`]), each send with its transmissions, each with its files.
+    async fn sent_json(
         &self,
         office: &str,
         limit: i64,
@@ -526,25 +547,15 @@ impl Db {
             Some(_) => ("AND (s.sent_at, s.id) < ($2, $3)", "$4"),
             None => ("", "$2"),
         };
-        let pg = self.postgres;
-        let transmissions = if pg {
-            format!(
-                "COALESCE((SELECT json_agg(json_build_array(t.id, t.to_office, tof.name, {files}) ORDER BY t.seq) FROM transmissions t LEFT JOIN offices tof ON tof.number = t.to_office WHERE t.send_id = s.id), '[]'::json)",
-                files = files_json(pg)
-            )
-        } else {
-            format!(
-                "json((SELECT json_group_array(json_array(t.id, t.to_office, tof.name, {files}) ORDER BY t.seq) FROM transmissions t LEFT JOIN offices tof ON tof.number = t.to_office WHERE t.send_id = s.id))",
-                files = files_json(pg)
-            )
-        };
+        let transmissions = format!(
+            "json((SELECT json_group_array(json_array(t.id, t.to_office, tof.name, {FILES_JSON}) ORDER BY t.seq) FROM transmissions t LEFT JOIN offices tof ON tof.number = t.to_office WHERE t.send_id = s.id))"
+        );
         let inner = format!(
-            "SELECT s.sent_at AS k_at, s.id AS k_id, {arr}(s.id, s.sent_at, s.from_office, COALESCE(fo.name, ''), s.message, {transmissions}) AS r \
+            "SELECT s.sent_at AS k_at, s.id AS k_id, json_array(s.id, s.sent_at, s.from_office, COALESCE(fo.name, ''), s.message, {transmissions}) AS r \
              FROM sends s LEFT JOIN offices fo ON fo.number = s.from_office \
              WHERE s.from_office = $1 {cond} ORDER BY s.sent_at DESC, s.id DESC LIMIT {lim}",
-            arr = json_array(pg),
         );
-        let sql = page_sql(pg, &inner);
+        let sql = page_sql(&inner);
         let mut q = sqlx::query(&sql).bind(office);
         if let Some(c) = after {
             q = q.bind(c.sent_at).bind(&c.id);
@@ -579,6 +590,138 @@ impl Db {
             }
         }
         Ok(Page { rows, next })
+    }
+
+    /// The files of the given transmissions (one page's), in order.
+    async fn files_of(&self, transmissions: &[&str]) -> Result<Vec<FileRow>, RelayError> {
+        if transmissions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT f.transmission_id, f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at FROM files f WHERE f.transmission_id IN ({}) ORDER BY f.transmission_id, f.seq",
+            crate::db::placeholders(1, transmissions.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for t in transmissions {
+            q = q.bind(*t);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FileRow {
+                    transmission_id: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    kind: r.try_get(3)?,
+                    category: r.try_get(4)?,
+                    csv_version: r.try_get(5)?,
+                    size: r.try_get(6)?,
+                    sha256: r.try_get(7)?,
+                    acquired_at: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    /// [`Db::received`] on PostgreSQL: the page's transmissions, then their files (one
+    /// statement each). Rows come over the wire cheaply there, and building JSON in the
+    /// server measured slower than these two statements (docs/performance.md, issue 13).
+    async fn received_rows(
+        &self,
+        office: &str,
+        limit: i64,
+        after: Option<&Cursor>,
+    ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
+        let limit = limit.max(1);
+        let (cond, lim) = match after {
+            Some(_) => ("AND (t.sent_at, t.id) < ($2, $3)", "$4"),
+            None => ("", "$2"),
+        };
+        let sql = format!(
+            "SELECT {TX_COLS} {TX_FROM} WHERE t.to_office = $1 {cond} ORDER BY t.sent_at DESC, t.id DESC LIMIT {lim}"
+        );
+        let mut q = sqlx::query(&sql).bind(office);
+        if let Some(c) = after {
+            q = q.bind(c.sent_at).bind(&c.id);
+        }
+        let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
+        let mut txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
+        let more = txs.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        txs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = more.then(|| txs.last()).flatten().map(|t| Cursor {
+            sent_at: t.sent_at,
+            id: t.id.clone(),
+        });
+        let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
+        let files = self.files_of(&ids).await?;
+        Ok(Page {
+            rows: group(txs, files),
+            next,
+        })
+    }
+
+    /// [`Db::sent`] on PostgreSQL: the page's sends, their transmissions, then their files
+    /// (one statement each; see [`Db::received_rows`]).
+    async fn sent_rows(
+        &self,
+        office: &str,
+        limit: i64,
+        after: Option<&Cursor>,
+    ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
+        let limit = limit.max(1);
+        let (cond, lim) = match after {
+            Some(_) => ("AND (sent_at, id) < ($2, $3)", "$4"),
+            None => ("", "$2"),
+        };
+        let sql = format!(
+            "SELECT id, sent_at FROM sends WHERE from_office = $1 {cond} ORDER BY sent_at DESC, id DESC LIMIT {lim}"
+        );
+        let mut q = sqlx::query(&sql).bind(office);
+        if let Some(c) = after {
+            q = q.bind(c.sent_at).bind(&c.id);
+        }
+        let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
+        let mut sends: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let more = sends.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        sends.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = more.then(|| sends.last()).flatten().map(|(id, t)| Cursor {
+            sent_at: *t,
+            id: id.clone(),
+        });
+        if sends.is_empty() {
+            return Ok(Page {
+                rows: Vec::new(),
+                next,
+            });
+        }
+        let sql = format!(
+            "SELECT {TX_COLS} {TX_FROM} WHERE t.send_id IN ({}) ORDER BY t.send_id, t.seq",
+            crate::db::placeholders(1, sends.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, _) in &sends {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut by_send: std::collections::HashMap<String, Vec<TransmissionRow>> =
+            std::collections::HashMap::new();
+        for r in &rows {
+            let t = tx_row(r)?;
+            by_send.entry(t.send_id.clone()).or_default().push(t);
+        }
+        let txs: Vec<TransmissionRow> = sends
+            .iter()
+            .flat_map(|(id, _)| by_send.remove(id).unwrap_or_default())
+            .collect();
+        let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
+        let files = self.files_of(&ids).await?;
+        Ok(Page {
+            rows: group(txs, files),
+            next,
+        })
     }
 
     /// A file addressed to `office`: (name, sha256 = its blob's key, size).
@@ -841,6 +984,20 @@ impl Db {
 
 fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn group(txs: Vec<TransmissionRow>, files: Vec<FileRow>) -> Vec<(TransmissionRow, Vec<FileRow>)> {
+    let mut by_tx: std::collections::HashMap<String, Vec<FileRow>> =
+        std::collections::HashMap::new();
+    for f in files {
+        by_tx.entry(f.transmission_id.clone()).or_default().push(f);
+    }
+    txs.into_iter()
+        .map(|t| {
+            let files = by_tx.remove(&t.id).unwrap_or_default();
+            (t, files)
+        })
+        .collect()
 }
 
 #[cfg(test)]
