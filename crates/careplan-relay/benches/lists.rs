@@ -6,7 +6,9 @@
 //! (`Db::received` / `Db::sent`) to separate the database's share. Prints p50/p99 per case;
 //! then times the batched retention purge of 1 % of the rows.
 //!
-//! `cargo bench -p careplan-relay --bench lists` (env: `ROWS`, `SAMPLES`, `BACKENDS=sqlite,pg`).
+//! `cargo bench -p careplan-relay --bench lists` (env: `ROWS`, `SAMPLES`, `BACKENDS=sqlite,pg`;
+//! to run some cases only, e.g. under `valgrind --tool=callgrind` to count the instructions
+//! of a page: `PARTS=store,https,purge`, `LISTS=received,sent`, `LIMITS=200,1000`).
 //! PostgreSQL runs with fsync on (the tests' server runs with it off).
 
 use std::path::Path;
@@ -28,6 +30,22 @@ fn env_usize(k: &str, d: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(d)
+}
+
+/// The comma-separated words of env `k` (`default` when unset) include `word`.
+fn wanted(k: &str, default: &str, word: &str) -> bool {
+    std::env::var(k)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .any(|w| w.trim() == word)
+}
+
+/// The page sizes measured (`LIMITS`).
+fn limits() -> Vec<i64> {
+    [200, 1000]
+        .into_iter()
+        .filter(|l| wanted("LIMITS", "200,1000", &l.to_string()))
+        .collect()
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -211,106 +229,122 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
         samples,
     ));
 
+    let received = wanted("LISTS", "received,sent", "received");
+    let sent = wanted("LISTS", "received,sent", "sent");
+    let part = |p: &str| wanted("PARTS", "store,https,purge", p);
+
     // Straight from the store.
-    for limit in [200i64, 1000] {
-        let mut first = Vec::new();
-        let mut deep = Vec::new();
-        for c in &received_keys {
-            let t = Instant::now();
-            let p = rt
-                .block_on(db.received(&ob.office, limit, None))
-                .expect("page");
-            first.push(t.elapsed().as_secs_f64() * 1000.0);
-            assert_eq!(p.rows.len(), (limit as usize).min(rows.div_ceil(2)));
-            let t = Instant::now();
-            rt.block_on(db.received(&ob.office, limit, Some(c)))
-                .expect("page");
-            deep.push(t.elapsed().as_secs_f64() * 1000.0);
+    for limit in limits().into_iter().filter(|_| part("store")) {
+        if received {
+            let mut first = Vec::new();
+            let mut deep = Vec::new();
+            for c in &received_keys {
+                let t = Instant::now();
+                let p = rt
+                    .block_on(db.received(&ob.office, limit, None))
+                    .expect("page");
+                first.push(t.elapsed().as_secs_f64() * 1000.0);
+                assert_eq!(p.rows.len(), (limit as usize).min(rows.div_ceil(2)));
+                let t = Instant::now();
+                rt.block_on(db.received(&ob.office, limit, Some(c)))
+                    .expect("page");
+                deep.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            report(&format!("store received, first page of {limit}"), first);
+            report(
+                &format!("store received, random-depth page of {limit}"),
+                deep,
+            );
         }
-        report(&format!("store received, first page of {limit}"), first);
-        report(
-            &format!("store received, random-depth page of {limit}"),
-            deep,
-        );
-        let mut first = Vec::new();
-        let mut deep = Vec::new();
-        for c in &sent_keys {
-            let t = Instant::now();
-            rt.block_on(db.sent(&oa.office, limit, None)).expect("page");
-            first.push(t.elapsed().as_secs_f64() * 1000.0);
-            let t = Instant::now();
-            rt.block_on(db.sent(&oa.office, limit, Some(c)))
-                .expect("page");
-            deep.push(t.elapsed().as_secs_f64() * 1000.0);
+        if sent {
+            let mut first = Vec::new();
+            let mut deep = Vec::new();
+            for c in &sent_keys {
+                let t = Instant::now();
+                rt.block_on(db.sent(&oa.office, limit, None)).expect("page");
+                first.push(t.elapsed().as_secs_f64() * 1000.0);
+                let t = Instant::now();
+                rt.block_on(db.sent(&oa.office, limit, Some(c)))
+                    .expect("page");
+                deep.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            report(&format!("store sent, first page of {limit}"), first);
+            report(&format!("store sent, random-depth page of {limit}"), deep);
         }
-        report(&format!("store sent, first page of {limit}"), first);
-        report(&format!("store sent, random-depth page of {limit}"), deep);
     }
 
     // Over mutual TLS from the relay (one keep-alive connection per office).
-    let ag_b = support::agent(Some(&ob.profile), &info.ca);
-    let ag_a = support::agent(Some(&oa.profile), &info.ca);
-    let tb = login(&ag_b, &relay.url(), &ob);
-    let ta = login(&ag_a, &relay.url(), &oa);
-    let get = |ag: &ureq::Agent, token: &str, path: &str| {
-        let t = Instant::now();
-        let mut r = ag
-            .get(&format!("{}{path}", relay.url()))
-            .header("Authorization", &format!("Bearer {token}"))
-            .call()
-            .expect("get");
-        assert_eq!(r.status().as_u16(), 200, "{path}");
-        let body = r
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_vec()
-            .expect("body");
-        // A page of at least one row (`[]` would mean the cursor ran off the end).
-        assert!(body.len() > 2, "{path}: an empty page");
-        t.elapsed().as_secs_f64() * 1000.0
-    };
-    for limit in [200, 1000] {
-        let mut first = Vec::new();
-        let mut deep = Vec::new();
-        for c in &received_keys {
-            first.push(get(&ag_b, &tb, &format!("/api/v1/received?limit={limit}")));
-            deep.push(get(
-                &ag_b,
-                &tb,
-                &format!("/api/v1/received?limit={limit}&after={}", c.encode()),
-            ));
+    if part("https") {
+        let ag_b = support::agent(Some(&ob.profile), &info.ca);
+        let ag_a = support::agent(Some(&oa.profile), &info.ca);
+        let tb = login(&ag_b, &relay.url(), &ob);
+        let ta = login(&ag_a, &relay.url(), &oa);
+        let get = |ag: &ureq::Agent, token: &str, path: &str| {
+            let t = Instant::now();
+            let mut r = ag
+                .get(&format!("{}{path}", relay.url()))
+                .header("Authorization", &format!("Bearer {token}"))
+                .call()
+                .expect("get");
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+            let body = r
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .expect("body");
+            // A page of at least one row (`[]` would mean the cursor ran off the end).
+            assert!(body.len() > 2, "{path}: an empty page");
+            t.elapsed().as_secs_f64() * 1000.0
+        };
+        for limit in limits() {
+            if received {
+                let mut first = Vec::new();
+                let mut deep = Vec::new();
+                for c in &received_keys {
+                    first.push(get(&ag_b, &tb, &format!("/api/v1/received?limit={limit}")));
+                    deep.push(get(
+                        &ag_b,
+                        &tb,
+                        &format!("/api/v1/received?limit={limit}&after={}", c.encode()),
+                    ));
+                }
+                report(&format!("HTTPS received, first page of {limit}"), first);
+                report(
+                    &format!("HTTPS received, random-depth page of {limit}"),
+                    deep,
+                );
+            }
+            if sent {
+                let mut first = Vec::new();
+                let mut deep = Vec::new();
+                for c in &sent_keys {
+                    first.push(get(&ag_a, &ta, &format!("/api/v1/sent?limit={limit}")));
+                    deep.push(get(
+                        &ag_a,
+                        &ta,
+                        &format!("/api/v1/sent?limit={limit}&after={}", c.encode()),
+                    ));
+                }
+                report(&format!("HTTPS sent, first page of {limit}"), first);
+                report(&format!("HTTPS sent, random-depth page of {limit}"), deep);
+            }
         }
-        report(&format!("HTTPS received, first page of {limit}"), first);
-        report(
-            &format!("HTTPS received, random-depth page of {limit}"),
-            deep,
-        );
-        let mut first = Vec::new();
-        let mut deep = Vec::new();
-        for c in &sent_keys {
-            first.push(get(&ag_a, &ta, &format!("/api/v1/sent?limit={limit}")));
-            deep.push(get(
-                &ag_a,
-                &ta,
-                &format!("/api/v1/sent?limit={limit}&after={}", c.encode()),
-            ));
-        }
-        report(&format!("HTTPS sent, first page of {limit}"), first);
-        report(&format!("HTTPS sent, random-depth page of {limit}"), deep);
     }
 
     // Retention: the oldest 1 % of the rows, in batches.
-    let step = (300 * 86_400 / rows.max(1)).max(1) as i64;
-    let before = now - step * rows as i64 + step * (rows as i64 / 100);
-    let t = Instant::now();
-    let n = rt.block_on(db.purge(before)).expect("purge");
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "  retention purge: {n} transmissions in {s:.2} s ({:.0} rows/s, batches of {})",
-        n as f64 / s.max(1e-9),
-        careplan_relay::db::PURGE_BATCH
-    );
+    if part("purge") {
+        let step = (300 * 86_400 / rows.max(1)).max(1) as i64;
+        let before = now - step * rows as i64 + step * (rows as i64 / 100);
+        let t = Instant::now();
+        let n = rt.block_on(db.purge(before)).expect("purge");
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "  retention purge: {n} transmissions in {s:.2} s ({:.0} rows/s, batches of {})",
+            n as f64 / s.max(1e-9),
+            careplan_relay::db::PURGE_BATCH
+        );
+    }
     rt.block_on(db.pool.close());
     relay.shutdown();
 }
