@@ -208,88 +208,128 @@ fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
     })
 }
 
-/// SQLite: the files of transmission `t`, in order, as one JSON array of
-/// `[id, name, kind, category, csv_version, size, sha256, acquired_at]` (`[]` for none).
-/// (`json(…)`: nested as JSON, not as a string holding JSON.)
-const FILES_JSON: &str = "json((SELECT json_group_array(json_array(f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at) ORDER BY f.seq) FROM files f WHERE f.transmission_id = t.id))";
+/// SQLite: the files of transmission `t` as one JSON array of `[seq, id, name, kind,
+/// category, csv_version, size, sha256, acquired_at]` (`[]` for none), put in order by
+/// `seq` after parsing ([`in_order`]). (`json(…)`: nested as JSON, not as a string holding
+/// JSON.)
+const FILES_JSON: &str = "json((SELECT json_group_array(json_array(f.seq, f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at)) FROM files f WHERE f.transmission_id = t.id))";
 
-/// SQLite: one page as one JSON text, the rows `r` of `inner` (a query with the key columns
-/// `k_at`, `k_id` and its own `ORDER BY … LIMIT`) joined into one array in the order of the
-/// keys. A page is then one statement and one row however many transmissions and files it
-/// holds: the driver's cost per row (each row handed over from the connection's worker
-/// thread, each value copied into an `AnyRow` and decoded again) is paid once per page, and
-/// SQLite writes the JSON in C. The rows are JSON text already and are joined as they are
-/// (`json_group_array` would parse each again).
+/// SQLite: one page as one JSON text, the rows `r` of `inner` (a query with its own
+/// `ORDER BY … LIMIT`) joined into one array. A page is then one statement and one row
+/// however many transmissions and files it holds: the driver's cost per row (each row handed
+/// over from the connection's worker thread, each value copied into an `AnyRow` and decoded
+/// again) is paid once per page, and SQLite writes the JSON in C. The rows are JSON text
+/// already and are joined as they are (`json_group_array` would parse each again).
+///
+/// The aggregates are not asked for an order (`ORDER BY` inside an aggregate sorts its
+/// input in a temporary b-tree, once per page and once per transmission): the page's rows
+/// and each list of files carry their keys and are put in order after parsing. They
+/// normally arrive in order already, which the sorts check in one pass.
 fn page_sql(inner: &str) -> String {
-    format!(
-        "SELECT '[' || COALESCE(group_concat(p.r, ',' ORDER BY p.k_at DESC, p.k_id DESC), '') || ']' FROM ({inner}) p"
-    )
+    format!("SELECT '[' || COALESCE(group_concat(p.r, ','), '') || ']' FROM ({inner}) p")
+}
+
+/// Newest first (`sent_at` DESC, `id` DESC: the order of the lists' indexes; byte order of
+/// the ids, as SQLite's BINARY collation).
+fn newest_first<T>(rows: &mut [T], key: impl Fn(&T) -> (i64, &str)) {
+    rows.sort_by(|a, b| key(b).cmp(&key(a)));
+}
+
+/// In `seq` order (files of a transmission, transmissions of a send).
+fn in_order<T>(rows: &mut [T], seq: impl Fn(&T) -> i64) {
+    rows.sort_by_key(|r| seq(r));
 }
 
 /// A file of a page as SQLite writes it (see [`FILES_JSON`]).
 #[derive(serde::Deserialize)]
-struct FileJson<'a>(
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    i64,
-    #[serde(borrow)] Cow<'a, str>,
-    Option<i64>,
-);
-
-impl FileJson<'_> {
-    fn row(self, transmission_id: &str) -> FileRow {
-        FileRow {
-            transmission_id: transmission_id.to_owned(),
-            id: self.0.into_owned(),
-            name: self.1.into_owned(),
-            kind: self.2.map(Cow::into_owned),
-            category: self.3.into_owned(),
-            csv_version: self.4.map(Cow::into_owned),
-            size: self.5,
-            sha256: self.6.into_owned(),
-            acquired_at: self.7,
-        }
-    }
+struct FileJson<'a> {
+    seq: i64,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    category: Cow<'a, str>,
+    #[serde(borrow)]
+    csv_version: Option<Cow<'a, str>>,
+    size: i64,
+    #[serde(borrow)]
+    sha256: Cow<'a, str>,
+    acquired_at: Option<i64>,
 }
 
-/// A received transmission as SQLite writes it: `[id, send_id, sent_at,
-/// from_office, from_name, to_office, to_name, message, files]`.
-#[derive(serde::Deserialize)]
-struct ReceivedJson<'a>(
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    i64,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Vec<FileJson<'a>>,
-);
+/// The files of a transmission, in order, as rows.
+fn file_rows(mut files: Vec<FileJson<'_>>, transmission_id: &str) -> Vec<FileRow> {
+    in_order(&mut files, |f| f.seq);
+    files
+        .into_iter()
+        .map(|f| FileRow {
+            transmission_id: transmission_id.to_owned(),
+            id: f.id.into_owned(),
+            name: f.name.into_owned(),
+            kind: f.kind.map(Cow::into_owned),
+            category: f.category.into_owned(),
+            csv_version: f.csv_version.map(Cow::into_owned),
+            size: f.size,
+            sha256: f.sha256.into_owned(),
+            acquired_at: f.acquired_at,
+        })
+        .collect()
+}
 
-/// A send as SQLite writes it: `[id, sent_at, from_office, from_name, message,
-/// transmissions]`, each transmission `[id, to_office, to_name, files]`.
+/// A received transmission as SQLite writes it (a JSON array of these fields, in order).
 #[derive(serde::Deserialize)]
-struct SendJson<'a>(
-    #[serde(borrow)] Cow<'a, str>,
-    i64,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Vec<SentTxJson<'a>>,
-);
+struct ReceivedJson<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    send_id: Cow<'a, str>,
+    sent_at: i64,
+    #[serde(borrow)]
+    from_office: Cow<'a, str>,
+    #[serde(borrow)]
+    from_name: Cow<'a, str>,
+    #[serde(borrow)]
+    to_office: Cow<'a, str>,
+    #[serde(borrow)]
+    to_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+    #[serde(borrow)]
+    files: Vec<FileJson<'a>>,
+}
+
+/// A send as SQLite writes it (a JSON array of these fields, in order).
+#[derive(serde::Deserialize)]
+struct SendJson<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    sent_at: i64,
+    #[serde(borrow)]
+    from_office: Cow<'a, str>,
+    #[serde(borrow)]
+    from_name: Cow<'a, str>,
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+    #[serde(borrow)]
+    transmissions: Vec<SentTxJson<'a>>,
+}
 
 /// A transmission of a [`SendJson`].
 #[derive(serde::Deserialize)]
-struct SentTxJson<'a>(
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    #[serde(borrow)] Vec<FileJson<'a>>,
-);
+struct SentTxJson<'a> {
+    seq: i64,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    to_office: Cow<'a, str>,
+    #[serde(borrow)]
+    to_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    files: Vec<FileJson<'a>>,
+}
 
 /// The page's JSON text, parsed.
 fn parse_page<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<Vec<T>, RelayError> {
@@ -495,7 +535,7 @@ impl Db {
             None => ("", "$2"),
         };
         let inner = format!(
-            "SELECT t.sent_at AS k_at, t.id AS k_id, json_array(t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message, {FILES_JSON}) AS r \
+            "SELECT json_array(t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message, {FILES_JSON}) AS r \
              FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office \
              WHERE t.to_office = $1 {cond} ORDER BY t.sent_at DESC, t.id DESC LIMIT {lim}",
         );
@@ -506,27 +546,27 @@ impl Db {
         }
         let text: String = q.bind(limit + 1).fetch_one(&self.pool).await?.try_get(0)?;
         let mut rows: Vec<ReceivedJson<'_>> = parse_page(&text)?;
+        newest_first(&mut rows, |t| (t.sent_at, &t.id));
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next = more.then(|| rows.last()).flatten().map(|t| Cursor {
-            sent_at: t.2,
-            id: t.0.clone().into_owned(),
+            sent_at: t.sent_at,
+            id: t.id.clone().into_owned(),
         });
         let rows = rows
             .into_iter()
             .map(|r| {
-                let id = r.0.into_owned();
-                let files = r.8.into_iter().map(|f| f.row(&id)).collect();
+                let files = file_rows(r.files, &r.id);
                 let t = TransmissionRow {
-                    id,
-                    send_id: r.1.into_owned(),
-                    sent_at: r.2,
-                    from_office: r.3.into_owned(),
-                    from_name: r.4.into_owned(),
-                    to_office: r.5.into_owned(),
-                    to_name: r.6.map(Cow::into_owned),
-                    message: r.7.into_owned(),
+                    id: r.id.into_owned(),
+                    send_id: r.send_id.into_owned(),
+                    sent_at: r.sent_at,
+                    from_office: r.from_office.into_owned(),
+                    from_name: r.from_name.into_owned(),
+                    to_office: r.to_office.into_owned(),
+                    to_name: r.to_name.map(Cow::into_owned),
+                    message: r.message.into_owned(),
                 };
                 (t, files)
             })
@@ -548,10 +588,10 @@ impl Db {
             None => ("", "$2"),
         };
         let transmissions = format!(
-            "json((SELECT json_group_array(json_array(t.id, t.to_office, tof.name, {FILES_JSON}) ORDER BY t.seq) FROM transmissions t LEFT JOIN offices tof ON tof.number = t.to_office WHERE t.send_id = s.id))"
+            "json((SELECT json_group_array(json_array(t.seq, t.id, t.to_office, tof.name, {FILES_JSON})) FROM transmissions t LEFT JOIN offices tof ON tof.number = t.to_office WHERE t.send_id = s.id))"
         );
         let inner = format!(
-            "SELECT s.sent_at AS k_at, s.id AS k_id, json_array(s.id, s.sent_at, s.from_office, COALESCE(fo.name, ''), s.message, {transmissions}) AS r \
+            "SELECT json_array(s.id, s.sent_at, s.from_office, COALESCE(fo.name, ''), s.message, {transmissions}) AS r \
              FROM sends s LEFT JOIN offices fo ON fo.number = s.from_office \
              WHERE s.from_office = $1 {cond} ORDER BY s.sent_at DESC, s.id DESC LIMIT {lim}",
         );
@@ -562,28 +602,29 @@ impl Db {
         }
         let text: String = q.bind(limit + 1).fetch_one(&self.pool).await?.try_get(0)?;
         let mut sends: Vec<SendJson<'_>> = parse_page(&text)?;
+        newest_first(&mut sends, |s| (s.sent_at, &s.id));
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let more = sends.len() > limit;
         sends.truncate(limit);
         let next = more.then(|| sends.last()).flatten().map(|s| Cursor {
-            sent_at: s.1,
-            id: s.0.clone().into_owned(),
+            sent_at: s.sent_at,
+            id: s.id.clone().into_owned(),
         });
         let mut rows = Vec::with_capacity(sends.len());
-        for s in sends {
-            for t in s.5 {
-                let id = t.0.into_owned();
-                let files = t.3.into_iter().map(|f| f.row(&id)).collect();
+        for mut s in sends {
+            in_order(&mut s.transmissions, |t| t.seq);
+            for t in s.transmissions {
+                let files = file_rows(t.files, &t.id);
                 rows.push((
                     TransmissionRow {
-                        id,
-                        send_id: s.0.clone().into_owned(),
-                        sent_at: s.1,
-                        from_office: s.2.clone().into_owned(),
-                        from_name: s.3.clone().into_owned(),
-                        to_office: t.1.into_owned(),
-                        to_name: t.2.map(Cow::into_owned),
-                        message: s.4.clone().into_owned(),
+                        id: t.id.into_owned(),
+                        send_id: s.id.clone().into_owned(),
+                        sent_at: s.sent_at,
+                        from_office: s.from_office.clone().into_owned(),
+                        from_name: s.from_name.clone().into_owned(),
+                        to_office: t.to_office.into_owned(),
+                        to_name: t.to_name.map(Cow::into_owned),
+                        message: s.message.clone().into_owned(),
                     },
                     files,
                 ));
