@@ -315,6 +315,39 @@ fn pages_give_back_every_field(backend: Backend) {
     });
 }
 
+/// The files of a transmission come in their order (`seq`), also when their rows were
+/// written in another order, in both lists.
+fn files_come_in_their_order(backend: Backend) {
+    let store = Store::new(backend);
+    rt().block_on(async {
+        let db = Db::open(&store.url()).await.expect("open");
+        let mut s = send("order", A, &[B], 1_700_000_000);
+        s.destinations[0].2.clear();
+        let tid = s.destinations[0].0.clone();
+        db.insert_send(s).await.expect("stored");
+        for seq in [2i64, 0, 3, 1] {
+            sqlx::query("INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data, in_store) VALUES ($1, $2, $3, $4, NULL, 'PDF等', NULL, 1, $5, $6, 1)")
+                .bind(format!("f{seq}-{}", id()))
+                .bind(&tid)
+                .bind(seq)
+                .bind(format!("{seq}.pdf"))
+                .bind(careplan_relay::auth::sha256_hex(b"x"))
+                .bind(Vec::<u8>::new())
+                .execute(&db.pool)
+                .await
+                .expect("file row");
+        }
+        let want = ["0.pdf", "1.pdf", "2.pdf", "3.pdf"];
+        let page = db.received(B, 10, None).await.expect("received");
+        let names: Vec<&str> = page.rows[0].1.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, want, "received");
+        let page = db.sent(A, 10, None).await.expect("sent");
+        let names: Vec<&str> = page.rows[0].1.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, want, "sent");
+        db.pool.close().await;
+    });
+}
+
 /// The retention purge removes old sends with their transmissions and files in batches,
 /// and nothing newer.
 fn purge_in_batches_removes_only_old_sends(backend: Backend) {
@@ -451,6 +484,7 @@ on_both_backends!(
     group_commit_stores_each_key_once,
     pages_walk_every_row_once,
     pages_give_back_every_field,
+    files_come_in_their_order,
     purge_in_batches_removes_only_old_sends,
     relays_starting_together_migrate_once,
     draft_quota_holds_under_concurrency,
