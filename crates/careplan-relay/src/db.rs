@@ -132,6 +132,13 @@ impl Db {
                             "PRAGMA journal_mode=WAL",
                             "PRAGMA synchronous=FULL",
                             "PRAGMA busy_timeout=10000",
+                            // Reads straight from the file's pages in memory, not a
+                            // `pread` (a system call and a copy) per 4 KiB page that
+                            // SQLite's own cache (2 MiB) does not hold: list pages deep
+                            // in a large store read a few hundred pages
+                            // (docs/performance.md). Address space only; the kernel's
+                            // page cache holds the pages either way.
+                            "PRAGMA mmap_size=1073741824",
                         ] {
                             sqlx::query(p).execute(&mut *conn).await?;
                         }
