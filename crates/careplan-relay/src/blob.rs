@@ -505,19 +505,17 @@ const UPLOAD_COLS: &str =
     "id, office, size, sha256, received, parts, complete, csv_version, created_at";
 
 /// Upsert a blob row (written before its object) with `touched_at = now`.
-pub(crate) async fn touch_blob(
-    conn: &mut sqlx::AnyConnection,
+pub(crate) async fn touch_blob<E: crate::exec::Exec>(
+    e: &mut E,
     sha256: &str,
     size: u64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    use crate::exec::Arg;
+    e.execute(
         "INSERT INTO blobs (sha256, size, touched_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO UPDATE SET touched_at = excluded.touched_at",
+        &[Arg::Text(sha256), Arg::Int(i(size)), Arg::Int(now)],
     )
-    .bind(sha256)
-    .bind(i(size))
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -778,7 +776,7 @@ pub async fn store_bytes(
         ));
     }
     let mut conn = db.pool.acquire().await?;
-    touch_blob(&mut conn, sha, data.len() as u64, now).await?;
+    touch_blob(&mut *conn, sha, data.len() as u64, now).await?;
     drop(conn);
     blobs.put_bytes(sha, data).await?;
     Ok(1)

@@ -31,6 +31,8 @@ pub struct Db {
     pub(crate) postgres: bool,
     /// The waiting long-polls of this process, woken by committed sends (`notify`).
     pub arrivals: std::sync::Arc<crate::notify::Hub>,
+    /// SQLite with a file: the group commit's own connection (`exec`).
+    pub(crate) sqlite_writer: Option<crate::exec::SqliteWriter>,
 }
 
 /// How long a request waits for a PostgreSQL connection (also while the server is away)
@@ -148,14 +150,24 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
-        let db = Self {
+        let mut db = Self {
             pool,
             writer: std::sync::Arc::default(),
             queue: std::sync::Arc::default(),
             postgres: !sqlite,
             arrivals: std::sync::Arc::default(),
+            sqlite_writer: None,
         };
         db.migrate(sqlite).await?;
+        if sqlite {
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+            let file = opts.get_filename();
+            // An in-memory database (sqlx names it `file:sqlx-in-memory-…`) is only
+            // reachable through the pool: its batches stay on sqlx.
+            if !file.to_string_lossy().starts_with("file:") && file.is_file() {
+                db.sqlite_writer = Some(crate::exec::SqliteWriter::open(file)?);
+            }
+        }
         Ok(db)
     }
 

@@ -23,12 +23,12 @@
 
 use std::sync::Arc;
 
-use sqlx::Row;
 use tokio::sync::oneshot;
 
 use crate::RelayError;
 use crate::blob::{Opened, Upload};
 use crate::db::Db;
+use crate::exec::{Arg, Exec};
 use crate::mailbox::NewSend;
 
 /// A write waiting for the next group commit.
@@ -148,7 +148,7 @@ impl Db {
             let Write::OpenUpload(o) = &w else {
                 // One statement: no transaction needed.
                 let mut conn = self.pool.acquire().await?;
-                return run(&mut conn, &w).await;
+                return run(&mut *conn, &w).await;
             };
             // The quota is read, then written: opens of one office run one at a time.
             let (_writer, mut tx) =
@@ -158,7 +158,7 @@ impl Db {
                         RelayError::Db(e) => e,
                         e => sqlx::Error::Protocol(e.to_string()),
                     })?;
-            let done = run(&mut tx, &w).await?;
+            let done = run(&mut *tx, &w).await?;
             if matches!(done, Done::Opened(Opened::Quota)) {
                 tx.rollback().await?;
             } else {
@@ -172,62 +172,39 @@ impl Db {
 
     /// One transaction for a batch; answers every job.
     async fn commit_batch(&self, batch: Vec<Job>) {
-        let res = async {
-            let mut tx = self.begin_write().await?;
-            let mut out = Vec::with_capacity(batch.len());
-            for (w, _) in &batch {
-                let r = match w {
-                    Write::Send(s) => {
-                        use sqlx::Acquire;
-                        let mut sp = (&mut tx).begin().await?;
-                        match crate::mailbox::insert_rows(&mut sp, s).await {
-                            Ok(()) => {
-                                sp.commit().await?;
-                                Ok(Done::Send(true))
-                            }
-                            Err(e) => {
-                                tracing::debug!(error = %e, "send not stored (savepoint rolled back)");
-                                sp.rollback().await?;
-                                Ok(Done::Send(false))
-                            }
-                        }
-                    }
-                    other => run(&mut tx, other).await,
-                };
-                out.push(r);
+        let n = batch.len();
+        let (writes, dones): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
+        let res = match &self.sqlite_writer {
+            // SQLite with its file: the whole batch in one blocking task (`exec`).
+            Some(w) => {
+                w.transaction(move |c| crate::exec::now_or_never(batch_body(c, &writes)))
+                    .await
             }
-            // The destinations' arrival cursors, in the same transaction (`notify`).
-            let arrived: Vec<&str> = batch
-                .iter()
-                .zip(&out)
-                .filter_map(|((w, _), r)| match (w, r) {
-                    (Write::Send(s), Ok(Done::Send(true))) => Some(s),
-                    _ => None,
-                })
-                .flat_map(|s| s.destinations.iter().map(|d| d.1.as_str()))
-                .collect();
-            if !arrived.is_empty() {
-                crate::notify::record_arrivals(&mut tx, &arrived).await?;
-            }
-            tx.commit().await?;
-            self.arrivals.arrived(arrived);
-            Ok::<_, sqlx::Error>(out)
-        }
-        .await;
-        match res {
-            Ok(out) => {
-                if batch.len() > 1 {
-                    tracing::debug!(writes = batch.len(), "group commit");
+            None => {
+                async {
+                    let mut tx = self.begin_write().await?;
+                    let r = batch_body(&mut *tx, &writes).await?;
+                    tx.commit().await?;
+                    Ok(r)
                 }
-                for ((_, done), r) in batch.into_iter().zip(out) {
+                .await
+            }
+        };
+        match res {
+            Ok((out, arrived)) => {
+                self.arrivals.arrived(arrived.iter().map(String::as_str));
+                if n > 1 {
+                    tracing::debug!(writes = n, "group commit");
+                }
+                for (done, r) in dones.into_iter().zip(out) {
                     let _ = done.send(r.map_err(Failed::Own));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, writes = batch.len(), "group commit failed");
+                tracing::error!(error = %e, writes = n, "group commit failed");
                 let msg = e.to_string();
                 let away = crate::db::is_unavailable(&e);
-                for (_, done) in batch {
+                for done in dones {
                     let _ = done.send(Err(Failed::Batch(msg.clone(), away)));
                 }
             }
@@ -235,35 +212,82 @@ impl Db {
     }
 }
 
+/// Outcomes of a batch's writes, and the offices a committed send arrived at.
+type BatchOut = (Vec<Result<Done, sqlx::Error>>, Vec<String>);
+
+/// The statements of a batch inside its transaction: each write in turn (a send in its own
+/// savepoint: a concurrent retry of the same idempotency key fails only that send), then
+/// the destinations' arrival cursors (`notify`).
+async fn batch_body<E: Exec>(e: &mut E, writes: &[Write]) -> Result<BatchOut, sqlx::Error> {
+    let mut out = Vec::with_capacity(writes.len());
+    for w in writes {
+        let r = match w {
+            Write::Send(s) => {
+                e.execute("SAVEPOINT send", &[]).await?;
+                match crate::mailbox::insert_rows(e, s).await {
+                    Ok(()) => {
+                        e.execute("RELEASE SAVEPOINT send", &[]).await?;
+                        Ok(Done::Send(true))
+                    }
+                    Err(err) => {
+                        tracing::debug!(error = %err, "send not stored (savepoint rolled back)");
+                        e.execute("ROLLBACK TO SAVEPOINT send", &[]).await?;
+                        e.execute("RELEASE SAVEPOINT send", &[]).await?;
+                        Ok(Done::Send(false))
+                    }
+                }
+            }
+            other => run(e, other).await,
+        };
+        out.push(r);
+    }
+    let arrived: Vec<String> = writes
+        .iter()
+        .zip(&out)
+        .filter_map(|(w, r)| match (w, r) {
+            (Write::Send(s), Ok(Done::Send(true))) => Some(s),
+            _ => None,
+        })
+        .flat_map(|s| s.destinations.iter().map(|d| d.1.clone()))
+        .collect();
+    if !arrived.is_empty() {
+        let offices: Vec<&str> = arrived.iter().map(String::as_str).collect();
+        crate::notify::record_arrivals(e, &offices).await?;
+    }
+    Ok((out, arrived))
+}
+
 /// The statements of one write (not a send) inside the batch's transaction.
-async fn run(conn: &mut sqlx::AnyConnection, w: &Write) -> Result<Done, sqlx::Error> {
+async fn run<E: Exec>(e: &mut E, w: &Write) -> Result<Done, sqlx::Error> {
     match w {
         Write::Send(s) => {
-            crate::mailbox::insert_rows(conn, s).await?;
+            crate::mailbox::insert_rows(e, s).await?;
             Ok(Done::Send(true))
         }
         Write::OpenUpload(o) => {
-            let n: i64 =
-                sqlx::query("SELECT COUNT(*) FROM uploads WHERE office = $1 AND created_at >= $2")
-                    .bind(&o.office)
-                    .bind(o.now - o.ttl)
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get(0)?;
+            let n = e
+                .ints(
+                    "SELECT COUNT(*) FROM uploads WHERE office = $1 AND created_at >= $2",
+                    &[Arg::Text(&o.office), Arg::Int(o.now - o.ttl)],
+                )
+                .await?
+                .and_then(|r| r.first().copied())
+                .unwrap_or(0);
             if n >= o.max_open {
                 return Ok(Done::Opened(Opened::Quota));
             }
-            crate::blob::touch_blob(conn, &o.sha256, o.size, o.now).await?;
+            crate::blob::touch_blob(e, &o.sha256, o.size, o.now).await?;
             let id = crate::auth::new_id();
-            sqlx::query(
+            e.execute(
                 "INSERT INTO uploads (id, office, size, sha256, received, parts, complete, created_at) VALUES ($1, $2, $3, $4, 0, '', 0, $5)",
+                &[
+                    Arg::Text(&id),
+                    Arg::Text(&o.office),
+                    Arg::Int(i(o.size)),
+                    Arg::Text(&o.sha256),
+                    Arg::Int(o.now),
+                ],
             )
-            .bind(&id)
-            .bind(&o.office)
-            .bind(i(o.size))
-            .bind(&o.sha256)
-            .bind(o.now)
-            .execute(&mut *conn)
             .await?;
             Ok(Done::Opened(Opened::Upload(Upload {
                 id,
@@ -282,15 +306,16 @@ async fn run(conn: &mut sqlx::AnyConnection, w: &Write) -> Result<Done, sqlx::Er
             size,
             csv_version,
         } => {
-            let n = sqlx::query(
-                "UPDATE uploads SET received = $1, parts = '', complete = 1, csv_version = $2 WHERE id = $3 AND received = 0 AND complete = 0",
-            )
-            .bind(i(*size))
-            .bind(csv_version)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+            let n = e
+                .execute(
+                    "UPDATE uploads SET received = $1, parts = '', complete = 1, csv_version = $2 WHERE id = $3 AND received = 0 AND complete = 0",
+                    &[
+                        Arg::Int(i(*size)),
+                        Arg::OptText(csv_version.as_deref()),
+                        Arg::Text(id),
+                    ],
+                )
+                .await?;
             Ok(Done::Updated(n == 1))
         }
         Write::RateHit {
@@ -299,20 +324,21 @@ async fn run(conn: &mut sqlx::AnyConnection, w: &Write) -> Result<Done, sqlx::Er
             window,
             max,
         } => {
-            let row = sqlx::query(
-                "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
-                 ON CONFLICT (key) DO UPDATE SET \
-                   count = CASE WHEN rate_limits.window_start <= $3 THEN 1 ELSE rate_limits.count + 1 END, \
-                   window_start = CASE WHEN rate_limits.window_start <= $3 THEN $2 ELSE rate_limits.window_start END \
-                 RETURNING count, window_start",
-            )
-            .bind(key)
-            .bind(now)
-            .bind(now - window)
-            .fetch_one(&mut *conn)
-            .await?;
-            let count: i64 = row.try_get(0)?;
-            let start: i64 = row.try_get(1)?;
+            let row = e
+                .ints(
+                    "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       count = CASE WHEN rate_limits.window_start <= $3 THEN 1 ELSE rate_limits.count + 1 END, \
+                       window_start = CASE WHEN rate_limits.window_start <= $3 THEN $2 ELSE rate_limits.window_start END \
+                     RETURNING count, window_start",
+                    &[Arg::Text(key), Arg::Int(*now), Arg::Int(now - window)],
+                )
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            let (count, start) = match row[..] {
+                [c, s] => (c, s),
+                _ => return Err(sqlx::Error::RowNotFound),
+            };
             Ok(Done::Rate(
                 (count > *max).then(|| (start + window - now).max(1)),
             ))

@@ -15,6 +15,7 @@ pub mod db;
 pub mod demo;
 pub mod embedded;
 pub mod error;
+mod exec;
 mod group;
 pub mod guard;
 pub mod handlers;

@@ -339,31 +339,34 @@ fn parse_page<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<Vec<T>, Re
 /// The rows of one send: the send, a transmission per destination, every file row naming
 /// its blob. Each blob row is touched in this transaction; a blob row swept meanwhile fails
 /// the send (nothing of it is stored).
-pub(crate) async fn insert_rows(
-    conn: &mut sqlx::AnyConnection,
+pub(crate) async fn insert_rows<E: crate::exec::Exec>(
+    e: &mut E,
     s: &NewSend,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    use crate::exec::Arg;
+    e.execute(
         "INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            Arg::Text(&s.id),
+            Arg::Text(&s.key),
+            Arg::Text(&s.from),
+            Arg::Text(&s.message),
+            Arg::Int(s.sent_at),
+            Arg::Text(&s.request_hash),
+        ],
     )
-    .bind(&s.id)
-    .bind(&s.key)
-    .bind(&s.from)
-    .bind(&s.message)
-    .bind(s.sent_at)
-    .bind(&s.request_hash)
-    .execute(&mut *conn)
     .await?;
     for (seq, (tid, to, files)) in s.destinations.iter().enumerate() {
-        sqlx::query(
+        e.execute(
             "INSERT INTO transmissions (id, send_id, seq, to_office, sent_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                Arg::Text(tid),
+                Arg::Text(&s.id),
+                Arg::Int(i64::try_from(seq).unwrap_or(i64::MAX)),
+                Arg::Text(to),
+                Arg::Int(s.sent_at),
+            ],
         )
-        .bind(tid)
-        .bind(&s.id)
-        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-        .bind(to)
-        .bind(s.sent_at)
-        .execute(&mut *conn)
         .await?;
         if files.is_empty() {
             continue;
@@ -377,11 +380,9 @@ pub(crate) async fn insert_rows(
             "UPDATE blobs SET touched_at = $1 WHERE sha256 IN ({})",
             crate::db::placeholders(2, shas.len())
         );
-        let mut q = sqlx::query(&sql).bind(s.sent_at);
-        for sha in &shas {
-            q = q.bind(*sha);
-        }
-        if q.execute(&mut *conn).await?.rows_affected() != shas.len() as u64 {
+        let mut args = vec![Arg::Int(s.sent_at)];
+        args.extend(shas.iter().map(|sha| Arg::Text(sha)));
+        if e.execute(&sql, &args).await? != shas.len() as u64 {
             return Err(sqlx::Error::RowNotFound);
         }
         let rows = (0..files.len())
@@ -391,21 +392,22 @@ pub(crate) async fn insert_rows(
         let sql = format!(
             "INSERT INTO files (id, transmission_id, seq, name, kind, category, csv_version, size, sha256, data, in_store) VALUES {rows}"
         );
-        let mut q = sqlx::query(&sql);
+        let mut args = Vec::with_capacity(files.len() * 10);
         for (fseq, f) in files.iter().enumerate() {
-            q = q
-                .bind(&f.id)
-                .bind(tid)
-                .bind(i64::try_from(fseq).unwrap_or(i64::MAX))
-                .bind(&f.name)
-                .bind(&f.kind)
-                .bind(&f.category)
-                .bind(&f.csv_version)
-                .bind(i64::try_from(f.size).unwrap_or(i64::MAX))
-                .bind(&f.sha256)
-                .bind(Vec::<u8>::new());
+            args.extend([
+                Arg::Text(&f.id),
+                Arg::Text(tid),
+                Arg::Int(i64::try_from(fseq).unwrap_or(i64::MAX)),
+                Arg::Text(&f.name),
+                Arg::OptText(f.kind.as_deref()),
+                Arg::Text(&f.category),
+                Arg::OptText(f.csv_version.as_deref()),
+                Arg::Int(i64::try_from(f.size).unwrap_or(i64::MAX)),
+                Arg::Text(&f.sha256),
+                Arg::Bytes(&[]),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        e.execute(&sql, &args).await?;
     }
     Ok(())
 }
@@ -1080,7 +1082,7 @@ mod tests {
         );
         let db = Db::open(&url).await.expect("open");
         let mut conn = db.pool.acquire().await.expect("conn");
-        crate::blob::touch_blob(&mut conn, &crate::auth::sha256_hex(b"x"), 1, 1_700_000_000)
+        crate::blob::touch_blob(&mut *conn, &crate::auth::sha256_hex(b"x"), 1, 1_700_000_000)
             .await
             .expect("blob row");
         drop(conn);
@@ -1125,7 +1127,7 @@ mod tests {
         );
         let db = Db::open(&url).await.expect("open");
         let mut conn = db.pool.acquire().await.expect("conn");
-        crate::blob::touch_blob(&mut conn, &crate::auth::sha256_hex(b"x"), 1, 1_700_000_000)
+        crate::blob::touch_blob(&mut *conn, &crate::auth::sha256_hex(b"x"), 1, 1_700_000_000)
             .await
             .expect("blob row");
         drop(conn);

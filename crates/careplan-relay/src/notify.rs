@@ -237,28 +237,28 @@ impl Drop for Waiter {
 /// Inside a send's transaction, after its rows: count one arrival for each office (sorted
 /// and without repeats, so that concurrent transactions lock the rows in the same order),
 /// and on PostgreSQL queue a NOTIFY per office, delivered when the transaction commits.
-pub(crate) async fn record_arrivals(
-    conn: &mut sqlx::AnyConnection,
+pub(crate) async fn record_arrivals<E: crate::exec::Exec>(
+    e: &mut E,
     offices: &[&str],
 ) -> Result<(), sqlx::Error> {
+    use crate::exec::Arg;
     let mut offices: Vec<&str> = offices.to_vec();
     offices.sort_unstable();
     offices.dedup();
-    let pg = conn.backend_name() == "PostgreSQL";
+    let pg = e.postgres();
     for o in offices {
-        sqlx::query(
+        e.execute(
             "INSERT INTO office_arrivals (office, seq) VALUES ($1, 1) \
              ON CONFLICT (office) DO UPDATE SET seq = office_arrivals.seq + 1",
+            &[Arg::Text(o)],
         )
-        .bind(o)
-        .execute(&mut *conn)
         .await?;
         if pg {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(o)
-                .execute(&mut *conn)
-                .await?;
+            e.execute(
+                "SELECT pg_notify($1, $2)",
+                &[Arg::Text(CHANNEL), Arg::Text(o)],
+            )
+            .await?;
         }
     }
     Ok(())

@@ -1,0 +1,200 @@
+//! Where the statements of a group commit run (`group`): one definition of the writes,
+//! two executors.
+//!
+//! - [`sqlx::AnyConnection`]: PostgreSQL, and SQLite without a file of its own (in memory).
+//! - [`SqliteWriter`]: on SQLite, a connection of its own (rusqlite, the same SQLite library
+//!   as sqlx's) that the whole batch runs on in one blocking task. Through sqlx every
+//!   statement is a round trip to the connection's worker thread (two thread wake-ups);
+//!   under load each waited ≈ 150 µs for a CPU, and a batch of 2–3 writes (≈ 8 statements)
+//!   held the writer ≈ 1.2 ms before its commit. Here a batch is one hand-over to the
+//!   blocking pool and back (docs/performance.md, issue 13).
+//!
+//! Statements use `$1, $2, …` on both; the rusqlite executor binds them by name.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use sqlx::Row;
+
+/// A value bound to a statement.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Int(i64),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Bytes(&'a [u8]),
+}
+
+/// Runs the statements of a write.
+pub(crate) trait Exec {
+    /// PostgreSQL (its `pg_notify` is sent with the arrivals).
+    fn postgres(&self) -> bool;
+    /// Run `sql`; the number of rows it changed.
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error>;
+    /// The integer columns of the first row of `sql` (`None`: no row).
+    async fn ints(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<i64>>, sqlx::Error>;
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &[Arg<'q>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match *a {
+            Arg::Int(v) => q.bind(v),
+            Arg::Text(v) => q.bind(v),
+            Arg::OptText(v) => q.bind(v),
+            Arg::Bytes(v) => q.bind(v.to_vec()),
+        };
+    }
+    q
+}
+
+impl Exec for sqlx::AnyConnection {
+    fn postgres(&self) -> bool {
+        self.backend_name() == "PostgreSQL"
+    }
+
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        Ok(bind_all(sqlx::query(sql), args)
+            .execute(&mut *self)
+            .await?
+            .rows_affected())
+    }
+
+    async fn ints(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<i64>>, sqlx::Error> {
+        let Some(row) = bind_all(sqlx::query(sql), args)
+            .fetch_optional(&mut *self)
+            .await?
+        else {
+            return Ok(None);
+        };
+        (0..row.len())
+            .map(|i| row.try_get::<i64, _>(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
+
+/// SQLite's own writer connection for the group commit (see the module's text).
+#[derive(Clone)]
+pub(crate) struct SqliteWriter(Arc<Mutex<rusqlite::Connection>>);
+
+impl std::fmt::Debug for SqliteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteWriter")
+    }
+}
+
+fn err(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("SQLite: {e}"))
+}
+
+impl SqliteWriter {
+    /// Open the database file (already created and migrated through sqlx) with the pool's
+    /// settings: WAL, `synchronous=FULL` (a commit is on disk), the same busy timeout.
+    pub(crate) fn open(file: &Path) -> Result<Self, sqlx::Error> {
+        let c = rusqlite::Connection::open_with_flags(
+            file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
+        )
+        .map_err(err)?;
+        c.set_prepared_statement_cache_capacity(64);
+        Ok(Self(Arc::new(Mutex::new(c))))
+    }
+
+    /// Run `f` in one transaction (`BEGIN IMMEDIATE`) on a blocking thread: committed when
+    /// it returns `Ok`, rolled back otherwise. `f` runs the generic (async) write code,
+    /// whose statements here complete at once.
+    pub(crate) async fn transaction<T, F>(&self, f: F) -> Result<T, sqlx::Error>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> Result<T, sqlx::Error> + Send + 'static,
+    {
+        let me = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = me
+                .lock()
+                .map_err(|_| sqlx::Error::Protocol("SQLite writer poisoned".into()))?;
+            guard.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+            let mut conn = Conn(&guard);
+            match f(&mut conn) {
+                Ok(v) => match guard.execute_batch("COMMIT") {
+                    Ok(()) => Ok(v),
+                    Err(e) => {
+                        let _ = guard.execute_batch("ROLLBACK");
+                        Err(err(e))
+                    }
+                },
+                Err(e) => {
+                    let _ = guard.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|_| sqlx::Error::WorkerCrashed)?
+    }
+}
+
+/// The writer connection inside [`SqliteWriter::transaction`].
+pub(crate) struct Conn<'a>(&'a rusqlite::Connection);
+
+impl Conn<'_> {
+    fn prepare(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<rusqlite::CachedStatement<'_>, sqlx::Error> {
+        let mut st = self.0.prepare_cached(sql).map_err(err)?;
+        for (i, a) in args.iter().enumerate() {
+            // `$n` is a named parameter to SQLite, numbered by first appearance: bound by
+            // its name, whatever the order it appears in.
+            let Some(idx) = st.parameter_index(&format!("${}", i + 1)).map_err(err)? else {
+                continue;
+            };
+            match *a {
+                Arg::Int(v) => st.raw_bind_parameter(idx, v),
+                Arg::Text(v) => st.raw_bind_parameter(idx, v),
+                Arg::OptText(v) => st.raw_bind_parameter(idx, v),
+                Arg::Bytes(v) => st.raw_bind_parameter(idx, v),
+            }
+            .map_err(err)?;
+        }
+        Ok(st)
+    }
+}
+
+impl Exec for Conn<'_> {
+    fn postgres(&self) -> bool {
+        false
+    }
+
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        let mut st = self.prepare(sql, args)?;
+        let n = st.raw_execute().map_err(err)?;
+        Ok(n as u64)
+    }
+
+    async fn ints(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<i64>>, sqlx::Error> {
+        let mut st = self.prepare(sql, args)?;
+        let cols = st.column_count();
+        let mut rows = st.raw_query();
+        let Some(row) = rows.next().map_err(err)? else {
+            return Ok(None);
+        };
+        (0..cols)
+            .map(|i| row.get::<_, i64>(i).map_err(err))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
+
+/// Run a future whose awaits all complete at once (the write code on [`Conn`]).
+pub(crate) fn now_or_never<T>(f: impl std::future::Future<Output = T>) -> T {
+    futures::executor::block_on(f)
+}
