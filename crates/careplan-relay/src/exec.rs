@@ -198,3 +198,80 @@ impl Exec for Conn<'_> {
 pub(crate) fn now_or_never<T>(f: impl std::future::Future<Output = T>) -> T {
     futures::executor::block_on(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db(dir: &Path) -> crate::db::Db {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.sqlite3").display());
+        crate::db::Db::open(&url).await.expect("open")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn both_executors_bind_dollar_numbers_by_number_whatever_their_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = db(dir.path()).await;
+        let w = db.sqlite_writer.clone().expect("a database file has its own writer");
+        let sql = "SELECT $2 - $1, $3, $2";
+        let args = [Arg::Int(1), Arg::Int(10), Arg::Int(7)];
+        let ours = w
+            .transaction(move |c| now_or_never(c.ints(sql, &args)))
+            .await
+            .expect("rusqlite");
+        let mut conn = db.pool.acquire().await.expect("conn");
+        let theirs = (*conn).ints(sql, &args).await.expect("sqlx");
+        assert_eq!(ours, Some(vec![9, 7, 10]));
+        assert_eq!(ours, theirs);
+        // No row.
+        let none = w
+            .transaction(|c| now_or_never(c.ints("SELECT 1 WHERE 0", &[])))
+            .await
+            .expect("rusqlite");
+        assert_eq!(none, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_commits_on_ok_and_rolls_back_on_error_visibly_to_the_pool() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = db(dir.path()).await;
+        let w = db.sqlite_writer.clone().expect("writer");
+        let put = |key: &'static str| {
+            move |c: &mut Conn<'_>| {
+                now_or_never(c.execute(
+                    "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)",
+                    &[Arg::Text(key), Arg::Int(5)],
+                ))
+            }
+        };
+        assert_eq!(w.transaction(put("kept")).await.expect("commit"), 1);
+        let failed = w
+            .transaction(move |c| {
+                put("dropped")(c)?;
+                Err::<(), _>(sqlx::Error::RowNotFound)
+            })
+            .await;
+        assert!(failed.is_err());
+        let keys: Vec<String> = sqlx::query("SELECT key FROM rate_limits ORDER BY key")
+            .fetch_all(&db.pool)
+            .await
+            .expect("read")
+            .iter()
+            .map(|r| r.try_get(0).expect("key"))
+            .collect();
+        assert_eq!(keys, ["kept"]);
+        // A broken statement is an error, not a panic, and the writer goes on.
+        assert!(
+            w.transaction(|c| now_or_never(c.execute("INSERT INTO nowhere VALUES (1)", &[])))
+                .await
+                .is_err()
+        );
+        assert_eq!(w.transaction(put("after")).await.expect("commit"), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_in_memory_database_keeps_its_batches_on_the_pool() {
+        let db = crate::db::Db::open("sqlite::memory:").await.expect("open");
+        assert!(db.sqlite_writer.is_none());
+    }
+}
