@@ -212,7 +212,10 @@ mod tests {
     async fn both_executors_bind_dollar_numbers_by_number_whatever_their_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = db(dir.path()).await;
-        let w = db.sqlite_writer.clone().expect("a database file has its own writer");
+        let w = db
+            .sqlite_writer
+            .clone()
+            .expect("a database file has its own writer");
         let sql = "SELECT $2 - $1, $3, $2";
         let args = [Arg::Int(1), Arg::Int(10), Arg::Int(7)];
         let ours = w

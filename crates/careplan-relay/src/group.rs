@@ -70,6 +70,10 @@ pub(crate) struct OpenUpload {
     pub now: i64,
     pub ttl: i64,
     pub max_open: i64,
+    /// Opened complete (a whole upload whose bytes arrived and were checked, its
+    /// CSVバージョン): the session's id is given to the client only once its blob is
+    /// stored, so nothing can name it before (`handlers/uploads::put_whole`).
+    pub complete: Option<Option<String>>,
 }
 
 /// What a committed write did.
@@ -278,13 +282,18 @@ async fn run<E: Exec>(e: &mut E, w: &Write) -> Result<Done, sqlx::Error> {
             }
             crate::blob::touch_blob(e, &o.sha256, o.size, o.now).await?;
             let id = crate::auth::new_id();
+            let received = if o.complete.is_some() { o.size } else { 0 };
+            let csv_version = o.complete.clone().flatten();
             e.execute(
-                "INSERT INTO uploads (id, office, size, sha256, received, parts, complete, created_at) VALUES ($1, $2, $3, $4, 0, '', 0, $5)",
+                "INSERT INTO uploads (id, office, size, sha256, received, parts, complete, csv_version, created_at) VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8)",
                 &[
                     Arg::Text(&id),
                     Arg::Text(&o.office),
                     Arg::Int(i(o.size)),
                     Arg::Text(&o.sha256),
+                    Arg::Int(i(received)),
+                    Arg::Int(i64::from(o.complete.is_some())),
+                    Arg::OptText(csv_version.as_deref()),
                     Arg::Int(o.now),
                 ],
             )
@@ -294,10 +303,10 @@ async fn run<E: Exec>(e: &mut E, w: &Write) -> Result<Done, sqlx::Error> {
                 office: o.office.clone(),
                 size: o.size,
                 sha256: o.sha256.clone(),
-                received: 0,
+                received,
                 parts: Vec::new(),
-                complete: false,
-                csv_version: None,
+                complete: o.complete.is_some(),
+                csv_version,
                 created_at: o.now,
             })))
         }

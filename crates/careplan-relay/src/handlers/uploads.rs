@@ -42,7 +42,7 @@ pub(super) async fn open(
 async fn open_upload(st: &AppState, peer: &Peer, size: u64, sha256: &str) -> ApiResult<Upload> {
     let sha = declared(st, size, sha256)?;
     let b = &st.blobs.cfg;
-    match st
+    let opened = st
         .db
         .open_upload(
             peer.office.as_str(),
@@ -52,11 +52,15 @@ async fn open_upload(st: &AppState, peer: &Peer, size: u64, sha256: &str) -> Api
             b.upload_ttl_secs,
             b.max_open_uploads,
         )
-        .await?
-    {
+        .await?;
+    opened_or_quota(st, opened)
+}
+
+fn opened_or_quota(st: &AppState, opened: Opened) -> ApiResult<Upload> {
+    match opened {
         Opened::Upload(u) => Ok(u),
         Opened::Quota => Err(ApiError::rate_limited(
-            b.upload_ttl_secs.min(3600),
+            st.blobs.cfg.upload_ttl_secs.min(3600),
             "ファイルのアップロード",
         )),
     }
@@ -145,9 +149,28 @@ pub(super) async fn put_whole(
         tracing::info!(office = %peer.office, "upload refused: bytes do not match the declared SHA-256");
         return Err(hash_refused());
     }
-    let mut u = open_upload(&st, &peer, len, &sha).await?;
-    let r = store_whole(&st, &mut u, bytes).await?;
-    Ok((StatusCode::CREATED, r).into_response())
+    // One commit: the session is opened complete, then the blob is stored (durable: file
+    // and folder fsynced), and only then is the session's id answered — before that no
+    // request can name it (`Db::open_whole_upload`).
+    let csv_version = blob::csv_version_of(&bytes[..bytes.len().min(blob::HEAD_BYTES)]);
+    let b = &st.blobs.cfg;
+    let opened = st
+        .db
+        .open_whole_upload(
+            peer.office.as_str(),
+            len,
+            &sha,
+            (
+                now().unix_timestamp(),
+                b.upload_ttl_secs,
+                b.max_open_uploads,
+            ),
+            csv_version,
+        )
+        .await?;
+    let u = opened_or_quota(&st, opened)?;
+    st.blobs.put_bytes(&u.sha256, bytes).await?;
+    Ok((StatusCode::CREATED, Json(view(&u))).into_response())
 }
 
 async fn find(st: &AppState, peer: &Peer, id: &str) -> ApiResult<Upload> {
