@@ -19,6 +19,7 @@ mod api;
 pub mod cert;
 mod client;
 pub mod csr;
+pub mod dns;
 mod drafts;
 pub mod error;
 pub mod fsutil;

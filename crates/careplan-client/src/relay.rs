@@ -140,7 +140,7 @@ impl Http {
             .build();
         let probe = probe_config(id)?;
         Ok(Self {
-            agent: ureq::Agent::new_with_config(config),
+            agent: crate::dns::agent(config),
             probe,
             base,
             t,

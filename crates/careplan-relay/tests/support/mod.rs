@@ -71,7 +71,9 @@ pub fn agent_speaking(profile: Option<&Path>, ca: &Path, protocol: bool) -> ureq
     if protocol {
         cfg = cfg.middleware(protocol_header);
     }
-    ureq::Agent::new_with_config(cfg.build())
+    // As the client library does: the host name resolved once a minute, not on a new
+    // thread per request (`careplan_client::dns`).
+    careplan_client::dns::agent(cfg.build())
 }
 
 /// Upload `bytes` (one `POST /api/v1/uploads` and one `PUT`); the file reference for a
