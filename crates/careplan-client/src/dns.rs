@@ -87,7 +87,9 @@ mod tests {
         assert_eq!(again[0], first[0]);
         let other: Uri = "https://127.0.0.2:4443/".parse().expect("uri");
         assert_eq!(
-            r.resolve(&other, &cfg, NextTimeout::default()).expect("resolves")[0].to_string(),
+            r.resolve(&other, &cfg, NextTimeout::default())
+                .expect("resolves")[0]
+                .to_string(),
             "127.0.0.2:4443"
         );
         assert_eq!(r.cache.lock().expect("lock").len(), 2);
