@@ -703,8 +703,8 @@ impl Db {
         })
     }
 
-    /// [`Db::sent`] on PostgreSQL: the page's sends, their transmissions, then their files
-    /// (one statement each; see [`Db::received_rows`]).
+    /// [`Db::sent`] on PostgreSQL: the page's sends with their transmissions, then their
+    /// files (two statements; see [`Db::received_rows`]).
     async fn sent_rows(
         &self,
         office: &str,
@@ -716,49 +716,37 @@ impl Db {
             Some(_) => ("AND (sent_at, id) < ($2, $3)", "$4"),
             None => ("", "$2"),
         };
+        // The page's sends (one more than the page, to know whether another page follows)
+        // and their transmissions in one statement: rows in the page's order, a send's
+        // transmissions together and in their order.
         let sql = format!(
-            "SELECT id, sent_at FROM sends WHERE from_office = $1 {cond} ORDER BY sent_at DESC, id DESC LIMIT {lim}"
+            "SELECT {TX_COLS} {TX_FROM} WHERE t.send_id IN (SELECT id FROM sends WHERE from_office = $1 {cond} ORDER BY sent_at DESC, id DESC LIMIT {lim}) \
+             ORDER BY s.sent_at DESC, s.id DESC, t.seq"
         );
         let mut q = sqlx::query(&sql).bind(office);
         if let Some(c) = after {
             q = q.bind(c.sent_at).bind(&c.id);
         }
         let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
-        let mut sends: Vec<(String, i64)> = rows
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-        let more = sends.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        sends.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = more.then(|| sends.last()).flatten().map(|(id, t)| Cursor {
-            sent_at: *t,
-            id: id.clone(),
-        });
-        if sends.is_empty() {
-            return Ok(Page {
-                rows: Vec::new(),
-                next,
-            });
-        }
-        let sql = format!(
-            "SELECT {TX_COLS} {TX_FROM} WHERE t.send_id IN ({}) ORDER BY t.send_id, t.seq",
-            crate::db::placeholders(1, sends.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, _) in &sends {
-            q = q.bind(id);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let mut by_send: std::collections::HashMap<String, Vec<TransmissionRow>> =
-            std::collections::HashMap::new();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut txs: Vec<TransmissionRow> = Vec::with_capacity(rows.len());
+        let mut sends = 0usize;
+        let mut more = false;
         for r in &rows {
             let t = tx_row(r)?;
-            by_send.entry(t.send_id.clone()).or_default().push(t);
+            if txs.last().is_none_or(|l| l.send_id != t.send_id) {
+                if sends == limit {
+                    more = true;
+                    break;
+                }
+                sends += 1;
+            }
+            txs.push(t);
         }
-        let txs: Vec<TransmissionRow> = sends
-            .iter()
-            .flat_map(|(id, _)| by_send.remove(id).unwrap_or_default())
-            .collect();
+        let next = more.then(|| txs.last()).flatten().map(|t| Cursor {
+            sent_at: t.sent_at,
+            id: t.send_id.clone(),
+        });
         let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
         let files = self.files_of(&ids).await?;
         Ok(Page {
