@@ -33,6 +33,8 @@ pub struct Db {
     pub arrivals: std::sync::Arc<crate::notify::Hub>,
     /// SQLite with a file: the group commit's own connection (`exec`).
     pub(crate) sqlite_writer: Option<crate::exec::SqliteWriter>,
+    /// SQLite with a file: connections for the session's check on the request's thread.
+    pub(crate) sqlite_readers: Option<std::sync::Arc<crate::exec::SqliteReaders>>,
 }
 
 /// How long a request waits for a PostgreSQL connection (also while the server is away)
@@ -157,6 +159,7 @@ impl Db {
             postgres: !sqlite,
             arrivals: std::sync::Arc::default(),
             sqlite_writer: None,
+            sqlite_readers: None,
         };
         db.migrate(sqlite).await?;
         if sqlite {
@@ -166,6 +169,8 @@ impl Db {
             // reachable through the pool: its batches stay on sqlx.
             if !file.to_string_lossy().starts_with("file:") && file.is_file() {
                 db.sqlite_writer = Some(crate::exec::SqliteWriter::open(file)?);
+                db.sqlite_readers =
+                    Some(std::sync::Arc::new(crate::exec::SqliteReaders::new(file)));
             }
         }
         Ok(db)

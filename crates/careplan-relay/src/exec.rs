@@ -25,6 +25,45 @@ pub(crate) enum Arg<'a> {
     Bytes(&'a [u8]),
 }
 
+/// A column's value, as read by [`Exec::row`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+fn wrong(what: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("expected {what}").into())
+}
+
+impl Val {
+    pub(crate) fn int(&self) -> Result<i64, sqlx::Error> {
+        match self {
+            Val::Int(v) => Ok(*v),
+            _ => Err(wrong("an integer")),
+        }
+    }
+    pub(crate) fn opt_int(&self) -> Result<Option<i64>, sqlx::Error> {
+        match self {
+            Val::Null => Ok(None),
+            v => v.int().map(Some),
+        }
+    }
+    pub(crate) fn text(&self) -> Result<String, sqlx::Error> {
+        match self {
+            Val::Text(v) => Ok(v.clone()),
+            _ => Err(wrong("a text")),
+        }
+    }
+    pub(crate) fn opt_text(&self) -> Result<Option<String>, sqlx::Error> {
+        match self {
+            Val::Null => Ok(None),
+            v => v.text().map(Some),
+        }
+    }
+}
+
 /// Runs the statements of a write.
 pub(crate) trait Exec {
     /// PostgreSQL (its `pg_notify` is sent with the arrivals).
@@ -33,6 +72,8 @@ pub(crate) trait Exec {
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error>;
     /// The integer columns of the first row of `sql` (`None`: no row).
     async fn ints(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<i64>>, sqlx::Error>;
+    /// The first row of `sql` (`None`: no row); integer and text columns.
+    async fn row(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<Val>>, sqlx::Error>;
 }
 
 fn bind_all<'q>(
@@ -72,6 +113,24 @@ impl Exec for sqlx::AnyConnection {
         (0..row.len())
             .map(|i| row.try_get::<i64, _>(i))
             .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    async fn row(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<Val>>, sqlx::Error> {
+        let Some(row) = bind_all(sqlx::query(sql), args)
+            .fetch_optional(&mut *self)
+            .await?
+        else {
+            return Ok(None);
+        };
+        (0..row.len())
+            .map(|i| match row.try_get::<Option<i64>, _>(i) {
+                Ok(v) => Ok(v.map_or(Val::Null, Val::Int)),
+                Err(_) => Ok(row
+                    .try_get::<Option<String>, _>(i)?
+                    .map_or(Val::Null, Val::Text)),
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
             .map(Some)
     }
 }
@@ -192,6 +251,87 @@ impl Exec for Conn<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
+
+    async fn row(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<Val>>, sqlx::Error> {
+        use rusqlite::types::ValueRef;
+        let mut st = self.prepare(sql, args)?;
+        let cols = st.column_count();
+        let mut rows = st.raw_query();
+        let Some(row) = rows.next().map_err(err)? else {
+            return Ok(None);
+        };
+        (0..cols)
+            .map(|i| match row.get_ref(i).map_err(err)? {
+                ValueRef::Null => Ok(Val::Null),
+                ValueRef::Integer(v) => Ok(Val::Int(v)),
+                ValueRef::Text(t) => String::from_utf8(t.to_vec())
+                    .map(Val::Text)
+                    .map_err(|_| wrong("UTF-8 text")),
+                _ => Err(wrong("an integer or a text")),
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map(Some)
+    }
+}
+
+/// SQLite: connections for the per-request reads that run on the request's own thread
+/// (the session's check), so that they cost no thread hand-over: a read by key in WAL mode
+/// takes microseconds and never waits for the writer. Kept for reuse, at most
+/// [`READERS_KEPT`].
+pub(crate) struct SqliteReaders {
+    file: std::path::PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// Reader connections kept between reads (more are opened while more reads run at once).
+const READERS_KEPT: usize = 8;
+
+impl std::fmt::Debug for SqliteReaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteReaders")
+    }
+}
+
+impl SqliteReaders {
+    pub(crate) fn new(file: &Path) -> Self {
+        Self {
+            file: file.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn open(&self) -> Result<rusqlite::Connection, sqlx::Error> {
+        let c = rusqlite::Connection::open_with_flags(
+            &self.file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        c.execute_batch(
+            "PRAGMA query_only=1; PRAGMA busy_timeout=10000; PRAGMA mmap_size=1073741824;",
+        )
+        .map_err(err)?;
+        c.set_prepared_statement_cache_capacity(16);
+        Ok(c)
+    }
+
+    /// Run `f` (reads only) on a reader connection, on this thread.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Conn<'_>) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let taken = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let c = match taken {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let out = f(&mut Conn(&c));
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < READERS_KEPT
+        {
+            idle.push(c);
+        }
+        out
+    }
 }
 
 /// Run a future whose awaits all complete at once (the write code on [`Conn`]).
@@ -226,6 +366,34 @@ mod tests {
         let theirs = (*conn).ints(sql, &args).await.expect("sqlx");
         assert_eq!(ours, Some(vec![9, 7, 10]));
         assert_eq!(ours, theirs);
+        // Rows of integers, texts and NULLs, the same from both, and from a reader.
+        let sql = "SELECT 'テキスト', NULL, 5, $1";
+        let args = [Arg::Text("x")];
+        let want = Some(vec![
+            Val::Text("テキスト".into()),
+            Val::Null,
+            Val::Int(5),
+            Val::Text("x".into()),
+        ]);
+        let ours = w
+            .transaction(move |c| now_or_never(c.row(sql, &args)))
+            .await
+            .expect("rusqlite");
+        assert_eq!(ours, want);
+        assert_eq!((*conn).row(sql, &args).await.expect("sqlx"), want);
+        let readers = db.sqlite_readers.clone().expect("readers");
+        assert_eq!(
+            readers
+                .read(|c| now_or_never(c.row(sql, &args)))
+                .expect("reader"),
+            want
+        );
+        // A reader does not write.
+        assert!(
+            readers
+                .read(|c| now_or_never(c.execute("DELETE FROM rate_limits", &[])))
+                .is_err()
+        );
         // No row.
         let none = w
             .transaction(|c| now_or_never(c.ints("SELECT 1 WHERE 0", &[])))

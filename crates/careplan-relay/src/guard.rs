@@ -274,8 +274,8 @@ impl Db {
         token_hash: &str,
         cert_fp: &str,
     ) -> Result<Option<SessionState>, RelayError> {
-        let row = sqlx::query(
-            "SELECT s.token_hash, s.kind, s.personal_user, s.office_user, s.office, s.created_at, s.last_seen, s.cert_fp, \
+        use crate::exec::{Arg, Exec};
+        const SQL: &str = "SELECT s.token_hash, s.kind, s.personal_user, s.office_user, s.office, s.created_at, s.last_seen, s.cert_fp, \
                COALESCE(o.disabled, 1), o.licence_expires, \
                CASE WHEN s.office_user IS NULL THEN 0 ELSE COALESCE(ou.disabled, 1) END, \
                COALESCE(pu.disabled, 1), \
@@ -284,28 +284,54 @@ impl Db {
              LEFT JOIN offices o ON o.number = s.office \
              LEFT JOIN office_users ou ON ou.user_id = s.office_user \
              LEFT JOIN personal_users pu ON pu.user_id = s.personal_user \
-             WHERE s.token_hash = $1",
-        )
-        .bind(token_hash)
-        .bind(cert_fp)
-        .fetch_optional(&self.pool)
-        .await?;
+             WHERE s.token_hash = $1";
+        let args = [Arg::Text(token_hash), Arg::Text(cert_fp)];
+        // Every request asks this: on SQLite it is read on the request's own thread
+        // (`exec::SqliteReaders`), elsewhere through the pool.
+        let row = match &self.sqlite_readers {
+            Some(r) => r.read(|c| crate::exec::now_or_never(c.row(SQL, &args)))?,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                (*conn).row(SQL, &args).await?
+            }
+        };
         let Some(r) = row else { return Ok(None) };
+        let [
+            token_hash,
+            kind,
+            personal_user,
+            office_user,
+            office,
+            created_at,
+            last_seen,
+            fp,
+            office_disabled,
+            licence,
+            ou_disabled,
+            pu_disabled,
+            revoked,
+        ] = &r[..]
+        else {
+            return Err(RelayError::Db(sqlx::Error::ColumnIndexOutOfBounds {
+                index: 12,
+                len: r.len(),
+            }));
+        };
         Ok(Some(SessionState {
             session: crate::db::Session {
-                token_hash: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                personal_user: r.try_get(2)?,
-                office_user: r.try_get(3)?,
-                office: r.try_get(4)?,
-                created_at: r.try_get(5)?,
-                last_seen: r.try_get(6)?,
-                cert_fp: r.try_get(7)?,
+                token_hash: token_hash.text()?,
+                kind: kind.text()?,
+                personal_user: personal_user.text()?,
+                office_user: office_user.opt_text()?,
+                office: office.text()?,
+                created_at: created_at.int()?,
+                last_seen: last_seen.int()?,
+                cert_fp: fp.text()?,
             },
-            office_disabled: r.try_get::<i64, _>(8)? != 0,
-            licence_expires: r.try_get(9)?,
-            user_disabled: r.try_get::<i64, _>(10)? != 0 || r.try_get::<i64, _>(11)? != 0,
-            cert_revoked: r.try_get::<i64, _>(12)? != 0,
+            office_disabled: office_disabled.int()? != 0,
+            licence_expires: licence.opt_int()?,
+            user_disabled: ou_disabled.int()? != 0 || pu_disabled.int()? != 0,
+            cert_revoked: revoked.int()? != 0,
         }))
     }
 
