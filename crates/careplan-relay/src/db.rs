@@ -197,12 +197,16 @@ impl Db {
 
     /// Name and licence expiry of a registered office.
     pub async fn office(&self, number: &str) -> Result<Option<(String, Option<i64>)>, RelayError> {
-        let row = sqlx::query("SELECT name, licence_expires FROM offices WHERE number = $1")
-            .bind(number)
-            .fetch_optional(&self.pool)
+        // Asked for each destination of every send: read on the caller's thread on SQLite.
+        let row = self
+            .read_row(
+                "SELECT name, licence_expires FROM offices WHERE number = $1",
+                &[crate::exec::Arg::Text(number)],
+            )
             .await?;
-        Ok(match row {
-            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+        Ok(match row.as_deref() {
+            Some([name, licence]) => Some((name.text()?, licence.opt_int()?)),
+            Some(_) => return Err(RelayError::Db(sqlx::Error::RowNotFound)),
             None => None,
         })
     }

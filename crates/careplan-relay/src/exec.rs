@@ -334,6 +334,25 @@ impl SqliteReaders {
     }
 }
 
+impl crate::db::Db {
+    /// The first row of a read that every request or send asks (a session, an office, an
+    /// idempotency key): on SQLite read on the caller's thread ([`SqliteReaders`]), else
+    /// through the pool.
+    pub(crate) async fn read_row(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<Vec<Val>>, sqlx::Error> {
+        match &self.sqlite_readers {
+            Some(r) => r.read(|c| now_or_never(c.row(sql, args))),
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                (*conn).row(sql, args).await
+            }
+        }
+    }
+}
+
 /// Run a future whose awaits all complete at once (the write code on [`Conn`]).
 pub(crate) fn now_or_never<T>(f: impl std::future::Future<Output = T>) -> T {
     futures::executor::block_on(f)

@@ -274,7 +274,7 @@ impl Db {
         token_hash: &str,
         cert_fp: &str,
     ) -> Result<Option<SessionState>, RelayError> {
-        use crate::exec::{Arg, Exec};
+        use crate::exec::Arg;
         const SQL: &str = "SELECT s.token_hash, s.kind, s.personal_user, s.office_user, s.office, s.created_at, s.last_seen, s.cert_fp, \
                COALESCE(o.disabled, 1), o.licence_expires, \
                CASE WHEN s.office_user IS NULL THEN 0 ELSE COALESCE(ou.disabled, 1) END, \
@@ -285,16 +285,10 @@ impl Db {
              LEFT JOIN office_users ou ON ou.user_id = s.office_user \
              LEFT JOIN personal_users pu ON pu.user_id = s.personal_user \
              WHERE s.token_hash = $1";
-        let args = [Arg::Text(token_hash), Arg::Text(cert_fp)];
-        // Every request asks this: on SQLite it is read on the request's own thread
-        // (`exec::SqliteReaders`), elsewhere through the pool.
-        let row = match &self.sqlite_readers {
-            Some(r) => r.read(|c| crate::exec::now_or_never(c.row(SQL, &args)))?,
-            None => {
-                let mut conn = self.pool.acquire().await?;
-                (*conn).row(SQL, &args).await?
-            }
-        };
+        // Every request asks this: on SQLite it is read on the request's own thread.
+        let row = self
+            .read_row(SQL, &[Arg::Text(token_hash), Arg::Text(cert_fp)])
+            .await?;
         let Some(r) = row else { return Ok(None) };
         let [
             token_hash,

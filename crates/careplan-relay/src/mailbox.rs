@@ -419,19 +419,22 @@ impl Db {
         from: &str,
         key: &str,
     ) -> Result<Option<Receipt>, RelayError> {
-        let Some(row) = sqlx::query(
-            "SELECT id, sent_at, request_hash FROM sends WHERE from_office = $1 AND idem_key = $2",
-        )
-        .bind(from)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?
+        use crate::exec::Arg;
+        // Asked by every send (almost always: no row): read on the caller's thread on SQLite.
+        let Some(row) = self
+            .read_row(
+                "SELECT id, sent_at, request_hash FROM sends WHERE from_office = $1 AND idem_key = $2",
+                &[Arg::Text(from), Arg::Text(key)],
+            )
+            .await?
         else {
             return Ok(None);
         };
-        let send_id: String = row.try_get(0)?;
-        let sent_at: i64 = row.try_get(1)?;
-        let request_hash: String = row.try_get(2)?;
+        let [send_id, sent_at, request_hash] = &row[..] else {
+            return Err(RelayError::Db(sqlx::Error::RowNotFound));
+        };
+        let (send_id, sent_at, request_hash) =
+            (send_id.text()?, sent_at.int()?, request_hash.text()?);
         let rows =
             sqlx::query("SELECT id, to_office FROM transmissions WHERE send_id = $1 ORDER BY seq")
                 .bind(&send_id)
