@@ -548,62 +548,19 @@ pub enum Opened {
 }
 
 impl Db {
-    /// Open an upload session of `office` (its blob row first: see the module's rules).
-    pub async fn open_upload(
+    /// Open an upload session (its blob row first: see the module's rules). With
+    /// `o.complete` set it is complete at once: a whole file whose bytes arrived and matched
+    /// its SHA-256. The caller then stores the blob and gives the session's id to the
+    /// client only once the blob is stored: until then no request can name the session (its
+    /// id is random and listed nowhere), and a session whose blob never came is swept when
+    /// it expires. One commit instead of two (an open, then a completion after the blob).
+    pub(crate) async fn open_upload(
         &self,
-        office: &str,
-        size: u64,
-        sha256: &str,
-        now: i64,
-        ttl: i64,
-        max_open: i64,
-    ) -> Result<Opened, RelayError> {
-        self.open_upload_as(office, size, sha256, now, ttl, max_open, None)
-            .await
-    }
-
-    /// Open an upload session that is complete at once: a whole file whose bytes arrived
-    /// and matched `sha256`, with its CSVバージョン. The caller stores the blob next and
-    /// gives the session's id to the client only once the blob is stored: until then no
-    /// request can name the session (its id is random and listed nowhere), and a session
-    /// whose blob never came is swept when it expires. One commit instead of two (an open,
-    /// then a completion after the blob).
-    pub async fn open_whole_upload(
-        &self,
-        office: &str,
-        size: u64,
-        sha256: &str,
-        limits: (i64, i64, i64),
-        csv_version: Option<String>,
-    ) -> Result<Opened, RelayError> {
-        let (now, ttl, max_open) = limits;
-        self.open_upload_as(office, size, sha256, now, ttl, max_open, Some(csv_version))
-            .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn open_upload_as(
-        &self,
-        office: &str,
-        size: u64,
-        sha256: &str,
-        now: i64,
-        ttl: i64,
-        max_open: i64,
-        complete: Option<Option<String>>,
+        o: crate::group::OpenUpload,
     ) -> Result<Opened, RelayError> {
         // The quota is read, then written, in the group commit (`group`): on SQLite the
         // batch holds the writer lock, on PostgreSQL the office's advisory lock.
-        let w = crate::group::Write::OpenUpload(crate::group::OpenUpload {
-            office: office.to_owned(),
-            size,
-            sha256: sha256.to_owned(),
-            now,
-            ttl,
-            max_open,
-            complete,
-        });
-        match self.write(w).await? {
+        match self.write(crate::group::Write::OpenUpload(o)).await? {
             crate::group::Done::Opened(o) => Ok(o),
             _ => Err(crate::group::unexpected()),
         }

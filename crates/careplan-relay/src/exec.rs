@@ -70,10 +70,15 @@ pub(crate) trait Exec {
     fn postgres(&self) -> bool;
     /// Run `sql`; the number of rows it changed.
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error>;
-    /// The integer columns of the first row of `sql` (`None`: no row).
-    async fn ints(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<i64>>, sqlx::Error>;
     /// The first row of `sql` (`None`: no row); integer and text columns.
     async fn row(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<Val>>, sqlx::Error>;
+    /// The first row of `sql` whose columns are all integers (`None`: no row).
+    async fn ints(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<i64>>, sqlx::Error> {
+        self.row(sql, args)
+            .await?
+            .map(|r| r.iter().map(Val::int).collect())
+            .transpose()
+    }
 }
 
 fn bind_all<'q>(
@@ -101,19 +106,6 @@ impl Exec for sqlx::AnyConnection {
             .execute(&mut *self)
             .await?
             .rows_affected())
-    }
-
-    async fn ints(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<i64>>, sqlx::Error> {
-        let Some(row) = bind_all(sqlx::query(sql), args)
-            .fetch_optional(&mut *self)
-            .await?
-        else {
-            return Ok(None);
-        };
-        (0..row.len())
-            .map(|i| row.try_get::<i64, _>(i))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
     }
 
     async fn row(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<Val>>, sqlx::Error> {
@@ -149,20 +141,28 @@ fn err(e: rusqlite::Error) -> sqlx::Error {
     sqlx::Error::Protocol(format!("SQLite: {e}"))
 }
 
+/// A connection of our own to the database file (created and migrated through sqlx
+/// already), with `pragmas` and room for `cached` prepared statements.
+fn connect(file: &Path, pragmas: &str, cached: usize) -> Result<rusqlite::Connection, sqlx::Error> {
+    let c = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    c.execute_batch(pragmas).map_err(err)?;
+    c.set_prepared_statement_cache_capacity(cached);
+    Ok(c)
+}
+
 impl SqliteWriter {
     /// Open the database file (already created and migrated through sqlx) with the pool's
     /// settings: WAL, `synchronous=FULL` (a commit is on disk), the same busy timeout.
     pub(crate) fn open(file: &Path) -> Result<Self, sqlx::Error> {
-        let c = rusqlite::Connection::open_with_flags(
+        let c = connect(
             file,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?;
-        c.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
-        )
-        .map_err(err)?;
-        c.set_prepared_statement_cache_capacity(64);
+            64,
+        )?;
         Ok(Self(Arc::new(Mutex::new(c))))
     }
 
@@ -239,19 +239,6 @@ impl Exec for Conn<'_> {
         Ok(n as u64)
     }
 
-    async fn ints(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<i64>>, sqlx::Error> {
-        let mut st = self.prepare(sql, args)?;
-        let cols = st.column_count();
-        let mut rows = st.raw_query();
-        let Some(row) = rows.next().map_err(err)? else {
-            return Ok(None);
-        };
-        (0..cols)
-            .map(|i| row.get::<_, i64>(i).map_err(err))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
-    }
-
     async fn row(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Vec<Val>>, sqlx::Error> {
         use rusqlite::types::ValueRef;
         let mut st = self.prepare(sql, args)?;
@@ -301,17 +288,11 @@ impl SqliteReaders {
     }
 
     fn open(&self) -> Result<rusqlite::Connection, sqlx::Error> {
-        let c = rusqlite::Connection::open_with_flags(
+        connect(
             &self.file,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?;
-        c.execute_batch(
             "PRAGMA query_only=1; PRAGMA busy_timeout=10000; PRAGMA mmap_size=1073741824;",
+            16,
         )
-        .map_err(err)?;
-        c.set_prepared_statement_cache_capacity(16);
-        Ok(c)
     }
 
     /// Run `f` (reads only) on a reader connection, on this thread.
@@ -344,7 +325,7 @@ impl crate::db::Db {
         args: &[Arg<'_>],
     ) -> Result<Option<Vec<Val>>, sqlx::Error> {
         match &self.sqlite_readers {
-            Some(r) => r.read(|c| now_or_never(c.row(sql, args))),
+            Some(r) => r.read(|c| run_ready(c.row(sql, args))),
             None => {
                 let mut conn = self.pool.acquire().await?;
                 (*conn).row(sql, args).await
@@ -354,7 +335,7 @@ impl crate::db::Db {
 }
 
 /// Run a future whose awaits all complete at once (the write code on [`Conn`]).
-pub(crate) fn now_or_never<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(crate) fn run_ready<T>(f: impl std::future::Future<Output = T>) -> T {
     futures::executor::block_on(f)
 }
 
@@ -378,7 +359,7 @@ mod tests {
         let sql = "SELECT $2 - $1, $3, $2";
         let args = [Arg::Int(1), Arg::Int(10), Arg::Int(7)];
         let ours = w
-            .transaction(move |c| now_or_never(c.ints(sql, &args)))
+            .transaction(move |c| run_ready(c.ints(sql, &args)))
             .await
             .expect("rusqlite");
         let mut conn = db.pool.acquire().await.expect("conn");
@@ -395,7 +376,7 @@ mod tests {
             Val::Text("x".into()),
         ]);
         let ours = w
-            .transaction(move |c| now_or_never(c.row(sql, &args)))
+            .transaction(move |c| run_ready(c.row(sql, &args)))
             .await
             .expect("rusqlite");
         assert_eq!(ours, want);
@@ -403,19 +384,19 @@ mod tests {
         let readers = db.sqlite_readers.clone().expect("readers");
         assert_eq!(
             readers
-                .read(|c| now_or_never(c.row(sql, &args)))
+                .read(|c| run_ready(c.row(sql, &args)))
                 .expect("reader"),
             want
         );
         // A reader does not write.
         assert!(
             readers
-                .read(|c| now_or_never(c.execute("DELETE FROM rate_limits", &[])))
+                .read(|c| run_ready(c.execute("DELETE FROM rate_limits", &[])))
                 .is_err()
         );
         // No row.
         let none = w
-            .transaction(|c| now_or_never(c.ints("SELECT 1 WHERE 0", &[])))
+            .transaction(|c| run_ready(c.ints("SELECT 1 WHERE 0", &[])))
             .await
             .expect("rusqlite");
         assert_eq!(none, None);
@@ -428,7 +409,7 @@ mod tests {
         let w = db.sqlite_writer.clone().expect("writer");
         let put = |key: &'static str| {
             move |c: &mut Conn<'_>| {
-                now_or_never(c.execute(
+                run_ready(c.execute(
                     "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)",
                     &[Arg::Text(key), Arg::Int(5)],
                 ))
@@ -452,7 +433,7 @@ mod tests {
         assert_eq!(keys, ["kept"]);
         // A broken statement is an error, not a panic, and the writer goes on.
         assert!(
-            w.transaction(|c| now_or_never(c.execute("INSERT INTO nowhere VALUES (1)", &[])))
+            w.transaction(|c| run_ready(c.execute("INSERT INTO nowhere VALUES (1)", &[])))
                 .await
                 .is_err()
         );

@@ -181,7 +181,7 @@ impl Db {
         let res = match &self.sqlite_writer {
             // SQLite with its file: the whole batch in one blocking task (`exec`).
             Some(w) => {
-                w.transaction(move |c| crate::exec::now_or_never(batch_body(c, &writes)))
+                w.transaction(move |c| crate::exec::run_ready(batch_body(c, &writes)))
                     .await
             }
             None => {

@@ -235,6 +235,22 @@ fn newest_first<T>(rows: &mut [T], key: impl Fn(&T) -> (i64, &str)) {
     rows.sort_by(|a, b| key(b).cmp(&key(a)));
 }
 
+/// Put a page's rows (read with one extra) newest first and cut them to `limit`; the
+/// cursor of the next page when the extra row was there.
+fn cut_page<T>(rows: &mut Vec<T>, limit: i64, key: impl Fn(&T) -> (i64, &str)) -> Option<Cursor> {
+    newest_first(rows, &key);
+    let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    more.then(|| rows.last()).flatten().map(|r| {
+        let (sent_at, id) = key(r);
+        Cursor {
+            sent_at,
+            id: id.to_owned(),
+        }
+    })
+}
+
 /// In `seq` order (files of a transmission, transmissions of a send).
 fn in_order<T>(rows: &mut [T], seq: impl Fn(&T) -> i64) {
     rows.sort_by_key(|r| seq(r));
@@ -526,6 +542,34 @@ impl Db {
         }
     }
 
+    /// SQLite: the JSON text of one page ([`page_sql`]) of `select` (rows `r`, the listed
+    /// table as `key`, filtered by `$1` = `office`), newest first, at most `limit` + 1 rows
+    /// after `after` (the extra row says whether another page follows: [`cut_page`]).
+    async fn json_page_text(
+        &self,
+        select: &str,
+        key: &str,
+        office: &str,
+        limit: i64,
+        after: Option<&Cursor>,
+    ) -> Result<String, RelayError> {
+        let (cond, lim) = match after {
+            Some(_) => (format!("AND ({key}.sent_at, {key}.id) < ($2, $3)"), "$4"),
+            None => (String::new(), "$2"),
+        };
+        let sql = page_sql(&format!(
+            "{select} {cond} ORDER BY {key}.sent_at DESC, {key}.id DESC LIMIT {lim}"
+        ));
+        let mut q = sqlx::query(&sql).bind(office);
+        if let Some(c) = after {
+            q = q.bind(c.sent_at).bind(&c.id);
+        }
+        Ok(q.bind(limit.max(1) + 1)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
     /// [`Db::received`] on SQLite: one statement, one row holding the page as JSON
     /// ([`page_sql`]).
     async fn received_json(
@@ -534,31 +578,21 @@ impl Db {
         limit: i64,
         after: Option<&Cursor>,
     ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
-        let limit = limit.max(1);
-        let (cond, lim) = match after {
-            Some(_) => ("AND (t.sent_at, t.id) < ($2, $3)", "$4"),
-            None => ("", "$2"),
-        };
-        let inner = format!(
-            "SELECT json_array(t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message, {FILES_JSON}) AS r \
-             FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office \
-             WHERE t.to_office = $1 {cond} ORDER BY t.sent_at DESC, t.id DESC LIMIT {lim}",
-        );
-        let sql = page_sql(&inner);
-        let mut q = sqlx::query(&sql).bind(office);
-        if let Some(c) = after {
-            q = q.bind(c.sent_at).bind(&c.id);
-        }
-        let text: String = q.bind(limit + 1).fetch_one(&self.pool).await?.try_get(0)?;
+        let text = self
+            .json_page_text(
+                &format!(
+                    "SELECT json_array(t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message, {FILES_JSON}) AS r \
+                     FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office \
+                     WHERE t.to_office = $1"
+                ),
+                "t",
+                office,
+                limit,
+                after,
+            )
+            .await?;
         let mut rows: Vec<ReceivedJson<'_>> = parse_page(&text)?;
-        newest_first(&mut rows, |t| (t.sent_at, &t.id));
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next = more.then(|| rows.last()).flatten().map(|t| Cursor {
-            sent_at: t.sent_at,
-            id: t.id.clone().into_owned(),
-        });
+        let next = cut_page(&mut rows, limit, |t| (t.sent_at, &t.id));
         let rows = rows
             .into_iter()
             .map(|r| {
@@ -587,34 +621,24 @@ impl Db {
         limit: i64,
         after: Option<&Cursor>,
     ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
-        let limit = limit.max(1);
-        let (cond, lim) = match after {
-            Some(_) => ("AND (s.sent_at, s.id) < ($2, $3)", "$4"),
-            None => ("", "$2"),
-        };
         let transmissions = format!(
             "json((SELECT json_group_array(json_array(t.seq, t.id, t.to_office, tof.name, {FILES_JSON})) FROM transmissions t LEFT JOIN offices tof ON tof.number = t.to_office WHERE t.send_id = s.id))"
         );
-        let inner = format!(
-            "SELECT json_array(s.id, s.sent_at, s.from_office, COALESCE(fo.name, ''), s.message, {transmissions}) AS r \
-             FROM sends s LEFT JOIN offices fo ON fo.number = s.from_office \
-             WHERE s.from_office = $1 {cond} ORDER BY s.sent_at DESC, s.id DESC LIMIT {lim}",
-        );
-        let sql = page_sql(&inner);
-        let mut q = sqlx::query(&sql).bind(office);
-        if let Some(c) = after {
-            q = q.bind(c.sent_at).bind(&c.id);
-        }
-        let text: String = q.bind(limit + 1).fetch_one(&self.pool).await?.try_get(0)?;
+        let text = self
+            .json_page_text(
+                &format!(
+                    "SELECT json_array(s.id, s.sent_at, s.from_office, COALESCE(fo.name, ''), s.message, {transmissions}) AS r \
+                     FROM sends s LEFT JOIN offices fo ON fo.number = s.from_office \
+                     WHERE s.from_office = $1"
+                ),
+                "s",
+                office,
+                limit,
+                after,
+            )
+            .await?;
         let mut sends: Vec<SendJson<'_>> = parse_page(&text)?;
-        newest_first(&mut sends, |s| (s.sent_at, &s.id));
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let more = sends.len() > limit;
-        sends.truncate(limit);
-        let next = more.then(|| sends.last()).flatten().map(|s| Cursor {
-            sent_at: s.sent_at,
-            id: s.id.clone().into_owned(),
-        });
+        let next = cut_page(&mut sends, limit, |s| (s.sent_at, &s.id));
         let mut rows = Vec::with_capacity(sends.len());
         for mut s in sends {
             in_order(&mut s.transmissions, |t| t.seq);

@@ -34,33 +34,38 @@ pub(super) async fn open(
     Extension(peer): Extension<Peer>,
     Json(req): Json<UploadRequest>,
 ) -> ApiResult<Response> {
-    let u = open_upload(&st, &peer, req.size, &req.sha256).await?;
+    let u = open_upload(&st, &peer, req.size, &req.sha256, None).await?;
     Ok((StatusCode::CREATED, Json(view(&u))).into_response())
 }
 
 /// Check a declared file and open its upload session (quota of open sessions per office).
-async fn open_upload(st: &AppState, peer: &Peer, size: u64, sha256: &str) -> ApiResult<Upload> {
+/// Open an upload session (`complete`: a whole file already checked, with its
+/// CSVバージョン; see [`crate::db::Db::open_upload`]).
+async fn open_upload(
+    st: &AppState,
+    peer: &Peer,
+    size: u64,
+    sha256: &str,
+    complete: Option<Option<String>>,
+) -> ApiResult<Upload> {
     let sha = declared(st, size, sha256)?;
     let b = &st.blobs.cfg;
     let opened = st
         .db
-        .open_upload(
-            peer.office.as_str(),
+        .open_upload(crate::group::OpenUpload {
+            office: peer.office.to_string(),
             size,
-            &sha,
-            now().unix_timestamp(),
-            b.upload_ttl_secs,
-            b.max_open_uploads,
-        )
+            sha256: sha,
+            now: now().unix_timestamp(),
+            ttl: b.upload_ttl_secs,
+            max_open: b.max_open_uploads,
+            complete,
+        })
         .await?;
-    opened_or_quota(st, opened)
-}
-
-fn opened_or_quota(st: &AppState, opened: Opened) -> ApiResult<Upload> {
     match opened {
         Opened::Upload(u) => Ok(u),
         Opened::Quota => Err(ApiError::rate_limited(
-            st.blobs.cfg.upload_ttl_secs.min(3600),
+            b.upload_ttl_secs.min(3600),
             "ファイルのアップロード",
         )),
     }
@@ -151,24 +156,9 @@ pub(super) async fn put_whole(
     }
     // One commit: the session is opened complete, then the blob is stored (durable: file
     // and folder fsynced), and only then is the session's id answered — before that no
-    // request can name it (`Db::open_whole_upload`).
+    // request can name it (`Db::open_upload`).
     let csv_version = blob::csv_version_of(&bytes[..bytes.len().min(blob::HEAD_BYTES)]);
-    let b = &st.blobs.cfg;
-    let opened = st
-        .db
-        .open_whole_upload(
-            peer.office.as_str(),
-            len,
-            &sha,
-            (
-                now().unix_timestamp(),
-                b.upload_ttl_secs,
-                b.max_open_uploads,
-            ),
-            csv_version,
-        )
-        .await?;
-    let u = opened_or_quota(&st, opened)?;
+    let u = open_upload(&st, &peer, len, &sha, Some(csv_version)).await?;
     st.blobs.put_bytes(&u.sha256, bytes).await?;
     Ok((StatusCode::CREATED, Json(view(&u))).into_response())
 }
