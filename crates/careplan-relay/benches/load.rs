@@ -97,9 +97,16 @@ fn main() {
                 let ag = agent(&a.profile, &ca);
                 let mut lat = Vec::new();
                 for s in 0..sends {
+                    // Every file has bytes of its own, as real care plans do (the same bytes
+                    // everywhere would write one blob over and over).
                     let files: Vec<Value> = set
                         .iter()
-                        .map(|(p, bytes)| json!({"name": format!("{p}_202505_{}_43_{b}_11_2025042509{:02}{:02}.CSV", a.office, c % 60, s % 60), "data": b64(bytes)}))
+                        .map(|(p, bytes)| {
+                            let mut bytes = bytes.clone();
+                            let own = format!("{p},{c:06},{s:06}\r\n");
+                            bytes[..own.len()].copy_from_slice(own.as_bytes());
+                            json!({"name": format!("{p}_202505_{}_43_{b}_11_2025042509{:02}{:02}.CSV", a.office, c % 60, s % 60), "data": b64(&bytes)})
+                        })
                         .collect();
                     let mut body = json!({"message": "", "destinations": [{"office": b, "files": files}]});
                     // A send is its uploads (one PUT per file, as the client library sends

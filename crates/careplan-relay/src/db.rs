@@ -136,6 +136,10 @@ impl Db {
                             "PRAGMA journal_mode=WAL",
                             "PRAGMA synchronous=FULL",
                             "PRAGMA busy_timeout=10000",
+                            // Sorts and temporary tables in memory: no `etilqs_` files in
+                            // /var/tmp (a create and an unlink each, and office data
+                            // outside the data folder).
+                            "PRAGMA temp_store=MEMORY",
                             // Reads straight from the file's pages in memory, not a
                             // `pread` (a system call and a copy) per 4 KiB page that
                             // SQLite's own cache (2 MiB) does not hold: list pages deep

@@ -160,7 +160,7 @@ impl SqliteWriter {
     pub(crate) fn open(file: &Path) -> Result<Self, sqlx::Error> {
         let c = connect(
             file,
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY;",
             64,
         )?;
         Ok(Self(Arc::new(Mutex::new(c))))
@@ -290,7 +290,7 @@ impl SqliteReaders {
     fn open(&self) -> Result<rusqlite::Connection, sqlx::Error> {
         connect(
             &self.file,
-            "PRAGMA query_only=1; PRAGMA busy_timeout=10000; PRAGMA mmap_size=1073741824;",
+            "PRAGMA query_only=1; PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=1073741824;",
             16,
         )
     }

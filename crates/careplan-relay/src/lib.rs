@@ -24,6 +24,8 @@ pub mod mailbox;
 pub mod migrate;
 pub mod notify;
 pub mod pki;
+#[cfg(test)]
+mod plans;
 pub mod secret_file;
 pub mod server;
 

@@ -8,6 +8,15 @@ use sqlx::Row;
 use crate::RelayError;
 use crate::db::Db;
 
+/// A file's first acknowledgement by the office it was sent to. `EXISTS` looks the file's
+/// transmission up by its key: SQLite planned `transmission_id IN (SELECT id FROM
+/// transmissions WHERE to_office = …)` as a list of every transmission to the office, built
+/// anew for each acknowledgement (a million rows for a large office).
+pub(crate) const ACK_SQL: &str = "UPDATE files SET acquired_at = $1 WHERE id = $2 AND acquired_at IS NULL AND EXISTS (SELECT 1 FROM transmissions t WHERE t.id = files.transmission_id AND t.to_office = $3)";
+
+/// Forget a file's download nonces (index `download_nonces_file`, schema version 6).
+pub(crate) const DROP_NONCES_SQL: &str = "DELETE FROM download_nonces WHERE file_id = $1";
+
 /// A file to store.
 #[derive(Debug, Clone)]
 pub struct NewFile {
@@ -811,7 +820,7 @@ impl Db {
         id: &str,
         now: i64,
     ) -> Result<Option<(String, i64)>, RelayError> {
-        sqlx::query("UPDATE files SET acquired_at = $1 WHERE id = $2 AND acquired_at IS NULL AND transmission_id IN (SELECT id FROM transmissions WHERE to_office = $3)")
+        sqlx::query(ACK_SQL)
             .bind(now)
             .bind(id)
             .bind(office)
@@ -871,7 +880,7 @@ impl Db {
 
     /// Forget the nonces of a file (after its acknowledgement).
     pub async fn drop_nonces(&self, file: &str) -> Result<(), RelayError> {
-        sqlx::query("DELETE FROM download_nonces WHERE file_id = $1")
+        sqlx::query(DROP_NONCES_SQL)
             .bind(file)
             .execute(&self.pool)
             .await?;

@@ -202,11 +202,17 @@ CREATE INDEX files_legacy ON files (id) WHERE in_store = 0;
 CREATE INDEX draft_files_legacy ON draft_files (office, draft_id, seq) WHERE in_store = 0
 ";
 
+/// Version 6: an acknowledgement forgets its file's download nonces by `file_id`; without
+/// an index that was a scan of every outstanding nonce per acknowledgement.
+const V6: &str = r"
+CREATE INDEX download_nonces_file ON download_nonces (file_id)
+";
+
 /// The migrations after version 1, in order: (version, statements).
-const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3), (4, V4), (5, V5)];
+const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
 /// The schema version this code writes and understands.
-pub const CURRENT: i64 = 5;
+pub const CURRENT: i64 = 6;
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
     sql.split(';').map(str::trim).filter(|s| !s.is_empty())
