@@ -267,11 +267,38 @@ async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(addr = %server.local_addr()?, "relay listening");
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        let signal = stop_signal().await;
+        tracing::info!(signal, "stopping: waiting long-polls are answered");
         let _ = tx.send(true);
     });
     server.run(rx).await?;
     Ok(())
+}
+
+/// The signal that stops `serve` gracefully: Ctrl-C (SIGINT) everywhere, and on Unix SIGTERM
+/// too — what systemd, Docker and Kubernetes send first. Either one answers the waiting
+/// long-polls and lets requests in flight finish.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGTERM cannot be caught; only SIGINT stops gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 async fn run(cmd: Cmd) -> Result<()> {

@@ -258,3 +258,67 @@ fn acknowledged_sends_survive_sigkill(backend: Backend) {
 }
 
 on_both_backends!(acknowledged_sends_survive_sigkill);
+
+/// `serve` stops gracefully on SIGTERM (what systemd, Docker and Kubernetes send first), as
+/// on SIGINT: a waiting long-poll is answered (not cut), and the process ends by itself
+/// with success.
+#[cfg(unix)]
+#[test]
+fn sigterm_answers_waiters_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = spawn_relay(dir.path(), port, None);
+    let info = wait_ready(dir.path(), Duration::from_secs(60));
+    let b = &info.offices[1];
+    let agent = agent(&b.profile, &info.ca);
+    let token = login(&agent, &info.relay_url, b).expect("login");
+    let wait = |since: Option<&str>| {
+        let q = since
+            .map(|s| format!("?since={s}&timeout=60"))
+            .unwrap_or_default();
+        let t = Instant::now();
+        let mut r = agent
+            .get(&format!("{}/api/v1/wait{q}", info.relay_url))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .expect("wait");
+        let status = r.status().as_u16();
+        (
+            status,
+            r.body_mut().read_json::<Value>().expect("json"),
+            t.elapsed(),
+        )
+    };
+    let (_, v, _) = wait(None);
+    let cursor = v["cursor"].as_str().expect("cursor").to_owned();
+    std::thread::scope(|sc| {
+        let waiter = sc.spawn(|| wait(Some(&cursor)));
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(!waiter.is_finished(), "the long-poll waits");
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let (status, v, took) = waiter.join().expect("waiter");
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["arrived"], false);
+        assert_eq!(v["cursor"], cursor.as_str());
+        assert!(
+            took < Duration::from_secs(30),
+            "answered, not cut at the timeout: {took:?}"
+        );
+    });
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the relay did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}
