@@ -24,6 +24,10 @@ pub(crate) struct Accepted {
     pub(crate) accepted_at: time::OffsetDateTime,
 }
 
+/// Uploads of one send or draft in flight at once ([`Api::upload_all`]): a few connections
+/// per office, well inside the relay's per-peer limit.
+pub(crate) const PARALLEL_UPLOADS: usize = 4;
+
 fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
@@ -464,6 +468,58 @@ impl Api {
         Ok(file_ref(st))
     }
 
+    /// Upload `files` (name, bytes), up to [`PARALLEL_UPLOADS`] at a time, each as
+    /// [`Api::upload`] does; their references in the same order. On an office line each
+    /// upload waits a round trip or more for the relay's answer (its bytes are durable
+    /// before it answers), so a 3-file send waits for one such answer instead of three.
+    /// After a failure no further upload starts; the first failure (in file order) is
+    /// returned.
+    pub(crate) fn upload_all(
+        &self,
+        token: &str,
+        files: &[(&str, &[u8])],
+    ) -> Result<Vec<wire::FileRef>, ClientError> {
+        if files.len() <= 1 {
+            return files
+                .iter()
+                .map(|(name, bytes)| self.upload(token, name, bytes))
+                .collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let done: Vec<std::sync::Mutex<Option<Result<wire::FileRef, ClientError>>>> =
+            files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|sc| {
+            for _ in 0..files.len().min(PARALLEL_UPLOADS) {
+                sc.spawn(|| {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    while !failed.load(SeqCst) {
+                        let i = next.fetch_add(1, SeqCst);
+                        let Some((name, bytes)) = files.get(i) else {
+                            break;
+                        };
+                        let r = self.upload(token, name, bytes);
+                        if r.is_err() {
+                            failed.store(true, SeqCst);
+                        }
+                        if let Ok(mut slot) = done[i].lock() {
+                            *slot = Some(r);
+                        }
+                    }
+                });
+            }
+        });
+        let mut refs = Vec::with_capacity(files.len());
+        for (slot, (name, bytes)) in done.into_iter().zip(files) {
+            match slot.into_inner().ok().flatten() {
+                Some(r) => refs.push(r?),
+                // Never started: only after a failure, which comes first in file order.
+                None => refs.push(self.upload(token, name, bytes)?),
+            }
+        }
+        Ok(refs)
+    }
+
     fn upload_err(&self, status: u16, e: RelayErrorBody) -> ClientError {
         if status == 400 || status == 413 || status == 422 {
             ClientError::Refused(refusal(e))
@@ -474,18 +530,22 @@ impl Api {
 
     pub(crate) fn send(&self, token: &str, plan: &SendPlan) -> Result<Accepted, ClientError> {
         // Each file once, even when several destinations get it.
-        let mut refs: std::collections::BTreeMap<usize, wire::FileRef> =
-            std::collections::BTreeMap::new();
+        let mut order: Vec<usize> = Vec::new();
         for g in &plan.groups {
             for &i in &g.files {
-                if refs.contains_key(&i) {
-                    continue;
-                }
-                if let Some(f) = plan.files.get(i) {
-                    refs.insert(i, self.upload(token, &f.name, &f.bytes)?);
+                if plan.files.get(i).is_some() && !order.contains(&i) {
+                    order.push(i);
                 }
             }
         }
+        let files: Vec<(&str, &[u8])> = order
+            .iter()
+            .map(|&i| (plan.files[i].name.as_str(), plan.files[i].bytes.as_slice()))
+            .collect();
+        let refs: std::collections::BTreeMap<usize, wire::FileRef> = order
+            .into_iter()
+            .zip(self.upload_all(token, &files)?)
+            .collect();
         let req = wire::SendRequest {
             message: plan.message.clone(),
             destinations: plan
@@ -532,10 +592,11 @@ impl Api {
         d: &Draft,
         files: &[(DraftFile, Vec<u8>)],
     ) -> Result<bool, ClientError> {
-        let mut refs = Vec::with_capacity(files.len());
-        for (f, bytes) in files {
-            refs.push(self.upload(token, &f.name, bytes)?);
-        }
+        let named: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(f, bytes)| (f.name.as_str(), bytes.as_slice()))
+            .collect();
+        let refs = self.upload_all(token, &named)?;
         let req = wire::DraftUpload {
             saved_at: d.saved_at,
             terminal: d.terminal.clone(),

@@ -354,3 +354,34 @@ fn lists_longer_than_a_page_are_fetched_whole() {
     assert_eq!(sent.len(), before_sent + 5);
     assert!(sent.iter().all(|t| !t.destinations.is_empty()));
 }
+
+/// A send's files go up several at a time; when the relay refuses one of them (here: the
+/// office's open-upload quota is two, the set has three files), the send stops with that
+/// refusal, nothing is sent, and the error says what to do. (Parallel uploads that
+/// succeed are checked byte for byte by the other tests' 3-file sets.)
+#[test]
+fn a_refused_upload_among_parallel_ones_stops_the_send() {
+    let relay = Relay::start_with(|c| c.blobs.max_open_uploads = 2);
+    let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = relay.login(0, ta.path(), "A-1");
+    let b = relay.login(1, tb.path(), "B-1");
+    let files = relay.plan_set(0, 1, "20261101100000");
+    assert_eq!(files.len(), 3);
+    let plan = a
+        .prepare_send(outgoing(&files), "上限", &SendMode::Single { to: None })
+        .unwrap();
+    match a.send(&plan, false) {
+        Err(ClientError::Relay {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 429, "{message}");
+            assert!(message.contains("アップロード"), "{message}");
+        }
+        other => panic!("expected the quota's refusal, got {other:?}"),
+    }
+    let l = b.received().unwrap();
+    assert!(
+        l.items.iter().all(|t| t.message != "上限"),
+        "nothing was sent"
+    );
+}
