@@ -69,9 +69,9 @@ fn a_send_through_one_relay_wakes_a_waiter_on_another() {
 
     // PostgreSQL goes away abruptly and comes back: the LISTEN connections reconnect by
     // themselves and wake again.
-    pg.stop("immediate");
+    pg.stop_immediate();
     std::thread::sleep(Duration::from_millis(300));
-    pg.pg_ctl_start();
+    pg.restart();
     // The relays' pools and listeners find the server again (a few tries at most).
     let until = Instant::now() + Duration::from_secs(30);
     let c2 = loop {

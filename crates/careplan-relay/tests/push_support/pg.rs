@@ -1,149 +1,40 @@
-//! A real PostgreSQL for tests and benches: Debian's `postgresql` package, initdb + pg_ctl
-//! in a temp dir on a free loopback port, run as the unprivileged `postgres` user (the
-//! server refuses root). Stopped (immediately) when dropped.
+//! PostgreSQL for the push tests and the long-poll bench: the tests' one server
+//! implementation (`tests/support/pg.rs`: installed when missing, run as an unprivileged
+//! user, stopped by a watchdog when the process dies), owned by the test, fsync off, and the
+//! demo offices seeded into it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use careplan_relay::db::Db;
 
-use super::free_addr;
+use crate::support::pg::PgServer;
 
-/// A PostgreSQL server in a temp dir; stopped (immediately) when dropped.
-pub struct Postgres {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn pg_bin() -> PathBuf {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.retain(|b| b.join("initdb").is_file());
-    found.sort();
-    found.pop().unwrap_or_else(|| {
-        panic!("PostgreSQL is not installed: apt-get install postgresql (needs /usr/lib/postgresql/*/bin/initdb)")
-    })
-}
-
-fn as_postgres(bin: &Path, tool: &str, args: &[&str]) -> std::process::Output {
-    Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .arg(bin.join(tool))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{tool}: {e}"))
-}
+/// A PostgreSQL server of its own (not the shared one: the push test stops and restarts
+/// it); stopped when dropped.
+pub struct Postgres(PgServer);
 
 impl Postgres {
     pub fn start() -> Self {
-        let bin = pg_bin();
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::os::unix::fs::chown(dir.path(), Some(pg_uid()), None).expect("chown to postgres");
-        let data = dir.path().join("data");
-        let out = as_postgres(
-            &bin,
-            "initdb",
-            &[
-                "-D",
-                data.to_str().expect("utf-8"),
-                "-U",
-                "careplan",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = free_addr().port();
-        let pg = Self {
-            bin,
-            data,
-            port,
-            _dir: dir,
-        };
-        pg.pg_ctl_start();
-        pg
-    }
-
-    pub fn pg_ctl_start(&self) {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
-            self.port,
-            self.data.parent().expect("dir").display()
-        );
-        let log = self.data.parent().expect("dir").join("pg.log");
-        let out = as_postgres(
-            &self.bin,
-            "pg_ctl",
-            &[
-                "-D",
-                self.data.to_str().expect("utf-8"),
-                "-o",
-                &opts,
-                "-l",
-                log.to_str().expect("utf-8"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {} {}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
-
-    pub fn stop(&self, mode: &str) {
-        let _ = as_postgres(
-            &self.bin,
-            "pg_ctl",
-            &[
-                "-D",
-                self.data.to_str().expect("utf-8"),
-                "-m",
-                mode,
-                "-w",
-                "stop",
-            ],
-        );
+        Self(PgServer::start(false).unwrap_or_else(|e| panic!("PostgreSQL: {e}")))
     }
 
     pub fn url(&self) -> String {
-        format!("postgres://careplan@127.0.0.1:{}/postgres", self.port)
+        self.0.url("postgres")
     }
-}
 
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        self.stop("immediate");
+    /// Stop abruptly (`pg_ctl stop -m immediate`), as a crash would.
+    pub fn stop_immediate(&self) {
+        if let Err(e) = self.0.stop_immediate() {
+            panic!("pg_ctl stop: {e}\n{}", self.0.log());
+        }
     }
-}
 
-fn pg_uid() -> u32 {
-    let out = Command::new("id")
-        .args(["-u", "postgres"])
-        .output()
-        .expect("id");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("the postgres user (from the postgresql package)")
+    /// Start again after [`Self::stop_immediate`]: same port and data.
+    pub fn restart(&self) {
+        if let Err(e) = self.0.restart() {
+            panic!("pg_ctl start: {e}\n{}", self.0.log());
+        }
+    }
 }
 
 /// The demo offices, users and passwords of `demo` in the PostgreSQL database.
