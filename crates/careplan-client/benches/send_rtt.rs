@@ -51,7 +51,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                if tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -71,7 +74,10 @@ fn delaying_proxy(target: SocketAddr, rtt: Duration) -> SocketAddr {
                 continue;
             };
             let _ = (c.set_nodelay(true), up.set_nodelay(true));
-            let (c2, up2) = (c.try_clone().expect("clone"), up.try_clone().expect("clone"));
+            let (c2, up2) = (
+                c.try_clone().expect("clone"),
+                up.try_clone().expect("clone"),
+            );
             std::thread::spawn(move || pump(c, up, rtt / 2));
             std::thread::spawn(move || pump(up2, c2, rtt / 2));
         }
@@ -114,8 +120,7 @@ fn main() {
     let office = |o: &Office, i: u64, cm: bool| careplan_core::demo::DemoOffice {
         number: careplan_core::OfficeNumber::parse(&o.office).expect("office"),
         name: o.name.clone(),
-        service: careplan_core::ServiceType::parse(if cm { "43" } else { "11" })
-            .expect("service"),
+        service: careplan_core::ServiceType::parse(if cm { "43" } else { "11" }).expect("service"),
         care_manager: cm && i == 0,
     };
     println!("send_rtt: {sends} sends of a 3-file set per RTT, one office, the real relay");
