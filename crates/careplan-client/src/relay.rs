@@ -137,6 +137,9 @@ impl Http {
             .timeout_connect(Some(t.timeout_connect))
             .timeout_per_call(Some(t.timeout_call))
             .user_agent(concat!("careplan-client/", env!("CARGO_PKG_VERSION")))
+            // A send's parallel uploads keep their connections for the next send (ureq's
+            // default keeps 3 per host).
+            .max_idle_connections_per_host(crate::api::PARALLEL_UPLOADS)
             .build();
         let probe = probe_config(id)?;
         Ok(Self {
