@@ -4,11 +4,12 @@
 //! measured), then pages of the received and sent lists are read over real mutual TLS from
 //! the real relay, first pages and pages at random depths, and also straight from the store
 //! (`Db::received` / `Db::sent`) to separate the database's share. Prints p50/p99 per case;
-//! then times the batched retention purge of 1 % of the rows.
+//! then times acknowledgements of random files (`Db::ack`) and the batched retention purge of
+//! 1 % of the rows.
 //!
 //! `cargo bench -p careplan-relay --bench lists` (env: `ROWS`, `SAMPLES`, `BACKENDS=sqlite,pg`;
 //! to run some cases only, e.g. under `valgrind --tool=callgrind` to count the instructions
-//! of a page: `PARTS=store,https,purge`, `LISTS=received,sent`, `LIMITS=200,1000`).
+//! of a page: `PARTS=store,https,ack,purge`, `LISTS=received,sent`, `LIMITS=200,1000`).
 //! PostgreSQL runs with fsync on (the tests' server runs with it off).
 
 use std::path::Path;
@@ -231,7 +232,7 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
 
     let received = wanted("LISTS", "received,sent", "received");
     let sent = wanted("LISTS", "received,sent", "sent");
-    let part = |p: &str| wanted("PARTS", "store,https,purge", p);
+    let part = |p: &str| wanted("PARTS", "store,https,ack,purge", p);
 
     // Straight from the store.
     for limit in limits().into_iter().filter(|_| part("store")) {
@@ -330,6 +331,33 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
                 report(&format!("HTTPS sent, random-depth page of {limit}"), deep);
             }
         }
+    }
+
+    // Acknowledgements of random files to the measured office (each its own commit), as
+    // `POST /files/{id}/ack` does after its checks: the statement must find the file's
+    // transmission by key, not go through every transmission to the office.
+    if part("ack") {
+        let ids: Vec<String> = rt
+            .block_on(
+                sqlx::query(
+                    "SELECT f.id FROM files f JOIN transmissions t ON t.id = f.transmission_id WHERE t.to_office = $1 ORDER BY random() LIMIT $2",
+                )
+                .bind(&ob.office)
+                .bind(samples as i64)
+                .fetch_all(&db.pool),
+            )
+            .expect("file ids")
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+        let mut ms = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let t = Instant::now();
+            let acked = rt.block_on(db.ack(&ob.office, id, now)).expect("ack");
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert!(acked.is_some(), "{id} acknowledged");
+        }
+        report("store acknowledgement of a file (one commit each)", ms);
     }
 
     // Retention: the oldest 1 % of the rows, in batches.
