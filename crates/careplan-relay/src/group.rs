@@ -264,10 +264,10 @@ async fn batch_body<E: Exec>(e: &mut E, writes: &[Write]) -> Result<BatchOut, sq
 /// The statements of one write (not a send) inside the batch's transaction.
 async fn run<E: Exec>(e: &mut E, w: &Write) -> Result<Done, sqlx::Error> {
     match w {
-        Write::Send(s) => {
-            crate::mailbox::insert_rows(e, s).await?;
-            Ok(Done::Send(true))
-        }
+        // A send runs only in `batch_body`, in its own savepoint.
+        Write::Send(_) => Err(sqlx::Error::Protocol(
+            "a send is written in its batch's savepoint".into(),
+        )),
         Write::OpenUpload(o) => {
             let n = e
                 .ints(
