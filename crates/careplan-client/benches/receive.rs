@@ -5,73 +5,30 @@
 
 use std::time::Instant;
 
+use careplan_client::OutgoingFile;
 use careplan_client::send::SendMode;
-use careplan_client::{Client, ClientOptions, Identity, OutgoingFile, Store};
 
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Office {
-    office: String,
-    personal_user: String,
-    personal_password: String,
-    office_user: String,
-    office_password: String,
-    profile: std::path::PathBuf,
-}
-
-#[derive(serde::Deserialize)]
-struct DemoJson {
-    offices: Vec<Office>,
-}
-
-fn client(url: &str, o: &Office, data: &std::path::Path) -> Client {
-    let id = Identity::from_profile_dir(&o.profile).expect("profile");
-    let c = Client::new(
-        Store::open(data).expect("store"),
-        &id,
-        url,
-        ClientOptions::default(),
-    )
-    .expect("client");
-    c.login(
-        &o.personal_user,
-        &o.personal_password,
-        &o.office_user,
-        &o.office_password,
-    )
-    .expect("login");
-    c
-}
+#[path = "../tests/relay_support.rs"]
+#[allow(dead_code)] // the benches use a part of the tests' support
+mod relay_support;
 
 fn main() {
     let n: usize = std::env::var("CAREPLAN_BENCH_FILES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay =
-        careplan_relay::embedded::start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr"))
-            .expect("relay");
-    let url = format!("https://localhost:{}", relay.addr.port());
-    let demo: DemoJson =
-        serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).expect("demo.json"))
-            .expect("demo.json");
-    let mut offices = demo.offices;
-    for o in &mut offices {
-        if o.profile.is_relative() {
-            o.profile = dir.path().join(&o.profile);
-        }
-    }
+    let relay = relay_support::Relay::start();
     let (ta, tb) = (
         tempfile::tempdir().expect("t"),
         tempfile::tempdir().expect("t"),
     );
-    let a = client(&url, &offices[0], ta.path());
-    let to = careplan_core::OfficeNumber::parse(&offices[1].office).expect("office");
+    let a = relay.login(0, ta.path(), "A-1");
+    let to = careplan_core::OfficeNumber::parse(&relay.offices[1].office).expect("office");
 
     // The demo relay holds demo data for B: take it first so that only the n files count.
     {
         let tb0 = tempfile::tempdir().expect("t");
-        let b0 = client(&url, &offices[1], tb0.path());
+        let b0 = relay.login(1, tb0.path(), "B-0");
         let drain = tempfile::tempdir().expect("t");
         b0.receive_all(drain.path(), &mut |_| {}).expect("drain");
     }
@@ -91,7 +48,7 @@ fn main() {
     }
     eprintln!("sent {n} files in {:.2?}", t0.elapsed());
 
-    let b = client(&url, &offices[1], tb.path());
+    let b = relay.login(1, tb.path(), "B-1");
     let out = tempfile::tempdir().expect("out");
     let t1 = Instant::now();
     let report = b.receive_all(out.path(), &mut |_| {}).expect("receive");
@@ -103,5 +60,4 @@ fn main() {
         el.as_secs_f64() * 1000.0 / n as f64,
         n as f64 / el.as_secs_f64()
     );
-    relay.shutdown();
 }

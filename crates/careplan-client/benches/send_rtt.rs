@@ -12,23 +12,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use careplan_client::send::SendMode;
-use careplan_client::{Client, ClientOptions, Identity, OutgoingFile, Store};
 
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Office {
-    office: String,
-    name: String,
-    personal_user: String,
-    personal_password: String,
-    office_user: String,
-    office_password: String,
-    profile: std::path::PathBuf,
-}
-
-#[derive(serde::Deserialize)]
-struct DemoJson {
-    offices: Vec<Office>,
-}
+#[path = "../tests/relay_support.rs"]
+#[allow(dead_code)] // the benches use a part of the tests' support
+mod relay_support;
 
 /// Copy `from` → `to`, each chunk delivered `delay` after it was read (order kept; no
 /// bandwidth limit).
@@ -103,65 +90,24 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay =
-        careplan_relay::embedded::start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr"))
-            .expect("relay");
-    let demo: DemoJson =
-        serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).expect("demo.json"))
-            .expect("demo.json");
-    let mut offices = demo.offices;
-    for o in &mut offices {
-        if o.profile.is_relative() {
-            o.profile = dir.path().join(&o.profile);
-        }
-    }
-    let (a, b) = (&offices[0], &offices[1]);
-    let office = |o: &Office, i: u64, cm: bool| careplan_core::demo::DemoOffice {
-        number: careplan_core::OfficeNumber::parse(&o.office).expect("office"),
-        name: o.name.clone(),
-        service: careplan_core::ServiceType::parse(if cm { "43" } else { "11" }).expect("service"),
-        care_manager: cm && i == 0,
-    };
+    let relay = relay_support::Relay::start();
     println!("send_rtt: {sends} sends of a 3-file set per RTT, one office, the real relay");
     for rtt in rtts {
-        let proxy = delaying_proxy(relay.addr, Duration::from_millis(rtt));
-        let url = format!("https://localhost:{}", proxy.port());
+        let proxy = delaying_proxy(relay.addr(), Duration::from_millis(rtt));
+        // The same relay and offices, reached through the proxy.
+        let mut line = relay_support::Relay::start_detached(&relay);
+        line.url = format!("https://localhost:{}", proxy.port());
         let store = tempfile::tempdir().expect("store");
-        let id = Identity::from_profile_dir(&a.profile).expect("profile");
-        let c = Client::new(
-            Store::open(store.path()).expect("store"),
-            &id,
-            &url,
-            ClientOptions::default(),
-        )
-        .expect("client");
-        c.login(
-            &a.personal_user,
-            &a.personal_password,
-            &a.office_user,
-            &a.office_password,
-        )
-        .expect("login");
-        let users = careplan_core::demo::demo_users(rtt + 7, 3);
+        let c = line.login(0, store.path(), "A-1");
         let mut ms = Vec::with_capacity(sends);
         for s in 0..sends {
-            let set = careplan_core::demo::plan_set(
-                &office(a, 0, true),
-                &office(b, 1, false),
-                "202611",
-                &format!("2026110109{:02}{:02}", rtt % 60, s % 60),
-                &users,
-            );
-            let files: Vec<OutgoingFile> = set
-                .into_iter()
-                .map(|f| OutgoingFile {
-                    name: f.name,
-                    bytes: f.bytes,
-                })
-                .collect();
+            let set = relay.plan_set(0, 1, &format!("2026110109{:02}{:02}", rtt % 60, s % 60));
             let plan = c
-                .prepare_send(files, "", &SendMode::Single { to: None })
+                .prepare_send(
+                    relay_support::outgoing(&set),
+                    "",
+                    &SendMode::Single { to: None },
+                )
                 .expect("plan");
             let t = Instant::now();
             c.send(&plan, true).expect("send");
@@ -179,5 +125,4 @@ fn main() {
             }
         );
     }
-    relay.shutdown();
 }

@@ -79,6 +79,12 @@ impl Relay {
         }
     }
 
+    /// The address the relay listens on (to put a proxy in front of it: `benches/send_rtt`).
+    #[allow(dead_code)] // used by the benches, which include this file too
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running.as_ref().expect("a running relay").addr
+    }
+
     /// The relay's data folder (`relay.sqlite3`, `demo.json`, profiles).
     pub fn data_dir(&self) -> &Path {
         self._dir.path()
