@@ -690,9 +690,10 @@ impl Db {
     }
 }
 
-/// Read the CSVバージョン from a file's first bytes.
-pub fn csv_version_of(head: &[u8]) -> Option<String> {
-    careplan_core::csv::read_csv_version(head)
+/// Read the CSVバージョン from a file's first bytes (at most [`HEAD_BYTES`] of `bytes` are
+/// looked at: the whole file, or the head kept of a streamed one).
+pub fn csv_version_of(bytes: &[u8]) -> Option<String> {
+    careplan_core::csv::read_csv_version(&bytes[..bytes.len().min(HEAD_BYTES)])
 }
 
 /// Move the bytes that schema versions 1–2 kept in the database (files, draft files) into

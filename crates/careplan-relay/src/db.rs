@@ -33,9 +33,28 @@ pub struct Db {
     pub arrivals: std::sync::Arc<crate::notify::Hub>,
     /// SQLite with a file: the group commit's own connection (`exec`).
     pub(crate) sqlite_writer: Option<crate::exec::SqliteWriter>,
-    /// SQLite with a file: connections for the session's check on the request's thread.
+    /// SQLite with a file: connections for the reads by key on the request's thread.
     pub(crate) sqlite_readers: Option<std::sync::Arc<crate::exec::SqliteReaders>>,
 }
+
+/// The settings of every SQLite connection of the relay (sqlx's pool, the group commit's
+/// writer and the per-request readers of `exec`): WAL, commits on disk before they are
+/// answered, the same busy timeout, and sorts and temporary tables in memory (no
+/// `etilqs_` files in /var/tmp: a create and an unlink each, and office data outside the
+/// data folder).
+pub(crate) const SQLITE_PRAGMAS: [&str; 4] = [
+    "journal_mode=WAL",
+    "synchronous=FULL",
+    "busy_timeout=10000",
+    "temp_store=MEMORY",
+];
+
+/// For the connections that read (the pool and the readers): the file's pages read in
+/// memory, not a `pread` (a system call and a copy) per 4 KiB page that SQLite's own cache
+/// (2 MiB) does not hold — list pages deep in a large store read a few hundred pages
+/// (docs/performance.md). Address space only; the kernel's page cache holds the pages
+/// either way.
+pub(crate) const SQLITE_MMAP: &str = "mmap_size=1073741824";
 
 /// How long a request waits for a PostgreSQL connection (also while the server is away)
 /// before it answers `503 E_UNAVAILABLE`.
@@ -132,23 +151,10 @@ impl Db {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
-                        for p in [
-                            "PRAGMA journal_mode=WAL",
-                            "PRAGMA synchronous=FULL",
-                            "PRAGMA busy_timeout=10000",
-                            // Sorts and temporary tables in memory: no `etilqs_` files in
-                            // /var/tmp (a create and an unlink each, and office data
-                            // outside the data folder).
-                            "PRAGMA temp_store=MEMORY",
-                            // Reads straight from the file's pages in memory, not a
-                            // `pread` (a system call and a copy) per 4 KiB page that
-                            // SQLite's own cache (2 MiB) does not hold: list pages deep
-                            // in a large store read a few hundred pages
-                            // (docs/performance.md). Address space only; the kernel's
-                            // page cache holds the pages either way.
-                            "PRAGMA mmap_size=1073741824",
-                        ] {
-                            sqlx::query(p).execute(&mut *conn).await?;
+                        for p in SQLITE_PRAGMAS.iter().chain([&SQLITE_MMAP]) {
+                            sqlx::query(&format!("PRAGMA {p}"))
+                                .execute(&mut *conn)
+                                .await?;
                         }
                     }
                     Ok(())

@@ -142,27 +142,26 @@ fn err(e: rusqlite::Error) -> sqlx::Error {
 }
 
 /// A connection of our own to the database file (created and migrated through sqlx
-/// already), with `pragmas` and room for `cached` prepared statements.
-fn connect(file: &Path, pragmas: &str, cached: usize) -> Result<rusqlite::Connection, sqlx::Error> {
+/// already), with the relay's settings ([`crate::db::SQLITE_PRAGMAS`]), then `more`, and
+/// room for `cached` prepared statements.
+fn connect(file: &Path, more: &[&str], cached: usize) -> Result<rusqlite::Connection, sqlx::Error> {
     let c = rusqlite::Connection::open_with_flags(
         file,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(err)?;
-    c.execute_batch(pragmas).map_err(err)?;
+    for p in crate::db::SQLITE_PRAGMAS.iter().chain(more) {
+        c.execute_batch(&format!("PRAGMA {p};")).map_err(err)?;
+    }
     c.set_prepared_statement_cache_capacity(cached);
     Ok(c)
 }
 
 impl SqliteWriter {
     /// Open the database file (already created and migrated through sqlx) with the pool's
-    /// settings: WAL, `synchronous=FULL` (a commit is on disk), the same busy timeout.
+    /// settings (`synchronous=FULL`: a commit is on disk).
     pub(crate) fn open(file: &Path) -> Result<Self, sqlx::Error> {
-        let c = connect(
-            file,
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY;",
-            64,
-        )?;
+        let c = connect(file, &[], 64)?;
         Ok(Self(Arc::new(Mutex::new(c))))
     }
 
@@ -261,8 +260,8 @@ impl Exec for Conn<'_> {
     }
 }
 
-/// SQLite: connections for the per-request reads that run on the request's own thread
-/// (the session's check), so that they cost no thread hand-over: a read by key in WAL mode
+/// SQLite: connections for the per-request reads by key that run on the request's own
+/// thread (a session, an office, an idempotency key: [`crate::db::Db::read_row`]), so that they cost no thread hand-over: a read by key in WAL mode
 /// takes microseconds and never waits for the writer. Kept for reuse, at most
 /// [`READERS_KEPT`].
 pub(crate) struct SqliteReaders {
@@ -288,11 +287,7 @@ impl SqliteReaders {
     }
 
     fn open(&self) -> Result<rusqlite::Connection, sqlx::Error> {
-        connect(
-            &self.file,
-            "PRAGMA query_only=1; PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=1073741824;",
-            16,
-        )
+        connect(&self.file, &["query_only=1", crate::db::SQLITE_MMAP], 16)
     }
 
     /// Run `f` (reads only) on a reader connection, on this thread.

@@ -38,9 +38,9 @@ pub(super) async fn open(
     Ok((StatusCode::CREATED, Json(view(&u))).into_response())
 }
 
-/// Check a declared file and open its upload session (quota of open sessions per office).
-/// Open an upload session (`complete`: a whole file already checked, with its
-/// CSVバージョン; see [`crate::db::Db::open_upload`]).
+/// Check a declared file and open its upload session (quota of open sessions per office);
+/// `complete`: a whole file already checked, with its CSVバージョン (see
+/// [`crate::db::Db::open_upload`]).
 async fn open_upload(
     st: &AppState,
     peer: &Peer,
@@ -157,7 +157,7 @@ pub(super) async fn put_whole(
     // One commit: the session is opened complete, then the blob is stored (durable: file
     // and folder fsynced), and only then is the session's id answered — before that no
     // request can name it (`Db::open_upload`).
-    let csv_version = blob::csv_version_of(&bytes[..bytes.len().min(blob::HEAD_BYTES)]);
+    let csv_version = blob::csv_version_of(&bytes);
     let u = open_upload(&st, &peer, len, &sha, Some(csv_version)).await?;
     st.blobs.put_bytes(&u.sha256, bytes).await?;
     Ok((StatusCode::CREATED, Json(view(&u))).into_response())
@@ -302,7 +302,7 @@ async fn finish_whole(st: &AppState, u: &mut Upload, bytes: Vec<u8>) -> ApiResul
 
 /// Store the checked bytes of a whole upload as its blob and mark the upload complete.
 async fn store_whole(st: &AppState, u: &mut Upload, bytes: Vec<u8>) -> ApiResult<Response> {
-    let csv_version = blob::csv_version_of(&bytes[..bytes.len().min(blob::HEAD_BYTES)]);
+    let csv_version = blob::csv_version_of(&bytes);
     let size = bytes.len() as u64;
     // Durable (file and folder fsynced) before the row that lets a send name it commits.
     st.blobs.put_bytes(&u.sha256, bytes).await?;
