@@ -34,21 +34,21 @@ pub(super) async fn open(
     Extension(peer): Extension<Peer>,
     Json(req): Json<UploadRequest>,
 ) -> ApiResult<Response> {
-    let u = open_upload(&st, &peer, req.size, &req.sha256, None).await?;
+    let sha = declared(&st, req.size, &req.sha256)?;
+    let u = open_upload(&st, &peer, req.size, sha, None).await?;
     Ok((StatusCode::CREATED, Json(view(&u))).into_response())
 }
 
-/// Check a declared file and open its upload session (quota of open sessions per office);
-/// `complete`: a whole file already checked, with its CSVバージョン (see
+/// Open the upload session of a file checked by [`declared`] (quota of open sessions per
+/// office); `complete`: a whole file already checked, with its CSVバージョン (see
 /// [`crate::db::Db::open_upload`]).
 async fn open_upload(
     st: &AppState,
     peer: &Peer,
     size: u64,
-    sha256: &str,
+    sha: String,
     complete: Option<Option<String>>,
 ) -> ApiResult<Upload> {
-    let sha = declared(st, size, sha256)?;
     let b = &st.blobs.cfg;
     let opened = st
         .db
@@ -133,23 +133,13 @@ pub(super) async fn put_whole(
         ));
     }
     let sha = declared(&st, len, &sha256)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    let mut stream = body.into_data_stream();
-    while (bytes.len() as u64) < len {
-        match stream.next().await {
-            Some(Ok(b)) => {
-                let room = usize::try_from(len).unwrap_or(usize::MAX) - bytes.len();
-                bytes.extend_from_slice(&b[..b.len().min(room)]);
-            }
-            Some(Err(_)) | None => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "E_BODY_BROKEN",
-                    "データの途中で接続が切れました。もう一度送信してください。",
-                ));
-            }
-        }
-    }
+    let Ok(bytes) = read_whole(&mut body.into_data_stream(), len).await else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "E_BODY_BROKEN",
+            "データの途中で接続が切れました。もう一度送信してください。",
+        ));
+    };
     if crate::auth::sha256_hex(&bytes) != sha {
         tracing::info!(office = %peer.office, "upload refused: bytes do not match the declared SHA-256");
         return Err(hash_refused());
@@ -158,7 +148,7 @@ pub(super) async fn put_whole(
     // and folder fsynced), and only then is the session's id answered — before that no
     // request can name it (`Db::open_upload`).
     let csv_version = blob::csv_version_of(&bytes);
-    let u = open_upload(&st, &peer, len, &sha, Some(csv_version)).await?;
+    let u = open_upload(&st, &peer, len, sha, Some(csv_version)).await?;
     st.blobs.put_bytes(&u.sha256, bytes).await?;
     Ok((StatusCode::CREATED, Json(view(&u))).into_response())
 }
@@ -258,34 +248,39 @@ async fn receive(
         // The whole (small) file in one request, the usual case: it is read into memory,
         // checked, and stored as its blob at once (one file fsync and one of its folder),
         // then marked complete in the group commit. Nothing is staged.
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        let mut broken = false;
-        while (bytes.len() as u64) < len {
-            match body.next().await {
-                Some(Ok(b)) => {
-                    let room = usize::try_from(len).unwrap_or(usize::MAX) - bytes.len();
-                    bytes.extend_from_slice(&b[..b.len().min(room)]);
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, bytes = bytes.len(), "upload body broke");
-                    broken = true;
-                    break;
-                }
-                None => {
-                    broken = true;
-                    break;
-                }
-            }
-        }
-        if !broken {
-            return finish_whole(&st, &mut u, bytes).await;
-        }
+        let arrived = match read_whole(&mut body, len).await {
+            Ok(bytes) => return finish_whole(&st, &mut u, bytes).await,
+            Err(arrived) => arrived,
+        };
         // What arrived is staged as a part, as for any broken body: the client continues
         // from there.
-        body = futures::stream::iter([Ok::<_, axum::Error>(bytes::Bytes::from(bytes))]).boxed();
+        body = futures::stream::iter([Ok::<_, axum::Error>(bytes::Bytes::from(arrived))]).boxed();
         return receive_part(st, u, offset, len, body, true).await;
     }
     receive_part(st, u, offset, len, body, false).await
+}
+
+/// Read a body of `len` bytes (at most [`WHOLE_IN_MEMORY`]) into memory; `Err` with what
+/// arrived when it breaks or ends early.
+async fn read_whole<S>(body: &mut S, len: u64) -> Result<Vec<u8>, Vec<u8>>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, axum::Error>> + Unpin,
+{
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    while (bytes.len() as u64) < len {
+        match body.next().await {
+            Some(Ok(b)) => {
+                let room = usize::try_from(len).unwrap_or(usize::MAX) - bytes.len();
+                bytes.extend_from_slice(&b[..b.len().min(room)]);
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, bytes = bytes.len(), "upload body broke");
+                return Err(bytes);
+            }
+            None => return Err(bytes),
+        }
+    }
+    Ok(bytes)
 }
 
 /// Files up to this size sent whole in one request are stored from memory (1 MiB: a care
