@@ -214,11 +214,9 @@ impl Db {
                 &[crate::exec::Arg::Text(number)],
             )
             .await?;
-        Ok(match row.as_deref() {
-            Some([name, licence]) => Some((name.text()?, licence.opt_int()?)),
-            Some(_) => return Err(RelayError::Db(sqlx::Error::RowNotFound)),
-            None => None,
-        })
+        let Some(row) = row else { return Ok(None) };
+        let [name, licence] = crate::exec::columns(&row)?;
+        Ok(Some((name.text()?, licence.opt_int()?)))
     }
 
     /// Every office (number, name, licence expiry).

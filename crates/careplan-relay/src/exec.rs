@@ -64,6 +64,16 @@ impl Val {
     }
 }
 
+/// The `N` columns of a row read with [`Exec::row`] from a statement of `N` columns; any
+/// other count is a bug, refused as an error rather than unwrapped.
+pub(crate) fn columns<const N: usize>(row: &[Val]) -> Result<&[Val; N], sqlx::Error> {
+    row.try_into()
+        .map_err(|_| sqlx::Error::ColumnIndexOutOfBounds {
+            index: N.saturating_sub(1),
+            len: row.len(),
+        })
+}
+
 /// Runs the statements of a write.
 pub(crate) trait Exec {
     /// PostgreSQL (its `pg_notify` is sent with the arrivals).
@@ -376,6 +386,12 @@ mod tests {
             .expect("rusqlite");
         assert_eq!(ours, want);
         assert_eq!((*conn).row(sql, &args).await.expect("sqlx"), want);
+        let row = want.clone().expect("a row");
+        assert_eq!(columns::<4>(&row).expect("four")[2], Val::Int(5));
+        assert!(
+            columns::<3>(&row).is_err(),
+            "a count that is not the statement's"
+        );
         let readers = db.sqlite_readers.clone().expect("readers");
         assert_eq!(
             readers

@@ -304,13 +304,7 @@ impl Db {
             ou_disabled,
             pu_disabled,
             revoked,
-        ] = &r[..]
-        else {
-            return Err(RelayError::Db(sqlx::Error::ColumnIndexOutOfBounds {
-                index: 12,
-                len: r.len(),
-            }));
-        };
+        ] = crate::exec::columns(&r)?;
         Ok(Some(SessionState {
             session: crate::db::Session {
                 token_hash: token_hash.text()?,

@@ -455,9 +455,7 @@ impl Db {
         else {
             return Ok(None);
         };
-        let [send_id, sent_at, request_hash] = &row[..] else {
-            return Err(RelayError::Db(sqlx::Error::RowNotFound));
-        };
+        let [send_id, sent_at, request_hash] = crate::exec::columns(&row)?;
         let (send_id, sent_at, request_hash) =
             (send_id.text()?, sent_at.int()?, request_hash.text()?);
         let rows =
