@@ -542,6 +542,9 @@ impl Api {
             .iter()
             .map(|&i| (plan.files[i].name.as_str(), plan.files[i].bytes.as_slice()))
             .collect();
+        if let Some(r) = self.send_whole(token, plan, &order)? {
+            return r;
+        }
         let refs: std::collections::BTreeMap<usize, wire::FileRef> = order
             .into_iter()
             .zip(self.upload_all(token, &files)?)
@@ -568,6 +571,13 @@ impl Api {
             &req,
             &[("Idempotency-Key", plan.key.clone())],
         )?;
+        self.accepted(r)
+    }
+
+    fn accepted(
+        &self,
+        r: Result<wire::SendResponse, (u16, RelayErrorBody)>,
+    ) -> Result<Accepted, ClientError> {
         match r {
             Ok(r) => Ok(Accepted {
                 send_id: r.send_id,
@@ -578,6 +588,75 @@ impl Api {
                 Err(ClientError::Refused(refusal(e)))
             }
             Err((s, e)) => Err(self.map_err(s, e)),
+        }
+    }
+
+    /// The send and its files' bytes in one request (`POST /api/v1/send/whole`,
+    /// `docs/protocol.md`), when every file is small (at most `wire::WHOLE_UPLOAD_MAX`) and
+    /// the whole body fits `wire::SEND_WHOLE_MAX`: one round trip for the whole send on an
+    /// office line. `None` when the send does not fit, or when the relay cannot take it this
+    /// way (an older relay: `404`/`405`; a body it saw break or could not read): the caller
+    /// then uploads the files and sends (the same idempotency key: a send the relay stored
+    /// but whose answer was lost is answered from its receipt).
+    fn send_whole(
+        &self,
+        token: &str,
+        plan: &SendPlan,
+        order: &[usize],
+    ) -> Result<Option<Result<Accepted, ClientError>>, ClientError> {
+        let small = |b: &[u8]| !b.is_empty() && b.len() as u64 <= wire::WHOLE_UPLOAD_MAX;
+        if order.iter().any(|&i| !small(&plan.files[i].bytes)) {
+            return Ok(None);
+        }
+        let shas: std::collections::BTreeMap<usize, String> = order
+            .iter()
+            .map(|&i| (i, crate::sha256_hex(&plan.files[i].bytes)))
+            .collect();
+        let req = wire::SendRequest {
+            message: plan.message.clone(),
+            destinations: plan
+                .groups
+                .iter()
+                .map(|g| wire::SendDestination {
+                    office: g.to_office.clone(),
+                    files: g
+                        .files
+                        .iter()
+                        .filter_map(|i| {
+                            Some(wire::FileRef {
+                                name: plan.files.get(*i)?.name.clone(),
+                                upload: String::new(),
+                                sha256: shas.get(i)?.clone(),
+                                size: plan.files[*i].bytes.len() as u64,
+                            })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let mut contents: Vec<(&str, &[u8])> = Vec::new();
+        for (i, sha) in &shas {
+            if !contents.iter().any(|(s, _)| s == sha) {
+                contents.push((sha.as_str(), plan.files[*i].bytes.as_slice()));
+            }
+        }
+        let Some((content_type, body)) = whole_send_body(&Http::to_json(&req)?, &contents) else {
+            return Ok(None);
+        };
+        let headers = [bearer(token), ("Idempotency-Key", plan.key.clone())];
+        match self.http.request(
+            "POST",
+            "/api/v1/send/whole",
+            &headers,
+            Some(&body),
+            &content_type,
+        )? {
+            Answer::Ok(r) => Ok(Some(self.accepted(Ok(self.http.json(r)?)))),
+            // An older relay; a body it saw break, could not read or would not take whole;
+            // bytes it read differently from ours: the files go as uploads instead.
+            Answer::Err(400 | 404 | 405 | 411 | 413 | 415, _) => Ok(None),
+            Answer::Err(422, e) if e.code == "E_UPLOAD_HASH" => Ok(None),
+            Answer::Err(s, e) => Ok(Some(self.accepted(Err((s, e))))),
         }
     }
 
@@ -643,4 +722,37 @@ impl Api {
             Err((s, e)) => Err(self.map_err(s, e)),
         }
     }
+}
+
+/// The `multipart/form-data` body of `POST /api/v1/send/whole`: the request (JSON), then
+/// each content once, named by its SHA-256; `None` when it would exceed
+/// `wire::SEND_WHOLE_MAX`. The boundary is random (128 bits): bytes that happen to hold it
+/// would be read wrongly by the relay, fail its SHA-256 check, and the send goes as uploads.
+fn whole_send_body(json: &[u8], contents: &[(&str, &[u8])]) -> Option<(String, Vec<u8>)> {
+    let boundary = format!("careplan-{}", crate::new_key());
+    let total = json.len() + contents.iter().map(|(_, b)| b.len() + 256).sum::<usize>() + 512;
+    if total as u64 > wire::SEND_WHOLE_MAX {
+        return None;
+    }
+    let mut body = Vec::with_capacity(total);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\nContent-Type: application/json\r\n\r\n",
+            wire::SEND_WHOLE_REQUEST_FIELD
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(json);
+    for (sha, bytes) in contents {
+        body.extend_from_slice(
+            format!(
+                "\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{sha}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                wire::SEND_WHOLE_FILE_FIELD
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Some((format!("multipart/form-data; boundary={boundary}"), body))
 }

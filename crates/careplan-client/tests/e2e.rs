@@ -355,10 +355,10 @@ fn lists_longer_than_a_page_are_fetched_whole() {
     assert!(sent.iter().all(|t| !t.destinations.is_empty()));
 }
 
-/// A send's files go up several at a time; when the relay refuses one of them (here: the
-/// office's open-upload quota is two, the set has three files), the send stops with that
-/// refusal, nothing is sent, and the error says what to do. (Parallel uploads that
-/// succeed are checked byte for byte by the other tests' 3-file sets.)
+/// A send with a file over 1 MiB uploads its files first, several at a time; when the
+/// relay refuses one of them (here: the office's open-upload quota is two, the set has four
+/// files), the send stops with that refusal, nothing is sent, and the error says what to
+/// do. (Parallel uploads that succeed are checked byte for byte by `large_files_*`.)
 #[test]
 fn a_refused_upload_among_parallel_ones_stops_the_send() {
     let relay = Relay::start_with(|c| c.blobs.max_open_uploads = 2);
@@ -367,8 +367,15 @@ fn a_refused_upload_among_parallel_ones_stops_the_send() {
     let b = relay.login(1, tb.path(), "B-1");
     let files = relay.plan_set(0, 1, "20261101100000");
     assert_eq!(files.len(), 3);
+    let mut out = outgoing(&files);
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(1536 * 1024, b' ');
+    out.push(careplan_client::OutgoingFile {
+        name: "説明資料.pdf".into(),
+        bytes: pdf,
+    });
     let plan = a
-        .prepare_send(outgoing(&files), "上限", &SendMode::Single { to: None })
+        .prepare_send(out, "上限", &SendMode::Single { to: None })
         .unwrap();
     match a.send(&plan, false) {
         Err(ClientError::Relay {
@@ -384,4 +391,44 @@ fn a_refused_upload_among_parallel_ones_stops_the_send() {
         l.items.iter().all(|t| t.message != "上限"),
         "nothing was sent"
     );
+}
+
+/// A set of small files goes whole in one request (`POST /api/v1/send/whole`): with the
+/// office's open-upload quota at zero, no upload can be opened, and the set is still sent,
+/// received and checked byte for byte. A retry of the same plan is answered from the
+/// relay's receipt.
+#[test]
+fn a_small_set_goes_whole_in_one_request() {
+    let relay = Relay::start_with(|c| c.blobs.max_open_uploads = 0);
+    let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = relay.login(0, ta.path(), "A-1");
+    let b = relay.login(1, tb.path(), "B-1");
+    let files = relay.plan_set(0, 1, "20261101110000");
+    let plan = a
+        .prepare_send(outgoing(&files), "一度で", &SendMode::Single { to: None })
+        .unwrap();
+    let receipt = a.send(&plan, false).unwrap();
+    let again = a.send(&plan, false).unwrap();
+    assert_eq!(again.ids, receipt.ids, "answered from the receipt");
+    let got = b.received().unwrap();
+    let t = got
+        .items
+        .iter()
+        .find(|t| t.message == "一度で")
+        .expect("received");
+    assert_eq!(t.files.len(), files.len());
+    assert!(
+        t.files
+            .iter()
+            .any(|f| f.csv_version.as_deref() == Some("202407")),
+        "the CSVバージョン read from the bytes in the request"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = t.files.iter().map(|f| f.id.clone()).collect();
+    let report = b.receive(&ids, out.path(), &mut no_progress()).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for f in &files {
+        let got = std::fs::read(out.path().join(&f.name)).unwrap();
+        assert_eq!(got, f.bytes, "{} byte for byte", f.name);
+    }
 }

@@ -265,6 +265,19 @@ pub const UPLOAD_OFFSET_HEADER: &str = "upload-offset";
 /// files use the resumable upload session.
 pub const WHOLE_UPLOAD_MAX: u64 = 1024 * 1024;
 
+/// The largest body of `POST /api/v1/send/whole`: a send and the bytes of its files in one
+/// `multipart/form-data` request (each file at most [`WHOLE_UPLOAD_MAX`]). A larger send
+/// uploads its files first and names them in `POST /api/v1/send`.
+pub const SEND_WHOLE_MAX: u64 = 4 * 1024 * 1024;
+
+/// The field of `POST /api/v1/send/whole` holding the [`SendRequest`] (JSON), first; its
+/// files whose [`FileRef::upload`] is empty have their bytes in this request.
+pub const SEND_WHOLE_REQUEST_FIELD: &str = "send";
+
+/// The fields of `POST /api/v1/send/whole` holding a file's bytes, after the request: one
+/// per distinct content, its `filename` the content's SHA-256 (hex).
+pub const SEND_WHOLE_FILE_FIELD: &str = "file";
+
 /// `POST /api/v1/uploads`: open an upload session for one file, declared up front.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadRequest {
@@ -293,7 +306,8 @@ pub struct UploadState {
 pub struct FileRef {
     /// File name.
     pub name: String,
-    /// Id of a complete upload of the sending office ([`UploadState::id`]).
+    /// Id of a complete upload of the sending office ([`UploadState::id`]); empty in
+    /// `POST /api/v1/send/whole` for a file whose bytes are in the same request.
     pub upload: String,
     /// SHA-256 (hex) of the content; must be the upload's.
     pub sha256: String,

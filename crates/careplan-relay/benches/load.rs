@@ -2,8 +2,11 @@
 //! the embedded relay (real mutual TLS, SQLite WAL + synchronous=FULL), and in the same run
 //! the machine's raw rate of writing + fsyncing the same bytes. Bounded in count and time.
 //!
-//! `cargo bench -p careplan-relay --bench load` (env: `CLIENTS`, `SENDS`; `UPLOAD=session`
-//! uploads each file with an upload session, POST + PUT, instead of one PUT).
+//! `cargo bench -p careplan-relay --bench load` (env: `CLIENTS`, `SENDS`). A send is what
+//! the client library does for a set of small files: one `POST /api/v1/send/whole` with
+//! the files' bytes; `UPLOAD=whole`: each file first in one `PUT /uploads/whole/{sha256}`,
+//! then `POST /api/v1/send` naming them (the way for larger files, and before 2026-12-03);
+//! `UPLOAD=session`: each file with an upload session (POST + PUT), then the send.
 
 use std::io::Write;
 use std::path::Path;
@@ -84,10 +87,11 @@ fn main() {
         let ag = agent(&a.profile, &info.ca);
         login(&ag, &url, &a)
     };
-    let uploader: support::Uploader = if std::env::var("UPLOAD").as_deref() == Ok("session") {
-        support::upload
-    } else {
-        support::upload_whole
+    let mode = std::env::var("UPLOAD").unwrap_or_default();
+    let uploader: Option<support::Uploader> = match mode.as_str() {
+        "session" => Some(support::upload),
+        "whole" => Some(support::upload_whole),
+        _ => None,
     };
     let start = Instant::now();
     let handles: Vec<_> = (0..clients)
@@ -109,15 +113,21 @@ fn main() {
                         })
                         .collect();
                     let mut body = json!({"message": "", "destinations": [{"office": b, "files": files}]});
-                    // A send is its uploads (one PUT per file, as the client library sends
-                    // files up to 1 MiB; `UPLOAD=session`: one POST + one PUT per file) and
-                    // the send itself.
+                    let key = format!("load-{c}-{s}");
                     let t = Instant::now();
+                    let Some(uploader) = uploader else {
+                        // The whole send in one request.
+                        let (status, v) = support::send_whole(&ag, &url, &token, &key, &body);
+                        assert_eq!(status, 200, "{v}");
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        continue;
+                    };
+                    // Its uploads (one PUT per file, or a POST + PUT per file) and the send.
                     support::stage_files_by(&ag, &url, &token, &mut body, uploader);
                     let mut r = ag
                         .post(&format!("{url}/api/v1/send"))
                         .header("Authorization", &format!("Bearer {token}"))
-                        .header("Idempotency-Key", &format!("load-{c}-{s}"))
+                        .header("Idempotency-Key", &key)
                         .send_json(&body)
                         .expect("send");
                     assert_eq!(r.status().as_u16(), 200);
@@ -154,7 +164,12 @@ fn main() {
         f.sync_all().expect("fsync");
     }
     let raw_per_s = raw_n as f64 / t.elapsed().as_secs_f64();
-    println!("load: {clients} clients × {sends} sends of a 3-file set ({set_bytes} bytes)");
+    let way = match mode.as_str() {
+        "session" => "upload sessions + send",
+        "whole" => "whole uploads + send",
+        _ => "one request each",
+    };
+    println!("load: {clients} clients × {sends} sends of a 3-file set ({set_bytes} bytes), {way}");
     println!(
         "  sends/s {sends_per_s:.1}, MB/s {mb_s:.2}, p50 {:.1} ms, p99 {:.1} ms, wall {wall:.2} s",
         pct(&lat, 0.5),

@@ -398,9 +398,9 @@ impl Blobs {
     }
 
     /// Store `bytes` (already in memory: legacy rows, the demo) as the blob `sha256`.
-    pub async fn put_bytes(&self, sha256: &str, bytes: Vec<u8>) -> Result<(), RelayError> {
+    pub async fn put_bytes(&self, sha256: &str, bytes: impl Into<Bytes>) -> Result<(), RelayError> {
         self.store
-            .put(&self.blob_key(sha256), PutPayload::from(bytes))
+            .put(&self.blob_key(sha256), PutPayload::from(bytes.into()))
             .await
             .map_err(store_err)?;
         Ok(())

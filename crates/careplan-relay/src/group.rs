@@ -58,6 +58,9 @@ pub(crate) enum Write {
         window: i64,
         /// Hits allowed per window.
         max: i64,
+        /// Blob rows to write (before their objects) when the hit is within the limit: the
+        /// files of a send whole in one request (`POST /api/v1/send/whole`).
+        blobs: Vec<(String, u64)>,
     },
 }
 
@@ -332,6 +335,7 @@ async fn run<E: Exec>(e: &mut E, w: &Write) -> Result<Done, sqlx::Error> {
             now,
             window,
             max,
+            blobs,
         } => {
             let row = e
                 .ints(
@@ -348,9 +352,13 @@ async fn run<E: Exec>(e: &mut E, w: &Write) -> Result<Done, sqlx::Error> {
                 [c, s] => (c, s),
                 _ => return Err(sqlx::Error::RowNotFound),
             };
-            Ok(Done::Rate(
-                (count > *max).then(|| (start + window - now).max(1)),
-            ))
+            if count > *max {
+                return Ok(Done::Rate(Some((start + window - now).max(1))));
+            }
+            for (sha256, size) in blobs {
+                crate::blob::touch_blob(e, sha256, *size, *now).await?;
+            }
+            Ok(Done::Rate(None))
         }
     }
 }

@@ -130,12 +130,27 @@ impl Db {
         window: i64,
         max: i64,
     ) -> Result<Option<i64>, RelayError> {
+        self.rate_hit_keeping(key, now, window, max, Vec::new())
+            .await
+    }
+
+    /// [`Db::rate_hit`], and in the same commit, when the hit is within `max`, the rows of
+    /// `blobs` (SHA-256, size) written before their objects are stored.
+    pub async fn rate_hit_keeping(
+        &self,
+        key: &str,
+        now: i64,
+        window: i64,
+        max: i64,
+        blobs: Vec<(String, u64)>,
+    ) -> Result<Option<i64>, RelayError> {
         // In the group commit (`group`): on SQLite one fsync for concurrent requests.
         let w = crate::group::Write::RateHit {
             key: key.to_owned(),
             now,
             window,
             max,
+            blobs,
         };
         match self.write(w).await? {
             crate::group::Done::Rate(r) => Ok(r),

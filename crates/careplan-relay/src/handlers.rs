@@ -54,7 +54,15 @@ pub struct AppState {
     pub attachments: Arc<AttachmentPolicy>,
     /// Where file bytes live.
     pub blobs: Arc<Blobs>,
+    /// Room (KiB) for the bodies of `POST /api/v1/send/whole` held in memory at once
+    /// ([`WHOLE_SENDS_MEMORY`]).
+    pub whole_sends: Arc<tokio::sync::Semaphore>,
 }
+
+/// Bytes of `POST /api/v1/send/whole` bodies the process holds in memory at once (256 MiB:
+/// 64 sends of the largest size, thousands of a usual 3-file set); a request beyond it
+/// waits for room before its body is read.
+pub const WHOLE_SENDS_MEMORY: usize = 256 * 1024 * 1024;
 
 impl AppState {
     /// State over a store, a configuration (its attachment list is checked by
@@ -72,6 +80,7 @@ impl AppState {
             hashes,
             attachments,
             blobs: Arc::new(blobs),
+            whole_sends: Arc::new(tokio::sync::Semaphore::new(WHOLE_SENDS_MEMORY / 1024)),
         }
     }
 }
@@ -238,6 +247,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/send",
             post(mail::send).layer(DefaultBodyLimit::max(send_limit)),
         )
+        .route("/api/v1/send/whole", post(mail::send_whole))
         .route("/api/v1/uploads", post(uploads::open))
         .route("/api/v1/uploads/whole/{sha256}", put(uploads::put_whole))
         .route(
@@ -384,6 +394,8 @@ impl BodyLimits {
         let path = req.uri().path();
         if path == "/api/v1/send" {
             self.send
+        } else if path == "/api/v1/send/whole" {
+            usize::try_from(careplan_core::wire::SEND_WHOLE_MAX).unwrap_or(usize::MAX)
         } else if path.starts_with("/api/v1/drafts/") && req.method() == axum::http::Method::PUT {
             self.draft
         } else if path.starts_with("/api/v1/uploads/") && req.method() == axum::http::Method::PUT {

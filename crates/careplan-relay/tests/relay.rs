@@ -1208,7 +1208,167 @@ fn a_small_file_goes_whole_in_one_request(backend: Backend) {
     r.shutdown();
 }
 
+/// A send and its files' bytes in one request (`POST /api/v1/send/whole`): two files, one
+/// of them to two destinations (its bytes once), stored and listed, downloaded byte for
+/// byte; a retry answered from the receipt; wrong bytes, a missing
+/// file, a file the send does not name, a form that is not one, a body over the limit, no
+/// length and no session refused, and none of them leaves a transmission.
+fn a_send_goes_whole_in_one_request(backend: Backend) {
+    let (_dir, r, demo) = relay(backend);
+    let mut a = Office::new(&r, &demo, 0);
+    a.login();
+    let mut b = Office::new(&r, &demo, 1);
+    b.login();
+    let mut c = Office::new(&r, &demo, 2);
+    c.login();
+    let token = a.token.clone().expect("token");
+    let (ao, bo, co) = (
+        demo.offices[0].office.clone(),
+        demo.offices[1].office.clone(),
+        demo.offices[2].office.clone(),
+    );
+    let plan = |to: &str, serial: &str, text: &str| {
+        let name = format!("UPPLAN_202505_{ao}_43_{to}_11_{serial}.CSV");
+        (name, format!("1,{text}\r\n").into_bytes())
+    };
+    let (n1, b1) = plan(&bo, "20250425093001", "一枚目");
+    let (n2, b2) = plan(&bo, "20250425093002", "二枚目");
+    let (n3, _) = plan(&co, "20250425093003", "一枚目");
+    let file = |n: &str, bytes: &[u8]| json!({"name": n, "data": b64(bytes)});
+    let body = json!({"message": "一度で全部", "destinations": [
+        {"office": bo, "files": [file(&n1, &b1), file(&n2, &b2)]},
+        {"office": co, "files": [file(&n3, &b1)]}]});
+    let (s, v) = support::send_whole(&a.agent, &a.url, &token, "k-send-whole", &body);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["replayed"], false);
+    let send_id = v["send_id"].as_str().expect("send id").to_owned();
+    let listed = |o: &Office, message: &str| -> Vec<Value> {
+        o.get_json("/api/v1/received")
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter(|t| t["message"] == message)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let at_b = listed(&b, "一度で全部");
+    assert_eq!(at_b.len(), 1, "{at_b:?}");
+    let files = at_b[0]["files"].as_array().expect("files").clone();
+    assert_eq!(files.len(), 2);
+    for (f, want) in files.iter().zip([&b1, &b2]) {
+        let (s, got, _) = b.get(&format!("/api/v1/files/{}", f["id"].as_str().expect("id")));
+        assert_eq!((s, got.as_slice()), (200, want.as_slice()), "byte for byte");
+    }
+    let at_c = listed(&c, "一度で全部");
+    let f = &at_c[0]["files"][0];
+    let (s, got, _) = c.get(&format!("/api/v1/files/{}", f["id"].as_str().expect("id")));
+    assert_eq!((s, got.as_slice()), (200, b1.as_slice()));
+
+    // The same key again: the receipt, nothing stored twice.
+    let (s, v) = support::send_whole(&a.agent, &a.url, &token, "k-send-whole", &body);
+    assert_eq!((s, v["replayed"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(v["send_id"], send_id.as_str());
+    assert_eq!(listed(&b, "一度で全部").len(), 1);
+
+    let raw = |message: &str, parts: &[(&str, &[u8])], files: Value, key: &str| {
+        let request = json!({"message": message, "destinations": [{"office": bo, "files": files}]});
+        let (ct, form) = support::whole_send_form(&request, parts);
+        let mut resp = a
+            .agent
+            .post(&format!("{}/api/v1/send/whole", a.url))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Idempotency-Key", key)
+            .header("Content-Type", &ct)
+            .send(&form[..])
+            .expect("post");
+        let status = resp.status().as_u16();
+        (
+            status,
+            resp.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+        )
+    };
+    let sha1 = careplan_relay::auth::sha256_hex(&b1);
+    let named =
+        |sha: &str, size: usize| json!([{"name": n1, "upload": "", "sha256": sha, "size": size}]);
+    // Bytes that are not the declared ones.
+    let (s, v) = raw(
+        "違う中身",
+        &[(sha1.as_str(), &b2)],
+        named(&sha1, b2.len()),
+        "k-w1",
+    );
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("E_UPLOAD_HASH")),
+        "{v}"
+    );
+    // A file the send names but whose bytes are not in the request.
+    let (s, v) = raw("中身なし", &[], named(&sha1, b1.len()), "k-w2");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("E_SEND_REFUSED")),
+        "{v}"
+    );
+    assert_eq!(
+        v["error"]["details"]["files"][0]["code"], "E_UPLOAD_MISSING",
+        "{v}"
+    );
+    // Bytes the send does not name.
+    let sha2 = careplan_relay::auth::sha256_hex(&b2);
+    let (s, v) = raw(
+        "余分",
+        &[(sha1.as_str(), &b1), (sha2.as_str(), &b2)],
+        named(&sha1, b1.len()),
+        "k-w3",
+    );
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("E_BAD_REQUEST")),
+        "{v}"
+    );
+    // Not a form.
+    let mut resp = a
+        .agent
+        .post(&format!("{}/api/v1/send/whole", a.url))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Idempotency-Key", "k-w4")
+        .header("Content-Type", "application/json")
+        .send(b"{}".as_slice())
+        .expect("post");
+    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    assert_eq!(resp.status().as_u16(), 400, "{v}");
+    // Over the limit, no length, no session: answered before the body is read.
+    let head = |extra: &str| {
+        head_answer(
+            &r,
+            &a.info,
+            &demo.ca,
+            &format!(
+                "POST /api/v1/send/whole HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nIdempotency-Key: k-w5\r\nContent-Type: multipart/form-data; boundary=x\r\n{extra}\r\n"
+            ),
+        )
+    };
+    let (s, v, _) = head(&format!(
+        "Authorization: Bearer {token}\r\nContent-Length: {}\r\n",
+        careplan_core::wire::SEND_WHOLE_MAX + 1
+    ));
+    assert_eq!(s, 413, "{v}");
+    let (s, v, _) = head(&format!(
+        "Authorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n"
+    ));
+    assert_eq!(s, 411, "{v}");
+    let (s, v, _) = head("Content-Length: 100\r\n");
+    assert_eq!(s, 401, "{v}");
+    for m in ["違う中身", "中身なし", "余分"] {
+        assert!(listed(&b, m).is_empty(), "{m}");
+    }
+    r.shutdown();
+}
+
 on_both_backends!(
+    a_send_goes_whole_in_one_request,
     a_small_file_goes_whole_in_one_request,
     a_small_upload_broken_midway_continues,
     lists_are_paged_with_cursors,

@@ -235,54 +235,53 @@ fn request_hash(req: &SendRequest) -> String {
     hex::encode(h.finalize())
 }
 
-pub(super) async fn send(
-    State(st): State<AppState>,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-    Json(req): Json<SendRequest>,
-) -> ApiResult<Json<SendResponse>> {
-    let from = peer.office.to_string();
-    let key = headers
+/// The send's `Idempotency-Key` header (1–128 visible ASCII characters).
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+    headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "E_IDEMPOTENCY_KEY",
                 "送信には Idempotency-Key ヘッダ（128文字以内の英数字など）が必要です。",
             )
-        })?
-        .to_owned();
-    let hash = request_hash(&req);
-    if let Some(r) = st.db.receipt_for_key(&from, &key).await? {
-        if !r.request_hash.is_empty() && r.request_hash != hash {
-            return Err(idempotency_conflict());
-        }
-        return Ok(Json(SendResponse {
-            send_id: r.send_id,
-            ids: r.ids,
-            offices: r.offices,
-            accepted_at: ts(r.sent_at),
-            replayed: true,
-        }));
+        })
+}
+
+/// The receipt of an earlier send with this key (a retry), or `None`.
+async fn replayed(
+    st: &AppState,
+    from: &str,
+    key: &str,
+    hash: &str,
+) -> ApiResult<Option<Json<SendResponse>>> {
+    let Some(r) = st.db.receipt_for_key(from, key).await? else {
+        return Ok(None);
+    };
+    if !r.request_hash.is_empty() && r.request_hash != hash {
+        return Err(idempotency_conflict());
     }
-    let t = now().unix_timestamp();
-    if let Some(wait) = st
-        .db
-        .rate_hit(
-            &format!("send:{from}"),
-            t,
-            3600,
-            st.cfg.limits.max_sends_per_hour,
-        )
-        .await?
-    {
-        tracing::info!(office = %from, "send quota reached");
-        return Err(ApiError::rate_limited(wait, "送信"));
-    }
-    let plan = validate_send(&st, &peer, req).await?;
+    Ok(Some(Json(SendResponse {
+        send_id: r.send_id,
+        ids: r.ids,
+        offices: r.offices,
+        accepted_at: ts(r.sent_at),
+        replayed: true,
+    })))
+}
+
+/// Commit a checked send whose files are all stored, and answer its receipt.
+async fn commit(
+    st: &AppState,
+    plan: Plan,
+    key: String,
+    from: String,
+    hash: String,
+) -> ApiResult<Json<SendResponse>> {
     let id = plan.id.clone();
     let receipt = st
         .db
@@ -301,6 +300,208 @@ pub(super) async fn send(
         accepted_at: ts(receipt.sent_at),
         replayed,
     }))
+}
+
+fn send_quota(wait: i64) -> ApiError {
+    ApiError::rate_limited(wait, "送信")
+}
+
+pub(super) async fn send(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    Json(req): Json<SendRequest>,
+) -> ApiResult<Json<SendResponse>> {
+    let from = peer.office.to_string();
+    let key = idempotency_key(&headers)?;
+    let hash = request_hash(&req);
+    if let Some(r) = replayed(&st, &from, &key, &hash).await? {
+        return Ok(r);
+    }
+    let t = now().unix_timestamp();
+    if let Some(wait) = st
+        .db
+        .rate_hit(
+            &format!("send:{from}"),
+            t,
+            3600,
+            st.cfg.limits.max_sends_per_hour,
+        )
+        .await?
+    {
+        tracing::info!(office = %from, "send quota reached");
+        return Err(send_quota(wait));
+    }
+    let plan = validate_send(&st, &peer, req, &HashMap::new()).await?;
+    commit(&st, plan, key, from, hash).await
+}
+
+/// A form of `POST /api/v1/send/whole` the relay cannot read.
+fn bad_form(detail: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "E_BAD_REQUEST",
+        format!(
+            "送信の内容を読み取れません（{detail}）。もう一度送信してください。続く場合はクライアントを最新の版に更新してください。"
+        ),
+    )
+}
+
+fn form_error(e: multer::Error) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "E_TOO_LARGE",
+                "送信するデータが大きすぎます。ファイルを分けて送信してください。",
+            )
+        }
+        multer::Error::StreamReadFailed(_) | multer::Error::IncompleteStream => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "E_BODY_BROKEN",
+            "データの途中で接続が切れました。もう一度送信してください。",
+        ),
+        e => {
+            tracing::debug!(error = %e, "send form unreadable");
+            bad_form("multipart/form-data の形式が正しくありません")
+        }
+    }
+}
+
+/// `POST /api/v1/send/whole` (header `Idempotency-Key`, `Content-Length` at most
+/// `wire::SEND_WHOLE_MAX`, `multipart/form-data`): a send and its files' bytes in one
+/// request — the field `send` (the [`SendRequest`], JSON), then one field `file` per
+/// distinct content of the files whose `upload` is empty, its file name the content's
+/// SHA-256. The session was checked before any byte of the body is read. Every file is
+/// checked against its SHA-256 and size, the send is checked as `POST /api/v1/send` checks
+/// it, then in one commit the send's rate is counted and its blob rows are written, the
+/// blobs are stored (durably, at once), and the send commits: a send whose files are small
+/// is one request and three shared commits instead of four requests and five.
+pub(super) async fn send_whole(
+    State(st): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<SendResponse>> {
+    use careplan_core::wire::{SEND_WHOLE_FILE_FIELD, SEND_WHOLE_REQUEST_FIELD, WHOLE_UPLOAD_MAX};
+    let from = peer.office.to_string();
+    let key = idempotency_key(&headers)?;
+    let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return Err(ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "E_LENGTH_REQUIRED",
+            "送信するデータの長さ（Content-Length）がありません。クライアントを最新の版に更新してください。",
+        ));
+    };
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| bad_form("Content-Type が multipart/form-data ではありません"))?;
+    // The files are held in memory until they are stored: the process holds at most
+    // `WHOLE_SENDS_MEMORY` of such bodies at once (a request waits for room).
+    let kib = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX);
+    let _room = st
+        .whole_sends
+        .acquire_many(kib)
+        .await
+        .map_err(ApiError::internal)?;
+    let limits = multer::SizeLimit::new()
+        .whole_stream(len)
+        .for_field(SEND_WHOLE_FILE_FIELD, WHOLE_UPLOAD_MAX);
+    let mut form = multer::Multipart::with_constraints(
+        body.into_data_stream(),
+        boundary,
+        multer::Constraints::new().size_limit(limits),
+    );
+    let req: SendRequest = match form.next_field().await.map_err(form_error)? {
+        Some(f) if f.name() == Some(SEND_WHOLE_REQUEST_FIELD) => {
+            let json = f.bytes().await.map_err(form_error)?;
+            serde_json::from_slice(&json)
+                .map_err(|_| bad_form("送信内容（JSON）の形式が正しくありません"))?
+        }
+        _ => return Err(bad_form("最初の部分が送信内容（send）ではありません")),
+    };
+    let hash = request_hash(&req);
+    if let Some(r) = replayed(&st, &from, &key, &hash).await? {
+        return Ok(r);
+    }
+    // The contents this request carries: every file without an upload, by SHA-256.
+    let wanted: HashMap<String, u64> = req
+        .destinations
+        .iter()
+        .flat_map(|d| &d.files)
+        .filter(|f| f.upload.is_empty())
+        .map(|f| (f.sha256.trim().to_ascii_lowercase(), f.size))
+        .collect();
+    let mut files: HashMap<String, bytes::Bytes> = HashMap::new();
+    while let Some(f) = form.next_field().await.map_err(form_error)? {
+        if f.name() != Some(SEND_WHOLE_FILE_FIELD) {
+            return Err(bad_form("ファイルでない部分があります"));
+        }
+        let sha = f
+            .file_name()
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| wanted.contains_key(n) && !files.contains_key(n))
+            .ok_or_else(|| bad_form("送信内容にない、または重複したファイルがあります"))?;
+        let bytes = f.bytes().await.map_err(form_error)?;
+        if Some(&(bytes.len() as u64)) != wanted.get(&sha) || auth::sha256_hex(&bytes) != sha {
+            tracing::info!(office = %from, "send refused: bytes do not match the declared SHA-256");
+            return Err(super::uploads::hash_refused());
+        }
+        files.insert(sha, bytes);
+    }
+    let inline: HashMap<String, Upload> = files
+        .iter()
+        .map(|(sha, bytes)| {
+            let u = Upload {
+                id: String::new(),
+                office: from.clone(),
+                size: bytes.len() as u64,
+                sha256: sha.clone(),
+                received: bytes.len() as u64,
+                parts: Vec::new(),
+                complete: true,
+                csv_version: crate::blob::csv_version_of(bytes),
+                created_at: 0,
+            };
+            (sha.clone(), u)
+        })
+        .collect();
+    let plan = validate_send(&st, &peer, req, &inline).await?;
+    // One commit: the send counted against the office's rate, and the blob rows written
+    // before their objects (`blob`'s rules), only when the send is within its rate.
+    let blobs: Vec<(String, u64)> = inline
+        .values()
+        .map(|u| (u.sha256.clone(), u.size))
+        .collect();
+    if let Some(wait) = st
+        .db
+        .rate_hit_keeping(
+            &format!("send:{from}"),
+            now().unix_timestamp(),
+            3600,
+            st.cfg.limits.max_sends_per_hour,
+            blobs,
+        )
+        .await?
+    {
+        tracing::info!(office = %from, "send quota reached");
+        return Err(send_quota(wait));
+    }
+    // Every blob durable before the send that names it commits.
+    let store = &st.blobs;
+    futures::future::try_join_all(
+        files
+            .into_iter()
+            .map(|(sha, bytes)| async move { store.put_bytes(&sha, bytes).await }),
+    )
+    .await?;
+    commit(&st, plan, key, from, hash).await
 }
 
 struct Plan {
@@ -332,7 +533,14 @@ fn idempotency_conflict() -> ApiError {
     )
 }
 
-async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResult<Plan> {
+/// Check a send; its files name complete uploads of the office, or (empty `upload`) one of
+/// `inline`'s contents (by SHA-256: `POST /api/v1/send/whole`).
+async fn validate_send(
+    st: &AppState,
+    peer: &Peer,
+    req: SendRequest,
+    inline: &HashMap<String, Upload>,
+) -> ApiResult<Plan> {
     let lim = &st.cfg.limits;
     let chars = req.message.chars().count();
     if chars > lim.max_message_chars {
@@ -372,6 +580,7 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
         .destinations
         .iter()
         .flat_map(|d| d.files.iter().map(|f| f.upload.as_str()))
+        .filter(|id| !id.is_empty())
         .collect();
     ids.sort_unstable();
     ids.dedup();
@@ -459,6 +668,9 @@ async fn validate_send(st: &AppState, peer: &Peer, req: SendRequest) -> ApiResul
                 continue;
             }
             let upload = match uploads.get(&f.upload) {
+                _ if f.upload.is_empty() => {
+                    inline.get(&f.sha256.trim().to_ascii_lowercase()).cloned()
+                }
                 Some(u) => u.clone(),
                 None => {
                     let u = st

@@ -319,7 +319,7 @@ async fn store_whole(st: &AppState, u: &mut Upload, bytes: Vec<u8>) -> ApiResult
     Ok(Json(view(u)).into_response())
 }
 
-fn hash_refused() -> ApiError {
+pub(super) fn hash_refused() -> ApiError {
     refused(
         "E_UPLOAD_HASH",
         "送られたファイルの内容が宣言されたSHA-256と一致しません。もう一度送信してください。"

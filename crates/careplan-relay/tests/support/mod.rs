@@ -181,6 +181,66 @@ pub fn stage_files_by(
     }
 }
 
+/// The `multipart/form-data` body of `POST /api/v1/send/whole`: the send request (JSON),
+/// then `parts` (file name, bytes) as `file` fields; returns the content type and the body.
+pub fn whole_send_form(request: &Value, parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "careplan-test-boundary-5f1c0b7e";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"send\"\r\nContent-Type: application/json\r\n\r\n{request}"
+    )
+    .into_bytes();
+    for (name, bytes) in parts {
+        body.extend_from_slice(
+            format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// `POST /api/v1/send/whole` of a send body whose files are `{"name", "data": <base64>}`
+/// (as [`stage_files`] takes them): each file's bytes in the request, named by SHA-256.
+/// Returns the status and the answer.
+pub fn send_whole(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut request = body.clone();
+    let mut parts: Vec<(String, Vec<u8>)> = Vec::new();
+    for d in request["destinations"].as_array_mut().into_iter().flatten() {
+        for f in d["files"].as_array_mut().into_iter().flatten() {
+            let bytes = b64
+                .decode(f["data"].as_str().unwrap_or(""))
+                .unwrap_or_default();
+            let sha = careplan_relay::auth::sha256_hex(&bytes);
+            *f = json!({"name": f["name"], "upload": "", "sha256": sha, "size": bytes.len()});
+            if !parts.iter().any(|(s, _)| *s == sha) {
+                parts.push((sha, bytes));
+            }
+        }
+    }
+    let parts: Vec<(&str, &[u8])> = parts
+        .iter()
+        .map(|(s, b)| (s.as_str(), b.as_slice()))
+        .collect();
+    let (content_type, form) = whole_send_form(&request, &parts);
+    let mut resp = agent
+        .post(&format!("{url}/api/v1/send/whole"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Idempotency-Key", key)
+        .header("Content-Type", &content_type)
+        .send(&form[..])
+        .expect("send whole");
+    let status = resp.status().as_u16();
+    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    (status, v)
+}
+
 /// One runtime for the whole test binary. A `Db` keeps its pooled connections on the
 /// runtime that opened them: opening it in one short-lived runtime and using it in another
 /// fails on PostgreSQL once the first is gone ("a Tokio 1.x context was found, but it is
