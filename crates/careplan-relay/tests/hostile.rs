@@ -229,6 +229,15 @@ fn unauthenticated_body_is_never_read(backend: Backend) {
     let status = read_status(&mut s);
     assert!(status.contains(" 401 "), "status line: {status}");
     assert!(t0.elapsed() < Duration::from_secs(5));
+    // A send with its files in the request: the same.
+    let mut s = raw_tls(&r, &demo, 0);
+    s.write_all(
+        b"POST /api/v1/send/whole HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nIdempotency-Key: k\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 4000000\r\n\r\n--b\r\n",
+    )
+    .expect("write head");
+    s.flush().expect("flush");
+    let status = read_status(&mut s);
+    assert!(status.contains(" 401 "), "status line: {status}");
 }
 
 /// Send only the head of a request announcing `len` body bytes; return the status line.
@@ -530,6 +539,16 @@ fn sends_have_a_quota(backend: Backend) {
         statuses.push(status);
     }
     assert_eq!(statuses, vec![200, 200, 429]);
+    // The same quota for a send in one request (`POST /api/v1/send/whole`).
+    let token = a.token.clone().expect("token");
+    let (s, v) = support::send_whole(
+        &a.agent,
+        &a.url,
+        &token,
+        "quota-whole",
+        &send_body(&a.info.office, &to, b"whole\r\n"),
+    );
+    assert_eq!((s, code(&v)), (429, "E_RATE_LIMITED"), "{v}");
 }
 
 /// A draft saved "in the future" cannot pin itself: the relay's clock decides; and drafts

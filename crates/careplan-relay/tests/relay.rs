@@ -1212,7 +1212,8 @@ fn a_small_file_goes_whole_in_one_request(backend: Backend) {
 /// of them to two destinations (its bytes once), stored and listed, downloaded byte for
 /// byte; a retry answered from the receipt; wrong bytes, a missing
 /// file, a file the send does not name, a form that is not one, a body over the limit, no
-/// length and no session refused, and none of them leaves a transmission.
+/// length and no session refused, and none of them leaves a transmission; a file uploaded
+/// before and one in the request, in one send.
 fn a_send_goes_whole_in_one_request(backend: Backend) {
     let (_dir, r, demo) = relay(backend);
     let mut a = Office::new(&r, &demo, 0);
@@ -1363,6 +1364,24 @@ fn a_send_goes_whole_in_one_request(backend: Backend) {
     assert_eq!(s, 401, "{v}");
     for m in ["違う中身", "中身なし", "余分"] {
         assert!(listed(&b, m).is_empty(), "{m}");
+    }
+    // Both ways in one send: a file uploaded before, and one in the request.
+    let (n4, b4) = plan(&bo, "20250425093004", "アップロード済み");
+    let (n5, b5) = plan(&bo, "20250425093005", "この要求で");
+    let uploaded = support::upload_whole(&a.agent, &a.url, &token, &n4, &b4).expect("upload");
+    let sha5 = careplan_relay::auth::sha256_hex(&b5);
+    let (s, v) = raw(
+        "両方",
+        &[(sha5.as_str(), &b5)],
+        json!([uploaded, {"name": n5, "upload": "", "sha256": sha5, "size": b5.len()}]),
+        "k-w6",
+    );
+    assert_eq!(s, 200, "{v}");
+    let both = listed(&b, "両方");
+    let files = both[0]["files"].as_array().expect("files");
+    for (f, want) in files.iter().zip([&b4, &b5]) {
+        let (s, got, _) = b.get(&format!("/api/v1/files/{}", f["id"].as_str().expect("id")));
+        assert_eq!((s, got.as_slice()), (200, want.as_slice()));
     }
     r.shutdown();
 }
