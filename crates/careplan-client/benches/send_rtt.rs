@@ -1,10 +1,11 @@
 //! Benchmark: the time of one send (a 3-file set: 6表 + 7表 + 補足, through the client
-//! library: uploads, then the send) over an office line with a round-trip time, emulated by
+//! library) over an office line with a round-trip time, emulated by
 //! a proxy on loopback that holds every chunk for half the RTT in each direction (the
 //! machine has no `netem`). The real relay (embedded demo, mutual TLS, SQLite) behind it.
 //!
 //! `cargo bench -p careplan-client --bench send_rtt` (harness = false; env `RTT_MS`
-//! (default `0,20,50`), `SENDS` (default 20)). Prints p50 / p90 per RTT.
+//! (default `0,20,50`), `SENDS` (default 20)). Prints p50 / p90 per RTT. (The client sends a
+//! set of small files in one request, `POST /api/v1/send/whole`.)
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
