@@ -644,19 +644,24 @@ impl Api {
             return Ok(None);
         };
         let headers = [bearer(token), ("Idempotency-Key", plan.key.clone())];
-        match self.http.request(
+        // Once: on any failure of this one request the uploads below take over, with their
+        // own retries (and the relay's receipt answers a send it stored already).
+        match self.http.once_path(
             "POST",
             "/api/v1/send/whole",
             &headers,
             Some(&body),
             &content_type,
-        )? {
-            Answer::Ok(r) => Ok(Some(self.accepted(Ok(self.http.json(r)?)))),
+        ) {
+            Ok(Answer::Ok(r)) => Ok(Some(self.accepted(Ok(self.http.json(r)?)))),
             // An older relay; a body it saw break, could not read or would not take whole;
-            // bytes it read differently from ours: the files go as uploads instead.
-            Answer::Err(400 | 404 | 405 | 411 | 413 | 415, _) => Ok(None),
-            Answer::Err(422, e) if e.code == "E_UPLOAD_HASH" => Ok(None),
-            Answer::Err(s, e) => Ok(Some(self.accepted(Err((s, e))))),
+            // no room for it now (`503 E_BUSY`), a relay or line briefly away; bytes it read
+            // differently from ours: the files go as uploads instead.
+            Ok(Answer::Err(400 | 404 | 405 | 411 | 413 | 415 | 502 | 503 | 504, _)) => Ok(None),
+            Ok(Answer::Err(422, e)) if e.code == "E_UPLOAD_HASH" => Ok(None),
+            Ok(Answer::Err(s, e)) => Ok(Some(self.accepted(Err((s, e))))),
+            Err(e) if Http::retryable(&e) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

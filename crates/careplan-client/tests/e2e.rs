@@ -432,3 +432,30 @@ fn a_small_set_goes_whole_in_one_request() {
         assert_eq!(got, f.bytes, "{} byte for byte", f.name);
     }
 }
+
+/// When the relay has no room for a send in one request (`503 E_BUSY`, here its memory for
+/// them set to none), the client sends the same set as uploads and `POST /api/v1/send`: it
+/// arrives, byte for byte, once.
+#[test]
+fn a_busy_relay_gets_the_set_as_uploads() {
+    let relay = Relay::start_with(|c| c.limits.whole_sends_memory_bytes = 0);
+    let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = relay.login(0, ta.path(), "A-1");
+    let b = relay.login(1, tb.path(), "B-1");
+    let files = relay.plan_set(0, 1, "20261101120000");
+    let plan = a
+        .prepare_send(outgoing(&files), "混雑時", &SendMode::Single { to: None })
+        .unwrap();
+    a.send(&plan, false).unwrap();
+    let got = b.received().unwrap();
+    let sent: Vec<_> = got.items.iter().filter(|t| t.message == "混雑時").collect();
+    assert_eq!(sent.len(), 1);
+    let out = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = sent[0].files.iter().map(|f| f.id.clone()).collect();
+    let report = b.receive(&ids, out.path(), &mut no_progress()).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for f in &files {
+        let got = std::fs::read(out.path().join(&f.name)).unwrap();
+        assert_eq!(got, f.bytes, "{} byte for byte", f.name);
+    }
+}

@@ -77,6 +77,11 @@ pub struct Limits {
     /// Rows of one list page (`GET /api/v1/received`, `/sent`) at most (1 000, also the
     /// protocol's ceiling `careplan_core::wire::LIST_PAGE_MAX`).
     pub list_page_max: u32,
+    /// Bytes of `POST /api/v1/send/whole` bodies (a send with its small files in one
+    /// request) the process holds in memory at once (256 MiB: 64 sends of the largest
+    /// size, thousands of a usual 3-file set). A request beyond it is answered `503 E_BUSY`
+    /// before its body is read, and the client sends the files as uploads, which stream.
+    pub whole_sends_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -97,6 +102,7 @@ impl Default for Limits {
                 .map(|e| (*e).to_owned())
                 .collect(),
             list_page_max: careplan_core::wire::LIST_PAGE_MAX,
+            whole_sends_memory_bytes: 256 * 1024 * 1024,
         }
     }
 }

@@ -55,14 +55,9 @@ pub struct AppState {
     /// Where file bytes live.
     pub blobs: Arc<Blobs>,
     /// Room (KiB) for the bodies of `POST /api/v1/send/whole` held in memory at once
-    /// ([`WHOLE_SENDS_MEMORY`]).
+    /// (`limits.whole_sends_memory_bytes`).
     pub whole_sends: Arc<tokio::sync::Semaphore>,
 }
-
-/// Bytes of `POST /api/v1/send/whole` bodies the process holds in memory at once (256 MiB:
-/// 64 sends of the largest size, thousands of a usual 3-file set); a request beyond it
-/// waits for room before its body is read.
-pub const WHOLE_SENDS_MEMORY: usize = 256 * 1024 * 1024;
 
 impl AppState {
     /// State over a store, a configuration (its attachment list is checked by
@@ -74,13 +69,16 @@ impl AppState {
             tracing::error!(error = %e.message, "attachment_extensions: using the default list");
             AttachmentPolicy::default()
         }));
+        let whole_sends = Arc::new(tokio::sync::Semaphore::new(
+            (cfg.limits.whole_sends_memory_bytes / 1024).min(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         Self {
             db,
             cfg,
             hashes,
             attachments,
             blobs: Arc::new(blobs),
-            whole_sends: Arc::new(tokio::sync::Semaphore::new(WHOLE_SENDS_MEMORY / 1024)),
+            whole_sends,
         }
     }
 }

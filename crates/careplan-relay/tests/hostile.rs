@@ -551,6 +551,37 @@ fn sends_have_a_quota(backend: Backend) {
     assert_eq!((s, code(&v)), (429, "E_RATE_LIMITED"), "{v}");
 }
 
+/// With no room left for sends held in memory (`limits.whole_sends_memory_bytes`, here
+/// none), a send in one request is answered `503 E_BUSY` with `Retry-After` at once, before
+/// its body is read; the same send as uploads goes through.
+fn a_send_in_one_request_without_room_is_busy(backend: Backend) {
+    let (_d, r, demo) = relay_with(backend, |c| c.limits.whole_sends_memory_bytes = 0);
+    let mut a = Office::new(&r, &demo, 0);
+    a.login();
+    let to = demo.offices[1].office.clone();
+    let token = a.token.clone().expect("token");
+    let mut s = raw_tls(&r, &demo, 0);
+    let t0 = Instant::now();
+    s.write_all(
+        format!("POST /api/v1/send/whole HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: busy\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 4000000\r\n\r\n--b\r\n").as_bytes(),
+    )
+    .expect("write head");
+    s.flush().expect("flush");
+    let status = read_status(&mut s);
+    assert!(status.contains(" 503 "), "status line: {status}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let (status, v) = support::send_whole(
+        &a.agent,
+        &a.url,
+        &token,
+        "busy-2",
+        &send_body(&a.info.office, &to, b"busy\r\n"),
+    );
+    assert_eq!((status, code(&v)), (503, "E_BUSY"), "{v}");
+    let (status, v) = a.send("busy-3", &send_body(&a.info.office, &to, b"busy\r\n"));
+    assert_eq!(status, 200, "{v}");
+}
+
 /// A draft saved "in the future" cannot pin itself: the relay's clock decides; and drafts
 /// have a quota.
 fn drafts_use_the_relays_clock_and_have_a_quota(backend: Backend) {
@@ -672,6 +703,7 @@ on_both_backends!(
     password_hashing_is_bounded,
     idempotency_key_is_bound_to_content,
     sends_have_a_quota,
+    a_send_in_one_request_without_room_is_busy,
     drafts_use_the_relays_clock_and_have_a_quota,
     acknowledgement_needs_proof_of_download,
     dangerous_names_are_refused,

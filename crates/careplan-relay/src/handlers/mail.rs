@@ -403,13 +403,14 @@ pub(super) async fn send_whole(
         .and_then(|v| multer::parse_boundary(v).ok())
         .ok_or_else(|| bad_form("Content-Type が multipart/form-data ではありません"))?;
     // The files are held in memory until they are stored: the process holds at most
-    // `WHOLE_SENDS_MEMORY` of such bodies at once (a request waits for room).
+    // `limits.whole_sends_memory_bytes` of such bodies at once. Without room the request is answered
+    // `503 E_BUSY` at once, before its body is read, and the client sends the files as
+    // uploads, which stream (so bodies trickled in by one office cannot hold up the others).
     let kib = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX);
-    let _room = st
-        .whole_sends
-        .acquire_many(kib)
-        .await
-        .map_err(ApiError::internal)?;
+    let Ok(_room) = st.whole_sends.clone().try_acquire_many_owned(kib) else {
+        tracing::info!(office = %from, "send in one request: no room; answered busy");
+        return Err(ApiError::busy());
+    };
     let limits = multer::SizeLimit::new()
         .whole_stream(len)
         .for_field(SEND_WHOLE_FILE_FIELD, WHOLE_UPLOAD_MAX);
