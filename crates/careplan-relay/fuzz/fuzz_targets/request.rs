@@ -302,6 +302,32 @@ enum BodyIn {
     },
     /// A JSON value of the wrong shape.
     Json(Vec<(String, i64)>),
+    /// `POST /api/v1/send/whole`: a `multipart/form-data` body with the boundary of the
+    /// content type `multipart/form-data; boundary=fuzzb` — the send (JSON) first, then the
+    /// files' bytes — or parts in any order and of any name.
+    SendWhole {
+        message: String,
+        destinations: Vec<(u8, Vec<WholeFile>)>,
+        /// Parts put before the send, or in place of it.
+        before: Vec<(String, Option<String>, Vec<u8>)>,
+        /// Bytes appended after the closing boundary (or in place of it, when `cut`).
+        tail: Vec<u8>,
+        cut: bool,
+    },
+}
+
+/// A file of a send in one request.
+#[derive(Arbitrary, Debug)]
+struct WholeFile {
+    name: Name,
+    bytes: Vec<u8>,
+    /// The declared SHA-256 and size (the bytes' own when `None`).
+    sha256: Option<String>,
+    size: Option<u64>,
+    /// Whether its bytes are in the request (once, twice, or not at all).
+    parts: u8,
+    /// A file named by an upload instead (mixed sends).
+    upload: Option<u8>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -329,12 +355,13 @@ enum Protocol {
     Other(String),
 }
 
-const ROUTES: [(&str, &str); 19] = [
+const ROUTES: [(&str, &str); 20] = [
     ("GET", "/api/v1/status"),
     ("GET", "/api/v1/notices"),
     ("GET", "/api/v1/received"),
     ("GET", "/api/v1/sent"),
     ("POST", "/api/v1/send"),
+    ("POST", "/api/v1/send/whole"),
     ("POST", "/api/v1/uploads"),
     ("GET", "/api/v1/uploads/{1}"),
     ("PUT", "/api/v1/uploads/{1}"),
@@ -357,8 +384,10 @@ const METHODS: [&str; 8] = [
 
 const FIXED: [&str; 6] = ["draft-1", "..", "%2e%2e", "a%00b", "%FF%FE", ""];
 
-const CONTENT_TYPES: [&str; 6] = [
+const CONTENT_TYPES: [&str; 8] = [
     "application/json",
+    "multipart/form-data; boundary=fuzzb",
+    "multipart/form-data",
     "application/octet-stream",
     "application/json; charset=utf-8",
     "text/plain",
@@ -527,6 +556,13 @@ fn body(w: &World, me: &OfficeNumber, office: Option<&Office>, b: &BodyIn) -> Ve
                 "files": files(w, me, office, fs),
             })
         }
+        BodyIn::SendWhole {
+            message,
+            destinations,
+            before,
+            tail,
+            cut,
+        } => return whole_body(w, me, office, message, destinations, before, tail, *cut),
         BodyIn::Json(pairs) => serde_json::Value::Object(
             pairs
                 .iter()
@@ -535,6 +571,69 @@ fn body(w: &World, me: &OfficeNumber, office: Option<&Office>, b: &BodyIn) -> Ve
         ),
     };
     serde_json::to_vec(&v).expect("JSON")
+}
+
+/// The body of `POST /api/v1/send/whole` (boundary `fuzzb`).
+#[allow(clippy::too_many_arguments)]
+fn whole_body(
+    w: &World,
+    me: &OfficeNumber,
+    office: Option<&Office>,
+    message: &str,
+    destinations: &[(u8, Vec<WholeFile>)],
+    before: &[(String, Option<String>, Vec<u8>)],
+    tail: &[u8],
+    cut: bool,
+) -> Vec<u8> {
+    let part = |out: &mut Vec<u8>, name: &str, file: Option<&str>, bytes: &[u8]| {
+        out.extend_from_slice(b"--fuzzb\r\nContent-Disposition: form-data; name=\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\"");
+        if let Some(f) = file {
+            out.extend_from_slice(b"; filename=\"");
+            out.extend_from_slice(f.as_bytes());
+            out.extend_from_slice(b"\"");
+        }
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    };
+    let mut out = Vec::new();
+    for (n, f, b) in before {
+        part(&mut out, n, f.as_deref(), b);
+    }
+    let mut parts: Vec<(String, &[u8])> = Vec::new();
+    let request = serde_json::json!({
+        "message": message,
+        "destinations": destinations.iter().map(|(to, fs)| serde_json::json!({
+            "office": w.offices[usize::from(*to) % w.offices.len()].number.to_string(),
+            "files": fs.iter().map(|f| {
+                if let Some(i) = f.upload {
+                    let (id, sha, len) = upload_pick(w, office, i).clone();
+                    return serde_json::json!({"name": name(w, me, &f.name), "upload": id, "sha256": sha, "size": len});
+                }
+                let sha = auth::sha256_hex(&f.bytes);
+                for _ in 0..f.parts % 3 {
+                    parts.push((sha.clone(), &f.bytes));
+                }
+                serde_json::json!({
+                    "name": name(w, me, &f.name),
+                    "upload": "",
+                    "sha256": f.sha256.clone().unwrap_or(sha),
+                    "size": f.size.unwrap_or(f.bytes.len() as u64),
+                })
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    part(&mut out, "send", None, &serde_json::to_vec(&request).expect("JSON"));
+    for (sha, bytes) in parts {
+        part(&mut out, "file", Some(&sha), bytes);
+    }
+    if !cut {
+        out.extend_from_slice(b"--fuzzb--\r\n");
+    }
+    out.extend_from_slice(tail);
+    out
 }
 
 /// A timestamp as RFC 3339 (any second of years 1970..=9999, or a fuzzed-looking one).
@@ -609,14 +708,19 @@ fn run(w: &World, input: &Input) {
     if let Some(o) = &input.upload_offset {
         req = req.header("upload-offset", o.as_str());
     }
-    if let Some(l) = &input.content_length {
-        req = req.header("content-length", l.as_str());
+    let bytes = body(w, &number, office, &input.body);
+    match &input.content_length {
+        Some(l) => req = req.header("content-length", l.as_str()),
+        // A send in one request needs its length (as a real client gives it).
+        None if matches!(input.body, BodyIn::SendWhole { .. }) => {
+            req = req.header("content-length", bytes.len());
+        }
+        None => {}
     }
     let ct = CONTENT_TYPES[usize::from(input.content_type) % CONTENT_TYPES.len()];
     if !ct.is_empty() {
         req = req.header("content-type", ct);
     }
-    let bytes = body(w, &number, office, &input.body);
     // A URI or header value the HTTP parser would refuse never reaches the router.
     let Ok(mut req) = req.body(Body::from(bytes)) else {
         return;
