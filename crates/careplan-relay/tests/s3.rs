@@ -429,6 +429,38 @@ fn relay_with_s3_blobs_sends_lists_downloads_acks_and_sweeps_orphans() {
         );
         assert_eq!(s, 200, "{v}");
     }
+    // A send with its file in the request (`POST /api/v1/send/whole`): its blob in S3 too,
+    // downloaded byte for byte.
+    let csv2_name = format!(
+        "UPPLAN_202505_{}_43_{}_11_20250425093100.CSV",
+        oa.office, ob.office
+    );
+    let csv2 = b"202407,131011,0000012346,20250425,202505\r\n".repeat(50);
+    let (s, v) = support::send_whole(
+        &a.agent,
+        &url,
+        &a.token,
+        "s3-whole",
+        &json!({"message": "S3一度で", "destinations": [{"office": ob.office, "files": [
+            {"name": csv2_name, "data": careplan_relay::demo::b64(&csv2)}]}]}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let sha_csv2 = careplan_relay::auth::sha256_hex(&csv2);
+    assert!(weed.keys("blobs").contains(&blob_key(&sha_csv2)));
+    let (_, list, _) = b.get("/api/v1/received", None);
+    let list: Value = serde_json::from_slice(&list).expect("json");
+    let f = list
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["message"] == "S3一度で"))
+        .expect("listed")["files"][0]
+        .clone();
+    assert_eq!(f["csv_version"], "202407");
+    let (s, got, _) = b.get(
+        &format!("/api/v1/files/{}", f["id"].as_str().expect("id")),
+        None,
+    );
+    assert_eq!((s, got), (200, csv2));
+
     let (_, sent, _) = a.get("/api/v1/sent", None);
     let sent: Value = serde_json::from_slice(&sent).expect("json");
     let mine = sent
