@@ -74,7 +74,8 @@ fn login(a: &ureq::Agent, url: &str, o: &careplan_relay::demo::DemoOfficeInfo) -
     s["token"].as_str().map(str::to_owned)
 }
 
-/// One round: start the relay, let 4 clients send 3-file sets, SIGKILL it after `after`.
+/// One round: start the relay, let 4 clients send 3-file sets (two as uploads + send, two
+/// in one request each), SIGKILL it after `after`.
 /// Returns the acknowledged (key, send id) pairs.
 /// The body of the send with `key` (`crash-TAG-W-I`): the same key always gives the same
 /// content, so a retry after the crash is a true retry.
@@ -127,6 +128,17 @@ fn round(
                 i += 1;
                 let key = format!("crash-{tag}-{w}-{i}");
                 let mut body = send_body(&key, &a.office, &b);
+                if w % 2 == 1 {
+                    // Half the workers send in one request (files in the request).
+                    let (s, v) = support::send_whole(&agent, &info.relay_url, &token, &key, &body);
+                    match v["send_id"].as_str() {
+                        Some(id) if s == 200 => {
+                            acked.lock().expect("lock").push((key, id.to_owned()));
+                            continue;
+                        }
+                        _ => return,
+                    }
+                }
                 support::stage_files(&agent, &info.relay_url, &token, &mut body);
                 let resp = agent
                     .post(&format!("{}/api/v1/send", info.relay_url))
@@ -204,6 +216,18 @@ fn acknowledged_sends_survive_sigkill(backend: Backend) {
         !acked.is_empty(),
         "some sends were acknowledged before the kills"
     );
+    // Both ways among them (`crash-TAG-W-I`: odd workers send in one request).
+    let worker = |k: &str| k.split('-').nth(2).and_then(|w| w.parse::<u32>().ok());
+    assert!(
+        acked
+            .iter()
+            .any(|(k, _)| worker(k).is_some_and(|w| w % 2 == 1))
+    );
+    assert!(
+        acked
+            .iter()
+            .any(|(k, _)| worker(k).is_some_and(|w| w % 2 == 0))
+    );
 
     // restart on the same data and check
     let mut child = spawn_relay(dir.path(), port, url);
@@ -243,6 +267,16 @@ fn acknowledged_sends_survive_sigkill(backend: Backend) {
     };
     let (_, v) = retry(send_body(key, &a.office, &b));
     assert_eq!(v["send_id"], id.as_str());
+    assert_eq!(v["replayed"], true);
+    // … also when retried the other way (files in the request).
+    let (s, v) = support::send_whole(
+        &agent,
+        &info.relay_url,
+        &token,
+        key,
+        &send_body(key, &a.office, &b),
+    );
+    assert_eq!((s, &v["send_id"]), (200, &json!(id)), "{v}");
     assert_eq!(v["replayed"], true);
     // … and the key stays bound to that content
     let (status, v) = retry(

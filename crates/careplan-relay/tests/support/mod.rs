@@ -201,7 +201,7 @@ pub fn whole_send_form(request: &Value, parts: &[(&str, &[u8])]) -> (String, Vec
 
 /// `POST /api/v1/send/whole` of a send body whose files are `{"name", "data": <base64>}`
 /// (as [`stage_files`] takes them): each file's bytes in the request, named by SHA-256.
-/// Returns the status and the answer.
+/// Returns the status and the answer (status 0 when the connection failed).
 pub fn send_whole(
     agent: &ureq::Agent,
     url: &str,
@@ -229,13 +229,16 @@ pub fn send_whole(
         .map(|(s, b)| (s.as_str(), b.as_slice()))
         .collect();
     let (content_type, form) = whole_send_form(&request, &parts);
-    let mut resp = agent
+    let mut resp = match agent
         .post(&format!("{url}/api/v1/send/whole"))
         .header("Authorization", &format!("Bearer {token}"))
         .header("Idempotency-Key", key)
         .header("Content-Type", &content_type)
         .send(&form[..])
-        .expect("send whole");
+    {
+        Ok(r) => r,
+        Err(e) => return (0, json!({"transport": e.to_string()})),
+    };
     let status = resp.status().as_u16();
     let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
     (status, v)
