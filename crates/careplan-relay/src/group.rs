@@ -153,6 +153,14 @@ impl Db {
     async fn write_alone(&self, w: Write) -> Result<Done, Failed> {
         let res = async {
             let Write::OpenUpload(o) = &w else {
+                if matches!(&w, Write::RateHit { blobs, .. } if !blobs.is_empty()) {
+                    // The rate's counter and the blob rows of a send in one request: one
+                    // transaction, one WAL flush (not one per statement).
+                    let mut tx = self.pool.begin().await?;
+                    let done = run(&mut *tx, &w).await?;
+                    tx.commit().await?;
+                    return Ok(done);
+                }
                 // One statement: no transaction needed.
                 let mut conn = self.pool.acquire().await?;
                 return run(&mut *conn, &w).await;
