@@ -375,7 +375,7 @@ fn form_error(e: multer::Error) -> ApiError {
 /// SHA-256. The session was checked before any byte of the body is read. Every file is
 /// checked against its SHA-256 and size, the send is checked as `POST /api/v1/send` checks
 /// it, then in one commit the send's rate is counted and its blob rows are written, the
-/// blobs are stored (durably, at once), and the send commits: a send whose files are small
+/// blobs are stored (each durable), and the send commits: a send whose files are small
 /// is one request and three shared commits instead of four requests and five.
 pub(super) async fn send_whole(
     State(st): State<AppState>,
@@ -494,14 +494,13 @@ pub(super) async fn send_whole(
         tracing::info!(office = %from, "send quota reached");
         return Err(send_quota(wait));
     }
-    // Every blob durable before the send that names it commits.
-    let store = &st.blobs;
-    futures::future::try_join_all(
-        files
-            .into_iter()
-            .map(|(sha, bytes)| async move { store.put_bytes(&sha, bytes).await }),
-    )
-    .await?;
+    // Every blob durable before the send that names it commits. One after another: with
+    // 50 clients, writing a send's three at once (150 blob writes and their fsyncs in
+    // flight) gave a worse p99 than this (docs/performance.md); alone, it costs a send
+    // about two fsyncs more.
+    for (sha, bytes) in files {
+        st.blobs.put_bytes(&sha, bytes).await?;
+    }
     commit(&st, plan, key, from, hash).await
 }
 
