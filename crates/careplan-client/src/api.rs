@@ -644,24 +644,38 @@ impl Api {
             return Ok(None);
         };
         let headers = [bearer(token), ("Idempotency-Key", plan.key.clone())];
-        // Once: on any failure of this one request the uploads below take over, with their
-        // own retries (and the relay's receipt answers a send it stored already).
-        match self.http.once_path(
-            "POST",
-            "/api/v1/send/whole",
-            &headers,
-            Some(&body),
-            &content_type,
-        ) {
-            Ok(Answer::Ok(r)) => Ok(Some(self.accepted(Ok(self.http.json(r)?)))),
+        // As every send is retried (same body, same idempotency key; bounded, with the
+        // transport's backoff), except that a relay without room for the body (`503
+        // E_BUSY`, answered at once) gets the files as uploads, which stream, at once.
+        let mut attempt = 0;
+        let answer = loop {
+            let r = self.http.once_path(
+                "POST",
+                "/api/v1/send/whole",
+                &headers,
+                Some(&body),
+                &content_type,
+            );
+            let retry = match &r {
+                Ok(Answer::Err(503, e)) if e.code == "E_BUSY" => return Ok(None),
+                Ok(Answer::Err(s, _)) => (502..=504).contains(s),
+                Ok(Answer::Ok(_)) => false,
+                Err(e) => Http::retryable(e),
+            };
+            if !retry || attempt >= self.http.retries() {
+                break r?;
+            }
+            attempt += 1;
+            std::thread::sleep(self.http.backoff(attempt));
+        };
+        match answer {
+            Answer::Ok(r) => Ok(Some(self.accepted(Ok(self.http.json(r)?)))),
             // An older relay; a body it saw break, could not read or would not take whole;
-            // no room for it now (`503 E_BUSY`), a relay or line briefly away; bytes it read
-            // differently from ours: the files go as uploads instead.
-            Ok(Answer::Err(400 | 404 | 405 | 411 | 413 | 415 | 502 | 503 | 504, _)) => Ok(None),
-            Ok(Answer::Err(422, e)) if e.code == "E_UPLOAD_HASH" => Ok(None),
-            Ok(Answer::Err(s, e)) => Ok(Some(self.accepted(Err((s, e))))),
-            Err(e) if Http::retryable(&e) => Ok(None),
-            Err(e) => Err(e),
+            // no room for it now; bytes it read differently from ours: the files go as
+            // uploads instead.
+            Answer::Err(400 | 404 | 405 | 411 | 413 | 415, _) => Ok(None),
+            Answer::Err(422, e) if e.code == "E_UPLOAD_HASH" => Ok(None),
+            Answer::Err(s, e) => Ok(Some(self.accepted(Err((s, e))))),
         }
     }
 

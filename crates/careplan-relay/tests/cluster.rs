@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use careplan_client::{
@@ -373,7 +373,10 @@ impl Burst {
 
 /// `SENDERS` clients of office 0 send `SENDS_EACH` sets each (client `w` to office `w + 1`)
 /// through the balanced frontend, every send retried with its key until acknowledged;
-/// `fault` runs on this thread once `after` sends are acknowledged. With `pin = Some(i)`,
+/// `fault` runs on this thread once `after` sends are acknowledged, and calls the function it
+/// is given once the fault is in place: without a pinned send, until then no sender starts
+/// another send, so the rest of the burst meets the fault (a set is one request, and
+/// without the gate the burst could finish before the fault began). With `pin = Some(i)`,
 /// sender 0's send [`PINNED_SEND`] carries a [`BIG_ATTACHMENT`] and its first try goes
 /// through the frontend pinned to relay `i` (its outcome: [`Burst::pinned_try`]).
 fn burst(
@@ -382,7 +385,7 @@ fn burst(
     hour: usize,
     after: usize,
     pin: Option<usize>,
-    fault: impl FnOnce(),
+    fault: impl FnOnce(&dyn Fn()),
 ) -> Burst {
     // The library's own retries are off: every failure comes back here, is counted, and is
     // retried by this loop with the same plan (the same idempotency key), as the app's
@@ -392,14 +395,23 @@ fn burst(
         .collect();
     let pinned: Option<Client> = pin.map(|i| cluster.client_retrying(0, &cluster.pinned_url(i), 0));
     let acked = AtomicUsize::new(0);
+    let in_place = AtomicBool::new(false);
     let out = Mutex::new(Burst::default());
     let begun = Instant::now();
     let deadline = begun + Duration::from_secs(60);
     std::thread::scope(|sc| {
         for (w, c) in senders.iter().enumerate() {
-            let (acked, out, pinned) = (&acked, &out, &pinned);
+            let (acked, out, pinned, in_place) = (&acked, &out, &pinned, &in_place);
             sc.spawn(move || {
                 for i in 0..SENDS_EACH {
+                    // (Not with a pinned send: that burst waits for the pinned upload itself.)
+                    while pin.is_none()
+                        && acked.load(Ordering::SeqCst) >= after
+                        && !in_place.load(Ordering::SeqCst)
+                    {
+                        assert!(Instant::now() < deadline, "the fault was not put in place");
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
                     let message = format!("{tag}-{w}-{i:02}");
                     let serial = format!("20261101{hour:02}{:02}{:02}", w * SENDS_EACH + i, 0);
                     let through_pin = pinned.as_ref().filter(|_| w == 0 && i == PINNED_SEND);
@@ -458,7 +470,7 @@ fn burst(
             assert!(Instant::now() < deadline, "the burst did not start");
             std::thread::sleep(Duration::from_millis(5));
         }
-        fault();
+        fault(&|| in_place.store(true, Ordering::SeqCst));
     });
     let mut out = out.into_inner().expect("lock");
     out.took = begun.elapsed();
@@ -623,10 +635,11 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
     // Sender 0's send PINNED_SEND goes through relay 1; the kill lands while its 9 MiB
     // upload is streaming, so a request is always cut (a kill between requests was seen by
     // no client about one run in twelve).
-    let b = burst(&cluster, "kill", 9, SENDS_EACH / 2, Some(1), || {
+    let b = burst(&cluster, "kill", 9, SENDS_EACH / 2, Some(1), |in_place| {
         cluster.wait_mid_upload();
         cluster.relays[1].proc.kill();
         *killed_at.lock().expect("lock") = Some(Instant::now());
+        in_place();
     });
     let killed_at = killed_at.into_inner().expect("lock").expect("killed");
     let recipients = check_listed(&cluster, "kill", &b);
@@ -669,12 +682,13 @@ fn three_relays_behind_haproxy_share_one_store_and_survive_faults() {
 
     // --- 4. PostgreSQL stopped abruptly during a burst, started again 4 s later.
     let outage = Mutex::new(None);
-    let b = burst(&cluster, "pg", 10, SENDS_EACH / 2, None, || {
+    let b = burst(&cluster, "pg", 10, SENDS_EACH / 2, None, |in_place| {
         cluster
             .pg
             .stop_immediate()
             .expect("pg_ctl stop -m immediate");
         let stopped = Instant::now();
+        in_place();
         std::thread::sleep(Duration::from_secs(4));
         cluster.pg.restart().expect("pg_ctl start");
         *outage.lock().expect("lock") = Some((stopped, Instant::now()));
