@@ -1,6 +1,7 @@
 //! The relay's HTTP/JSON endpoints (`docs/protocol.md`, types in `careplan_core::wire`,
 //! which the lists return as they are), with typed errors.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use careplan_core::wire;
@@ -538,37 +539,22 @@ impl Api {
                 }
             }
         }
+        if let Some(r) = self.send_whole(token, plan, &order)? {
+            return r;
+        }
         let files: Vec<(&str, &[u8])> = order
             .iter()
             .map(|&i| (plan.files[i].name.as_str(), plan.files[i].bytes.as_slice()))
             .collect();
-        if let Some(r) = self.send_whole(token, plan, &order)? {
-            return r;
-        }
-        let refs: std::collections::BTreeMap<usize, wire::FileRef> = order
+        let refs: BTreeMap<usize, wire::FileRef> = order
             .into_iter()
             .zip(self.upload_all(token, &files)?)
             .collect();
-        let req = wire::SendRequest {
-            message: plan.message.clone(),
-            destinations: plan
-                .groups
-                .iter()
-                .map(|g| wire::SendDestination {
-                    office: g.to_office.clone(),
-                    files: g
-                        .files
-                        .iter()
-                        .filter_map(|i| refs.get(i).cloned())
-                        .collect(),
-                })
-                .collect(),
-        };
         let r: Result<wire::SendResponse, _> = self.send_json(
             "POST",
             Some(token),
             "/api/v1/send",
-            &req,
+            &send_request(plan, &refs),
             &[("Idempotency-Key", plan.key.clone())],
         )?;
         self.accepted(r)
@@ -608,72 +594,44 @@ impl Api {
         if order.iter().any(|&i| !small(&plan.files[i].bytes)) {
             return Ok(None);
         }
-        let shas: std::collections::BTreeMap<usize, String> = order
-            .iter()
-            .map(|&i| (i, crate::sha256_hex(&plan.files[i].bytes)))
-            .collect();
-        let req = wire::SendRequest {
-            message: plan.message.clone(),
-            destinations: plan
-                .groups
-                .iter()
-                .map(|g| wire::SendDestination {
-                    office: g.to_office.clone(),
-                    files: g
-                        .files
-                        .iter()
-                        .filter_map(|i| {
-                            Some(wire::FileRef {
-                                name: plan.files.get(*i)?.name.clone(),
-                                upload: String::new(),
-                                sha256: shas.get(i)?.clone(),
-                                size: plan.files[*i].bytes.len() as u64,
-                            })
-                        })
-                        .collect(),
-                })
-                .collect(),
-        };
-        let mut contents: Vec<(&str, &[u8])> = Vec::new();
-        for (i, sha) in &shas {
-            if !contents.iter().any(|(s, _)| s == sha) {
-                contents.push((sha.as_str(), plan.files[*i].bytes.as_slice()));
-            }
+        // Each file's reference with an empty upload (its bytes are in this request), and
+        // each content once.
+        let mut refs: BTreeMap<usize, wire::FileRef> = BTreeMap::new();
+        let mut contents: BTreeMap<String, &[u8]> = BTreeMap::new();
+        for &i in order {
+            let f = &plan.files[i];
+            let sha256 = crate::sha256_hex(&f.bytes);
+            contents.insert(sha256.clone(), &f.bytes);
+            refs.insert(
+                i,
+                wire::FileRef {
+                    name: f.name.clone(),
+                    upload: String::new(),
+                    sha256,
+                    size: f.bytes.len() as u64,
+                },
+            );
         }
-        let Some((content_type, body)) = whole_send_body(&Http::to_json(&req)?, &contents) else {
+        let json = Http::to_json(&send_request(plan, &refs))?;
+        let Some((content_type, body)) = whole_send_body(&json, &contents) else {
             return Ok(None);
         };
         let headers = [bearer(token), ("Idempotency-Key", plan.key.clone())];
-        // As every send is retried (same body, same idempotency key; bounded, with the
-        // transport's backoff), except that a relay without room for the body (`503
-        // E_BUSY`, answered at once) gets the files as uploads, which stream, at once.
-        let mut attempt = 0;
-        let answer = loop {
-            let r = self.http.once_path(
-                "POST",
-                "/api/v1/send/whole",
-                &headers,
-                Some(&body),
-                &content_type,
-            );
-            let retry = match &r {
-                Ok(Answer::Err(503, e)) if e.code == "E_BUSY" => return Ok(None),
-                Ok(Answer::Err(s, _)) => (502..=504).contains(s),
-                Ok(Answer::Ok(_)) => false,
-                Err(e) => Http::retryable(e),
-            };
-            if !retry || attempt >= self.http.retries() {
-                break r?;
-            }
-            attempt += 1;
-            std::thread::sleep(self.http.backoff(attempt));
-        };
+        // Retried as every send is (same body, same idempotency key).
+        let answer = self.http.request(
+            "POST",
+            "/api/v1/send/whole",
+            &headers,
+            Some(&body),
+            &content_type,
+        )?;
         match answer {
             Answer::Ok(r) => Ok(Some(self.accepted(Ok(self.http.json(r)?)))),
             // An older relay; a body it saw break, could not read or would not take whole;
-            // no room for it now; bytes it read differently from ours: the files go as
-            // uploads instead.
+            // no room for it now (`503 E_BUSY`, answered at once, never retried); bytes it
+            // read differently from ours: the files go as uploads instead, which stream.
             Answer::Err(400 | 404 | 405 | 411 | 413 | 415, _) => Ok(None),
+            Answer::Err(503, e) if e.code == "E_BUSY" => Ok(None),
             Answer::Err(422, e) if e.code == "E_UPLOAD_HASH" => Ok(None),
             Answer::Err(s, e) => Ok(Some(self.accepted(Err((s, e))))),
         }
@@ -743,13 +701,33 @@ impl Api {
     }
 }
 
+/// The send request of `plan`, each destination's files as `refs` name them (by index in
+/// `plan.files`).
+fn send_request(plan: &SendPlan, refs: &BTreeMap<usize, wire::FileRef>) -> wire::SendRequest {
+    wire::SendRequest {
+        message: plan.message.clone(),
+        destinations: plan
+            .groups
+            .iter()
+            .map(|g| wire::SendDestination {
+                office: g.to_office.clone(),
+                files: g
+                    .files
+                    .iter()
+                    .filter_map(|i| refs.get(i).cloned())
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
 /// The `multipart/form-data` body of `POST /api/v1/send/whole`: the request (JSON), then
-/// each content once, named by its SHA-256; `None` when it would exceed
+/// each content (by SHA-256) once, named by its SHA-256; `None` when it would exceed
 /// `wire::SEND_WHOLE_MAX`. The boundary is random (128 bits): bytes that happen to hold it
 /// would be read wrongly by the relay, fail its SHA-256 check, and the send goes as uploads.
-fn whole_send_body(json: &[u8], contents: &[(&str, &[u8])]) -> Option<(String, Vec<u8>)> {
+fn whole_send_body(json: &[u8], contents: &BTreeMap<String, &[u8]>) -> Option<(String, Vec<u8>)> {
     let boundary = format!("careplan-{}", crate::new_key());
-    let total = json.len() + contents.iter().map(|(_, b)| b.len() + 256).sum::<usize>() + 512;
+    let total = json.len() + contents.values().map(|b| b.len() + 256).sum::<usize>() + 512;
     if total as u64 > wire::SEND_WHOLE_MAX {
         return None;
     }

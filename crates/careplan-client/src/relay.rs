@@ -273,7 +273,9 @@ impl Http {
     }
 
     /// One request with bounded retries on network errors and 5xx (same body, same headers,
-    /// so the same idempotency key).
+    /// so the same idempotency key). Not `503 E_BUSY`: the relay says "not now" (its
+    /// password hashing or its memory for sends in one request is full, `Retry-After`
+    /// tens of seconds), and a retry within the second only adds to its load.
     pub(crate) fn request(
         &self,
         method: &str,
@@ -288,6 +290,7 @@ impl Http {
             let res = self.once(method, &url, headers, body, content_type);
             let retry = match &res {
                 Err(e) => Self::retryable(e),
+                Ok(Answer::Err(503, e)) if e.code == "E_BUSY" => false,
                 Ok(Answer::Err(s, _)) => *s == 502 || *s == 503 || *s == 504,
                 Ok(Answer::Ok(_)) => false,
             };

@@ -423,14 +423,7 @@ fn a_small_set_goes_whole_in_one_request() {
             .any(|f| f.csv_version.as_deref() == Some("202407")),
         "the CSVバージョン read from the bytes in the request"
     );
-    let out = tempfile::tempdir().unwrap();
-    let ids: Vec<String> = t.files.iter().map(|f| f.id.clone()).collect();
-    let report = b.receive(&ids, out.path(), &mut no_progress()).unwrap();
-    assert!(report.failed.is_empty(), "{:?}", report.failed);
-    for f in &files {
-        let got = std::fs::read(out.path().join(&f.name)).unwrap();
-        assert_eq!(got, f.bytes, "{} byte for byte", f.name);
-    }
+    received_byte_for_byte(&b, t, &files);
 }
 
 /// When the relay has no room for a send in one request (`503 E_BUSY`, here its memory for
@@ -450,11 +443,21 @@ fn a_busy_relay_gets_the_set_as_uploads() {
     let got = b.received().unwrap();
     let sent: Vec<_> = got.items.iter().filter(|t| t.message == "混雑時").collect();
     assert_eq!(sent.len(), 1);
+    received_byte_for_byte(&b, sent[0], &files);
+}
+
+/// `b` receives every file of `t` into a new folder: none fails, and each holds the bytes
+/// of the file of that name in `files`.
+fn received_byte_for_byte(
+    b: &careplan_client::Client,
+    t: &careplan_client::ReceivedTransmission,
+    files: &[careplan_core::demo::DemoFile],
+) {
     let out = tempfile::tempdir().unwrap();
-    let ids: Vec<String> = sent[0].files.iter().map(|f| f.id.clone()).collect();
+    let ids: Vec<String> = t.files.iter().map(|f| f.id.clone()).collect();
     let report = b.receive(&ids, out.path(), &mut no_progress()).unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    for f in &files {
+    for f in files {
         let got = std::fs::read(out.path().join(&f.name)).unwrap();
         assert_eq!(got, f.bytes, "{} byte for byte", f.name);
     }

@@ -219,36 +219,41 @@ fn read_status(s: &mut impl Read) -> String {
 /// the session).
 fn unauthenticated_body_is_never_read(backend: Backend) {
     let (_d, r, demo) = relay(backend);
-    let mut s = raw_tls(&r, &demo, 0);
     let t0 = Instant::now();
-    s.write_all(
-        b"PUT /api/v1/uploads/u1 HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nContent-Type: application/octet-stream\r\nContent-Length: 10485760\r\nUpload-Offset: 0\r\n\r\n%PDF",
-    )
-    .expect("write head");
-    s.flush().expect("flush");
-    let status = read_status(&mut s);
+    let status = head_status(
+        &r,
+        &demo,
+        "PUT /api/v1/uploads/u1 HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nContent-Type: application/octet-stream\r\nContent-Length: 10485760\r\nUpload-Offset: 0\r\n\r\n%PDF",
+    );
     assert!(status.contains(" 401 "), "status line: {status}");
     assert!(t0.elapsed() < Duration::from_secs(5));
     // A send with its files in the request: the same.
-    let mut s = raw_tls(&r, &demo, 0);
-    s.write_all(
-        b"POST /api/v1/send/whole HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nIdempotency-Key: k\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 4000000\r\n\r\n--b\r\n",
-    )
-    .expect("write head");
-    s.flush().expect("flush");
-    let status = read_status(&mut s);
+    let status = head_status(
+        &r,
+        &demo,
+        "POST /api/v1/send/whole HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nIdempotency-Key: k\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 4000000\r\n\r\n--b\r\n",
+    );
     assert!(status.contains(" 401 "), "status line: {status}");
+}
+
+/// Write `head` (a request's head and maybe the start of its body) over a new connection
+/// of office 0's certificate; return the answer's status line.
+fn head_status(r: &RunningRelay, demo: &DemoInfo, head: &str) -> String {
+    let mut s = raw_tls(r, demo, 0);
+    s.write_all(head.as_bytes()).expect("write head");
+    s.flush().expect("flush");
+    read_status(&mut s)
 }
 
 /// Send only the head of a request announcing `len` body bytes; return the status line.
 fn head_only(r: &RunningRelay, demo: &DemoInfo, path: &str, len: usize) -> String {
-    let mut s = raw_tls(r, demo, 0);
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n{{"
-    );
-    s.write_all(head.as_bytes()).expect("write head");
-    s.flush().expect("flush");
-    read_status(&mut s)
+    head_status(
+        r,
+        demo,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n{{"
+        ),
+    )
 }
 
 /// A 1 MiB login body (a huge password) is refused by the route's small limit at once,
@@ -560,14 +565,14 @@ fn a_send_in_one_request_without_room_is_busy(backend: Backend) {
     a.login();
     let to = demo.offices[1].office.clone();
     let token = a.token.clone().expect("token");
-    let mut s = raw_tls(&r, &demo, 0);
     let t0 = Instant::now();
-    s.write_all(
-        format!("POST /api/v1/send/whole HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: busy\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 4000000\r\n\r\n--b\r\n").as_bytes(),
-    )
-    .expect("write head");
-    s.flush().expect("flush");
-    let status = read_status(&mut s);
+    let status = head_status(
+        &r,
+        &demo,
+        &format!(
+            "POST /api/v1/send/whole HTTP/1.1\r\nHost: relay\r\nx-careplan-protocol: 2\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: busy\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 4000000\r\n\r\n--b\r\n"
+        ),
+    );
     assert!(status.contains(" 503 "), "status line: {status}");
     assert!(t0.elapsed() < Duration::from_secs(5));
     let (status, v) = support::send_whole(

@@ -1316,6 +1316,12 @@ fn a_send_goes_whole_in_one_request(backend: Backend) {
         v["error"]["details"]["files"][0]["code"], "E_UPLOAD_MISSING",
         "{v}"
     );
+    assert!(
+        v["error"]["details"]["files"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("この送信に含まれていません")),
+        "{v}"
+    );
     // Bytes the send does not name.
     let sha2 = careplan_relay::auth::sha256_hex(&b2);
     let (s, v) = raw(

@@ -386,17 +386,7 @@ pub(super) async fn send_whole(
     use careplan_core::wire::{SEND_WHOLE_FILE_FIELD, SEND_WHOLE_REQUEST_FIELD, WHOLE_UPLOAD_MAX};
     let from = peer.office.to_string();
     let key = idempotency_key(&headers)?;
-    let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    else {
-        return Err(ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "E_LENGTH_REQUIRED",
-            "送信するデータの長さ（Content-Length）がありません。クライアントを最新の版に更新してください。",
-        ));
-    };
+    let len = super::uploads::content_length(&headers)?;
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -439,7 +429,10 @@ pub(super) async fn send_whole(
         .filter(|f| f.upload.is_empty())
         .map(|f| (f.sha256.trim().to_ascii_lowercase(), f.size))
         .collect();
-    let mut files: HashMap<String, bytes::Bytes> = HashMap::new();
+    // Each content read and checked, as a complete upload of the office (what the send's
+    // check asks of a file), its bytes kept to be stored.
+    let mut inline: HashMap<String, Upload> = HashMap::new();
+    let mut files: Vec<(String, bytes::Bytes)> = Vec::new();
     while let Some(f) = form.next_field().await.map_err(form_error)? {
         if f.name() != Some(SEND_WHOLE_FILE_FIELD) {
             return Err(bad_form("ファイルでない部分があります"));
@@ -447,38 +440,34 @@ pub(super) async fn send_whole(
         let sha = f
             .file_name()
             .map(|n| n.trim().to_ascii_lowercase())
-            .filter(|n| wanted.contains_key(n) && !files.contains_key(n))
+            .filter(|n| wanted.contains_key(n) && !inline.contains_key(n))
             .ok_or_else(|| bad_form("送信内容にない、または重複したファイルがあります"))?;
         let bytes = f.bytes().await.map_err(form_error)?;
-        if Some(&(bytes.len() as u64)) != wanted.get(&sha) || auth::sha256_hex(&bytes) != sha {
+        let size = bytes.len() as u64;
+        if Some(&size) != wanted.get(&sha) || auth::sha256_hex(&bytes) != sha {
             tracing::info!(office = %from, "send refused: bytes do not match the declared SHA-256");
             return Err(super::uploads::hash_refused());
         }
-        files.insert(sha, bytes);
+        let u = Upload {
+            id: String::new(),
+            office: from.clone(),
+            size,
+            sha256: sha.clone(),
+            received: size,
+            parts: Vec::new(),
+            complete: true,
+            csv_version: crate::blob::csv_version_of(&bytes),
+            created_at: 0,
+        };
+        inline.insert(sha.clone(), u);
+        files.push((sha, bytes));
     }
-    let inline: HashMap<String, Upload> = files
-        .iter()
-        .map(|(sha, bytes)| {
-            let u = Upload {
-                id: String::new(),
-                office: from.clone(),
-                size: bytes.len() as u64,
-                sha256: sha.clone(),
-                received: bytes.len() as u64,
-                parts: Vec::new(),
-                complete: true,
-                csv_version: crate::blob::csv_version_of(bytes),
-                created_at: 0,
-            };
-            (sha.clone(), u)
-        })
-        .collect();
     let plan = validate_send(&st, &peer, req, &inline).await?;
     // One commit: the send counted against the office's rate, and the blob rows written
     // before their objects (`blob`'s rules), only when the send is within its rate.
-    let blobs: Vec<(String, u64)> = inline
-        .values()
-        .map(|u| (u.sha256.clone(), u.size))
+    let blobs: Vec<(String, u64)> = files
+        .iter()
+        .map(|(sha, bytes)| (sha.clone(), bytes.len() as u64))
         .collect();
     if let Some(wait) = st
         .db
@@ -575,7 +564,7 @@ async fn validate_send(
         ));
     }
     let not_before = now().unix_timestamp() - st.blobs.cfg.upload_ttl_secs;
-    // Every upload the send names, in one query (the loop below asks only for the rest).
+    // Every upload the send names, in one query.
     let mut ids: Vec<&str> = req
         .destinations
         .iter()
@@ -584,14 +573,10 @@ async fn validate_send(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut found = st
+    let uploads = st
         .db
         .uploads_of(&ids, peer.office.as_str(), not_before)
         .await?;
-    let mut uploads: HashMap<String, Option<Upload>> = ids
-        .iter()
-        .map(|id| (id.to_string(), found.remove(*id)))
-        .collect();
     let mut files_bad = Vec::new();
     let mut offices_bad = Vec::new();
     let mut seen_offices = std::collections::HashSet::new();
@@ -667,25 +652,19 @@ async fn validate_send(
                 );
                 continue;
             }
-            let upload = match uploads.get(&f.upload) {
-                _ if f.upload.is_empty() => {
-                    inline.get(&f.sha256.trim().to_ascii_lowercase()).cloned()
-                }
-                Some(u) => u.clone(),
-                None => {
-                    let u = st
-                        .db
-                        .upload(&f.upload, peer.office.as_str(), not_before)
-                        .await?;
-                    uploads.insert(f.upload.clone(), u.clone());
-                    u
-                }
+            let in_request = f.upload.is_empty();
+            let upload = if in_request {
+                inline.get(&f.sha256.trim().to_ascii_lowercase())
+            } else {
+                uploads.get(&f.upload)
             };
             let Some(upload) = upload else {
-                bad(
-                    "E_UPLOAD_MISSING",
-                    "ファイルのアップロードが見つかりません（期限切れの可能性があります）。もう一度送信してください。".into(),
-                );
+                let message = if in_request {
+                    "ファイルの内容がこの送信に含まれていません。もう一度送信してください。"
+                } else {
+                    "ファイルのアップロードが見つかりません（期限切れの可能性があります）。もう一度送信してください。"
+                };
+                bad("E_UPLOAD_MISSING", message.into());
                 continue;
             };
             if !upload.complete {

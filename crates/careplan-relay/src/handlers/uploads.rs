@@ -118,13 +118,7 @@ pub(super) async fn put_whole(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let Some(Some(len)) = header_u64(&headers, header::CONTENT_LENGTH) else {
-        return Err(ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "E_LENGTH_REQUIRED",
-            "送信するデータの長さ（Content-Length）がありません。クライアントを最新の版に更新してください。",
-        ));
-    };
+    let len = content_length(&headers)?;
     if len > WHOLE_IN_MEMORY && len <= st.cfg.limits.max_file_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -183,6 +177,19 @@ fn offset_conflict(u: &Upload) -> ApiError {
     e
 }
 
+/// The request's `Content-Length`; `411 E_LENGTH_REQUIRED` without one (or an unreadable
+/// one): bodies the relay reads whole or into a part are announced first.
+pub(super) fn content_length(headers: &HeaderMap) -> ApiResult<u64> {
+    let Some(Some(len)) = header_u64(headers, header::CONTENT_LENGTH) else {
+        return Err(ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "E_LENGTH_REQUIRED",
+            "送信するデータの長さ（Content-Length）がありません。クライアントを最新の版に更新してください。",
+        ));
+    };
+    Ok(len)
+}
+
 fn header_u64(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<Option<u64>> {
     headers
         .get(name)
@@ -212,13 +219,7 @@ pub(super) async fn put(
     if offset != u.received {
         return Err(offset_conflict(&u));
     }
-    let Some(Some(len)) = header_u64(&headers, header::CONTENT_LENGTH) else {
-        return Err(ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "E_LENGTH_REQUIRED",
-            "送信するデータの長さ（Content-Length）がありません。クライアントを最新の版に更新してください。",
-        ));
-    };
+    let len = content_length(&headers)?;
     if len > u.size - offset {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
