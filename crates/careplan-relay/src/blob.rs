@@ -55,6 +55,11 @@ pub struct BlobConfig {
     /// Unexpired upload sessions an office may hold (5 000: one send of 50 destinations ×
     /// 100 files).
     pub max_open_uploads: i64,
+    /// Whether the local store keeps small blobs in packs (a few large files, one flush per
+    /// group of writes) rather than a file each. Default: on when the relay runs on SQLite
+    /// (one process owns the folder), off on PostgreSQL (several relay processes may share
+    /// one folder; packs belong to one process). See `docs/relay.md`, "Packs".
+    pub packs: Option<bool>,
 }
 
 impl Default for BlobConfig {
@@ -66,6 +71,7 @@ impl Default for BlobConfig {
             upload_ttl_secs: 86_400,
             orphan_grace_secs: 2 * 86_400,
             max_open_uploads: 5_000,
+            packs: None,
         }
     }
 }
@@ -132,6 +138,8 @@ pub struct Blobs {
     chunk: usize,
     /// The configuration.
     pub cfg: BlobConfig,
+    /// Small blobs of the local store (see [`crate::pack`]).
+    packs: Option<Arc<crate::pack::Packs>>,
 }
 
 fn cfg_err(e: impl std::fmt::Display) -> RelayError {
@@ -174,11 +182,23 @@ impl Blobs {
                 let store = object_store::local::LocalFileSystem::new_with_prefix(&path)
                     .map_err(cfg_err)?
                     .with_fsync(true);
+                let packs = match cfg.packs.unwrap_or(true) {
+                    // Another process holding the packs keeps its own kind of error (the
+                    // `purge` command tells it apart: the running relay sweeps itself).
+                    true => Some(crate::pack::Packs::open(&path.join("packs")).map_err(|e| {
+                        match e.kind() {
+                            std::io::ErrorKind::WouldBlock => RelayError::Io(e),
+                            _ => cfg_err(e),
+                        }
+                    })?),
+                    false => None,
+                };
                 Ok(Self {
                     store: Arc::new(store),
                     prefix: None,
                     chunk: 256 * 1024,
                     cfg: cfg.clone(),
+                    packs,
                 })
             }
             BlobBackend::S3 => {
@@ -233,6 +253,7 @@ impl Blobs {
                     prefix,
                     chunk: 5 * 1024 * 1024,
                     cfg: cfg.clone(),
+                    packs: None,
                 })
             }
         }
@@ -399,10 +420,33 @@ impl Blobs {
 
     /// Store `bytes` (already in memory: legacy rows, the demo) as the blob `sha256`.
     pub async fn put_bytes(&self, sha256: &str, bytes: impl Into<Bytes>) -> Result<(), RelayError> {
+        let bytes = bytes.into();
+        if let Some(p) = &self.packs
+            && bytes.len() as u64 <= crate::pack::PACK_BLOB_MAX
+        {
+            return Ok(p.put(sha256, bytes).await?);
+        }
         self.store
-            .put(&self.blob_key(sha256), PutPayload::from(bytes.into()))
+            .put(&self.blob_key(sha256), PutPayload::from(bytes))
             .await
             .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Store several blobs (each `(sha256, bytes)`, checked by the caller), all durable on
+    /// return: in packs with one flush for them all, otherwise one after another.
+    pub async fn put_all(&self, blobs: Vec<(String, Bytes)>) -> Result<(), RelayError> {
+        let (packed, single): (Vec<_>, Vec<_>) = blobs.into_iter().partition(|(_, b)| {
+            self.packs.is_some() && b.len() as u64 <= crate::pack::PACK_BLOB_MAX
+        });
+        if let Some(p) = &self.packs
+            && !packed.is_empty()
+        {
+            p.put_all(packed).await?;
+        }
+        for (sha, bytes) in single {
+            self.put_bytes(&sha, bytes).await?;
+        }
         Ok(())
     }
 
@@ -412,6 +456,11 @@ impl Blobs {
         sha256: &str,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, std::io::Error>>, RelayError> {
+        if let Some(p) = &self.packs
+            && let Some(s) = p.read(sha256, range.clone())?
+        {
+            return Ok(s);
+        }
         let opts = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
@@ -428,6 +477,9 @@ impl Blobs {
 
     /// The size of a stored blob, or `None` when it is not there.
     pub async fn size(&self, sha256: &str) -> Result<Option<u64>, RelayError> {
+        if let Some(n) = self.packs.as_ref().and_then(|p| p.size(sha256)) {
+            return Ok(Some(n));
+        }
         match self.store.head(&self.blob_key(sha256)).await {
             Ok(m) => Ok(Some(m.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -437,7 +489,25 @@ impl Blobs {
 
     /// Delete a blob (gone already is fine).
     pub async fn delete_blob(&self, sha256: &str) -> Result<(), RelayError> {
+        if let Some(p) = &self.packs {
+            p.delete(sha256).await?;
+        }
+        // A file of the same blob may exist as well (an older one, or a large upload).
         self.delete_key(&self.blob_key(sha256)).await
+    }
+
+    /// Give back the space of deleted small blobs (packs more than half dead are
+    /// rewritten). Nothing to do without packs.
+    pub async fn compact(&self) -> Result<crate::pack::Compacted, RelayError> {
+        match &self.packs {
+            Some(p) => Ok(p.compact().await?),
+            None => Ok(crate::pack::Compacted::default()),
+        }
+    }
+
+    /// The packs of the local store, when it keeps them.
+    pub fn packs(&self) -> Option<&Arc<crate::pack::Packs>> {
+        self.packs.as_ref()
     }
 
     /// Delete one object (gone already is fine).

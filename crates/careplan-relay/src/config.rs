@@ -189,6 +189,14 @@ impl Config {
         careplan_core::safe_name::AttachmentPolicy::new(&self.limits.attachment_extensions)
     }
 
+    /// The `[blobs]` section with its defaults decided: packs when the relay runs on
+    /// SQLite (one process owns the folder), not on PostgreSQL (several may share it).
+    pub fn blob_config(&self) -> crate::blob::BlobConfig {
+        let mut b = self.blobs.clone();
+        b.packs.get_or_insert(self.database_url.is_none());
+        b
+    }
+
     /// The database URL to use.
     pub fn database_url(&self) -> String {
         self.database_url

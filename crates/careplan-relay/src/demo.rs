@@ -218,7 +218,7 @@ pub async fn ensure_demo_on(
         db.add_notice(&format!("demo-{i}"), posted.unix_timestamp(), title, body)
             .await?;
     }
-    let blobs = crate::blob::Blobs::open(&cfg.blobs, &cfg.data_dir)?;
+    let blobs = crate::blob::Blobs::open(&cfg.blob_config(), &cfg.data_dir)?;
     for (i, t) in world.transmissions.iter().enumerate() {
         for f in &t.files {
             crate::blob::store_bytes(

@@ -35,6 +35,17 @@ pub async fn once(st: &AppState, now: i64) {
         Ok((uploads, blobs)) => tracing::info!(uploads, blobs, "blob sweep"),
         Err(e) => tracing::error!(error = %e, "blob sweep failed"),
     }
+    // Swept blobs in packs leave dead bytes; packs more than half dead are rewritten.
+    match st.blobs.compact().await {
+        Ok(c) if c.packs == 0 => {}
+        Ok(c) => tracing::info!(
+            packs = c.packs,
+            moved = c.moved,
+            freed = c.freed,
+            "packs compacted"
+        ),
+        Err(e) => tracing::error!(error = %e, "pack compaction failed"),
+    }
 }
 
 /// Run [`once`] now and then every `every`, forever (abort the task to stop).

@@ -23,6 +23,7 @@ pub mod housekeeping;
 pub mod mailbox;
 pub mod migrate;
 pub mod notify;
+pub mod pack;
 pub mod pki;
 #[cfg(test)]
 mod plans;

@@ -469,7 +469,16 @@ async fn run(cmd: Cmd) -> Result<()> {
             let n = db.purge(before).await?;
             println!("{days}日より前の送信 {n} 件を削除しました。");
             // Rows first, then the blobs nothing names any more (and expired uploads).
-            let blobs = careplan_relay::blob::Blobs::open(&cfg.blobs, &cfg.data_dir)?;
+            let blobs = match careplan_relay::blob::Blobs::open(&cfg.blob_config(), &cfg.data_dir) {
+                Ok(b) => b,
+                Err(e) if careplan_relay::pack::is_held_elsewhere(&e) => {
+                    println!(
+                        "中継サーバーが動作中です。どこからも参照されなくなったファイルは、動作中の中継サーバーが定期処理で削除します。"
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
             careplan_relay::blob::move_legacy_bytes(&db, &blobs).await?;
             let now = OffsetDateTime::now_utc().unix_timestamp();
             let (uploads, swept) = careplan_relay::blob::sweep(&db, &blobs, now).await?;

@@ -75,7 +75,7 @@ impl Server {
         crate::secret_file::create_private_dir(&cfg.data_dir)?;
         let tls = tls_config(&cfg)?;
         let db = Db::open(&cfg.database_url()).await?;
-        let blobs = crate::blob::Blobs::open(&cfg.blobs, &cfg.data_dir)?;
+        let blobs = crate::blob::Blobs::open(&cfg.blob_config(), &cfg.data_dir)?;
         crate::blob::move_legacy_bytes(&db, &blobs).await?;
         let listener = TcpListener::bind(cfg.listen).await?;
         Ok(Self {

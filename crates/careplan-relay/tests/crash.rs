@@ -364,3 +364,52 @@ fn sigterm_answers_waiters_and_stops() {
     };
     assert!(exit.success(), "exit status {exit:?}");
 }
+
+/// The packs of a relay on SQLite belong to its process: a second relay on the same data
+/// directory is refused with a clear message, and `purge` run meanwhile leaves the blobs to
+/// the running relay's housekeeping (rows only) instead of failing; once the relay has
+/// stopped, `purge` sweeps them itself.
+#[test]
+fn the_packs_belong_to_one_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = spawn_relay(dir.path(), port, None);
+    let _info = wait_ready(dir.path(), Duration::from_secs(60));
+    let second = Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
+        .args(["demo", "--data"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .expect("second relay");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second relay is refused");
+    assert!(
+        err.contains("別の中継サーバーのプロセスが使っています"),
+        "{err}"
+    );
+    let purge = || {
+        Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
+            .args(["purge", "--config"])
+            .arg(dir.path().join("relay.toml"))
+            .output()
+            .expect("purge")
+    };
+    let out = purge();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("中継サーバーが動作中です"), "{text}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = purge();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("参照されないファイル"), "{text}");
+}

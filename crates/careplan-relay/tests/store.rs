@@ -379,6 +379,22 @@ fn purge_in_batches_removes_only_old_sends(backend: Backend) {
         assert_eq!(orphans, 0);
         // Nothing left to purge: a no-op.
         assert_eq!(db.purge(1_700_001_250).await.expect("purge"), 0);
+        // The blobs nothing names any more go (rows first, then the bytes: here out of the
+        // packs of the local store), the others stay, also when the store is opened again.
+        assert!(blobs.packs().is_some(), "small blobs are kept in packs");
+        let (_, swept) = careplan_relay::blob::sweep(&db, &blobs, 1_700_000_000 + 10 * 86_400)
+            .await
+            .expect("sweep");
+        assert_eq!(swept, 13);
+        let kept = |blobs: Blobs| async move {
+            for i in 0..25 {
+                let sha = careplan_relay::auth::sha256_hex(format!("p{i}").as_bytes());
+                let size = blobs.size(&sha).await.expect("size");
+                assert_eq!(size.is_some(), i >= 13, "blob p{i}");
+            }
+        };
+        kept(blobs).await;
+        kept(crate::blobs(&store)).await;
         db.pool.close().await;
     });
 }
