@@ -24,9 +24,13 @@ fn store_send_past_the_checks(
     rt.block_on(async {
         let url = careplan_relay::config::sqlite_url(&relay.data_dir().join("relay.sqlite3"));
         let db = careplan_relay::db::Db::open(&url).await.expect("relay db");
-        // The bytes go to the relay's blob store first (as an upload would put them).
-        let blobs = careplan_relay::blob::Blobs::open(&Default::default(), relay.data_dir())
-            .expect("blob store");
+        // The bytes go to the relay's blob store first (as an upload would put them): as
+        // files of their own, since the running relay's process owns its packs.
+        let cfg = careplan_relay::blob::BlobConfig {
+            packs: Some(false),
+            ..Default::default()
+        };
+        let blobs = careplan_relay::blob::Blobs::open(&cfg, relay.data_dir()).expect("blob store");
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         for (_, data) in files {
             careplan_relay::blob::store_bytes(

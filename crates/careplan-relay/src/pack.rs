@@ -105,6 +105,10 @@ pub struct Packs {
     synced: AtomicU64,
     /// Flushes done (each covers every record written before it began).
     flushes: AtomicU64,
+    /// A flush failed: the kernel may have dropped the pages it could not write and a later
+    /// flush would then succeed without them, so nothing more is written (or said durable)
+    /// until the relay is restarted and has checked the newest pack again.
+    failed: std::sync::atomic::AtomicBool,
     max_pack: u64,
 }
 
@@ -472,6 +476,7 @@ impl Packs {
             flush: tokio::sync::Mutex::new(()),
             synced: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
+            failed: std::sync::atomic::AtomicBool::new(false),
             max_pack,
         }))
     }
@@ -491,6 +496,9 @@ impl Packs {
         key: &Key,
         data: &[u8],
     ) -> io::Result<(Loc, u64)> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Self::failed_error());
+        }
         let len = data.len() as u64;
         let active = inner.active;
         if inner.info(active).size > 0 && inner.info(active).size + HEADER + len > self.max_pack {
@@ -530,6 +538,12 @@ impl Packs {
         Ok(())
     }
 
+    fn failed_error() -> io::Error {
+        io::Error::other(
+            "ファイル置き場（packs）への書き込みに失敗したため、新しいファイルを受け付けていません。ディスクを確認し、中継サーバーを再起動してください。",
+        )
+    }
+
     /// Wait until record `seq` is durable, flushing when nobody else is.
     async fn sync_to(self: &Arc<Self>, seq: u64) -> io::Result<()> {
         if self.synced.load(Ordering::Acquire) >= seq {
@@ -539,14 +553,22 @@ impl Packs {
         if self.synced.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Self::failed_error());
+        }
         // Everything appended so far is in the active pack or in a sealed (fsynced) one.
         let (target, pack) = {
             let inner = self.lock();
             (inner.seq, inner.packs[&inner.active].pack.clone())
         };
-        tokio::task::spawn_blocking(move || pack.file.sync_data())
+        let flushed = tokio::task::spawn_blocking(move || pack.file.sync_data())
             .await
-            .map_err(io::Error::other)??;
+            .map_err(io::Error::other)?;
+        if let Err(e) = flushed {
+            tracing::error!(error = %e, "pack flush failed; no more writes until a restart");
+            self.failed.store(true, Ordering::Release);
+            return Err(e);
+        }
         self.synced.fetch_max(target, Ordering::AcqRel);
         self.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())
