@@ -283,11 +283,20 @@ fn device_base(name: &str) -> String {
 /// True when the part of `name` before its first dot is a Windows device name
 /// ([`RESERVED_DEVICE_NAMES`]), compared without case, as written and after NFKC.
 pub fn is_reserved_device_name(name: &str) -> bool {
+    // The reserved names after NFKC, worked out once (this runs for every name of every
+    // send and list).
+    static RESERVED_NFKC: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        RESERVED_DEVICE_NAMES
+            .iter()
+            .map(|r| r.nfkc().collect())
+            .collect()
+    });
     let raw = device_base(name);
     let nfkc = device_base(&name.nfkc().collect::<String>());
     RESERVED_DEVICE_NAMES
         .iter()
-        .any(|r| *r == raw || *r == nfkc || r.nfkc().eq(nfkc.chars()))
+        .zip(RESERVED_NFKC.iter())
+        .any(|(r, rn)| *r == raw || *r == nfkc || *rn == nfkc)
 }
 
 fn unsafe_name(name: &str, why: &str) -> Finding {

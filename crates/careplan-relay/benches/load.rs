@@ -103,25 +103,31 @@ fn main() {
                 for s in 0..sends {
                     // Every file has bytes of its own, as real care plans do (the same bytes
                     // everywhere would write one blob over and over).
-                    let files: Vec<Value> = set
+                    let files: Vec<(String, Vec<u8>)> = set
                         .iter()
                         .map(|(p, bytes)| {
                             let mut bytes = bytes.clone();
                             let own = format!("{p},{c:06},{s:06}\r\n");
                             bytes[..own.len()].copy_from_slice(own.as_bytes());
-                            json!({"name": format!("{p}_202505_{}_43_{b}_11_2025042509{:02}{:02}.CSV", a.office, c % 60, s % 60), "data": b64(&bytes)})
+                            (format!("{p}_202505_{}_43_{b}_11_2025042509{:02}{:02}.CSV", a.office, c % 60, s % 60), bytes)
                         })
                         .collect();
-                    let mut body = json!({"message": "", "destinations": [{"office": b, "files": files}]});
                     let key = format!("load-{c}-{s}");
                     let t = Instant::now();
                     let Some(uploader) = uploader else {
-                        // The whole send in one request.
-                        let (status, v) = support::send_whole(&ag, &url, &token, &key, &body);
+                        // The whole send in one request, built from the raw bytes as the
+                        // client library does (the SHA-256 of each file, then the form).
+                        let shas: Vec<String> = files.iter().map(|(_, f)| careplan_relay::auth::sha256_hex(f)).collect();
+                        let refs: Vec<Value> = files.iter().zip(&shas).map(|((name, f), sha)| json!({"name": name, "upload": "", "sha256": sha, "size": f.len()})).collect();
+                        let request = json!({"message": "", "destinations": [{"office": b, "files": refs}]});
+                        let parts: Vec<(&str, &[u8])> = shas.iter().zip(&files).map(|(sha, (_, f))| (sha.as_str(), f.as_slice())).collect();
+                        let (status, v) = support::send_whole_parts(&ag, &url, &token, &key, &request, &parts);
                         assert_eq!(status, 200, "{v}");
                         lat.push(t.elapsed().as_secs_f64() * 1000.0);
                         continue;
                     };
+                    let files: Vec<Value> = files.iter().map(|(name, f)| json!({"name": name, "data": b64(f)})).collect();
+                    let mut body = json!({"message": "", "destinations": [{"office": b, "files": files}]});
                     // Its uploads (one PUT per file, or a POST + PUT per file) and the send.
                     support::stage_files_by(&ag, &url, &token, &mut body, uploader);
                     let mut r = ag

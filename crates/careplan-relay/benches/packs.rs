@@ -59,8 +59,32 @@ async fn writes(blobs: Arc<Blobs>, n: usize, size: usize, writers: usize, base: 
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// Open the packs in `dir` and print the time it took and the memory the index holds.
+fn open_and_report(dir: &std::path::Path) {
+    let before = rss_kib();
+    let t = Instant::now();
+    let p = Packs::open(dir).expect("reopen");
+    let took = t.elapsed();
+    let after = rss_kib();
+    let st = p.stats();
+    println!(
+        "  open: {} blobs in {} packs ({:.0} MiB): {:.0} ms, index ≈ {} bytes per blob (RSS {} → {} KiB)",
+        st.blobs,
+        st.packs,
+        st.bytes as f64 / 1_048_576.0,
+        took.as_secs_f64() * 1000.0,
+        after.saturating_sub(before) * 1024 / st.blobs.max(1) as u64,
+        before,
+        after
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    if let Some(dir) = std::env::var_os("PACKS_OPEN_DIR") {
+        open_and_report(std::path::Path::new(&dir));
         return;
     }
     let n = env_usize("BLOBS", 2_000);
@@ -102,20 +126,10 @@ fn main() {
             }
         });
     }
-    let before = rss_kib();
-    let t = Instant::now();
-    let p = Packs::open(dir.path()).expect("reopen");
-    let took = t.elapsed();
-    let after = rss_kib();
-    let st = p.stats();
-    println!(
-        "  open: {} blobs in {} packs ({:.0} MiB): {:.0} ms, index ≈ {} bytes per blob (RSS {} → {} KiB)",
-        st.blobs,
-        st.packs,
-        st.bytes as f64 / 1048576.0,
-        took.as_secs_f64() * 1000.0,
-        after.saturating_sub(before) * 1024 / st.blobs.max(1) as u64,
-        before,
-        after
-    );
+    // Opened in a fresh process, so that its resident memory is the index's alone.
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("PACKS_OPEN_DIR", dir.path())
+        .output()
+        .expect("open in a child");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
 }

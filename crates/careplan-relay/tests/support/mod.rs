@@ -228,7 +228,21 @@ pub fn send_whole(
         .iter()
         .map(|(s, b)| (s.as_str(), b.as_slice()))
         .collect();
-    let (content_type, form) = whole_send_form(&request, &parts);
+    send_whole_parts(agent, url, token, key, &request, &parts)
+}
+
+/// `POST /api/v1/send/whole` of a send `request` (its files named by SHA-256 with an empty
+/// `upload`) and the bytes of each content, `(sha256, bytes)`. Returns the status and the
+/// answer (status 0 when the connection failed).
+pub fn send_whole_parts(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    key: &str,
+    request: &Value,
+    parts: &[(&str, &[u8])],
+) -> (u16, Value) {
+    let (content_type, form) = whole_send_form(request, parts);
     let mut resp = match agent
         .post(&format!("{url}/api/v1/send/whole"))
         .header("Authorization", &format!("Bearer {token}"))
