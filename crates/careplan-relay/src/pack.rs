@@ -690,6 +690,15 @@ impl Packs {
         }
     }
 
+    /// Every blob the index knows, with the number of the pack holding it (checks, tools).
+    pub fn keys(&self) -> Vec<(String, u32)> {
+        self.lock()
+            .index
+            .iter()
+            .map(|(k, l)| (hex::encode(k), l.pack.id))
+            .collect()
+    }
+
     /// How many packs, blobs and bytes there are.
     pub fn stats(&self) -> PackStats {
         let inner = self.lock();
