@@ -413,3 +413,31 @@ fn the_packs_belong_to_one_process() {
     );
     assert!(text.contains("参照されないファイル"), "{text}");
 }
+
+/// An embedded relay whose port is taken fails to start without keeping its packs locked:
+/// the desktop app then starts it again on a free port in the same process, on the same
+/// data directory (`careplan-app`'s `demo.rs`).
+#[test]
+fn a_relay_that_could_not_bind_leaves_its_packs_free() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let first = careplan_relay::embedded::start_demo(dir.path(), addr);
+    assert!(first.is_err(), "the port is taken");
+    let relay =
+        careplan_relay::embedded::start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+            .expect("started again on a free port");
+    let info = relay.demo.clone().expect("demo");
+    let a = agent(&info.offices[0].profile, &info.ca);
+    assert!(
+        a.get(&format!("{}/api/v1/status", relay.url()))
+            .call()
+            .is_ok()
+    );
+    relay.shutdown();
+    // …and after a shutdown, once more (the packs were given back).
+    let relay =
+        careplan_relay::embedded::start_demo(dir.path(), "127.0.0.1:0".parse().expect("addr"))
+            .expect("started after a shutdown");
+    relay.shutdown();
+}
