@@ -425,9 +425,14 @@ impl Packs {
             let newest = Some(id) == last;
             let (found, good) = scan(&pack.file, newest)?;
             let size = pack.file.metadata()?.len();
-            if newest && good < size {
-                tracing::warn!(pack = id, cut = size - good, "pack: torn tail cut off");
-                pack.file.set_len(good)?;
+            if newest {
+                if good < size {
+                    tracing::warn!(pack = id, cut = size - good, "pack: torn tail cut off");
+                    pack.file.set_len(good)?;
+                }
+                // What was read back may still be only in the page cache (the process was
+                // killed before its flush): durable now, before any of it is relied on — a
+                // send of the same bytes later finds the blob and does not write it again.
                 pack.file.sync_all()?;
             }
             inner.packs.insert(
@@ -522,7 +527,11 @@ impl Packs {
     /// Seal the active pack (durable) and begin the next one.
     fn roll(&self, inner: &mut Inner) -> io::Result<()> {
         let old = inner.info(inner.active).pack.clone();
-        old.file.sync_all()?;
+        if let Err(e) = old.file.sync_all() {
+            tracing::error!(error = %e, "pack flush failed; no more writes until a restart");
+            self.failed.store(true, Ordering::Release);
+            return Err(e);
+        }
         self.synced.fetch_max(inner.seq, Ordering::AcqRel);
         let id = old.id + 1;
         let pack = open_pack(&self.dir, id, true)?;
