@@ -1024,4 +1024,43 @@ mod tests {
             }
         }
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_kill_during_compaction_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let all: Vec<(String, Bytes)> = (0..24).map(|i| blob(i, 20_000)).collect();
+        {
+            let p = Packs::open_with(dir.path(), 100_000).expect("open");
+            for (sha, b) in &all {
+                p.put(sha, b.clone()).await.expect("put");
+            }
+            for (i, (sha, _)) in all.iter().enumerate() {
+                if i % 3 != 0 {
+                    p.delete(sha).await.expect("delete");
+                }
+            }
+            // The copies are written, then the process dies: no flush of them, the old
+            // packs not removed.
+            let (todo, _, moved) = p.compact_blocking().expect("copies");
+            assert!(
+                !todo.is_empty() && moved > 0,
+                "{} packs, {moved} moved",
+                todo.len()
+            );
+        }
+        let p = Packs::open_with(dir.path(), 100_000).expect("reopen");
+        for (i, (sha, b)) in all.iter().enumerate() {
+            let got = read_all(&p, sha, None).await;
+            if i % 3 == 0 {
+                assert_eq!(got.as_deref(), Some(&b[..]), "blob {i} kept");
+            } else {
+                assert!(got.is_none(), "blob {i} stays deleted");
+            }
+        }
+        // The next compaction finishes the work.
+        p.compact().await.expect("compact");
+        drop(p);
+        let p = Packs::open_with(dir.path(), 100_000).expect("reopen");
+        assert_eq!(p.stats().blobs, 8);
+    }
 }
