@@ -899,19 +899,26 @@ pub async fn sweep(db: &Db, blobs: &Blobs, now: i64) -> Result<(u64, u64), Relay
         let mut progressed = false;
         for sha in shas {
             // Checked again row by row in the DELETE itself: a send that touched the row
-            // meanwhile keeps it.
+            // meanwhile keeps it. The object goes while the row's deletion is still
+            // uncommitted: a send of the same bytes writes the row again (and then stores
+            // or finds the object) only after this commits, so it never names bytes that
+            // the sweep is removing (`tests/store.rs`, a sweep and a send at once).
+            let mut tx = db.pool.begin().await?;
             let n = sqlx::query(&format!(
                 "DELETE FROM blobs WHERE sha256 = $1 AND touched_at < $2 AND sha256 IN (SELECT b.sha256 FROM blobs b WHERE b.sha256 = $1 AND {unnamed})"
             ))
             .bind(&sha)
             .bind(cutoff)
-            .execute(&db.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
             if n == 1 {
                 blobs.delete_blob(&sha).await?;
+                tx.commit().await?;
                 swept += 1;
                 progressed = true;
+            } else {
+                tx.rollback().await?;
             }
         }
         if !progressed {

@@ -399,6 +399,49 @@ fn purge_in_batches_removes_only_old_sends(backend: Backend) {
     });
 }
 
+/// A sweep and a send of the same bytes at the same moment: the blob row deleted by the
+/// sweep is written again by the send, and the send stores (or finds) the bytes — the
+/// sweep must then not delete them under it. After every round, a blob whose row exists
+/// has its bytes.
+fn a_sweep_never_takes_the_bytes_of_a_send_of_the_same_content(backend: Backend) {
+    let store = Store::new(backend);
+    rt().block_on(async {
+        let db = Db::open(&store.url()).await.expect("open");
+        let blobs = blobs(&store);
+        let old = 1_700_000_000;
+        let now = old + 10 * 86_400;
+        for round in 0..400 {
+            let bytes = format!("same content {round}").into_bytes();
+            let sha = careplan_relay::auth::sha256_hex(&bytes);
+            // An orphan: stored long ago, named by nothing.
+            careplan_relay::blob::store_bytes(&db, &blobs, &sha, bytes.clone(), old)
+                .await
+                .expect("orphan");
+            let sweep = {
+                let (db, blobs) = (db.clone(), blobs.clone());
+                tokio::spawn(async move { careplan_relay::blob::sweep(&db, &blobs, now).await })
+            };
+            // The same bytes again, as an upload stores them: the row, then the object.
+            careplan_relay::blob::store_bytes(&db, &blobs, &sha, bytes.clone(), now)
+                .await
+                .expect("stored again");
+            sweep.await.expect("join").expect("sweep");
+            let row: i64 = sqlx::query("SELECT COUNT(*) FROM blobs WHERE sha256 = $1")
+                .bind(&sha)
+                .fetch_one(&db.pool)
+                .await
+                .expect("row")
+                .get(0);
+            let size = blobs.size(&sha).await.expect("size");
+            assert!(
+                row == 0 || size == Some(bytes.len() as u64),
+                "round {round}: the blob row is there but its bytes are gone"
+            );
+        }
+        db.pool.close().await;
+    });
+}
+
 /// Several relays opening one empty database at once: the schema is created and migrated
 /// once, and every relay starts.
 fn relays_starting_together_migrate_once(backend: Backend) {
@@ -504,4 +547,5 @@ on_both_backends!(
     purge_in_batches_removes_only_old_sends,
     relays_starting_together_migrate_once,
     draft_quota_holds_under_concurrency,
+    a_sweep_never_takes_the_bytes_of_a_send_of_the_same_content,
 );
