@@ -182,16 +182,18 @@ impl Blobs {
                 let store = object_store::local::LocalFileSystem::new_with_prefix(&path)
                     .map_err(cfg_err)?
                     .with_fsync(true);
-                let packs = match cfg.packs.unwrap_or(true) {
-                    // Another process holding the packs keeps its own kind of error (the
-                    // `purge` command tells it apart: the running relay sweeps itself).
-                    true => Some(crate::pack::Packs::open(&path.join("packs")).map_err(|e| {
+                // Another process holding the packs keeps its own kind of error (the
+                // `purge` command tells it apart: the running relay sweeps itself).
+                let packs = if cfg.packs.unwrap_or(true) {
+                    let p = crate::pack::Packs::open(&path.join("packs")).map_err(|e| {
                         match e.kind() {
                             std::io::ErrorKind::WouldBlock => RelayError::Io(e),
                             _ => cfg_err(e),
                         }
-                    })?),
-                    false => None,
+                    })?;
+                    Some(p)
+                } else {
+                    None
                 };
                 Ok(Self {
                     store: Arc::new(store),
@@ -421,9 +423,7 @@ impl Blobs {
     /// Store `bytes` (already in memory: legacy rows, the demo) as the blob `sha256`.
     pub async fn put_bytes(&self, sha256: &str, bytes: impl Into<Bytes>) -> Result<(), RelayError> {
         let bytes = bytes.into();
-        if let Some(p) = &self.packs
-            && bytes.len() as u64 <= crate::pack::PACK_BLOB_MAX
-        {
+        if let Some(p) = self.packs_for(&bytes) {
             return Ok(p.put(sha256, bytes).await?);
         }
         self.store
@@ -433,12 +433,20 @@ impl Blobs {
         Ok(())
     }
 
+    /// The packs that take `bytes`: the local store's, for a blob of at most
+    /// [`crate::pack::PACK_BLOB_MAX`] (larger ones stay files of their own).
+    fn packs_for(&self, bytes: &[u8]) -> Option<&Arc<crate::pack::Packs>> {
+        self.packs
+            .as_ref()
+            .filter(|_| bytes.len() as u64 <= crate::pack::PACK_BLOB_MAX)
+    }
+
     /// Store several blobs (each `(sha256, bytes)`, checked by the caller), all durable on
     /// return: in packs with one flush for them all, otherwise one after another.
     pub async fn put_all(&self, blobs: Vec<(String, Bytes)>) -> Result<(), RelayError> {
-        let (packed, single): (Vec<_>, Vec<_>) = blobs.into_iter().partition(|(_, b)| {
-            self.packs.is_some() && b.len() as u64 <= crate::pack::PACK_BLOB_MAX
-        });
+        let (packed, single): (Vec<_>, Vec<_>) = blobs
+            .into_iter()
+            .partition(|(_, b)| self.packs_for(b).is_some());
         if let Some(p) = &self.packs
             && !packed.is_empty()
         {

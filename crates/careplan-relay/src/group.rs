@@ -152,34 +152,38 @@ impl Db {
     /// One write in its own transaction (PostgreSQL).
     async fn write_alone(&self, w: Write) -> Result<Done, Failed> {
         let res = async {
-            let Write::OpenUpload(o) = &w else {
-                if matches!(&w, Write::RateHit { blobs, .. } if !blobs.is_empty()) {
-                    // The rate's counter and the blob rows of a send in one request: one
-                    // transaction, one WAL flush (not one per statement).
+            match &w {
+                // The quota is read, then written: opens of one office run one at a time.
+                Write::OpenUpload(o) => {
+                    let (_writer, mut tx) = self
+                        .begin_office_write(727276, &o.office)
+                        .await
+                        .map_err(|e| match e {
+                            RelayError::Db(e) => e,
+                            e => sqlx::Error::Protocol(e.to_string()),
+                        })?;
+                    let done = run(&mut *tx, &w).await?;
+                    if matches!(done, Done::Opened(Opened::Quota)) {
+                        tx.rollback().await?;
+                    } else {
+                        tx.commit().await?;
+                    }
+                    Ok(done)
+                }
+                // The rate's counter and the blob rows of a send in one request: one
+                // transaction, one WAL flush (not one per statement).
+                Write::RateHit { blobs, .. } if !blobs.is_empty() => {
                     let mut tx = self.pool.begin().await?;
                     let done = run(&mut *tx, &w).await?;
                     tx.commit().await?;
-                    return Ok(done);
+                    Ok(done)
                 }
                 // One statement: no transaction needed.
-                let mut conn = self.pool.acquire().await?;
-                return run(&mut *conn, &w).await;
-            };
-            // The quota is read, then written: opens of one office run one at a time.
-            let (_writer, mut tx) =
-                self.begin_office_write(727276, &o.office)
-                    .await
-                    .map_err(|e| match e {
-                        RelayError::Db(e) => e,
-                        e => sqlx::Error::Protocol(e.to_string()),
-                    })?;
-            let done = run(&mut *tx, &w).await?;
-            if matches!(done, Done::Opened(Opened::Quota)) {
-                tx.rollback().await?;
-            } else {
-                tx.commit().await?;
+                _ => {
+                    let mut conn = self.pool.acquire().await?;
+                    run(&mut *conn, &w).await
+                }
             }
-            Ok::<_, sqlx::Error>(done)
         }
         .await;
         res.map_err(Failed::Own)

@@ -362,6 +362,22 @@ impl Inner {
         self.info(id).live += size;
     }
 
+    /// Create the pack after the active one (its folder fsynced) and append to it from now.
+    fn begin_pack(&mut self, dir: &Path) -> io::Result<()> {
+        let id = self.active + 1;
+        let pack = open_pack(dir, id, true)?;
+        self.packs.insert(
+            id,
+            PackInfo {
+                pack,
+                size: 0,
+                live: 0,
+            },
+        );
+        self.active = id;
+        Ok(())
+    }
+
     fn remove(&mut self, key: &Key) -> bool {
         match self.index.remove(key) {
             Some(old) => {
@@ -462,17 +478,7 @@ impl Packs {
             .get(&inner.active)
             .is_none_or(|p| p.size >= max_pack);
         if full {
-            let id = inner.active + 1;
-            let pack = open_pack(dir, id, true)?;
-            inner.packs.insert(
-                id,
-                PackInfo {
-                    pack,
-                    size: 0,
-                    live: 0,
-                },
-            );
-            inner.active = id;
+            inner.begin_pack(dir)?;
         }
         Ok(Arc::new(Self {
             dir: dir.to_path_buf(),
@@ -533,18 +539,7 @@ impl Packs {
             return Err(e);
         }
         self.synced.fetch_max(inner.seq, Ordering::AcqRel);
-        let id = old.id + 1;
-        let pack = open_pack(&self.dir, id, true)?;
-        inner.packs.insert(
-            id,
-            PackInfo {
-                pack,
-                size: 0,
-                live: 0,
-            },
-        );
-        inner.active = id;
-        Ok(())
+        inner.begin_pack(&self.dir)
     }
 
     fn failed_error() -> io::Error {
@@ -581,11 +576,6 @@ impl Packs {
         self.synced.fetch_max(target, Ordering::AcqRel);
         self.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Whether the blob `sha256` is in a pack.
-    pub fn contains(&self, sha256: &str) -> bool {
-        key_of(sha256).is_some_and(|k| self.lock().index.contains_key(&k))
     }
 
     /// Store `bytes` as the blob `sha256` (the caller checked that they match); returns when
@@ -726,6 +716,9 @@ impl Packs {
         let (done, seq, moved) = tokio::task::spawn_blocking(move || me.compact_blocking())
             .await
             .map_err(io::Error::other)??;
+        if done.is_empty() {
+            return Ok(Compacted::default());
+        }
         self.sync_to(seq).await?;
         let mut out = Compacted {
             moved,
@@ -846,7 +839,7 @@ mod tests {
         assert!(!p.delete(&sha).await.expect("delete again"));
         assert!(p.read(&sha, None).expect("read").is_none());
         assert_eq!(p.size(&sha), None);
-        assert!(!p.contains("not hex"));
+        assert_eq!(p.size("not hex"), None);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -387,30 +387,25 @@ fn the_packs_belong_to_one_process() {
         err.contains("別の中継サーバーのプロセスが使っています"),
         "{err}"
     );
+    // `purge`, which succeeds either way; its output.
     let purge = || {
-        Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
+        let out = Command::new(env!("CARGO_BIN_EXE_careplan-relay"))
             .args(["purge", "--config"])
             .arg(dir.path().join("relay.toml"))
             .output()
-            .expect("purge")
+            .expect("purge");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let out = purge();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = purge();
     assert!(text.contains("中継サーバーが動作中です"), "{text}");
     let _ = child.kill();
     let _ = child.wait();
-    let out = purge();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = purge();
     assert!(text.contains("参照されないファイル"), "{text}");
 }
 
