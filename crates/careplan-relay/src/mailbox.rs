@@ -201,20 +201,54 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
-const TX_COLS: &str = "t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message";
-const TX_FROM: &str = "FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office";
+/// PostgreSQL: the columns of a list page, one row per file — a transmission without files is
+/// one row with the file's columns `NULL` — the transmission (0–7), then its file (8–15); `t`
+/// is the page's transmissions, joined by [`PAGE_JOINS`]. Read by [`joined_rows`].
+const PAGE_COLS: &str = "t.id, t.send_id, t.sent_at, t.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, t.message, \
+     f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at";
+const PAGE_JOINS: &str = "LEFT JOIN files f ON f.transmission_id = t.id LEFT JOIN offices fo ON fo.number = t.from_office LEFT JOIN offices tof ON tof.number = t.to_office";
 
-fn tx_row(r: &sqlx::any::AnyRow) -> Result<TransmissionRow, sqlx::Error> {
-    Ok(TransmissionRow {
-        id: r.try_get(0)?,
-        send_id: r.try_get(1)?,
-        sent_at: r.try_get(2)?,
-        from_office: r.try_get(3)?,
-        from_name: r.try_get(4)?,
-        to_office: r.try_get(5)?,
-        to_name: r.try_get(6)?,
-        message: r.try_get(7)?,
-    })
+/// The transmissions of PostgreSQL page rows ([`PAGE_COLS`], a transmission's rows together
+/// and its files in order), each with its files.
+fn joined_rows(
+    rows: &[sqlx::any::AnyRow],
+) -> Result<Vec<(TransmissionRow, Vec<FileRow>)>, sqlx::Error> {
+    let mut out: Vec<(TransmissionRow, Vec<FileRow>)> = Vec::new();
+    for r in rows {
+        let id: String = r.try_get(0)?;
+        if out.last().is_none_or(|(t, _)| t.id != id) {
+            out.push((
+                TransmissionRow {
+                    id,
+                    send_id: r.try_get(1)?,
+                    sent_at: r.try_get(2)?,
+                    from_office: r.try_get(3)?,
+                    from_name: r.try_get(4)?,
+                    to_office: r.try_get(5)?,
+                    to_name: r.try_get(6)?,
+                    message: r.try_get(7)?,
+                },
+                Vec::new(),
+            ));
+        }
+        let Some(file_id) = r.try_get::<Option<String>, _>(8)? else {
+            continue;
+        };
+        if let Some((t, files)) = out.last_mut() {
+            files.push(FileRow {
+                transmission_id: t.id.clone(),
+                id: file_id,
+                name: r.try_get::<Option<String>, _>(9)?.unwrap_or_default(),
+                kind: r.try_get(10)?,
+                category: r.try_get::<Option<String>, _>(11)?.unwrap_or_default(),
+                csv_version: r.try_get(12)?,
+                size: r.try_get::<Option<i64>, _>(13)?.unwrap_or_default(),
+                sha256: r.try_get::<Option<String>, _>(14)?.unwrap_or_default(),
+                acquired_at: r.try_get(15)?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// SQLite: the files of transmission `t` as one JSON array of `[seq, id, name, kind,
@@ -383,13 +417,15 @@ pub(crate) async fn insert_rows<E: crate::exec::Exec>(
     .await?;
     for (seq, (tid, to, files)) in s.destinations.iter().enumerate() {
         e.execute(
-            "INSERT INTO transmissions (id, send_id, seq, to_office, sent_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO transmissions (id, send_id, seq, to_office, sent_at, from_office, message) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 Arg::Text(tid),
                 Arg::Text(&s.id),
                 Arg::Int(i64::try_from(seq).unwrap_or(i64::MAX)),
                 Arg::Text(to),
                 Arg::Int(s.sent_at),
+                Arg::Text(&s.from),
+                Arg::Text(&s.message),
             ],
         )
         .await?;
@@ -588,8 +624,8 @@ impl Db {
         let text = self
             .json_page_text(
                 &format!(
-                    "SELECT json_array(t.id, t.send_id, s.sent_at, s.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, s.message, {FILES_JSON}) AS r \
-                     FROM transmissions t JOIN sends s ON s.id = t.send_id LEFT JOIN offices fo ON fo.number = s.from_office LEFT JOIN offices tof ON tof.number = t.to_office \
+                    "SELECT json_array(t.id, t.send_id, t.sent_at, t.from_office, COALESCE(fo.name, ''), t.to_office, tof.name, t.message, {FILES_JSON}) AS r \
+                     FROM transmissions t LEFT JOIN offices fo ON fo.number = t.from_office LEFT JOIN offices tof ON tof.number = t.to_office \
                      WHERE t.to_office = $1"
                 ),
                 "t",
@@ -669,40 +705,10 @@ impl Db {
         Ok(Page { rows, next })
     }
 
-    /// The files of the given transmissions (one page's), in order.
-    async fn files_of(&self, transmissions: &[&str]) -> Result<Vec<FileRow>, RelayError> {
-        if transmissions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT f.transmission_id, f.id, f.name, f.kind, f.category, f.csv_version, f.size, f.sha256, f.acquired_at FROM files f WHERE f.transmission_id IN ({}) ORDER BY f.transmission_id, f.seq",
-            crate::db::placeholders(1, transmissions.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for t in transmissions {
-            q = q.bind(*t);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FileRow {
-                    transmission_id: r.try_get(0)?,
-                    id: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    category: r.try_get(4)?,
-                    csv_version: r.try_get(5)?,
-                    size: r.try_get(6)?,
-                    sha256: r.try_get(7)?,
-                    acquired_at: r.try_get(8)?,
-                })
-            })
-            .collect()
-    }
-
-    /// [`Db::received`] on PostgreSQL: the page's transmissions, then their files (one
-    /// statement each). Rows come over the wire cheaply there, and building JSON in the
-    /// server measured slower than these two statements (docs/performance.md, issue 13).
+    /// [`Db::received`] on PostgreSQL: one statement, the page's transmissions (one range
+    /// of `transmissions_to_page`) joined with their files, a row per file ([`PAGE_COLS`]).
+    /// Rows come over the wire cheaply there; building JSON in the server measured slower
+    /// (docs/performance.md, issue 13).
     async fn received_rows(
         &self,
         office: &str,
@@ -711,34 +717,33 @@ impl Db {
     ) -> Result<Page<(TransmissionRow, Vec<FileRow>)>, RelayError> {
         let limit = limit.max(1);
         let (cond, lim) = match after {
-            Some(_) => ("AND (t.sent_at, t.id) < ($2, $3)", "$4"),
+            Some(_) => ("AND (sent_at, id) < ($2, $3)", "$4"),
             None => ("", "$2"),
         };
         let sql = format!(
-            "SELECT {TX_COLS} {TX_FROM} WHERE t.to_office = $1 {cond} ORDER BY t.sent_at DESC, t.id DESC LIMIT {lim}"
+            "SELECT {PAGE_COLS} FROM (SELECT id, send_id, sent_at, from_office, to_office, message FROM transmissions \
+             WHERE to_office = $1 {cond} ORDER BY sent_at DESC, id DESC LIMIT {lim}) t {PAGE_JOINS} \
+             ORDER BY t.sent_at DESC, t.id DESC, f.seq"
         );
         let mut q = sqlx::query(&sql).bind(office);
         if let Some(c) = after {
             q = q.bind(c.sent_at).bind(&c.id);
         }
         let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
-        let mut txs: Vec<TransmissionRow> = rows.iter().map(tx_row).collect::<Result<_, _>>()?;
-        let more = txs.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        txs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = more.then(|| txs.last()).flatten().map(|t| Cursor {
+        let mut rows = joined_rows(&rows)?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = more.then(|| rows.last()).flatten().map(|(t, _)| Cursor {
             sent_at: t.sent_at,
             id: t.id.clone(),
         });
-        let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
-        let files = self.files_of(&ids).await?;
-        Ok(Page {
-            rows: group(txs, files),
-            next,
-        })
+        Ok(Page { rows, next })
     }
 
-    /// [`Db::sent`] on PostgreSQL: the page's sends with their transmissions, then their
-    /// files (two statements; see [`Db::received_rows`]).
+    /// [`Db::sent`] on PostgreSQL: one statement, the page's sends (one range of
+    /// `sends_from_page`, one more than the page to know whether another follows) joined
+    /// with their transmissions and files (see [`Db::received_rows`]).
     async fn sent_rows(
         &self,
         office: &str,
@@ -750,43 +755,37 @@ impl Db {
             Some(_) => ("AND (sent_at, id) < ($2, $3)", "$4"),
             None => ("", "$2"),
         };
-        // The page's sends (one more than the page, to know whether another page follows)
-        // and their transmissions in one statement: rows in the page's order, a send's
-        // transmissions together and in their order.
         let sql = format!(
-            "SELECT {TX_COLS} {TX_FROM} WHERE t.send_id IN (SELECT id FROM sends WHERE from_office = $1 {cond} ORDER BY sent_at DESC, id DESC LIMIT {lim}) \
-             ORDER BY s.sent_at DESC, s.id DESC, t.seq"
+            "SELECT {PAGE_COLS} FROM (SELECT id, sent_at FROM sends WHERE from_office = $1 {cond} ORDER BY sent_at DESC, id DESC LIMIT {lim}) s \
+             JOIN transmissions t ON t.send_id = s.id {PAGE_JOINS} \
+             ORDER BY s.sent_at DESC, s.id DESC, t.seq, f.seq"
         );
         let mut q = sqlx::query(&sql).bind(office);
         if let Some(c) = after {
             q = q.bind(c.sent_at).bind(&c.id);
         }
         let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
+        let mut rows = joined_rows(&rows)?;
+        // Cut after the page's last send (its transmissions are together).
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut txs: Vec<TransmissionRow> = Vec::with_capacity(rows.len());
         let mut sends = 0usize;
-        let mut more = false;
-        for r in &rows {
-            let t = tx_row(r)?;
-            if txs.last().is_none_or(|l| l.send_id != t.send_id) {
+        let mut cut = rows.len();
+        for (i, (t, _)) in rows.iter().enumerate() {
+            if i == 0 || rows[i - 1].0.send_id != t.send_id {
                 if sends == limit {
-                    more = true;
+                    cut = i;
                     break;
                 }
                 sends += 1;
             }
-            txs.push(t);
         }
-        let next = more.then(|| txs.last()).flatten().map(|t| Cursor {
+        let more = cut < rows.len();
+        rows.truncate(cut);
+        let next = more.then(|| rows.last()).flatten().map(|(t, _)| Cursor {
             sent_at: t.sent_at,
             id: t.send_id.clone(),
         });
-        let ids: Vec<&str> = txs.iter().map(|t| t.id.as_str()).collect();
-        let files = self.files_of(&ids).await?;
-        Ok(Page {
-            rows: group(txs, files),
-            next,
-        })
+        Ok(Page { rows, next })
     }
 
     /// A file addressed to `office`: (name, sha256 = its blob's key, size).
@@ -1049,20 +1048,6 @@ impl Db {
 
 fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn group(txs: Vec<TransmissionRow>, files: Vec<FileRow>) -> Vec<(TransmissionRow, Vec<FileRow>)> {
-    let mut by_tx: std::collections::HashMap<String, Vec<FileRow>> =
-        std::collections::HashMap::new();
-    for f in files {
-        by_tx.entry(f.transmission_id.clone()).or_default().push(f);
-    }
-    txs.into_iter()
-        .map(|t| {
-            let files = by_tx.remove(&t.id).unwrap_or_default();
-            (t, files)
-        })
-        .collect()
 }
 
 #[cfg(test)]

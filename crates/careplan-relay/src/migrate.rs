@@ -208,11 +208,23 @@ const V6: &str = r"
 CREATE INDEX download_nonces_file ON download_nonces (file_id)
 ";
 
+/// Version 7 (issue #13, list pages): each transmission carries its send's sender and
+/// message (as it carries its time since version 3), so that a page of 受信一覧 reads one
+/// range of `transmissions_to_page` and its files, and no `sends` row per transmission (on
+/// PostgreSQL that look-up was half of a page's execution time; docs/performance.md).
+/// Existing rows are filled from their sends in the same upgrade (PostgreSQL: ≈ 1 minute
+/// per million transmissions measured on the 2-vCPU VM; docs/deploy.md, upgrades).
+const V7: &str = r"
+ALTER TABLE transmissions ADD COLUMN from_office TEXT NOT NULL DEFAULT '';
+ALTER TABLE transmissions ADD COLUMN message TEXT NOT NULL DEFAULT '';
+UPDATE transmissions SET from_office = s.from_office, message = s.message FROM sends s WHERE s.id = transmissions.send_id
+";
+
 /// The migrations after version 1, in order: (version, statements).
-const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
+const MIGRATIONS: &[(i64, &str)] = &[(2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)];
 
 /// The schema version this code writes and understands.
-pub const CURRENT: i64 = 6;
+pub const CURRENT: i64 = 7;
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
     sql.split(';').map(str::trim).filter(|s| !s.is_empty())
