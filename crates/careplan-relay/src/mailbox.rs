@@ -231,6 +231,7 @@ fn joined_rows(
                 Vec::new(),
             ));
         }
+        // No file: the row of a transmission without files (its file columns `NULL`).
         let Some(file_id) = r.try_get::<Option<String>, _>(8)? else {
             continue;
         };
@@ -238,12 +239,12 @@ fn joined_rows(
             files.push(FileRow {
                 transmission_id: t.id.clone(),
                 id: file_id,
-                name: r.try_get::<Option<String>, _>(9)?.unwrap_or_default(),
+                name: r.try_get(9)?,
                 kind: r.try_get(10)?,
-                category: r.try_get::<Option<String>, _>(11)?.unwrap_or_default(),
+                category: r.try_get(11)?,
                 csv_version: r.try_get(12)?,
-                size: r.try_get::<Option<i64>, _>(13)?.unwrap_or_default(),
-                sha256: r.try_get::<Option<String>, _>(14)?.unwrap_or_default(),
+                size: r.try_get(13)?,
+                sha256: r.try_get(14)?,
                 acquired_at: r.try_get(15)?,
             });
         }
