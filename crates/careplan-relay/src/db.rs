@@ -57,8 +57,47 @@ pub(crate) const SQLITE_PRAGMAS: [&str; 4] = [
 pub(crate) const SQLITE_MMAP: &str = "mmap_size=1073741824";
 
 /// How long a request waits for a PostgreSQL connection (also while the server is away)
-/// before it answers `503 E_UNAVAILABLE`.
+/// before it answers `503 E_UNAVAILABLE` (or `503 E_OVERLOADED` when the database answered
+/// others meanwhile: [`busy_not_away`]).
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// When a statement last came back from the database, in milliseconds since this process
+/// first asked ([`clock_ms`]); 0: never. Written by every request's session check
+/// ([`database_answered`]), read when a request could not get a connection in time.
+static LAST_ANSWER_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn clock_ms() -> u64 {
+    static START: std::sync::LazyLock<std::time::Instant> =
+        std::sync::LazyLock::new(std::time::Instant::now);
+    u64::try_from(START.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
+
+/// A statement came back from the database just now.
+pub(crate) fn database_answered() {
+    LAST_ANSWER_MS.fetch_max(clock_ms(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// True when `e` is a wait for a pooled connection that timed out while the database kept
+/// answering other requests' statements: the relay is busy (every connection in use, or its
+/// threads starved of CPU), not the database away. Answered `503 E_OVERLOADED`, not
+/// `E_UNAVAILABLE` (docs/performance.md, the month-start simulator's long-poll ramp).
+pub(crate) fn busy_not_away(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::PoolTimedOut)
+        && answered_during_wait(
+            LAST_ANSWER_MS.load(std::sync::atomic::Ordering::Relaxed),
+            clock_ms(),
+        )
+}
+
+/// A wait that timed out `now` began [`PG_ACQUIRE_TIMEOUT`] ago: did a statement come back
+/// (`last`, 0 = never) after it began? During an outage none does, so the answer stays
+/// "away" from the first timed-out wait on.
+fn answered_during_wait(last: u64, now: u64) -> bool {
+    let waited = u64::try_from(PG_ACQUIRE_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+    last != 0 && last > now.saturating_sub(waited)
+}
 
 /// True for database errors that mean "the database is away for a moment" (a retry of the
 /// same request will do): no connection in time, the connection broke, the server is
@@ -575,5 +614,26 @@ mod tests {
         assert!(RelayError::Unavailable("x".into()).is_unavailable());
         assert!(RelayError::Db(sqlx::Error::PoolTimedOut).is_unavailable());
         assert!(!RelayError::Refused("x".into()).is_unavailable());
+    }
+
+    #[test]
+    fn a_timed_out_wait_is_busy_only_when_the_database_answered_meanwhile() {
+        let waited = u64::try_from(PG_ACQUIRE_TIMEOUT.as_millis()).expect("ms");
+        let now = 100_000;
+        // Another request's statement came back during the wait: busy.
+        assert!(answered_during_wait(now - 10, now));
+        assert!(answered_during_wait(now - waited + 1, now));
+        // Nothing came back since the wait began (an outage), or never: away.
+        assert!(!answered_during_wait(now - waited, now));
+        assert!(!answered_during_wait(now - 60_000, now));
+        assert!(!answered_during_wait(0, now));
+        assert!(!answered_during_wait(0, 1));
+        // Only a timed-out wait can be "busy"; a broken connection is the database away.
+        database_answered();
+        assert!(busy_not_away(&sqlx::Error::PoolTimedOut));
+        assert!(!busy_not_away(&sqlx::Error::PoolClosed));
+        assert!(!busy_not_away(&sqlx::Error::RowNotFound));
+        assert!(RelayError::Db(sqlx::Error::PoolTimedOut).is_overloaded());
+        assert!(!RelayError::Unavailable("x".into()).is_overloaded());
     }
 }

@@ -28,6 +28,12 @@ pub enum RelayError {
 }
 
 impl RelayError {
+    /// A database connection was not free in time although the database kept answering:
+    /// the relay is busy (answered `503 E_OVERLOADED`), see [`crate::db::busy_not_away`].
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self, Self::Db(e) if crate::db::busy_not_away(e))
+    }
+
     /// True when the store is away for a moment rather than the request being wrong:
     /// [`RelayError::Unavailable`], or a database error of the kinds in
     /// [`crate::db::is_unavailable`].

@@ -139,6 +139,19 @@ impl ApiError {
         e.retry_after = Some(5);
         e
     }
+    /// The relay could not get a database connection in time while the database answered
+    /// other requests (every connection busy, or the relay's threads short of CPU):
+    /// `503 E_OVERLOADED` with `Retry-After`; clients retry like `E_UNAVAILABLE`.
+    fn overloaded() -> Self {
+        tracing::warn!("relay busy: no database connection free in time; answered 503");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "E_OVERLOADED",
+            "中継サーバが混み合っていて、いまは処理できませんでした。しばらくしてからもう一度お試しください（同じ送信をやり直しても二重には届きません）。",
+        );
+        e.retry_after = Some(5);
+        e
+    }
     fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -174,7 +187,9 @@ impl ApiError {
 
 impl From<crate::RelayError> for ApiError {
     fn from(e: crate::RelayError) -> Self {
-        if e.is_unavailable() {
+        if e.is_overloaded() {
+            Self::overloaded()
+        } else if e.is_unavailable() {
             Self::unavailable(e)
         } else {
             Self::internal(e)
