@@ -92,11 +92,12 @@ pub(crate) fn busy_not_away(e: &sqlx::Error) -> bool {
 }
 
 /// A wait that timed out `now` began [`PG_ACQUIRE_TIMEOUT`] ago: did a statement come back
-/// (`last`, 0 = never) after it began? During an outage none does, so the answer stays
-/// "away" from the first timed-out wait on.
+/// (`last`, 0 = never) in its second half? During an outage none does, so every wait that
+/// ends after the database went away is "away" — also one that began just before (its
+/// second half is after), which a fault test checks (`tests/cluster.rs`).
 fn answered_during_wait(last: u64, now: u64) -> bool {
-    let waited = u64::try_from(PG_ACQUIRE_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
-    last != 0 && last > now.saturating_sub(waited)
+    let half = u64::try_from(PG_ACQUIRE_TIMEOUT.as_millis()).unwrap_or(u64::MAX) / 2;
+    last != 0 && last > now.saturating_sub(half)
 }
 
 /// True for database errors that mean "the database is away for a moment" (a retry of the
@@ -620,10 +621,13 @@ mod tests {
     fn a_timed_out_wait_is_busy_only_when_the_database_answered_meanwhile() {
         let waited = u64::try_from(PG_ACQUIRE_TIMEOUT.as_millis()).expect("ms");
         let now = 100_000;
-        // Another request's statement came back during the wait: busy.
+        // Another request's statement came back in the wait's second half: busy.
         assert!(answered_during_wait(now - 10, now));
-        assert!(answered_during_wait(now - waited + 1, now));
-        // Nothing came back since the wait began (an outage), or never: away.
+        assert!(answered_during_wait(now - waited / 2 + 1, now));
+        // Nothing came back since (an outage: the database went away at most half a wait
+        // after this one began), or never: away.
+        assert!(!answered_during_wait(now - waited / 2, now));
+        assert!(!answered_during_wait(now - waited + 1, now));
         assert!(!answered_during_wait(now - waited, now));
         assert!(!answered_during_wait(now - 60_000, now));
         assert!(!answered_during_wait(0, now));
