@@ -4,9 +4,8 @@
 //! measured; then vacuumed, analysed and checkpointed), then pages of the received and sent
 //! lists are read over real mutual TLS from the real relay, first pages and pages at random
 //! depths, and also straight from the store (`Db::received` / `Db::sent`) to separate the
-//! database's share. Prints p50/p99 per case;
-//! then times acknowledgements of random files (`Db::ack`) and the batched retention purge of
-//! 1 % of the rows.
+//! database's share. Prints p50/p99 per case; then times acknowledgements of random files
+//! (`Db::ack`) and the batched retention purge of 1 % of the rows.
 //!
 //! `cargo bench -p careplan-relay --bench lists` (env: `ROWS`, `SAMPLES`, `WARMUP` (10 pages
 //! per case not counted), `BACKENDS=sqlite,pg`;
@@ -180,10 +179,36 @@ async fn random_cursors(db: &Db, sql: &str, office: &str, n: usize) -> Vec<Curso
         .collect()
 }
 
-/// The cursors of a case, numbered, after `warm` of them again to start with (those pages
-/// are read but not counted).
-fn warmed(keys: &[Cursor], warm: usize) -> impl Iterator<Item = (usize, &Cursor)> {
-    keys.iter().cycle().take(keys.len() + warm).enumerate()
+/// Milliseconds since `t`.
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// One case: for each cursor, the time of the first page (`page(None)`) and of the page
+/// after the cursor (`page(Some(c))`), in ms. `warm` pages of each kind come first and are
+/// not counted (the cursors are reused from the start for them).
+fn first_and_deep(
+    keys: &[Cursor],
+    warm: usize,
+    mut page: impl FnMut(Option<&Cursor>) -> f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut first, mut deep) = (Vec::new(), Vec::new());
+    for (i, c) in keys.iter().cycle().take(keys.len() + warm).enumerate() {
+        let (a, b) = (page(None), page(Some(c)));
+        if i >= warm {
+            first.push(a);
+            deep.push(b);
+        }
+    }
+    (first, deep)
+}
+
+/// `/api/v1/{list}?limit=…` of a page, after the cursor `after` when given.
+fn page_path(list: &str, limit: i64, after: Option<&Cursor>) -> String {
+    match after {
+        Some(c) => format!("/api/v1/{list}?limit={limit}&after={}", c.encode()),
+        None => format!("/api/v1/{list}?limit={limit}"),
+    }
 }
 
 fn report(label: &str, mut ms: Vec<f64>) {
@@ -246,10 +271,10 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
         samples,
     ));
 
-    // Each case starts with `WARMUP` pages that are not counted: the first statements of a
-    // database connection pay PostgreSQL's catalog caches and its first plans (up to 19 ms
-    // once per connection and statement; a relay's pooled connections pay it once, not per
-    // page). The cursors are reused from the start for them.
+    // Each case starts with `WARMUP` pages that are not counted ([`first_and_deep`]): the
+    // first statements of a database connection pay PostgreSQL's catalog caches and its
+    // first plans (up to 19 ms once per connection and statement; a relay's pooled
+    // connections pay it once, not per page).
     let warm = env_usize("WARMUP", 10);
     let received = wanted("LISTS", "received,sent", "received");
     let sent = wanted("LISTS", "received,sent", "sent");
@@ -258,24 +283,17 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
     // Straight from the store.
     for limit in limits().into_iter().filter(|_| part("store")) {
         if received {
-            let mut first = Vec::new();
-            let mut deep = Vec::new();
-            for (i, c) in warmed(&received_keys, warm) {
+            let (first, deep) = first_and_deep(&received_keys, warm, |after| {
                 let t = Instant::now();
                 let p = rt
-                    .block_on(db.received(&ob.office, limit, None))
+                    .block_on(db.received(&ob.office, limit, after))
                     .expect("page");
-                let a = t.elapsed().as_secs_f64() * 1000.0;
-                assert_eq!(p.rows.len(), (limit as usize).min(rows.div_ceil(2)));
-                let t = Instant::now();
-                rt.block_on(db.received(&ob.office, limit, Some(c)))
-                    .expect("page");
-                let b = t.elapsed().as_secs_f64() * 1000.0;
-                if i >= warm {
-                    first.push(a);
-                    deep.push(b);
+                let took = ms(t);
+                if after.is_none() {
+                    assert_eq!(p.rows.len(), (limit as usize).min(rows.div_ceil(2)));
                 }
-            }
+                took
+            });
             report(&format!("store received, first page of {limit}"), first);
             report(
                 &format!("store received, random-depth page of {limit}"),
@@ -283,21 +301,12 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
             );
         }
         if sent {
-            let mut first = Vec::new();
-            let mut deep = Vec::new();
-            for (i, c) in warmed(&sent_keys, warm) {
+            let (first, deep) = first_and_deep(&sent_keys, warm, |after| {
                 let t = Instant::now();
-                rt.block_on(db.sent(&oa.office, limit, None)).expect("page");
-                let a = t.elapsed().as_secs_f64() * 1000.0;
-                let t = Instant::now();
-                rt.block_on(db.sent(&oa.office, limit, Some(c)))
+                rt.block_on(db.sent(&oa.office, limit, after))
                     .expect("page");
-                let b = t.elapsed().as_secs_f64() * 1000.0;
-                if i >= warm {
-                    first.push(a);
-                    deep.push(b);
-                }
-            }
+                ms(t)
+            });
             report(&format!("store sent, first page of {limit}"), first);
             report(&format!("store sent, random-depth page of {limit}"), deep);
         }
@@ -325,24 +334,13 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
                 .expect("body");
             // A page of at least one row (`[]` would mean the cursor ran off the end).
             assert!(body.len() > 2, "{path}: an empty page");
-            t.elapsed().as_secs_f64() * 1000.0
+            ms(t)
         };
         for limit in limits() {
             if received {
-                let mut first = Vec::new();
-                let mut deep = Vec::new();
-                for (i, c) in warmed(&received_keys, warm) {
-                    let a = get(&ag_b, &tb, &format!("/api/v1/received?limit={limit}"));
-                    let b = get(
-                        &ag_b,
-                        &tb,
-                        &format!("/api/v1/received?limit={limit}&after={}", c.encode()),
-                    );
-                    if i >= warm {
-                        first.push(a);
-                        deep.push(b);
-                    }
-                }
+                let (first, deep) = first_and_deep(&received_keys, warm, |after| {
+                    get(&ag_b, &tb, &page_path("received", limit, after))
+                });
                 report(&format!("HTTPS received, first page of {limit}"), first);
                 report(
                     &format!("HTTPS received, random-depth page of {limit}"),
@@ -350,20 +348,9 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
                 );
             }
             if sent {
-                let mut first = Vec::new();
-                let mut deep = Vec::new();
-                for (i, c) in warmed(&sent_keys, warm) {
-                    let a = get(&ag_a, &ta, &format!("/api/v1/sent?limit={limit}"));
-                    let b = get(
-                        &ag_a,
-                        &ta,
-                        &format!("/api/v1/sent?limit={limit}&after={}", c.encode()),
-                    );
-                    if i >= warm {
-                        first.push(a);
-                        deep.push(b);
-                    }
-                }
+                let (first, deep) = first_and_deep(&sent_keys, warm, |after| {
+                    get(&ag_a, &ta, &page_path("sent", limit, after))
+                });
                 report(&format!("HTTPS sent, first page of {limit}"), first);
                 report(&format!("HTTPS sent, random-depth page of {limit}"), deep);
             }
@@ -387,14 +374,14 @@ fn run(backend: &str, database_url: Option<String>, data: &Path, rows: usize, sa
             .iter()
             .map(|r| r.get::<String, _>(0))
             .collect();
-        let mut ms = Vec::with_capacity(ids.len());
+        let mut took = Vec::with_capacity(ids.len());
         for id in &ids {
             let t = Instant::now();
             let acked = rt.block_on(db.ack(&ob.office, id, now)).expect("ack");
-            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            took.push(ms(t));
             assert!(acked.is_some(), "{id} acknowledged");
         }
-        report("store acknowledgement of a file (one commit each)", ms);
+        report("store acknowledgement of a file (one commit each)", took);
     }
 
     // Retention: the oldest 1 % of the rows, in batches.

@@ -62,8 +62,9 @@ pub(crate) const SQLITE_MMAP: &str = "mmap_size=1073741824";
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// When a statement last came back from the database, in milliseconds since this process
-/// first asked ([`clock_ms`]); 0: never. Written by every request's session check
-/// ([`database_answered`]), read when a request could not get a connection in time.
+/// first asked ([`clock_ms`]); 0: never. Written by the reads every request makes (its
+/// session check, `Db::read_row`), read when a request could not get a connection in time.
+/// One per process: a relay process has one database.
 static LAST_ANSWER_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn clock_ms() -> u64 {

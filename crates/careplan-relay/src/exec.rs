@@ -323,19 +323,23 @@ impl SqliteReaders {
 impl crate::db::Db {
     /// The first row of a read that every request or send asks (a session, an office, an
     /// idempotency key): on SQLite read on the caller's thread ([`SqliteReaders`]), else
-    /// through the pool.
+    /// through the pool. An answer is noted ([`crate::db::database_answered`]): a request
+    /// that then waits in vain for a connection is told the relay is busy, not the database
+    /// away.
     pub(crate) async fn read_row(
         &self,
         sql: &str,
         args: &[Arg<'_>],
     ) -> Result<Option<Vec<Val>>, sqlx::Error> {
-        match &self.sqlite_readers {
+        let row = match &self.sqlite_readers {
             Some(r) => r.read(|c| run_ready(c.row(sql, args))),
             None => {
                 let mut conn = self.pool.acquire().await?;
                 (*conn).row(sql, args).await
             }
-        }
+        }?;
+        crate::db::database_answered();
+        Ok(row)
     }
 }
 

@@ -304,7 +304,6 @@ impl Db {
         let row = self
             .read_row(SQL, &[Arg::Text(token_hash), Arg::Text(cert_fp)])
             .await?;
-        crate::db::database_answered();
         let Some(r) = row else { return Ok(None) };
         let [
             token_hash,

@@ -119,6 +119,11 @@ impl ApiError {
             upload_offset: None,
         }
     }
+    /// The same answer with `Retry-After: secs`.
+    pub(super) fn retrying(mut self, secs: i64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
     fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
         Self::new(
@@ -131,26 +136,24 @@ impl ApiError {
     /// retry (a send with the same idempotency key is stored once).
     fn unavailable(e: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %e, "database unavailable: answered 503");
-        let mut e = Self::new(
+        Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "E_UNAVAILABLE",
             "中継サーバのデータベースに一時的に接続できません。しばらくしてからもう一度お試しください（同じ送信をやり直しても二重には届きません）。",
-        );
-        e.retry_after = Some(5);
-        e
+        )
+        .retrying(5)
     }
     /// The relay could not get a database connection in time while the database answered
     /// other requests (every connection busy, or the relay's threads short of CPU):
     /// `503 E_OVERLOADED` with `Retry-After`; clients retry like `E_UNAVAILABLE`.
     fn overloaded() -> Self {
         tracing::warn!("relay busy: no database connection free in time; answered 503");
-        let mut e = Self::new(
+        Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "E_OVERLOADED",
             "中継サーバが混み合っていて、いまは処理できませんでした。しばらくしてからもう一度お試しください（同じ送信をやり直しても二重には届きません）。",
-        );
-        e.retry_after = Some(5);
-        e
+        )
+        .retrying(5)
     }
     fn unauthorized() -> Self {
         Self::new(
@@ -163,25 +166,23 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "E_NOT_FOUND", message)
     }
     fn busy() -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "E_BUSY",
             "中継サーバが混み合っています。1分ほど待ってからもう一度お試しください。",
-        );
-        e.retry_after = Some(30);
-        e
+        )
+        .retrying(30)
     }
     fn rate_limited(wait: i64, what: &str) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "E_RATE_LIMITED",
             format!(
                 "{what}が短い時間に多すぎます。約{}分後にもう一度お試しください。",
                 (wait + 59) / 60
             ),
-        );
-        e.retry_after = Some(wait);
-        e
+        )
+        .retrying(wait)
     }
 }
 

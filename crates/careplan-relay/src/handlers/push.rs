@@ -49,13 +49,12 @@ fn full(f: Full) -> ApiError {
             "この事業所から到着を待っている接続が多すぎます（同じ事業所で開いているアプリが多すぎます）。",
         ),
     };
-    let mut e = ApiError::new(
+    ApiError::new(
         status,
         code,
         format!("{what}しばらくしてから自動でもう一度試します。一覧は「更新」で取得できます。"),
-    );
-    e.retry_after = Some(30);
-    e
+    )
+    .retrying(30)
 }
 
 pub(super) async fn wait(
