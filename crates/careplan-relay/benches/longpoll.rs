@@ -303,7 +303,11 @@ fn latency(
             // Let the waiter park (its request reach the relay) before the send.
             std::thread::sleep(Duration::from_millis(30));
             let t0 = Instant::now();
-            let (s, v) = sender.send_to(&waiter.info, &format!("2025070109{i:04}"));
+            // The file name's time must be a real one: 09:00:00, 09:00:01, … (a serial of
+            // `i` as four digits made seconds of 60–99, refused names, and every such wake
+            // waited out its 20 s).
+            let serial = format!("20250701{:02}{:02}{:02}", 9 + i / 3600, i / 60 % 60, i % 60);
+            let (s, v) = sender.send_to(&waiter.info, &serial);
             let sent = t0.elapsed();
             let (ws, wv, at) = w.join().expect("waiter");
             (
@@ -315,12 +319,15 @@ fn latency(
                 at,
             )
         });
-        let (ok, _, wv, t0, sent, at) = got;
+        let (ok, v, wv, t0, sent, at) = got;
         if ok {
             lat.push(at.duration_since(t0).as_secs_f64() * 1e3);
             send_ms.push(sent.as_secs_f64() * 1e3);
         } else {
             errors += 1;
+            if errors == 1 {
+                eprintln!("longpoll wake {label}: wake {i} failed: send {v}, wait {wv}");
+            }
         }
         if let Some(c) = wv["cursor"].as_str() {
             cursor = c.to_owned();
