@@ -113,6 +113,21 @@ impl From<Failed> for RelayError {
 /// A queued write and where its outcome goes.
 pub(crate) type Job = (Write, oneshot::Sender<Result<Done, Failed>>);
 
+/// Armed while a request's write is queued and not yet taken: dropped armed (the request
+/// was cancelled), it has a task take the lock and commit the queue.
+struct Orphaned(Option<Db>);
+
+impl Drop for Orphaned {
+    fn drop(&mut self) {
+        if let (Some(db), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                let guard = db.writer.clone().lock_owned().await;
+                db.commit_queued(guard);
+            });
+        }
+    }
+}
+
 /// A queued write's answer; its batch's task gone without one is a failed write.
 fn answer(r: Result<Result<Done, Failed>, oneshot::error::RecvError>) -> Result<Done, Failed> {
     r.unwrap_or_else(|_| Err(Failed::Batch("保存できませんでした。".into(), false)))
@@ -139,27 +154,40 @@ impl Db {
         // lock went from waiter to waiter, each an empty batch and a wake-up, and a write
         // waited ~25 ms for batches that took ~1 ms (docs/performance.md, "The writer
         // lock's convoy").
+        // A request dropped before its write was taken (its client went away) must not
+        // leave the write queued until some later write comes: a task then takes the lock
+        // and commits the queue.
+        let mut orphaned = Orphaned(Some(self.clone()));
         let mut done_rx = done_rx;
         let guard = tokio::select! {
             biased;
-            r = &mut done_rx => return answer(r),
+            r = &mut done_rx => {
+                orphaned.0 = None;
+                return answer(r);
+            }
             g = self.writer.clone().lock_owned() => g,
         };
+        orphaned.0 = None;
+        self.commit_queued(guard);
+        answer(done_rx.await)
+    }
+
+    /// With the writer lock: commit whatever is queued (in a task of its own, so that no
+    /// request's cancellation can stop it; the lock is released after the commit). Nothing
+    /// queued: an earlier holder took it all, the lock is released at once.
+    fn commit_queued(&self, guard: tokio::sync::OwnedMutexGuard<()>) {
         let batch: Vec<Job> = match self.queue.lock() {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(_) => Vec::new(),
         };
         if batch.is_empty() {
-            // An earlier holder of the lock took our write already.
-            drop(guard);
-        } else {
-            let db = self.clone();
-            tokio::spawn(async move {
-                db.commit_batch(batch).await;
-                drop(guard);
-            });
+            return;
         }
-        answer(done_rx.await)
+        let db = self.clone();
+        tokio::spawn(async move {
+            db.commit_batch(batch).await;
+            drop(guard);
+        });
     }
 
     /// One write in its own transaction (PostgreSQL).
@@ -405,6 +433,44 @@ mod tests {
             max: 10,
             blobs: Vec::new(),
         }
+    }
+
+    /// A request cancelled while its write waits in the queue: the write is still
+    /// committed once the lock is free, without another write coming to take it.
+    #[tokio::test]
+    async fn a_write_whose_request_is_dropped_is_still_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&crate::config::sqlite_url(
+            &dir.path().join("relay.sqlite3"),
+        ))
+        .await
+        .expect("open");
+        let held = db.writer.clone().lock_owned().await;
+        let w = {
+            let db = db.clone();
+            tokio::spawn(async move { db.write(hit("rate:gone")).await })
+        };
+        while db.queue.lock().expect("queue").is_empty() {
+            tokio::task::yield_now().await;
+        }
+        w.abort();
+        assert!(w.await.expect_err("cancelled").is_cancelled());
+        drop(held);
+        let count = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rate_limits WHERE key = 'rate:gone'")
+                .fetch_one(&db.pool)
+                .await
+                .expect("count")
+        };
+        let t = std::time::Instant::now();
+        while count().await == 0 {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(30),
+                "the dropped request's write was never committed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(db.queue.lock().expect("queue").is_empty());
     }
 
     /// A write that another request's batch took and committed is answered at once, without
