@@ -124,6 +124,44 @@ fn group_commit_stores_each_key_once(backend: Backend) {
     });
 }
 
+/// A send naming a blob whose row is gone (swept meanwhile) is refused and leaves no row,
+/// while the sends committed with it (the same batch, two destinations each) are stored
+/// whole; a retry of its key after the blob is back is stored.
+fn a_send_whose_blob_is_gone_fails_alone(backend: Backend) {
+    let store = Store::new(backend);
+    rt().block_on(async {
+        let db = Db::open(&store.url()).await.expect("open");
+        let blobs = blobs(&store);
+        for i in 0..10 {
+            blob_of(&db, &blobs, format!("g{i}").as_bytes()).await;
+        }
+        let tasks: Vec<_> = (0..11)
+            .map(|i| {
+                let db = db.clone();
+                // g10 has no blob row.
+                tokio::spawn(async move {
+                    db.insert_send(send(&format!("g{i}"), A, &[B, C], 1_700_000_000 + i))
+                        .await
+                })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.expect("join");
+            assert_eq!(r.is_ok(), i < 10, "send g{i}: {:?}", r.err());
+        }
+        assert_eq!(count(&db, "sends").await, 10);
+        assert_eq!(count(&db, "transmissions").await, 20);
+        assert_eq!(count(&db, "files").await, 20);
+        assert!(db.receipt_for_key(A, "g10").await.expect("q").is_none());
+        blob_of(&db, &blobs, b"g10").await;
+        db.insert_send(send("g10", A, &[B, C], 1_700_000_100))
+            .await
+            .expect("stored once its blob is there");
+        assert_eq!(count(&db, "files").await, 22);
+        db.pool.close().await;
+    });
+}
+
 /// Walking the received and sent lists page by page gives every row once, newest first,
 /// for every page size, with many rows in the same second.
 fn pages_walk_every_row_once(backend: Backend) {
@@ -541,6 +579,7 @@ fn draft_quota_holds_under_concurrency(backend: Backend) {
 
 on_both_backends!(
     group_commit_stores_each_key_once,
+    a_send_whose_blob_is_gone_fails_alone,
     pages_walk_every_row_once,
     pages_give_back_every_field,
     files_come_in_their_order,
