@@ -602,6 +602,16 @@ pub struct Session {
 }
 
 #[cfg(test)]
+impl Db {
+    /// A database file `t.sqlite3` in `dir`, migrated (unit tests).
+    pub(crate) async fn in_dir(dir: &std::path::Path) -> Self {
+        Self::open(&crate::config::sqlite_url(&dir.join("t.sqlite3")))
+            .await
+            .expect("open")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -352,15 +352,10 @@ pub(crate) fn run_ready<T>(f: impl std::future::Future<Output = T>) -> T {
 mod tests {
     use super::*;
 
-    async fn db(dir: &Path) -> crate::db::Db {
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.sqlite3").display());
-        crate::db::Db::open(&url).await.expect("open")
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn both_executors_bind_dollar_numbers_by_number_whatever_their_order() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = db(dir.path()).await;
+        let db = crate::db::Db::in_dir(dir.path()).await;
         let w = db
             .sqlite_writer
             .clone()
@@ -420,7 +415,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_commits_on_ok_and_rolls_back_on_error_visibly_to_the_pool() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = db(dir.path()).await;
+        let db = crate::db::Db::in_dir(dir.path()).await;
         let w = db.sqlite_writer.clone().expect("writer");
         let put = |key: &'static str| {
             move |c: &mut Conn<'_>| {

@@ -117,6 +117,13 @@ pub(crate) type Job = (Write, oneshot::Sender<Result<Done, Failed>>);
 /// was cancelled), it has a task take the lock and commit the queue.
 struct Orphaned(Option<Db>);
 
+impl Orphaned {
+    /// The write was taken (or is being taken now, with the lock): nothing to do on drop.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
 impl Drop for Orphaned {
     fn drop(&mut self) {
         if let (Some(db), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
@@ -153,22 +160,20 @@ impl Db {
         // through it in turn even when its write was long committed: with 50 clients the
         // lock went from waiter to waiter, each an empty batch and a wake-up, and a write
         // waited ~25 ms for batches that took ~1 ms (docs/performance.md, "The writer
-        // lock's convoy").
-        // A request dropped before its write was taken (its client went away) must not
-        // leave the write queued until some later write comes: a task then takes the lock
-        // and commits the queue.
-        let mut orphaned = Orphaned(Some(self.clone()));
+        // lock's convoy"). A request dropped while it waits here (its client went away)
+        // has a task commit the queue (`Orphaned`): its write never waits for a later one.
+        let orphaned = Orphaned(Some(self.clone()));
         let mut done_rx = done_rx;
-        let guard = tokio::select! {
+        let first = tokio::select! {
             biased;
-            r = &mut done_rx => {
-                orphaned.0 = None;
-                return answer(r);
-            }
-            g = self.writer.clone().lock_owned() => g,
+            r = &mut done_rx => Err(r),
+            g = self.writer.clone().lock_owned() => Ok(g),
         };
-        orphaned.0 = None;
-        self.commit_queued(guard);
+        orphaned.disarm();
+        match first {
+            Err(r) => return answer(r),
+            Ok(guard) => self.commit_queued(guard),
+        }
         answer(done_rx.await)
     }
 
@@ -440,11 +445,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_whose_request_is_dropped_is_still_committed() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&crate::config::sqlite_url(
-            &dir.path().join("relay.sqlite3"),
-        ))
-        .await
-        .expect("open");
+        let db = Db::in_dir(dir.path()).await;
         let held = db.writer.clone().lock_owned().await;
         let w = {
             let db = db.clone();
@@ -478,11 +479,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_committed_by_another_batch_does_not_wait_for_the_lock() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&crate::config::sqlite_url(
-            &dir.path().join("relay.sqlite3"),
-        ))
-        .await
-        .expect("open");
+        let db = Db::in_dir(dir.path()).await;
         let held = db.writer.clone().lock_owned().await;
         let writes: Vec<_> = ["rate:a", "rate:b"]
             .into_iter()

@@ -409,14 +409,7 @@ pub(crate) async fn insert_rows<E: crate::exec::Exec>(
     }
     e.execute(
         "INSERT INTO sends (id, idem_key, from_office, message, sent_at, request_hash) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            Arg::Text(&s.id),
-            Arg::Text(&s.key),
-            Arg::Text(&s.from),
-            Arg::Text(&s.message),
-            Arg::Int(s.sent_at),
-            Arg::Text(&s.request_hash),
-        ],
+        &send_args(s),
     )
     .await?;
     for (seq, (tid, to, files)) in s.destinations.iter().enumerate() {
@@ -477,6 +470,19 @@ pub(crate) async fn insert_rows<E: crate::exec::Exec>(
     Ok(())
 }
 
+/// `$1`…`$6` of a send's row: id, idempotency key, sender, message, time, request hash.
+fn send_args(s: &NewSend) -> [crate::exec::Arg<'_>; 6] {
+    use crate::exec::Arg;
+    [
+        Arg::Text(&s.id),
+        Arg::Text(&s.key),
+        Arg::Text(&s.from),
+        Arg::Text(&s.message),
+        Arg::Int(s.sent_at),
+        Arg::Text(&s.request_hash),
+    ]
+}
+
 /// The statement of [`insert_rows_pg`]: the send, its transmissions and files (given as
 /// JSON, so the statement has the same nine parameters for any number of them), and the
 /// touch of every blob row it names; answers how many blob rows it touched.
@@ -516,27 +522,19 @@ async fn insert_rows_pg<E: crate::exec::Exec>(e: &mut E, s: &NewSend) -> Result<
     }
     shas.sort_unstable();
     shas.dedup();
-    let json = |v: serde_json::Value| v.to_string();
     let (transmissions, files, blobs) = (
-        json(serde_json::Value::from(transmissions)),
-        json(serde_json::Value::from(files)),
-        json(serde_json::json!(shas)),
+        serde_json::Value::Array(transmissions).to_string(),
+        serde_json::Value::Array(files).to_string(),
+        serde_json::json!(shas).to_string(),
     );
+    let mut args = send_args(s).to_vec();
+    args.extend([
+        Arg::Text(&transmissions),
+        Arg::Text(&files),
+        Arg::Text(&blobs),
+    ]);
     let touched = e
-        .ints(
-            INSERT_SEND_PG,
-            &[
-                Arg::Text(&s.id),
-                Arg::Text(&s.key),
-                Arg::Text(&s.from),
-                Arg::Text(&s.message),
-                Arg::Int(s.sent_at),
-                Arg::Text(&s.request_hash),
-                Arg::Text(&transmissions),
-                Arg::Text(&files),
-                Arg::Text(&blobs),
-            ],
-        )
+        .ints(INSERT_SEND_PG, &args)
         .await?
         .and_then(|r| r.first().copied())
         .unwrap_or(0);
@@ -1156,11 +1154,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn group_commit_stores_each_key_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("t.sqlite3").display()
-        );
-        let db = Db::open(&url).await.expect("open");
+        let db = Db::in_dir(dir.path()).await;
         let mut conn = db.pool.acquire().await.expect("conn");
         crate::blob::touch_blob(&mut *conn, &crate::auth::sha256_hex(b"x"), 1, 1_700_000_000)
             .await
@@ -1201,11 +1195,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn purge_removes_only_old_sends() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("t.sqlite3").display()
-        );
-        let db = Db::open(&url).await.expect("open");
+        let db = Db::in_dir(dir.path()).await;
         let mut conn = db.pool.acquire().await.expect("conn");
         crate::blob::touch_blob(&mut *conn, &crate::auth::sha256_hex(b"x"), 1, 1_700_000_000)
             .await

@@ -352,8 +352,7 @@ mod tests {
     }
 
     async fn db_with(office: &str, dir: &std::path::Path) -> crate::db::Db {
-        let url = crate::config::sqlite_url(&dir.join("t.sqlite3"));
-        let db = crate::db::Db::open(&url).await.expect("open");
+        let db = crate::db::Db::in_dir(dir).await;
         db.upsert_office(office, "かえで居宅介護支援事業所", None)
             .await
             .expect("office");
